@@ -1,0 +1,1 @@
+"""The agent catalogue (built out in the agents issue)."""

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import TemplateView
+
+admin.site.site_header = "NetCop Wallet operations"
+admin.site.site_title = "NetCop Wallet admin"
+
+urlpatterns = [
+    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("accounts/", include("authentication.urls")),
+    path("wallet/", include("wallet.urls")),
+    path("agents/", include("agents.urls")),
+    path("admin/", admin.site.urls),
+]

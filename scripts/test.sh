@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Run the whole suite on SQLite, then on PostgreSQL when TEST_POSTGRES_URL (or a postgres
+# DATABASE_URL) is set. Under CI=true a missing PostgreSQL or Chromium is a failure, not a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+CI=${CI:-}
+
+# Browser tests drive Debian's Chromium; install it when we can (root with apt-get).
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing Debian's chromium for the browser tests"
+  (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; })
+fi
+
+PG_URL=${TEST_POSTGRES_URL:-}
+if [ -z "$PG_URL" ] && [[ "${DATABASE_URL:-}" == postgres* ]]; then
+  PG_URL=$DATABASE_URL
+fi
+
+echo "== test suite on SQLite"
+DATABASE_URL="sqlite:///$PWD/db.test-run.sqlite3" SQLITE_TEST_NAME="$PWD/test_db.sqlite3" \
+  $PY -m pytest "$@"
+
+if [ -n "$PG_URL" ]; then
+  echo "== test suite on PostgreSQL"
+  DATABASE_URL="$PG_URL" $PY -m pytest "$@"
+elif [ "$CI" = "true" ]; then
+  echo "CI=true but no PostgreSQL configured (TEST_POSTGRES_URL): refusing to skip it." >&2
+  exit 1
+else
+  echo "== PostgreSQL run skipped: set TEST_POSTGRES_URL=postgres://user@host:5432/db to include it"
+fi

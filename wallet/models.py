@@ -1,0 +1,202 @@
+"""The ledger and the records of card payments. Rows here are written by wallet.services only."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class AppendOnlyError(Exception):
+    """Raised when code tries to edit or delete a ledger row."""
+
+
+class LedgerQuerySet(models.QuerySet):
+    """Bulk update and delete are refused: the ledger is append-only."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError("Ledger rows are append-only; write a correcting row instead.")
+
+    def delete(self):
+        raise AppendOnlyError("Ledger rows are append-only; write a correcting row instead.")
+
+
+class TxType(models.TextChoices):
+    TOP_UP = "top_up", "Top-up"
+    AGENT_USAGE = "agent_usage", "Agent usage"
+    REFUND = "refund", "Refund"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+class WalletTransaction(models.Model):
+    """One immutable ledger row: a signed change to one user's balance and the balance after it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet_transactions"
+    )
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, help_text="AED; credits are positive, debits negative."
+    )
+    type = models.CharField(max_length=32, choices=TxType.choices)
+    description = models.CharField(max_length=255, blank=True)
+    balance_after = models.DecimalField(max_digits=12, decimal_places=2)
+    stripe_payment_intent_id = models.CharField(
+        "Stripe PaymentIntent", max_length=255, blank=True, default=""
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Staff member who made an adjustment or refund.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=False)
+
+    objects = LedgerQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "ledger entry"
+        verbose_name_plural = "ledger"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="wallettx_user_created_idx")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="wallettx_amount_non_zero"),
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0), name="wallettx_balance_after_non_negative"
+            ),
+            # One credit per PaymentIntent, whichever path (browser, webhook, sweep) gets there.
+            models.UniqueConstraint(
+                fields=["stripe_payment_intent_id"],
+                condition=Q(type="top_up") & ~Q(stripe_payment_intent_id=""),
+                name="wallettx_one_credit_per_intent",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_type_display()} {self.amount} ({self.user_id})"
+
+    @property
+    def is_credit(self) -> bool:
+        return self.amount > 0
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Ledger rows are append-only; write a correcting row instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Ledger rows are append-only; write a correcting row instead.")
+
+
+class TopUp(models.Model):
+    """One card payment attempt: our record of what we asked Stripe to collect, and for whom."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        REQUIRES_ACTION = "requires_action", "Awaiting authentication"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="topups")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    idempotency_key = models.CharField(
+        max_length=64, help_text="Client-supplied key; the same key from the same user is one top-up."
+    )
+    stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    credit_transaction = models.OneToOneField(
+        WalletTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="topup"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "top-up"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="topup_user_created_idx"),
+            models.Index(fields=["status", "created_at"], name="topup_status_created_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "idempotency_key"], name="topup_unique_key_per_user"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="topup_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | Q(credit_transaction__isnull=False),
+                name="topup_succeeded_has_credit",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Top-up {self.amount} {self.currency} ({self.get_status_display()})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+
+class StripeEvent(models.Model):
+    """A webhook event, stored once by its Stripe id (deduplication)."""
+
+    id = models.CharField(primary_key=True, max_length=255)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "Stripe event"
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"{self.type} {self.id}"
+
+
+class CardRefund(models.Model):
+    """A refund of (part of) a settled top-up back to the card, asked for by ops."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    topup = models.ForeignKey(TopUp, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    reason = models.CharField(max_length=255)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    stripe_refund_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    debit_transaction = models.OneToOneField(
+        WalletTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="card_refund"
+    )
+    reversal_transaction = models.OneToOneField(
+        WalletTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversed_card_refund",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "card refund"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="cardrefund_amount_positive"),
+        ]
+
+    def __str__(self):
+        return f"Refund {self.amount} of {self.topup_id} ({self.get_status_display()})"
