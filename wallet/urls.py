@@ -7,4 +7,5 @@ app_name = "wallet"
 urlpatterns = [
     path("", views.topup_page, name="topup"),
     path("history/", history_views.history, name="history"),
+    path("history/export.csv", history_views.history_csv, name="history_csv"),
 ]
