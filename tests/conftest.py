@@ -61,3 +61,113 @@ def user(make_user):
 def auth_client(client, user):
     client.force_login(user)
     return client
+
+
+# --- localstripe: a real, stateful fake Stripe server for the whole session ---------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def localstripe_server():
+    """Start localstripe on a free port once per session; yields its base URL."""
+    import pathlib
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    exe = shutil.which("localstripe") or str(pathlib.Path(sys.executable).with_name("localstripe"))
+    if not pathlib.Path(exe).exists():
+        skip_or_fail("localstripe is not installed (pip install -r requirements-dev.txt)")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--from-scratch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("localstripe did not start")
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+class LocalStripe:
+    """Test helper around a running localstripe: wipe data, make card tokens, finish 3-D Secure."""
+
+    key = "sk_test_netcop_tests"
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def request(self, method: str, path: str, data: dict | None = None) -> dict:
+        import base64
+        import json
+        import urllib.parse
+        import urllib.request
+
+        body = urllib.parse.urlencode(data or {}).encode() if data is not None else None
+        req = urllib.request.Request(self.url + path, data=body, method=method)
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"{self.key}:".encode()).decode())
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw else {}
+
+    def wipe(self) -> None:
+        self.request("DELETE", "/_config/data")
+
+    def card(self, number: str = "4242424242424242") -> str:
+        """A payment method id for a test card number (via a token, like the sandbox page does)."""
+        token = self.request(
+            "POST",
+            "/v1/tokens",
+            {"card[number]": number, "card[exp_month]": "12", "card[exp_year]": "34", "card[cvc]": "123"},
+        )
+        return token["card"]["id"]
+
+    def authenticate(self, intent_id: str, client_secret: str, success: bool = True) -> dict:
+        """Do what the 3-D Secure box does when the cardholder clicks complete (or fail)."""
+        return self.request(
+            "POST",
+            f"/v1/payment_intents/{intent_id}/_authenticate",
+            {"client_secret": client_secret, "success": "true" if success else "false"},
+        )
+
+    def register_webhook(self, url: str, secret: str, name: str = "netcop") -> None:
+        self.request("POST", f"/_config/webhooks/{name}", {"url": url, "secret": secret})
+
+
+@pytest.fixture
+def stripe_sandbox(localstripe_server, settings):
+    """Point the app at the session's localstripe with wiped data; yields a LocalStripe helper."""
+    from wallet import stripe_gateway
+
+    helper = LocalStripe(localstripe_server)
+    helper.wipe()
+    settings.STRIPE_SANDBOX = True
+    settings.STRIPE_API_BASE = localstripe_server
+    settings.STRIPE_SECRET_KEY = LocalStripe.key
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_netcop_tests"
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    stripe_gateway.reset_client()
+    yield helper
+    stripe_gateway.reset_client()

@@ -1,0 +1,127 @@
+"""The settlement core against a real localstripe: start_topup and settle_topup."""
+
+from decimal import Decimal
+
+import pytest
+
+from wallet import services, stripe_gateway
+from wallet.exceptions import InvalidAmount, PaymentDeclined, TopUpMismatch
+from wallet.models import TopUp, TxType, WalletTransaction
+
+pytestmark = pytest.mark.django_db
+
+
+def test_successful_card_credits_once(user, stripe_sandbox, mailoutbox, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.start_topup(
+            user=user, amount="100.00", payment_method_id="pm_card_visa", idempotency_key="k-1"
+        )
+    assert result.credited_now and result.status == TopUp.Status.SUCCEEDED
+    assert result.new_balance == Decimal("100.00")
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("100.00")
+    entry = WalletTransaction.objects.get(user=user)
+    assert entry.type == TxType.TOP_UP and entry.stripe_payment_intent_id == result.topup.stripe_payment_intent_id
+    # Settling again (webhook, reconcile, browser) is a no-op.
+    again = services.settle_topup(intent=stripe_gateway.retrieve_intent(entry.stripe_payment_intent_id))
+    assert not again.credited_now
+    assert WalletTransaction.objects.filter(user=user).count() == 1
+    assert len(mailoutbox) == 1 and "100.00 AED" in mailoutbox[0].body and str(entry.id) in mailoutbox[0].body
+
+
+def test_replayed_key_returns_same_topup_and_charges_once(user, stripe_sandbox):
+    first = services.start_topup(user=user, amount="50", payment_method_id="pm_card_visa", idempotency_key="dup")
+    second = services.start_topup(user=user, amount="50", payment_method_id="pm_card_visa", idempotency_key="dup")
+    assert first.topup.pk == second.topup.pk and not second.credited_now
+    assert len(stripe_sandbox.request("GET", "/v1/payment_intents?limit=10")["data"]) == 1
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("50.00")
+
+
+def test_three_d_secure_then_settle(user, stripe_sandbox):
+    result = services.start_topup(
+        user=user, amount="25.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="3ds"
+    )
+    assert result.status == TopUp.Status.REQUIRES_ACTION
+    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
+    stripe_sandbox.authenticate(intent.id, intent.client_secret, success=True)
+    settled = services.settle_topup(intent=stripe_gateway.retrieve_intent(intent.id), user=user)
+    assert settled.credited_now and settled.new_balance == Decimal("25.00")
+
+
+def test_three_d_secure_failed_marks_failed(user, stripe_sandbox):
+    result = services.start_topup(
+        user=user, amount="25.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="3dsf"
+    )
+    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
+    stripe_sandbox.authenticate(intent.id, intent.client_secret, success=False)
+    settled = services.settle_topup(intent=stripe_gateway.retrieve_intent(intent.id), user=user)
+    assert settled.status == TopUp.Status.FAILED and not settled.credited_now
+    user.refresh_from_db()
+    assert user.wallet_balance == 0 and not WalletTransaction.objects.exists()
+
+
+def test_declined_card_marks_failed_and_credits_nothing(user, stripe_sandbox):
+    with pytest.raises(PaymentDeclined) as info:
+        services.start_topup(
+            user=user, amount="10.00", payment_method_id=stripe_sandbox.card("4000000000000341"), idempotency_key="d"
+        )
+    assert info.value.user_message == "Your card was declined."
+    topup = TopUp.objects.get(user=user)
+    assert topup.status == TopUp.Status.FAILED and topup.failure_reason == "Your card was declined."
+    assert not WalletTransaction.objects.exists()
+
+
+@pytest.mark.parametrize("amount", ["1.99", "10000.01", "0", "-5", "1.234", 1.5])
+def test_out_of_range_amounts_rejected_before_any_record(user, amount):
+    with pytest.raises(InvalidAmount):
+        services.start_topup(user=user, amount=amount, payment_method_id="pm_card_visa", idempotency_key="x")
+    assert not TopUp.objects.exists()
+
+
+def test_amount_mismatch_is_refused(user, stripe_sandbox):
+    result = services.start_topup(
+        user=user, amount="30.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="m"
+    )
+    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
+    forged = stripe_gateway.Intent(id=intent.id, status="succeeded", amount=300000, currency="aed")
+    with pytest.raises(TopUpMismatch):
+        services.settle_topup(intent=forged)
+    forged = stripe_gateway.Intent(id=intent.id, status="succeeded", amount=3000, currency="usd")
+    with pytest.raises(TopUpMismatch):
+        services.settle_topup(intent=forged)
+    assert not WalletTransaction.objects.exists()
+
+
+def test_other_users_intent_is_not_found(user, make_user, stripe_sandbox):
+    result = services.start_topup(user=user, amount="30.00", payment_method_id="pm_card_visa", idempotency_key="o")
+    intruder = make_user()
+    with pytest.raises(TopUp.DoesNotExist):
+        services.settle_topup(intent=stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id), user=intruder)
+
+
+def test_stripe_is_never_called_inside_a_transaction(user, stripe_sandbox):
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.start_topup(user=user, amount="10", payment_method_id="pm_card_visa", idempotency_key="tx")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_settles_credit_once(make_user, stripe_sandbox):
+    from tests.concurrency import run_concurrently
+
+    user = make_user()
+    result = services.start_topup(
+        user=user, amount="40.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="race"
+    )
+    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
+    stripe_sandbox.authenticate(intent.id, intent.client_secret, success=True)
+    succeeded = stripe_gateway.retrieve_intent(intent.id)
+
+    results = run_concurrently(lambda i: services.settle_topup(intent=succeeded), 20)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert sum(r.credited_now for r in results) == 1
+    assert WalletTransaction.objects.filter(stripe_payment_intent_id=intent.id).count() == 1
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("40.00")
