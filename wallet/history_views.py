@@ -1,11 +1,59 @@
-"""Transaction history pages."""
+"""Transaction history pages: the ledger with filters and keyset pages, a balance chart, a CSV."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.http import StreamingHttpResponse
 from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from . import history as queries
+from .charts import balance_chart
 
 
+@require_GET
 @login_required
 def history(request):
-    """The user's ledger, newest first."""
-    transactions = request.user.wallet_transactions.all()[:50]
-    return render(request, "wallet/history.html", {"transactions": transactions})
+    """The user's ledger, newest first, 50 a page; filters and cursors live in the URL."""
+    form = queries.HistoryFilterForm(request.GET)
+    filters = form.filters
+    page = queries.ledger_page(
+        queries.filtered_ledger(request.user, filters),
+        before=request.GET.get("before"),
+        after=request.GET.get("after"),
+    )
+    days = queries.chart_days(request.GET.get("days"))
+    series = queries.balance_series(request.user, days)
+    chart = (
+        balance_chart(series.points, days=days, currency=settings.WALLET_CURRENCY)
+        if series.has_history
+        else None
+    )
+    return render(
+        request,
+        "wallet/history.html",
+        {
+            "form": form,
+            "filters_active": bool(filters),
+            "page": page,
+            "transactions": page.rows,
+            "chart": chart,
+            "chart_days": days,
+            "chart_choices": queries.CHART_DAYS,
+            "problem_topups": queries.problem_topups(request.user),
+        },
+    )
+
+
+@require_GET
+@login_required
+def history_csv(request):
+    """The filtered ledger as CSV, streamed row by row (constant memory for any size)."""
+    filters = queries.HistoryFilterForm(request.GET).filters
+    rows = queries.csv_rows(queries.filtered_ledger(request.user, filters), settings.WALLET_CURRENCY)
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    filename = f"netcop-wallet-history-{timezone.localdate():%Y%m%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,0 +1,119 @@
+"""Server-side geometry for the balance chart: the template draws the SVG from a BalanceChart.
+
+No JavaScript and no chart library: a polyline, an area, axes with labelled ticks, and a
+<title>/<desc> that say in words what the picture shows. Floats are fine here (pixels); the
+labels are formatted from the Decimal balances.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+WIDTH, HEIGHT = 720, 260
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 78, 18, 14, 36
+Y_TICKS = 4  # intervals on the y axis
+X_LABELS = 6  # about this many date labels on the x axis
+
+
+@dataclass
+class Tick:
+    pos: float
+    label: str
+
+
+@dataclass
+class BalanceChart:
+    days: int
+    currency: str
+    title: str
+    desc: str
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = MARGIN_LEFT
+    right: int = WIDTH - MARGIN_RIGHT
+    top: int = MARGIN_TOP
+    bottom: int = HEIGHT - MARGIN_BOTTOM
+    line: str = ""  # "x,y x,y ..." for <polyline points>
+    area: str = ""  # a closed path under the line
+    last: tuple[float, float] = (0.0, 0.0)
+    y_ticks: list[Tick] = field(default_factory=list)
+    x_ticks: list[Tick] = field(default_factory=list)
+    changes: list[tuple[dt.date, Decimal]] = field(default_factory=list)  # for the text table
+
+
+def _nice_step(maximum: float) -> float:
+    """A round tick step (1, 2, 2.5 or 5 times a power of ten) so Y_TICKS steps cover `maximum`."""
+    if maximum <= 0:
+        return 1.0
+    raw = maximum / Y_TICKS
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 2.5, 5, 10):
+        if factor * power >= raw:
+            return factor * power
+    return 10 * power  # pragma: no cover - the loop always returns
+
+
+def _amount_label(value: float, step: float) -> str:
+    places = 0 if step >= 1 else 2
+    return f"{value:,.{places}f}"
+
+
+def _date_label(day: dt.date) -> str:
+    return f"{day.day} {day:%b}"
+
+
+def _long_date(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def balance_chart(points: list[tuple[dt.date, Decimal]], *, days: int, currency: str) -> BalanceChart:
+    """Lay out the end-of-day balances `points` (oldest first, at least one) as a line chart."""
+    values = [value for _, value in points]
+    low, high = min(values), max(values)
+    first_day, first_value = points[0]
+    last_day, last_value = points[-1]
+    chart = BalanceChart(
+        days=days,
+        currency=currency,
+        title=f"Wallet balance over the last {days} days",
+        desc=(
+            f"End-of-day balance from {_long_date(first_day)} ({first_value:,.2f} {currency}) "
+            f"to {_long_date(last_day)} ({last_value:,.2f} {currency}). "
+            f"Lowest {low:,.2f} {currency}, highest {high:,.2f} {currency}."
+        ),
+    )
+    step = _nice_step(float(high))
+    y_max = step * Y_TICKS
+    plot_w = chart.right - chart.left
+    plot_h = chart.bottom - chart.top
+
+    def x_at(index: int) -> float:
+        return chart.left + (plot_w * index / (len(points) - 1) if len(points) > 1 else plot_w)
+
+    def y_at(value) -> float:
+        return chart.bottom - plot_h * float(value) / y_max
+
+    coords = [(round(x_at(i), 1), round(y_at(v), 1)) for i, v in enumerate(values)]
+    chart.line = " ".join(f"{x},{y}" for x, y in coords)
+    chart.area = (
+        f"M{coords[0][0]},{chart.bottom} "
+        + " ".join(f"L{x},{y}" for x, y in coords)
+        + f" L{coords[-1][0]},{chart.bottom} Z"
+    )
+    chart.last = coords[-1]
+    chart.y_ticks = [
+        Tick(round(y_at(step * i), 1), _amount_label(step * i, step)) for i in range(Y_TICKS + 1)
+    ]
+    every = max(1, round(len(points) / X_LABELS))
+    # Label from the newest day backwards so "today" always has a label.
+    indexes = sorted(range(len(points) - 1, -1, -every))
+    chart.x_ticks = [Tick(round(x_at(i), 1), _date_label(points[i][0])) for i in indexes]
+    previous = None
+    for day, value in points:
+        if value != previous:
+            chart.changes.append((day, value))
+            previous = value
+    return chart

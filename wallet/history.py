@@ -1,0 +1,279 @@
+"""Queries behind the history page: filters, keyset pages, the balance series and the CSV export.
+
+Everything here reads the ledger; nothing writes. Each function costs a fixed number of queries
+whatever the number of rows, so the page stays fast for a user with 100k ledger entries.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django import forms
+from django.db.models import F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber, TruncDate
+from django.utils import timezone
+
+from .models import TopUp, TxType, WalletTransaction
+
+PAGE_SIZE = 50
+CHART_DAYS = (30, 90)
+DEFAULT_CHART_DAYS = 30
+PROBLEM_TOPUPS_SHOWN = 10
+CSV_CHUNK_SIZE = 2000
+CENT = Decimal("0.01")
+
+# Newest first; the id breaks ties between rows written in the same microsecond so that the
+# keyset cursor (created_at, id) identifies one position exactly.
+NEWEST_FIRST = ("-created_at", "-id")
+
+
+class HistoryFilterForm(forms.Form):
+    """The filters in the URL: ?type=&from=&to= (dates inclusive, in the site's time zone)."""
+
+    type = forms.ChoiceField(label="Type", required=False, choices=[("", "All types"), *TxType.choices])
+    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def add_prefix(self, field_name):
+        # Render the inputs with the URL's names so a GET submit produces ?type=&from=&to=.
+        return {"date_from": "from", "date_to": "to"}.get(field_name, field_name)
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            raise forms.ValidationError("The start date must be on or before the end date.")
+        return cleaned
+
+    @property
+    def filters(self) -> dict:
+        """The valid filters only: invalid input is reported on the form and otherwise ignored."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        if self.non_field_errors():
+            return {"type": data.get("type") or ""}
+        return {k: data.get(k) for k in ("type", "date_from", "date_to") if data.get(k)}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.filters)
+
+
+def _start_of_day(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_current_timezone())
+
+
+def filtered_ledger(user, filters: dict) -> QuerySet:
+    """The user's ledger rows matching `filters` (type, date_from, date_to), unordered."""
+    qs = WalletTransaction.objects.filter(user=user)
+    if filters.get("type"):
+        qs = qs.filter(type=filters["type"])
+    if filters.get("date_from"):
+        qs = qs.filter(created_at__gte=_start_of_day(filters["date_from"]))
+    if filters.get("date_to"):
+        qs = qs.filter(created_at__lt=_start_of_day(filters["date_to"] + dt.timedelta(days=1)))
+    return qs
+
+
+# --- Keyset pagination ---------------------------------------------------------------------------
+# OFFSET pagination reads and throws away every skipped row, and the page count needs a COUNT(*):
+# both grow with the ledger. A cursor (created_at, id) of the edge row lets every page be one
+# index range scan with LIMIT, as cheap on page 2000 as on page 1.
+
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def encode_cursor(created_at: dt.datetime, pk: uuid.UUID) -> str:
+    micros = (created_at - EPOCH) // dt.timedelta(microseconds=1)  # exact, no float
+    return f"{micros}_{pk.hex}"
+
+
+def decode_cursor(value: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
+    """Parse a cursor; anything malformed gives None (the first page) rather than an error."""
+    if not value or len(value) > 80:
+        return None
+    try:
+        micros_text, hex_id = value.split("_", 1)
+        micros = int(micros_text)
+        pk = uuid.UUID(hex=hex_id)
+        when = EPOCH + dt.timedelta(microseconds=micros)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return when, pk
+
+
+@dataclass
+class LedgerPage:
+    rows: list
+    newer_cursor: str | None  # ?after=  (the page of newer rows), None on the first page
+    older_cursor: str | None  # ?before= (the page of older rows), None on the last page
+    is_first: bool
+
+
+def ledger_page(qs: QuerySet, *, before: str | None = None, after: str | None = None) -> LedgerPage:
+    """One page of `qs`, newest first: the first page, the page older than `before`, or newer
+    than `after`. One query (PAGE_SIZE + 1 rows tell whether there is more)."""
+    after_key = decode_cursor(after)
+    before_key = None if after_key else decode_cursor(before)
+    if after_key:
+        when, pk = after_key
+        chunk = list(
+            qs.filter(Q(created_at__gt=when) | Q(created_at=when, id__gt=pk)).order_by("created_at", "id")[
+                : PAGE_SIZE + 1
+            ]
+        )
+        more_newer = len(chunk) > PAGE_SIZE
+        rows = chunk[:PAGE_SIZE][::-1]
+        # We came from an older page, so there is one (unless the cursor row itself is gone).
+        more_older = True
+    else:
+        if before_key:
+            when, pk = before_key
+            qs = qs.filter(Q(created_at__lt=when) | Q(created_at=when, id__lt=pk))
+        chunk = list(qs.order_by(*NEWEST_FIRST)[: PAGE_SIZE + 1])
+        more_older = len(chunk) > PAGE_SIZE
+        rows = chunk[:PAGE_SIZE]
+        more_newer = before_key is not None
+    return LedgerPage(
+        rows=rows,
+        newer_cursor=encode_cursor(rows[0].created_at, rows[0].pk) if rows and more_newer else None,
+        older_cursor=encode_cursor(rows[-1].created_at, rows[-1].pk) if rows and more_older else None,
+        is_first=not more_newer,
+    )
+
+
+def problem_topups(user) -> list[TopUp]:
+    """The user's latest card payments that did not (or not yet) add money: one query."""
+    return list(
+        TopUp.objects.filter(user=user)
+        .exclude(status=TopUp.Status.SUCCEEDED)
+        .order_by("-created_at")
+        .only("id", "amount", "currency", "status", "stripe_payment_intent_id", "created_at")[
+            :PROBLEM_TOPUPS_SHOWN
+        ]
+    )
+
+
+# --- Balance over time ---------------------------------------------------------------------------
+
+
+def chart_days(value) -> int:
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        return DEFAULT_CHART_DAYS
+    return days if days in CHART_DAYS else DEFAULT_CHART_DAYS
+
+
+@dataclass
+class BalanceSeries:
+    points: list[tuple[dt.date, Decimal]]  # one per day, oldest first, the balance at day's end
+    has_history: bool  # False: the user never had a ledger row up to today
+
+
+def balance_series(user, days: int, today: dt.date | None = None) -> BalanceSeries:
+    """End-of-day balance for the last `days` days (today included), computed in the database.
+
+    Two queries: the last balance_after before the range (the opening balance), and the last
+    balance_after of each day in the range (a window function picks one row per day). Days
+    without rows carry the previous balance forward.
+    """
+    tz = timezone.get_current_timezone()
+    today = today or timezone.localdate()
+    first_day = today - dt.timedelta(days=days - 1)
+    start = _start_of_day(first_day)
+    end = _start_of_day(today + dt.timedelta(days=1))
+    mine = WalletTransaction.objects.filter(user=user)
+
+    opening = (
+        mine.filter(created_at__lt=start)
+        .order_by(*NEWEST_FIRST)
+        .values_list("balance_after", flat=True)
+        .first()
+    )
+    day = TruncDate("created_at", tzinfo=tz)
+    last_per_day = dict(
+        mine.filter(created_at__gte=start, created_at__lt=end)
+        .annotate(
+            day=day,
+            rank=Window(RowNumber(), partition_by=[day], order_by=[F("created_at").desc(), F("id").desc()]),
+        )
+        .filter(rank=1)
+        .values_list("day", "balance_after")
+    )
+    balance = Decimal(opening or 0).quantize(CENT)
+    points = []
+    for offset in range(days):
+        current = first_day + dt.timedelta(days=offset)
+        if current in last_per_day:
+            balance = Decimal(last_per_day[current]).quantize(CENT)
+        points.append((current, balance))
+    return BalanceSeries(points=points, has_history=opening is not None or bool(last_per_day))
+
+
+# --- CSV export ----------------------------------------------------------------------------------
+
+CSV_HEADER = [
+    "Date",
+    "Transaction ID",
+    "Type",
+    "Description",
+    "Amount",
+    "Currency",
+    "Balance after",
+    "Stripe PaymentIntent",
+]
+# Spreadsheets treat a cell starting with one of these as a formula (CWE-1236).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(text: str) -> str:
+    """Neutralise a text cell that a spreadsheet would run as a formula, by a leading quote."""
+    text = "" if text is None else str(text)
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+class _Echo:
+    """A file-like object whose write() hands the line back, for csv.writer in a generator."""
+
+    def write(self, value):
+        return value
+
+
+def csv_rows(qs: QuerySet, currency: str) -> Iterator[str]:
+    """Yield the CSV text of `qs` line by line, newest first, in chunks (constant memory).
+
+    Text columns go through csv_safe. The amount columns are numbers we format ourselves
+    ("-5.00", "12.50"): they are written as plain decimals so spreadsheets sum them, and are
+    left unescaped on purpose, since a leading quote would turn -5.00 into text.
+    """
+    writer = csv.writer(_Echo())
+    type_labels = dict(TxType.choices)
+    tz = timezone.get_current_timezone()
+    yield writer.writerow(CSV_HEADER)
+    rows = qs.order_by(*NEWEST_FIRST).values_list(
+        "created_at", "id", "type", "description", "amount", "balance_after", "stripe_payment_intent_id"
+    )
+    for created_at, pk, tx_type, description, amount, balance_after, intent in rows.iterator(
+        chunk_size=CSV_CHUNK_SIZE
+    ):
+        yield writer.writerow(
+            [
+                timezone.localtime(created_at, tz).strftime("%Y-%m-%d %H:%M:%S"),
+                str(pk),
+                csv_safe(type_labels.get(tx_type, tx_type)),
+                csv_safe(description),
+                f"{Decimal(amount).quantize(CENT):f}",
+                currency,
+                f"{Decimal(balance_after).quantize(CENT):f}",
+                csv_safe(intent),
+            ]
+        )
