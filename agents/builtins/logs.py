@@ -1,0 +1,151 @@
+"""Log triage: top talkers, status codes, bursts and attack patterns in a web access log."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from datetime import datetime
+
+from ..exceptions import RunnerError
+from ._util import plural, printable, top
+
+MAX_LINES = 20_000
+# Common and Combined Log Format (Apache, nginx).
+LINE_RE = re.compile(
+    r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<request>[^"]*)" (?P<status>\d{3}) (?P<size>\S+)'
+    r'(?: "(?P<referrer>[^"]*)" "(?P<agent>[^"]*)")?'
+)
+ATTACKS = [
+    ("Path traversal", re.compile(r"\.\./|\.\.%2f|%2e%2e", re.I)),
+    (
+        "Sensitive file probe",
+        re.compile(r"/\.env|/\.git|wp-config|/etc/passwd|\.aws/|id_rsa|\.htpasswd", re.I),
+    ),
+    (
+        "SQL injection",
+        re.compile(r"union(\s|%20|\+)+select|'\s*or\s*'?1'?\s*=\s*'?1|%27(\s|%20|\+)*or|sleep\(\d", re.I),
+    ),
+    ("Cross-site scripting", re.compile(r"<script|%3cscript|javascript:|onerror=", re.I)),
+    ("Command injection", re.compile(r";\s*(wget|curl|bash|sh)\b|\$\(|%60|\|\s*nc\b", re.I)),
+    (
+        "Admin/CMS login probe",
+        re.compile(r"wp-login\.php|xmlrpc\.php|/phpmyadmin|/administrator|/manager/html", re.I),
+    ),
+]
+SCANNERS = re.compile(
+    r"sqlmap|nikto|nmap|masscan|zgrab|nuclei|gobuster|dirbuster|wpscan|hydra|python-requests|curl/", re.I
+)
+
+
+def _minute(raw: str) -> str:
+    try:
+        return datetime.strptime(raw, "%d/%b/%Y:%H:%M:%S %z").strftime("%Y-%m-%d %H:%M %z")
+    except ValueError:
+        return raw[:17]
+
+
+def triage_log(input_text: str, config: dict) -> str:
+    """Runner: summarise an access log and point at the IPs and requests worth a look."""
+    burst_limit = int(config.get("burst_per_minute", 30))
+    raw_lines = [line for line in input_text.splitlines()[: MAX_LINES + 1] if line.strip()]
+    truncated = len(raw_lines) > MAX_LINES
+    raw_lines = raw_lines[:MAX_LINES]
+    ips, statuses, paths, methods = Counter(), Counter(), Counter(), Counter()
+    per_minute, ip_minute, ip_errors, ip_auth_fail = Counter(), Counter(), Counter(), Counter()
+    attacks: dict[str, Counter] = defaultdict(Counter)
+    scanners: Counter = Counter()
+    unparsed, first_unparsed = 0, None
+    first_time = last_time = None
+    for number, line in enumerate(raw_lines, 1):
+        m = LINE_RE.match(line)
+        if not m:
+            unparsed += 1
+            first_unparsed = first_unparsed or number
+            continue
+        ip, status = m["ip"], int(m["status"])
+        request = m["request"].split(" ")
+        method, path = (request[0], request[1]) if len(request) >= 2 else ("?", m["request"])
+        minute = _minute(m["time"])
+        first_time = first_time or m["time"]
+        last_time = m["time"]
+        ips[ip] += 1
+        statuses[status] += 1
+        paths[path.split("?", 1)[0]] += 1
+        methods[method] += 1
+        per_minute[minute] += 1
+        ip_minute[(ip, minute)] += 1
+        if status >= 400:
+            ip_errors[ip] += 1
+        if status in (401, 403):
+            ip_auth_fail[ip] += 1
+        for name, pattern in ATTACKS:
+            if pattern.search(m["request"]):
+                attacks[name][ip] += 1
+        if m["agent"] and SCANNERS.search(m["agent"]):
+            scanners[ip] += 1
+    parsed = len(raw_lines) - unparsed
+    if parsed == 0:
+        raise RunnerError(
+            "no parsable log lines",
+            user_message="No access-log lines recognised. Paste lines in Common or Combined Log Format.",
+        )
+
+    lines = ["ACCESS LOG TRIAGE", ""]
+    lines.append(f"Lines: {len(raw_lines)} read, {parsed} parsed, {unparsed} not recognised"
+                 + (f" (first at line {first_unparsed})" if first_unparsed else ""))
+    if truncated:
+        lines.append(f"Only the first {MAX_LINES} lines were analysed.")
+    lines.append(f"Time span: {printable(first_time, 40)} to {printable(last_time, 40)}")
+    lines.append(f"Unique client IPs: {len(ips)}")
+    lines.append("")
+    classes = Counter(f"{code // 100}xx" for code in statuses.elements())
+    lines.append("Status codes")
+    lines.append("  " + ", ".join(f"{cls}: {n} ({n * 100 // parsed}%)" for cls, n in sorted(classes.items())))
+    lines.append("  Top: " + ", ".join(f"{code} x{n}" for code, n in top(statuses, 8)))
+    lines.append("")
+    lines.append("Top client IPs")
+    for ip, n in top(ips, 10):
+        lines.append(f"  {printable(ip, 45):<40}{n:>7} requests  {ip_errors[ip]:>5} errors")
+    lines.append("")
+    lines.append("Top paths")
+    for path, n in top(paths, 10):
+        lines.append(f"  {n:>7}  {printable(path, 100)}")
+    lines.append("")
+
+    findings = []
+    busiest = top(per_minute, 1)[0]
+    lines.append(f"Busiest minute: {busiest[0]} with {busiest[1]} requests")
+    bursts = [(key, n) for key, n in top(ip_minute, 10) if n >= burst_limit]
+    for (ip, minute), n in bursts:
+        findings.append(f"[BURST]  {printable(ip, 45)} sent {n} requests in the minute {minute} "
+                        f"(threshold {burst_limit}/min)")
+    for ip, n in top(ip_auth_fail, 5):
+        if n >= 5:
+            findings.append(f"[AUTH]   {printable(ip, 45)} got {plural(n, '401/403 response')}: "
+                            "possible credential stuffing or brute force")
+    for name, counter in sorted(attacks.items()):
+        total = sum(counter.values())
+        who = ", ".join(f"{printable(ip, 45)} x{n}" for ip, n in top(counter, 3))
+        findings.append(f"[ATTACK] {name}: {plural(total, 'request')} from {who}")
+    for ip, n in top(scanners, 5):
+        findings.append(
+            f"[SCAN]   {printable(ip, 45)} uses a scanner or script user agent ({plural(n, 'request')})"
+        )
+    server_errors = sum(n for code, n in statuses.items() if code >= 500)
+    if server_errors * 20 > parsed:
+        share = server_errors * 100 // parsed
+        findings.append(f"[ERRORS] {share}% of requests failed with 5xx: check the backend")
+    lines.append("")
+    lines.append("Findings")
+    lines.extend(f"  {f}" for f in findings)
+    if not findings:
+        lines.append("  No bursts, probes or attack patterns found.")
+    suspects = sorted({f.split()[1] for f in findings if f.startswith(("[BURST]", "[AUTH]", "[SCAN]"))})
+    lines.append("")
+    if suspects:
+        lines.append(
+            f"RECOMMENDATION: review and consider rate-limiting or blocking: {', '.join(suspects[:10])}"
+        )
+    else:
+        lines.append("RECOMMENDATION: nothing urgent; keep monitoring.")
+    return "\n".join(lines)

@@ -1,0 +1,105 @@
+"""Password-strength auditor built on zxcvbn (Dropbox's estimator). Never repeats the password."""
+
+from __future__ import annotations
+
+from zxcvbn import zxcvbn
+
+from ..exceptions import RunnerError
+from ._util import plural
+
+MAX_PASSWORDS = 10
+MAX_LENGTH = 72  # zxcvbn refuses longer input (its matching is quadratic); we analyse a prefix.
+SCORE_LABELS = ["very weak", "weak", "fair", "strong", "very strong"]
+SCENARIOS = [
+    ("online_throttling_100_per_hour", "Online, throttled (100/hour)"),
+    ("online_no_throttling_10_per_second", "Online, unthrottled (10/s)"),
+    ("offline_slow_hashing_1e4_per_second", "Offline, slow hash (10k/s)"),
+    ("offline_fast_hashing_1e10_per_second", "Offline, fast hash (10bn/s)"),
+]
+PATTERN_NAMES = {
+    "dictionary": "dictionary word",
+    "spatial": "keyboard pattern",
+    "repeat": "repeated characters",
+    "sequence": "sequence (abc, 123)",
+    "regex": "recent year",
+    "date": "date",
+    "bruteforce": "random characters",
+}
+
+
+def _classes(password: str) -> list[str]:
+    found = []
+    if any(c.islower() for c in password):
+        found.append("lower-case")
+    if any(c.isupper() for c in password):
+        found.append("upper-case")
+    if any(c.isdigit() for c in password):
+        found.append("digits")
+    if any(not c.isalnum() and not c.isspace() for c in password):
+        found.append("symbols")
+    if any(c.isspace() for c in password):
+        found.append("spaces")
+    return found
+
+
+def _pattern(match: dict) -> str:
+    # Describe each part without quoting it: the report is stored, the password must not be.
+    name = PATTERN_NAMES.get(match.get("pattern"), str(match.get("pattern")))
+    length = len(match.get("token", ""))
+    extra = ""
+    if match.get("pattern") == "dictionary":
+        source = match.get("dictionary_name", "").replace("_", " ")
+        extra = f" from the {source} list, rank {match.get('rank')}"
+        if match.get("l33t"):
+            extra += ", with l33t substitutions"
+        if match.get("reversed"):
+            extra += ", reversed"
+    return f"{name} ({plural(length, 'char')}{extra})"
+
+
+def audit_passwords(input_text: str, config: dict) -> str:
+    """Runner: one password per line (up to 10), each scored by zxcvbn with advice."""
+    candidates = [line.rstrip("\r") for line in input_text.split("\n") if line.strip()]
+    if not candidates:
+        raise RunnerError("no password", user_message="Enter a password to audit (one per line).")
+    min_length = int(config.get("min_length", 12))
+    lines = [f"PASSWORD STRENGTH AUDIT: {plural(min(len(candidates), MAX_PASSWORDS), 'password')}", ""]
+    passed = 0
+    for i, password in enumerate(candidates[:MAX_PASSWORDS], 1):
+        result = zxcvbn(password[:MAX_LENGTH], max_length=MAX_LENGTH)
+        score = int(result["score"])
+        classes = _classes(password)
+        problems = []
+        if len(password) < min_length:
+            problems.append(f"shorter than {min_length} characters")
+        if score < 3:
+            problems.append("guessable (zxcvbn score below 3)")
+        if any(m.get("pattern") == "dictionary" and m.get("dictionary_name") == "passwords"
+               and int(m.get("rank", 10**9)) <= 10_000 and len(m.get("token", "")) == len(password)
+               for m in result["sequence"]):
+            problems.append("in the 10,000 most common passwords")
+        ok = not problems
+        passed += ok
+        lines.append(f"Password {i} ({len(password)} characters)")
+        if len(password) > MAX_LENGTH:
+            lines.append(f"  Note: only the first {MAX_LENGTH} characters were analysed.")
+        lines.append(f"  Strength:   {score}/4, {SCORE_LABELS[score]}")
+        lines.append(f"  Guesses:    about 10^{result['guesses_log10']:.1f}")
+        lines.append(f"  Characters: {', '.join(classes) or 'none'}")
+        lines.append("  Time to crack:")
+        for key, label in SCENARIOS:
+            lines.append(f"    {label + ':':<30}{result['crack_times_display'][key]}")
+        lines.append("  Made of:    " + "; ".join(_pattern(m) for m in result["sequence"]))
+        feedback = result["feedback"]
+        if feedback.get("warning"):
+            lines.append(f"  Warning:    {feedback['warning']}")
+        for suggestion in feedback.get("suggestions", []):
+            lines.append(f"  Tip:        {suggestion}")
+        lines.append(f"  Policy:     {'PASS' if ok else 'FAIL: ' + '; '.join(problems)}")
+        lines.append("")
+    if len(candidates) > MAX_PASSWORDS:
+        lines.append(f"Only the first {MAX_PASSWORDS} of {len(candidates)} lines were audited.")
+    lines.append(f"RESULT: {passed} of {min(len(candidates), MAX_PASSWORDS)} meet the policy "
+                 f"(at least {min_length} characters, zxcvbn score 3+, not a common password).")
+    lines.append("Your input is not stored with this run. Prefer a password manager and unique passphrases.")
+    return "\n".join(lines)
