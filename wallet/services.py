@@ -385,3 +385,244 @@ def _send_receipt(topup_id) -> None:
     except Exception:  # noqa: BLE001 - the money is credited; a receipt failure must not undo it
         logger.exception("could not send receipt for topup %s", topup_id)
 
+
+
+# --- Nothing lost: intents found by metadata, refunds to card, refunds made in Stripe ------------
+# (Appended for issue 4; the functions above are unchanged.)
+
+
+def attach_intent_by_metadata(*, intent) -> TopUp | None:
+    """Link an intent whose id we never learned (create's response was lost) to its TopUp.
+
+    The TopUp is found by the intent's `topup_id` metadata and must belong to its `user_id`.
+    Returns the TopUp (now carrying the intent id), or None when the intent is not one of ours.
+    Amounts are not trusted from here: settle_topup still compares them with the TopUp row.
+    """
+    import uuid
+
+    topup_id, user_id = intent.metadata.get("topup_id"), intent.metadata.get("user_id")
+    try:
+        topup_uuid = uuid.UUID(str(topup_id))
+    except ValueError:
+        logger.info("intent %s has no topup_id metadata: not ours", intent.id)
+        return None
+    with transaction.atomic():
+        topup = TopUp.objects.select_for_update().filter(pk=topup_uuid).first()
+        if topup is None or str(topup.user_id) != str(user_id):
+            logger.warning("intent %s names topup %s / user %s: no such top-up", intent.id, topup_id, user_id)
+            return None
+        if topup.stripe_payment_intent_id is None:
+            topup.stripe_payment_intent_id = intent.id
+            topup.save(update_fields=["stripe_payment_intent_id", "updated_at"])
+        elif topup.stripe_payment_intent_id != intent.id:
+            # A second intent for one top-up (only possible where idempotency keys are ignored,
+            # e.g. localstripe). It is never credited automatically: ops must refund it.
+            logger.error(
+                "topup %s already has intent %s; intent %s (status %s) is a duplicate",
+                topup.id, topup.stripe_payment_intent_id, intent.id, intent.status,
+            )
+            return None
+    return topup
+
+
+def _refunds_taken(topup: TopUp) -> Decimal:
+    # Summed in Python: SQLite would add NUMERIC as REAL. Pending refunds already debited the wallet.
+    from .models import CardRefund
+
+    amounts = topup.refunds.filter(
+        status__in=[CardRefund.Status.SUCCEEDED, CardRefund.Status.PENDING]
+    ).values_list("amount", flat=True)
+    return sum((Decimal(a).quantize(CENT) for a in amounts), Decimal("0.00"))
+
+
+def refundable_amount(topup: TopUp) -> Decimal:
+    """How much of a settled top-up can still go back to the card (ignoring the wallet balance)."""
+    if topup.status != TopUp.Status.SUCCEEDED:
+        return Decimal("0.00")
+    return max(topup.amount - _refunds_taken(topup), Decimal("0.00"))
+
+
+def _lock_user(user_id) -> Decimal:
+    """Lock the user row (first in the lock order) and return the current balance."""
+    User = get_user_model()
+    balance = User.objects.select_for_update().values_list("wallet_balance", flat=True).get(pk=user_id)
+    return Decimal(balance).quantize(CENT)
+
+
+def refund_topup(*, topup, amount, reason: str, staff):
+    """Refund (part of) a settled top-up to the card; returns the CardRefund.
+
+    Order, so that a failure at any step neither creates nor loses money:
+    1. one transaction: validate the caps, record the CardRefund (pending) and debit the wallet;
+    2. outside any transaction: ask Stripe, with the refund record's id as the idempotency key;
+    3. Stripe accepted -> succeeded; Stripe refused -> the debit is reversed by a new credit row and
+       the refund is failed; Stripe unreachable -> it stays pending (the wallet stays debited, as the
+       money may have left) and `retry_pending_refund` (run by reconcile_topups) asks again with the
+       same key, which real Stripe answers with the original refund.
+    Raises RefundNotAllowed (over a cap, not settled, no reason) or InvalidAmount.
+    """
+    from .exceptions import RefundNotAllowed
+    from .models import CardRefund
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise RefundNotAllowed("A reason is required for every refund.")
+    money = _positive(amount)
+    with transaction.atomic():
+        # Lock order everywhere: user row, then TopUp.
+        balance = _lock_user(topup.user_id)
+        locked = TopUp.objects.select_for_update().get(pk=topup.pk)
+        if locked.status != TopUp.Status.SUCCEEDED or not locked.stripe_payment_intent_id:
+            raise RefundNotAllowed("Only a succeeded top-up can be refunded to the card.")
+        remainder = refundable_amount(locked)
+        if money > remainder:
+            raise RefundNotAllowed(
+                f"At most {remainder:,.2f} {locked.currency} of this top-up can still be refunded "
+                f"({money:,.2f} asked)."
+            )
+        if money > balance:
+            raise RefundNotAllowed(
+                f"The wallet holds only {balance:,.2f} {locked.currency}: a refund to the card cannot "
+                f"exceed the current balance ({money:,.2f} asked)."
+            )
+        refund = CardRefund.objects.create(
+            topup=locked, amount=money, reason=reason[:255], requested_by=staff
+        )
+        refund.debit_transaction = _apply(
+            user_id=locked.user_id,
+            delta=-money,
+            type=TxType.REFUND,
+            description=f"Refund to card: {reason}",
+            stripe_payment_intent_id=locked.stripe_payment_intent_id,
+            created_by=staff,
+        )
+        refund.save(update_fields=["debit_transaction", "updated_at"])
+    logger.info("card refund %s of topup %s for %s requested by %s", refund.id, locked.id, money, staff)
+    return _send_refund(refund)
+
+
+def retry_pending_refund(refund):
+    """Ask Stripe again for a refund left pending by an outage (same idempotency key)."""
+    from .models import CardRefund
+
+    refund.refresh_from_db()
+    if refund.status != CardRefund.Status.PENDING or refund.debit_transaction_id is None:
+        return refund
+    return _send_refund(refund)
+
+
+def _send_refund(refund):
+    from . import stripe_gateway
+    from .exceptions import PaymentProviderUnavailable
+
+    _assert_no_transaction()
+    topup = refund.topup
+    try:
+        result = stripe_gateway.create_refund(
+            payment_intent_id=topup.stripe_payment_intent_id,
+            amount_minor=stripe_gateway.to_minor(refund.amount),
+            idempotency_key=f"refund-{refund.id}",
+            metadata={"card_refund_id": str(refund.id), "topup_id": str(topup.id)},
+        )
+    except PaymentProviderUnavailable:
+        # We cannot know whether Stripe made it: keep the debit, keep it pending, retry later.
+        logger.warning("card refund %s left pending: Stripe unreachable", refund.id)
+        return refund
+    except (PaymentDeclined, PaymentProviderError):
+        return _finish_refund(refund.id, refused="Stripe refused the refund.")
+    if result.status in ("failed", "canceled"):
+        return _finish_refund(refund.id, refused=f"Stripe reported the refund {result.status}.")
+    return _finish_refund(refund.id, stripe_refund_id=result.id)
+
+
+def _finish_refund(refund_id, *, stripe_refund_id: str = "", refused: str = ""):
+    """Mark a pending refund succeeded, or failed with its debit reversed (one transaction)."""
+    from .models import CardRefund
+
+    user_id = CardRefund.objects.values_list("topup__user_id", flat=True).get(pk=refund_id)
+    with transaction.atomic():
+        _lock_user(user_id)
+        refund = CardRefund.objects.select_for_update().get(pk=refund_id)
+        if refund.status != CardRefund.Status.PENDING:
+            return refund  # another retry finished it first
+        if not refused:
+            refund.status = CardRefund.Status.SUCCEEDED
+            refund.stripe_refund_id = stripe_refund_id
+            refund.save(update_fields=["status", "stripe_refund_id", "updated_at"])
+            logger.info("card refund %s succeeded: %s", refund.id, stripe_refund_id)
+            return refund
+        refund.reversal_transaction = _apply(
+            user_id=user_id,
+            delta=refund.amount,
+            type=TxType.REFUND,
+            description=f"Refund reversed: {refused}"[:255],
+            created_by=refund.requested_by,
+        )
+        refund.status = CardRefund.Status.FAILED
+        refund.failure_reason = refused[:255]
+        refund.save(update_fields=["status", "reversal_transaction", "failure_reason", "updated_at"])
+        logger.warning("card refund %s failed and was reversed: %s", refund.id, refused)
+        return refund
+
+
+def record_external_refund(
+    *, payment_intent_id: str, charge_id: str, amount_refunded_minor: int, currency: str
+):
+    """Bring the ledger in line with a charge refunded outside the app (e.g. Stripe's dashboard).
+
+    `amount_refunded_minor` is the charge's cumulative refunded total. Whatever our CardRefund rows
+    (succeeded or pending) don't already account for is recorded once as a CardRefund without a
+    requester and debited as type refund. The money has already left through Stripe, yet a balance
+    can never go below zero: when the wallet holds less, only the balance is debited and the
+    shortfall is written on the refund (failure_reason) and logged at ERROR for ops.
+    Repeats and out-of-order deliveries are no-ops: the difference is computed under the locks.
+    Returns the new CardRefund, or None when there was nothing new.
+    """
+    from . import stripe_gateway
+    from .models import CardRefund
+
+    topup_user = TopUp.objects.values_list("user_id", flat=True).get(
+        stripe_payment_intent_id=payment_intent_id
+    )
+    with transaction.atomic():
+        balance = _lock_user(topup_user)
+        topup = TopUp.objects.select_for_update().get(stripe_payment_intent_id=payment_intent_id)
+        if topup.status != TopUp.Status.SUCCEEDED:
+            raise TopUpError("A refund for a top-up that is not settled yet.")
+        if currency.lower() != topup.currency.lower():
+            raise TopUpMismatch("The refunded charge's currency does not match the top-up.")
+        refunded = min(stripe_gateway.from_minor(amount_refunded_minor), topup.amount)
+        new = refunded - _refunds_taken(topup)
+        if new <= 0:
+            return None
+        take = min(new, balance)
+        shortfall = new - take
+        refund = CardRefund.objects.create(
+            topup=topup,
+            amount=new,
+            reason="Refunded in Stripe (outside the app)",
+            requested_by=None,
+            status=CardRefund.Status.SUCCEEDED,
+            failure_reason=(
+                f"Shortfall {shortfall:,.2f} {topup.currency}: the balance was lower than the refund."
+                if shortfall
+                else ""
+            ),
+        )
+        if take > 0:
+            refund.debit_transaction = _apply(
+                user_id=topup.user_id,
+                delta=-take,
+                type=TxType.REFUND,
+                description=f"Refund to card made in Stripe ({charge_id})",
+                stripe_payment_intent_id=payment_intent_id,
+            )
+            refund.save(update_fields=["debit_transaction", "updated_at"])
+    if shortfall:
+        logger.error(
+            "external refund on %s: %s refunded but the wallet held only %s (shortfall %s)",
+            payment_intent_id, new, take, shortfall,
+        )
+    else:
+        logger.info("external refund on %s recorded: %s", payment_intent_id, new)
+    return refund

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import history_views, views
+from . import history_views, views, webhooks
 
 app_name = "wallet"
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.topup_page, name="topup"),
     path("history/", history_views.history, name="history"),
     path("history/export.csv", history_views.history_csv, name="history_csv"),
+    path("webhooks/stripe/", webhooks.stripe_webhook, name="stripe_webhook"),
 ]

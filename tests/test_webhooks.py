@@ -1,0 +1,344 @@
+"""The Stripe webhook endpoint against a real localstripe: signed events, dedup, settle, refunds."""
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from wallet import services, stripe_gateway
+from wallet.models import CardRefund, StripeEvent, TopUp, TxType, WalletTransaction
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "whsec_netcop_tests"
+URL = "/wallet/webhooks/stripe/"
+
+
+# --- helpers (also used by test_faults / test_reconcile) -------------------------------------------
+
+
+def signature(body: bytes, secret: str = SECRET, timestamp: int | None = None) -> str:
+    """A Stripe-Signature header, computed as Stripe does: HMAC-SHA256 of "<t>.<raw body>"."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={ts},v1={mac}"
+
+
+def make_event(event_type: str, obj: dict, event_id: str | None = None) -> dict:
+    return {
+        "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
+        "object": "event",
+        "type": event_type,
+        "created": int(time.time()),
+        "data": {"object": obj},
+    }
+
+
+def post_event(client, event: dict, secret: str = SECRET, timestamp: int | None = None):
+    body = json.dumps(event).encode()
+    return client.post(
+        URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature(body, secret, timestamp)
+    )
+
+
+def intent_event(intent_id: str, event_type: str = "payment_intent.succeeded", **fields) -> dict:
+    return make_event(event_type, {"id": intent_id, "object": "payment_intent", **fields})
+
+
+def authenticated_but_unconfirmed(user, sandbox, amount="25.00", key=None):
+    """A 3-D Secure top-up the cardholder completed at Stripe; the browser never told us."""
+    result = services.start_topup(
+        user=user, amount=amount, payment_method_id=sandbox.card("4000002500003155"),
+        idempotency_key=key or uuid.uuid4().hex,
+    )
+    assert result.status == TopUp.Status.REQUIRES_ACTION
+    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
+    sandbox.authenticate(intent.id, intent.client_secret, success=True)
+    return result.topup
+
+
+@pytest.fixture
+def webhook_secret(settings):
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+    return SECRET
+
+
+# --- signature and transport -----------------------------------------------------------------------
+
+
+def test_succeeded_event_credits_once_and_redelivery_is_acknowledged(user, stripe_sandbox, webhook_secret, client):
+    topup = authenticated_but_unconfirmed(user, stripe_sandbox)
+    event = intent_event(topup.stripe_payment_intent_id)
+
+    first = post_event(client, event)
+    assert first.status_code == 200 and first.json() == {"status": "ok"}
+    second = post_event(client, event)
+    assert second.status_code == 200 and second.json() == {"status": "duplicate"}
+
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.SUCCEEDED
+    assert WalletTransaction.objects.filter(user=user, type=TxType.TOP_UP).count() == 1
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("25.00")
+    stored = StripeEvent.objects.get()
+    assert stored.id == event["id"] and stored.type == "payment_intent.succeeded"
+    assert stored.processed_at is not None and stored.error == ""
+
+
+def test_amounts_in_the_event_body_are_not_trusted(user, stripe_sandbox, webhook_secret, client):
+    topup = authenticated_but_unconfirmed(user, stripe_sandbox, amount="25.00")
+    event = intent_event(topup.stripe_payment_intent_id, amount=99999900, amount_received=99999900)
+    assert post_event(client, event).status_code == 200
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("25.00")
+
+
+def test_webhook_is_csrf_exempt_and_post_only(user, stripe_sandbox, webhook_secret):
+    strict = Client(enforce_csrf_checks=True)
+    topup = authenticated_but_unconfirmed(user, stripe_sandbox)
+    assert post_event(strict, intent_event(topup.stripe_payment_intent_id)).status_code == 200
+    assert strict.get(URL).status_code == 405
+
+
+@pytest.mark.parametrize("fault", ["wrong_secret", "stale", "altered", "missing", "garbage"])
+def test_bad_signatures_are_rejected_and_nothing_written(fault, user, stripe_sandbox, webhook_secret, client):
+    topup = authenticated_but_unconfirmed(user, stripe_sandbox)
+    event = intent_event(topup.stripe_payment_intent_id)
+    body = json.dumps(event).encode()
+    header = signature(body)
+    if fault == "wrong_secret":
+        header = signature(body, secret="whsec_someone_else")
+    elif fault == "stale":
+        header = signature(body, timestamp=int(time.time()) - 600)  # tolerance is 300 s
+    elif fault == "altered":
+        body = body.replace(b"payment_intent.succeeded", b"payment_intent.succeedeD")
+    elif fault == "missing":
+        header = ""
+    else:
+        header = "t=abc,v1=zzz"
+    response = client.post(URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+    assert response.status_code == 400
+    assert response.json() == {"error": "Invalid signature."}
+    assert not StripeEvent.objects.exists()
+    assert not WalletTransaction.objects.filter(type=TxType.TOP_UP).exists()
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.REQUIRES_ACTION
+
+
+def test_endpoint_is_off_without_a_secret(settings, client):
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    body = json.dumps(make_event("payment_intent.succeeded", {"id": "pi_x"})).encode()
+    response = client.post(URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature(body))
+    assert response.status_code == 404
+    assert not StripeEvent.objects.exists()
+
+
+# --- intent events ----------------------------------------------------------------------------------
+
+
+def test_payment_failed_marks_the_topup_failed(user, stripe_sandbox, webhook_secret, client):
+    result = services.start_topup(
+        user=user, amount="25.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="f"
+    )
+    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
+    stripe_sandbox.authenticate(intent.id, intent.client_secret, success=False)
+    assert post_event(client, intent_event(intent.id, "payment_intent.payment_failed")).status_code == 200
+    result.topup.refresh_from_db()
+    assert result.topup.status == TopUp.Status.FAILED
+    assert not WalletTransaction.objects.exists()
+
+
+def test_canceled_marks_the_topup_canceled(user, stripe_sandbox, webhook_secret, client):
+    result = services.start_topup(
+        user=user, amount="25.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="c"
+    )
+    stripe_gateway.cancel_intent(result.topup.stripe_payment_intent_id)
+    event = intent_event(result.topup.stripe_payment_intent_id, "payment_intent.canceled")
+    assert post_event(client, event).status_code == 200
+    result.topup.refresh_from_db()
+    assert result.topup.status == TopUp.Status.CANCELED
+
+
+def test_unknown_events_are_stored_and_acknowledged(webhook_secret, client):
+    event = make_event("customer.created", {"id": "cus_123", "object": "customer"})
+    response = post_event(client, event)
+    assert response.status_code == 200
+    stored = StripeEvent.objects.get(pk=event["id"])
+    assert stored.type == "customer.created" and stored.processed_at is not None
+    assert stored.payload["data"]["object"]["id"] == "cus_123"
+
+
+def test_an_intent_that_is_not_ours_is_ignored(user, stripe_sandbox, webhook_secret, client):
+    foreign = stripe_sandbox.request(
+        "POST", "/v1/payment_intents",
+        {"amount": "5000", "currency": "aed", "payment_method": "pm_card_visa", "confirm": "true"},
+    )
+    assert foreign["status"] == "succeeded"
+    assert post_event(client, intent_event(foreign["id"])).status_code == 200
+    assert not WalletTransaction.objects.exists()
+    assert StripeEvent.objects.get().processed_at is not None
+
+
+def _intent_with_lost_response(user, sandbox, metadata_user_id=None):
+    """A TopUp whose create call reached Stripe but whose response never reached us."""
+    topup = TopUp.objects.create(user=user, amount=Decimal("40.00"), currency="AED", idempotency_key="lost")
+    intent = sandbox.request(
+        "POST", "/v1/payment_intents",
+        {
+            "amount": "4000", "currency": "aed", "payment_method": "pm_card_visa", "confirm": "true",
+            "metadata[topup_id]": str(topup.id),
+            "metadata[user_id]": str(metadata_user_id or user.pk),
+        },
+    )
+    return topup, intent["id"]
+
+
+def test_intent_found_by_metadata_when_create_response_was_lost(user, stripe_sandbox, webhook_secret, client):
+    topup, intent_id = _intent_with_lost_response(user, stripe_sandbox)
+    assert post_event(client, intent_event(intent_id)).status_code == 200
+    topup.refresh_from_db()
+    assert topup.stripe_payment_intent_id == intent_id and topup.status == TopUp.Status.SUCCEEDED
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("40.00")
+
+
+def test_metadata_naming_another_user_is_not_credited(user, make_user, stripe_sandbox, webhook_secret, client):
+    other = make_user()
+    topup, intent_id = _intent_with_lost_response(user, stripe_sandbox, metadata_user_id=other.pk)
+    assert post_event(client, intent_event(intent_id)).status_code == 200
+    topup.refresh_from_db()
+    assert topup.stripe_payment_intent_id is None and topup.status == TopUp.Status.PENDING
+    assert not WalletTransaction.objects.exists()
+
+
+def test_processing_error_answers_500_then_the_retry_credits(
+    user, stripe_sandbox, webhook_secret, client, monkeypatch
+):
+    from wallet.exceptions import PaymentProviderUnavailable
+
+    topup = authenticated_but_unconfirmed(user, stripe_sandbox)
+    event = intent_event(topup.stripe_payment_intent_id)
+    real_retrieve = stripe_gateway.retrieve_intent
+
+    def down(intent_id):
+        raise PaymentProviderUnavailable("The payment provider could not be reached.")
+
+    monkeypatch.setattr(stripe_gateway, "retrieve_intent", down)
+    failed = post_event(client, event)
+    assert failed.status_code == 500
+    assert failed.json() == {"error": "Processing failed."}  # no details to the caller
+    stored = StripeEvent.objects.get()
+    assert stored.processed_at is None and "PaymentProviderUnavailable" in stored.error
+    assert not WalletTransaction.objects.exists()
+
+    monkeypatch.setattr(stripe_gateway, "retrieve_intent", real_retrieve)
+    retried = post_event(client, event)  # Stripe's retry: same event id
+    assert retried.status_code == 200 and retried.json() == {"status": "ok"}
+    stored.refresh_from_db()
+    assert stored.processed_at is not None and stored.error == ""
+    assert WalletTransaction.objects.filter(type=TxType.TOP_UP).count() == 1
+
+
+# --- refunds made outside the app (charge.refunded) ---------------------------------------------------
+
+
+def _settled(user, amount="100.00"):
+    result = services.start_topup(
+        user=user, amount=amount, payment_method_id="pm_card_visa", idempotency_key=uuid.uuid4().hex
+    )
+    assert result.credited_now
+    return result.topup
+
+
+def _dashboard_refund(sandbox, intent_id: str, amount_minor: int) -> dict:
+    """Refund in Stripe directly (as ops would in the dashboard); return the charge as it is now."""
+    refund = sandbox.request("POST", "/v1/refunds", {"payment_intent": intent_id, "amount": str(amount_minor)})
+    return sandbox.request("GET", f"/v1/charges/{refund['charge']}")
+
+
+def test_dashboard_refund_debits_the_difference_once(user, stripe_sandbox, webhook_secret, client):
+    topup = _settled(user)
+    charge = _dashboard_refund(stripe_sandbox, topup.stripe_payment_intent_id, 3000)
+    assert charge["amount_refunded"] == 3000
+    event = make_event("charge.refunded", charge)
+    assert post_event(client, event).status_code == 200
+    assert post_event(client, event).json() == {"status": "duplicate"}
+    # Stripe may also send a second, different event with the same charge state: nothing new.
+    assert post_event(client, make_event("charge.refunded", charge)).status_code == 200
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("70.00")
+    refund = CardRefund.objects.get()
+    assert refund.amount == Decimal("30.00") and refund.requested_by is None
+    assert refund.status == CardRefund.Status.SUCCEEDED and refund.failure_reason == ""
+    assert refund.debit_transaction.amount == Decimal("-30.00")
+    assert refund.debit_transaction.type == TxType.REFUND
+
+    # A second dashboard refund: the cumulative total grows by 20, so 20 more is debited.
+    charge = _dashboard_refund(stripe_sandbox, topup.stripe_payment_intent_id, 2000)
+    assert post_event(client, make_event("charge.refunded", charge)).status_code == 200
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("50.00")
+    assert services.refundable_amount(topup) == Decimal("50.00")
+
+
+def test_dashboard_refund_larger_than_the_balance_records_the_shortfall(
+    user, stripe_sandbox, webhook_secret, client
+):
+    topup = _settled(user)
+    services.debit(user=user, amount="90.00", type=TxType.AGENT_USAGE, description="spent")
+    charge = _dashboard_refund(stripe_sandbox, topup.stripe_payment_intent_id, 3000)
+    assert post_event(client, make_event("charge.refunded", charge)).status_code == 200
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("0.00")
+    refund = CardRefund.objects.get()
+    assert refund.amount == Decimal("30.00") and refund.debit_transaction.amount == Decimal("-10.00")
+    assert refund.failure_reason.startswith("Shortfall 20.00 AED")
+
+
+def test_our_own_refund_echoed_by_stripe_is_not_debited_twice(user, make_user, stripe_sandbox, webhook_secret, client):
+    staff = make_user(is_staff=True)
+    topup = _settled(user)
+    refund = services.refund_topup(topup=topup, amount="40.00", reason="customer asked", staff=staff)
+    assert refund.status == CardRefund.Status.SUCCEEDED
+    charge_id = stripe_sandbox.request("GET", f"/v1/refunds/{refund.stripe_refund_id}")["charge"]
+    charge = stripe_sandbox.request("GET", f"/v1/charges/{charge_id}")
+    assert post_event(client, make_event("charge.refunded", charge)).status_code == 200
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("60.00")
+    assert CardRefund.objects.count() == 1
+
+
+# --- localstripe's own delivery ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def delivered_webhooks(stripe_sandbox, live_server, settings):
+    """Register our live server with localstripe; afterwards point it at no event type at all
+    (registrations survive the data wipe, and later tests must not get stray deliveries)."""
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+    stripe_sandbox.register_webhook(live_server.url + URL, SECRET, name="netcop-e2e")
+    yield stripe_sandbox
+    stripe_sandbox.request(
+        "POST", "/_config/webhooks/netcop-e2e",
+        {"url": live_server.url + URL, "secret": SECRET, "events[]": "never.sent"},
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_localstripe_delivers_a_signed_event_that_credits(make_user, delivered_webhooks):
+    user = make_user()
+    topup = authenticated_but_unconfirmed(user, delivered_webhooks)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        topup.refresh_from_db()
+        if topup.status == TopUp.Status.SUCCEEDED:
+            break
+        time.sleep(0.2)
+    assert topup.status == TopUp.Status.SUCCEEDED
+    assert StripeEvent.objects.filter(type="payment_intent.succeeded", processed_at__isnull=False).exists()
+    assert WalletTransaction.objects.filter(type=TxType.TOP_UP, user=user).count() == 1

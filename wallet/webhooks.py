@@ -1,0 +1,126 @@
+"""Stripe webhook endpoint: the one CSRF-exempt POST, authenticated by its signature instead.
+
+Optional in deployment (the browser path and `reconcile_topups` need no webhook), always correct when
+enabled: events are verified on the raw body, stored once by id, and handed to the same services as
+the other paths, so whichever path sees a payment first credits it and the others are no-ops.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from . import services, stripe_gateway
+from .models import StripeEvent, TopUp
+
+logger = logging.getLogger(__name__)
+
+# Events whose intent we re-read from Stripe and settle (settle_topup maps every intent status).
+INTENT_EVENTS = {
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.canceled",
+    "payment_intent.requires_action",
+    "payment_intent.processing",
+}
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request):
+    """Verify, store once, process; 2xx when handled (or a duplicate), 5xx so Stripe retries."""
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    if not secret:
+        return JsonResponse({"error": "Not found."}, status=404)
+    try:
+        event = stripe_gateway.construct_event(
+            request.body, request.headers.get("Stripe-Signature", ""), secret
+        )
+    except stripe_gateway.InvalidWebhook as exc:
+        logger.warning("webhook rejected: %s", exc)
+        return JsonResponse({"error": "Invalid signature."}, status=400)
+    event_id, event_type = event.get("id"), event.get("type")
+    if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str):
+        return JsonResponse({"error": "Invalid event."}, status=400)
+
+    stored = _store(event_id, event_type, event)
+    if stored.processed_at is not None:
+        return JsonResponse({"status": "duplicate"})
+    try:
+        outcome = process_event(event)
+    except Exception as exc:  # noqa: BLE001 - any failure: record it, answer 500, Stripe retries
+        logger.exception("webhook %s (%s) failed", event_id, event_type)
+        StripeEvent.objects.filter(pk=event_id).update(error=f"{type(exc).__name__}: {exc}"[:5000])
+        return JsonResponse({"error": "Processing failed."}, status=500)
+    StripeEvent.objects.filter(pk=event_id).update(processed_at=timezone.now(), error="")
+    logger.info("webhook %s (%s): %s", event_id, event_type, outcome)
+    return JsonResponse({"status": "ok"})
+
+
+def _store(event_id: str, event_type: str, event: dict) -> StripeEvent:
+    """Store the event once (Stripe delivers at least once); return the stored row."""
+    try:
+        with transaction.atomic():
+            return StripeEvent.objects.create(id=event_id, type=event_type[:100], payload=event)
+    except IntegrityError:
+        # Seen before: processed -> the caller acknowledges it; errored earlier -> processed again.
+        return StripeEvent.objects.get(pk=event_id)
+
+
+def process_event(event: dict) -> str:
+    """Apply one verified event. Returns a short outcome for the log; raises to be retried."""
+    event_type = event["type"]
+    obj = (event.get("data") or {}).get("object") or {}
+    if event_type in INTENT_EVENTS:
+        return _intent_event(obj.get("id"))
+    if event_type == "charge.refunded":
+        return _charge_refunded(obj)
+    return "ignored (type not handled)"
+
+
+def _intent_event(intent_id) -> str:
+    if not isinstance(intent_id, str) or not intent_id.startswith("pi_"):
+        return "ignored (no intent id)"
+    # Never trust the event body for amounts or status: read the intent from Stripe (no
+    # transaction is open here) and let settle_topup compare it with our own TopUp row.
+    intent = stripe_gateway.retrieve_intent(intent_id)
+    if not TopUp.objects.filter(stripe_payment_intent_id=intent.id).exists():
+        # Our create call may have lost its response: the intent carries our topup_id metadata.
+        if services.attach_intent_by_metadata(intent=intent) is None:
+            logger.info("webhook: intent %s is not one of our top-ups; ignored", intent.id)
+            return "ignored (not ours)"
+    result = services.settle_topup(intent=intent)
+    return f"topup {result.topup.id} {result.status}" + (" credited" if result.credited_now else "")
+
+
+def _charge_refunded(charge: dict) -> str:
+    """A refund made outside the app (or our own, already accounted): align the ledger once.
+
+    The charge comes from the signature-verified body; its amount_refunded is cumulative, so a
+    stale or repeated delivery computes nothing new.
+    """
+    intent_id = charge.get("payment_intent")
+    if isinstance(intent_id, dict):
+        intent_id = intent_id.get("id")
+    if not isinstance(intent_id, str) or not intent_id:
+        return "ignored (charge without intent)"
+    topup = TopUp.objects.filter(stripe_payment_intent_id=intent_id).first()
+    if topup is None:
+        logger.info("webhook: refunded charge %s is not one of our top-ups; ignored", charge.get("id"))
+        return "ignored (not ours)"
+    if topup.status != TopUp.Status.SUCCEEDED:
+        # Refunded before we settled it: credit first (the money did arrive), then take it back.
+        services.settle_topup(intent=stripe_gateway.retrieve_intent(intent_id))
+    refund = services.record_external_refund(
+        payment_intent_id=intent_id,
+        charge_id=str(charge.get("id", "")),
+        amount_refunded_minor=int(charge.get("amount_refunded") or 0),
+        currency=str(charge.get("currency", "")),
+    )
+    return f"refund {refund.id} recorded" if refund else "nothing new to refund"
