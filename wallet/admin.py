@@ -1,0 +1,222 @@
+"""The wallet in the Django admin: a read-only ledger with totals, payment records, ledger health.
+
+Nothing here writes money. Balances change only through wallet.services (the "Adjust balance"
+page lives on the user admin, authentication/admin.py, and calls services.adjust).
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.contrib import admin
+from django.db.models import Count, Q, Sum
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from .health import check_ledger
+from .models import CardRefund, StripeEvent, TopUp, WalletTransaction
+
+CENT = Decimal("0.01")
+HEALTH_MISMATCHES_SHOWN = 200
+
+
+def _money(value) -> Decimal:
+    # SQLite sums NUMERIC as REAL: quantize every aggregate before showing it.
+    return Decimal(value or 0).quantize(CENT)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records that only code writes: no add, change or delete for anyone (superusers included);
+    every active staff member may look."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+
+class SearchByIdsMixin:
+    """Search also matches a pasted UUID primary key or a Stripe id exactly (indexed lookups)."""
+
+    exact_search_fields: tuple[str, ...] = ()
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if not term:
+            return results, may_have_duplicates
+        exact = Q()
+        for name in self.exact_search_fields:
+            exact |= Q(**{name: term})
+        try:
+            exact |= Q(pk=uuid.UUID(term))
+        except ValueError:
+            pass
+        if exact:
+            results = results | queryset.filter(exact)
+        return results, may_have_duplicates
+
+
+@admin.register(WalletTransaction)
+class WalletTransactionAdmin(SearchByIdsMixin, ReadOnlyAdmin):
+    """The ledger: read-only for everyone, with totals for whatever the filters select."""
+
+    list_display = [
+        "created_at",
+        "user_link",
+        "type",
+        "signed_amount",
+        "balance_after",
+        "description",
+        "stripe_payment_intent_id",
+        "created_by",
+    ]
+    list_filter = ["type", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["user__email"]
+    exact_search_fields = ("stripe_payment_intent_id",)
+    search_help_text = "Email (or part of it), a transaction id, or a Stripe PaymentIntent id (pi_...)."
+    list_select_related = ["user", "created_by"]
+    list_per_page = 100
+    # The unfiltered COUNT(*) over the whole ledger is the slow part of a big changelist.
+    show_full_result_count = False
+    ordering = ["-created_at", "-id"]
+    fields = [
+        "id",
+        "user",
+        "type",
+        "amount",
+        "balance_after",
+        "description",
+        "stripe_payment_intent_id",
+        "created_by",
+        "created_at",
+    ]
+
+    @admin.display(description="User", ordering="user__email")
+    def user_link(self, obj):
+        url = reverse("admin:authentication_user_change", args=[obj.user_id])
+        return format_html('<a href="{}">{}</a>', url, obj.user.email)
+
+    @admin.display(description="Amount", ordering="amount")
+    def signed_amount(self, obj):
+        return f"{obj.amount:+,.2f}"
+
+    def get_urls(self):
+        health = path(
+            "health/",
+            self.admin_site.admin_view(self.ledger_health_view),
+            name="wallet_ledger_health",
+        )
+        return [health, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "ledger_health_url": reverse("admin:wallet_ledger_health"),
+        }
+        response = super().changelist_view(request, extra_context=extra_context)
+        context = getattr(response, "context_data", None)
+        if not context or "cl" not in context:
+            return response  # a redirect (e.g. a bad filter in the URL): nothing to total
+        # The changelist's queryset is exactly the filtered (and searched) set, before paging.
+        totals = (
+            context["cl"]
+            .queryset.order_by()
+            .aggregate(
+                rows=Count("pk"),
+                net=Sum("amount"),
+                credits=Sum("amount", filter=Q(amount__gt=0)),
+                debits=Sum("amount", filter=Q(amount__lt=0)),
+            )
+        )
+        context["ledger_totals"] = {
+            "rows": totals["rows"],
+            "net": _money(totals["net"]),
+            "credits": _money(totals["credits"]),
+            "debits": _money(totals["debits"]),
+        }
+        return response
+
+    def ledger_health_view(self, request):
+        """Run check_ledger() (balance == sum of rows == latest balance_after) and show it."""
+        report = check_ledger()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Ledger health",
+            "opts": self.opts,
+            "report": report,
+            "mismatches": report.mismatches[:HEALTH_MISMATCHES_SHOWN],
+            "more_mismatches": max(0, len(report.mismatches) - HEALTH_MISMATCHES_SHOWN),
+            "difference": report.total_balance - report.total_ledger,
+        }
+        return TemplateResponse(request, "admin/wallet/ledger_health.html", context)
+
+
+@admin.register(TopUp)
+class TopUpAdmin(SearchByIdsMixin, ReadOnlyAdmin):
+    """Card payment attempts. Read-only: their state follows Stripe through wallet.services."""
+
+    list_display = [
+        "created_at",
+        "user",
+        "amount",
+        "currency",
+        "status",
+        "stripe_payment_intent_id",
+        "credit_link",
+        "updated_at",
+    ]
+    list_filter = ["status", "currency", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["user__email"]
+    exact_search_fields = ("stripe_payment_intent_id", "idempotency_key")
+    search_help_text = "Email, top-up id or Stripe PaymentIntent id."
+    list_select_related = ["user"]
+    show_full_result_count = False
+    ordering = ["-created_at"]
+
+    @admin.display(description="Ledger entry")
+    def credit_link(self, obj):
+        if not obj.credit_transaction_id:
+            return "—"
+        url = reverse("admin:wallet_wallettransaction_change", args=[obj.credit_transaction_id])
+        return format_html('<a href="{}">{}</a>', url, obj.credit_transaction_id)
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    """Webhook events as received (deduplicated by Stripe's event id)."""
+
+    list_display = ["id", "type", "received_at", "processed_at", "has_error"]
+    list_filter = ["type", ("received_at", admin.DateFieldListFilter)]
+    search_fields = ["=id", "type"]
+    show_full_result_count = False
+    ordering = ["-received_at"]
+
+    @admin.display(description="Error", boolean=True)
+    def has_error(self, obj):
+        return bool(obj.error)
+
+
+@admin.register(CardRefund)
+class CardRefundAdmin(SearchByIdsMixin, ReadOnlyAdmin):
+    """Refunds of top-ups back to the card."""
+
+    list_display = ["created_at", "topup", "amount", "status", "requested_by", "stripe_refund_id"]
+    list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["topup__user__email"]
+    exact_search_fields = ("stripe_refund_id", "topup__stripe_payment_intent_id")
+    list_select_related = ["topup", "requested_by"]
+    show_full_result_count = False
+    ordering = ["-created_at"]
