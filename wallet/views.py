@@ -1,10 +1,302 @@
-"""Wallet pages. Views are thin: parse, call a service, render."""
+"""Wallet pages and the card top-up endpoints. Views are thin: parse, call a service, answer.
 
+The two JSON endpoints follow Stripe's webhook-free flow (confirm on the server): the page sends a
+PaymentMethod id, the server creates and confirms the PaymentIntent and settles it; when 3-D Secure is
+needed the page authenticates with Stripe.js and asks the server to settle again. Error answers carry
+fixed, user-facing messages; exception details go to the log only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from functools import wraps
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from . import services, stripe_gateway
+from .exceptions import (
+    InvalidAmount,
+    PaymentDeclined,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+    TopUpError,
+    TopUpMismatch,
+)
+from .models import TopUp
+from .templatetags.money import money
+
+logger = logging.getLogger(__name__)
+
+PRESET_AMOUNTS = (Decimal("50"), Decimal("100"), Decimal("200"))
+RECENT_TOPUPS = 5
+# Stripe's own test cards; localstripe treats them the same way (see docs notes).
+SANDBOX_TEST_CARDS = (
+    ("4242 4242 4242 4242", "succeeds"),
+    ("4000 0025 0000 3155", "asks for 3-D Secure"),
+    ("4000 0000 0000 0341", "is declined"),
+)
+
+UNAVAILABLE = "We couldn't reach the payment service. If your card was charged, your wallet will be credited automatically. Please try again in a moment."  # noqa: E501
+PROVIDER_ERROR = "The payment could not be processed. Please try again or use another card."
+MISMATCH = "This payment does not match your top-up. Our team has been alerted; nothing was credited."
+NOT_FOUND = "No such top-up."
+BAD_AMOUNT = "Enter the amount as a number, e.g. 100.00."
 
 
+class BadRequest(Exception):
+    """A request body we refuse; its message is ours and written for the user."""
+
+
+def _json_login_required(view):
+    """Like login_required, but a JSON 401 instead of a redirect to the login page."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return JsonResponse({"error": "Please log in again."}, status=401)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _json_object(request) -> dict:
+    """The request body as a JSON object; numbers become Decimal (never float), NaN is refused."""
+    if request.content_type != "application/json":
+        raise BadRequest("Send the request as JSON.")
+    try:
+        data = json.loads(request.body, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return data
+
+
+def _string_field(data: dict, name: str, max_length: int) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+        raise BadRequest(f"Missing or invalid {name.replace('_', ' ')}.")
+    return value.strip()
+
+
+def _error(message: str, http_status: int, **extra) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=http_status)
+
+
+def _balance_fields(user, new_balance: Decimal | None) -> dict:
+    if new_balance is None:
+        user.refresh_from_db(fields=["wallet_balance"])
+        new_balance = user.wallet_balance
+    new_balance = Decimal(new_balance).quantize(services.CENT)
+    return {"new_balance": str(new_balance), "new_balance_display": money(new_balance)}
+
+
+def _success_message(topup: TopUp) -> str:
+    return f"{money(topup.amount, topup.currency)} was added to your wallet."
+
+
+def _prefill_amount(raw: str | None) -> str:
+    """A `?amount=` value made safe: junk ignored, rounded up to cents, clamped to min..max."""
+    if not raw or len(raw) > 32:
+        return ""
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        return ""
+    if not value.is_finite():
+        return ""
+    low, high = settings.TOPUP_MIN_AMOUNT, settings.TOPUP_MAX_AMOUNT
+    value = min(max(value, low), high)
+    return str(value.quantize(services.CENT, rounding=ROUND_CEILING))
+
+
+def _sandbox_js_url() -> str:
+    # Read at request time: tests point the app at a localstripe on a free port.
+    base = settings.STRIPE_API_BASE or settings.LOCALSTRIPE_URL
+    return base.rstrip("/") + "/js.stripe.com/v3/"
+
+
+def _status_text(topup: TopUp) -> str:
+    """ "Pending", "Awaiting authentication", "Failed: <reason>"... for the recent top-ups list."""
+    if topup.status == TopUp.Status.FAILED:
+        return f"Failed: {_failure_message(topup)}"
+    return topup.get_status_display()
+
+
+@require_GET
 @login_required
 def topup_page(request):
-    """The wallet page: balance and (from the top-up issue) the card form."""
-    return render(request, "wallet/topup.html")
+    """The wallet page: balance, recent top-ups, and the card form."""
+    sandbox = settings.STRIPE_SANDBOX
+    config = {
+        "publishableKey": settings.STRIPE_PUBLISHABLE_KEY,
+        "createUrl": reverse("wallet:create_payment_intent"),
+        "confirmUrl": reverse("wallet:confirm_payment"),
+        "currency": settings.WALLET_CURRENCY,
+        "minAmount": str(settings.TOPUP_MIN_AMOUNT),
+        "maxAmount": str(settings.TOPUP_MAX_AMOUNT),
+    }
+    context = {
+        "presets": [str(p.quantize(services.CENT)) for p in PRESET_AMOUNTS],
+        "prefill": _prefill_amount(request.GET.get("amount")),
+        "min_amount": settings.TOPUP_MIN_AMOUNT,
+        "max_amount": settings.TOPUP_MAX_AMOUNT,
+        "topup_config": config,
+        "recent_topups": [
+            {"topup": topup, "status_text": _status_text(topup)}
+            for topup in TopUp.objects.filter(user=request.user)[:RECENT_TOPUPS]
+        ],
+        "sandbox": sandbox,
+        "sandbox_js_url": _sandbox_js_url() if sandbox else "",
+        "test_cards": SANDBOX_TEST_CARDS if sandbox else (),
+    }
+    return render(request, "wallet/topup.html", context)
+
+
+@require_POST
+@_json_login_required
+def create_payment_intent(request):
+    """Start a top-up: create and confirm a PaymentIntent for a PaymentMethod made by Stripe.js."""
+    try:
+        data = _json_object(request)
+        amount = data.get("amount")
+        # A JSON string or number only: true/false, null, lists and objects are not amounts.
+        if isinstance(amount, bool) or not isinstance(amount, str | int | Decimal):
+            raise BadRequest(BAD_AMOUNT)
+        payment_method_id = _string_field(data, "payment_method_id", 255)
+        idempotency_key = _string_field(data, "idempotency_key", 64)
+    except BadRequest as exc:
+        return _error(str(exc), 400)
+
+    try:
+        result = services.start_topup(
+            user=request.user,
+            amount=amount,
+            payment_method_id=payment_method_id,
+            idempotency_key=idempotency_key,
+        )
+    except InvalidAmount as exc:
+        return _error(_amount_message(exc), 400)
+    except TopUpMismatch:
+        return _error(MISMATCH, 409)
+    except TopUpError as exc:
+        # Raised by start_topup before any Stripe call, with messages we wrote for users.
+        return _error(str(exc), 400)
+    except PaymentDeclined as exc:
+        return _error(exc.user_message or "Your card was declined.", 402)
+    except PaymentProviderUnavailable:
+        return _error(UNAVAILABLE, 503)
+    except PaymentProviderError:
+        return _error(PROVIDER_ERROR, 502)
+    return _topup_answer(request, result)
+
+
+def _amount_message(exc: InvalidAmount) -> str:
+    text = str(exc)
+    # to_money's float refusal speaks to programmers; every other InvalidAmount text is for users.
+    return BAD_AMOUNT if "float" in text else text
+
+
+def _topup_answer(request, result: services.SettleResult) -> JsonResponse:
+    """Answer create-payment-intent with the top-up's state (a replayed key lands here too)."""
+    topup = result.topup
+    base = {"topup_id": str(topup.id), "payment_intent_id": topup.stripe_payment_intent_id or ""}
+    if topup.status == TopUp.Status.SUCCEEDED:
+        return JsonResponse(
+            {
+                "status": "succeeded",
+                **base,
+                **_balance_fields(request.user, result.new_balance),
+                "message": _success_message(topup),
+            }
+        )
+    if topup.status == TopUp.Status.REQUIRES_ACTION:
+        # SettleResult does not carry the intent; fetch it for the client secret (never logged).
+        try:
+            intent = stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id)
+        except PaymentProviderUnavailable:
+            return _error(UNAVAILABLE, 503)
+        except PaymentProviderError:
+            return _error(PROVIDER_ERROR, 502)
+        return JsonResponse(
+            {"status": "requires_action", **base, "client_secret": intent.client_secret}
+        )
+    if topup.status == TopUp.Status.FAILED:
+        return _error(_failure_message(topup), 402, status="failed")
+    if topup.status == TopUp.Status.CANCELED:
+        return _error("The payment was canceled.", 400, status="canceled")
+    # Pending: Stripe is still processing, or an earlier request with this key is in flight.
+    return JsonResponse(
+        {
+            "status": "processing",
+            **base,
+            "message": "Your payment is being processed. Your balance will update when it completes.",
+        },
+        status=202,
+    )
+
+
+@require_POST
+@_json_login_required
+def confirm_payment(request):
+    """After 3-D Secure in the page: fetch the intent from Stripe and settle the user's top-up."""
+    try:
+        data = _json_object(request)
+        intent_id = _string_field(data, "payment_intent_id", 255)
+    except BadRequest as exc:
+        return _error(str(exc), 400)
+    # Ownership first: never ask Stripe about an intent that is not one of this user's top-ups.
+    if not TopUp.objects.filter(user=request.user, stripe_payment_intent_id=intent_id).exists():
+        return _error(NOT_FOUND, 404)
+    try:
+        intent = stripe_gateway.retrieve_intent(intent_id)
+        result = services.settle_topup(intent=intent, user=request.user)
+    except TopUp.DoesNotExist:
+        return _error(NOT_FOUND, 404)
+    except TopUpMismatch:
+        return _error(MISMATCH, 409)
+    except PaymentProviderUnavailable:
+        return _error(UNAVAILABLE, 503)
+    except PaymentProviderError:
+        return _error(PROVIDER_ERROR, 502)
+
+    topup = result.topup
+    if topup.status == TopUp.Status.SUCCEEDED:
+        return JsonResponse(
+            {
+                "success": True,
+                "status": "succeeded",
+                **_balance_fields(request.user, result.new_balance),
+                "message": _success_message(topup),
+            }
+        )
+    messages = {
+        TopUp.Status.REQUIRES_ACTION: "Card authentication was not completed. Please try again.",
+        TopUp.Status.PENDING: "Your payment is still processing. Your balance will update when it completes.",
+        TopUp.Status.CANCELED: "The payment was canceled.",
+    }
+    if topup.status == TopUp.Status.FAILED:
+        message = _failure_message(topup)
+    else:
+        message = messages.get(topup.status, "The payment was not completed.")
+    return _error(message, 400, status=topup.status)
+
+
+def _failure_message(topup: TopUp) -> str:
+    reason = topup.failure_reason or "The payment was not completed."
+    # Stripe's authentication-failure text is written for developers ("The provided PaymentMethod
+    # has failed authentication..."); decline texts are customer-facing and shown as they are.
+    if "authenticat" in reason.lower():
+        return "Card authentication failed, so nothing was charged. Try again or use another card."
+    return reason
