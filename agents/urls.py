@@ -6,4 +6,7 @@ app_name = "agents"
 
 urlpatterns = [
     path("", views.catalogue, name="catalogue"),
+    path("runs/<uuid:run_id>/", views.run_status, name="run_status"),
+    path("<slug:slug>/", views.agent_detail, name="detail"),
+    path("<slug:slug>/use/", views.use_agent, name="use"),
 ]

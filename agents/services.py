@@ -1,0 +1,242 @@
+"""
+Running a paid agent: charge, run, record; refund when the run fails.
+
+    1. charge  one transaction: debit exactly the price AND insert the AgentRun (status charged) that
+               links the ledger row. A run row exists if and only if it was charged. The unique
+               (user, request_id) constraint makes a retried or racing submission lose with an
+               IntegrityError, which rolls its debit back; it then answers with the first run.
+    2. run     outside any transaction and holding no lock: the runner may be a slow HTTP call.
+    3. record  success: a conditional UPDATE charged -> succeeded with the output.
+               failure: one transaction: a compensating REFUND credit and charged -> failed.
+
+Only wallet.services moves money; this module calls its credit/debit and never writes a balance.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from wallet.exceptions import InsufficientFunds
+from wallet.models import TxType
+from wallet.services import CENT, credit, debit, to_money
+
+from .exceptions import (
+    AgentUnavailable,
+    InsufficientBalance,
+    InvalidAgentInput,
+    InvalidRequestId,
+    RequestIdReused,
+    RunnerError,
+)
+from .models import Agent, AgentRun
+from .runners import REGISTRY
+
+logger = logging.getLogger(__name__)
+
+MAX_INPUT_CHARS = 50_000
+MAX_OUTPUT_CHARS = 200_000
+GENERIC_FAILURE = "The agent could not complete this run."
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What run_agent did: the run (fresh from the database) and the balance after it."""
+
+    run: AgentRun
+    new_balance: Decimal
+    # True when the request id had been used before: nothing was charged by this call.
+    duplicate: bool = False
+
+
+class _AlreadyFinished(Exception):
+    """Internal: the run left the charged state before we could refund it (rolls back the refund)."""
+
+
+def get_active_agent(*, slug: str) -> Agent:
+    """The active agent with this slug, or AgentUnavailable."""
+    agent = Agent.objects.filter(slug=slug, is_active=True).first()
+    if agent is None:
+        raise AgentUnavailable(slug)
+    return agent
+
+
+def clean_input(*, text) -> str:
+    """Normalise and check the user's input; InvalidAgentInput explains what is wrong."""
+    if not isinstance(text, str):
+        raise InvalidAgentInput("Enter some text for the agent to analyse.")
+    text = text.replace("\r\n", "\n")
+    if not text.strip():
+        raise InvalidAgentInput("Enter some text for the agent to analyse.")
+    if len(text) > MAX_INPUT_CHARS:
+        raise InvalidAgentInput(
+            f"The input is too long ({len(text):,} characters); the limit is {MAX_INPUT_CHARS:,}."
+        )
+    if "\x00" in text:
+        raise InvalidAgentInput("The input must be text; it contains binary data.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidAgentInput("The input must be valid Unicode text.") from None
+    return text
+
+
+def parse_request_id(value) -> uuid.UUID:
+    """The submission's request id as a UUID, or InvalidRequestId."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        raise InvalidRequestId("missing or malformed request_id") from None
+
+
+def topup_amount_for(*, price: Decimal, balance: Decimal) -> Decimal:
+    """What to suggest topping up so `price` is covered: the shortfall, at least the top-up minimum."""
+    shortfall = to_money(price) - to_money(balance)
+    minimum = Decimal(settings.TOPUP_MIN_AMOUNT).quantize(CENT)
+    return max(shortfall, minimum)
+
+
+def current_balance(*, user) -> Decimal:
+    """The balance as stored now (the request's user object may be stale)."""
+    User = get_user_model()
+    return User.objects.values_list("wallet_balance", flat=True).get(pk=user.pk).quantize(CENT)
+
+
+def _stored_input(agent: Agent, text: str) -> str:
+    spec = REGISTRY.get(agent.runner)
+    if spec is not None and spec.sensitive_input:
+        return f"[not stored: {len(text):,} characters]"
+    return text
+
+
+def _clean_output(output: str) -> str:
+    # PostgreSQL text refuses NUL and lone surrogates; cap the size of what we keep.
+    output = output.replace("\x00", "\N{REPLACEMENT CHARACTER}")
+    output = output.encode("utf-8", "replace").decode("utf-8")
+    if len(output) > MAX_OUTPUT_CHARS:
+        output = output[:MAX_OUTPUT_CHARS] + "\n[output truncated]"
+    return output
+
+
+def _first_run(*, user, request_id: uuid.UUID, agent: Agent) -> AgentRun | None:
+    run = AgentRun.objects.select_related("agent").filter(user=user, request_id=request_id).first()
+    if run is not None and run.agent_id != agent.pk:
+        raise RequestIdReused(f"request {request_id} belongs to agent {run.agent_id}")
+    return run
+
+
+def _charge(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> tuple[AgentRun, bool]:
+    """Debit the price and create the run in one transaction; (run, created)."""
+    existing = _first_run(user=user, request_id=request_id, agent=agent)
+    if existing is not None:
+        return existing, False
+    price = to_money(agent.price)
+    try:
+        with transaction.atomic():
+            entry = debit(
+                user=user, amount=price, type=TxType.AGENT_USAGE, description=f"Agent run: {agent.name}"
+            )
+            run = AgentRun.objects.create(
+                user=user,
+                agent=agent,
+                request_id=request_id,
+                input=_stored_input(agent, input_text),
+                price=price,
+                charge_transaction=entry,
+            )
+        return run, True
+    except IntegrityError:
+        # A racing twin committed first; our debit was rolled back with this transaction.
+        existing = _first_run(user=user, request_id=request_id, agent=agent)
+        if existing is None:
+            raise
+        return existing, False
+    except InsufficientFunds:
+        # The debit waited for the twin's lock and then found its money spent: if a twin with
+        # this request id committed, that is the answer, not "insufficient balance".
+        existing = _first_run(user=user, request_id=request_id, agent=agent)
+        if existing is not None:
+            return existing, False
+        balance = current_balance(user=user)
+        raise InsufficientBalance(
+            price=price, balance=balance, topup_amount=topup_amount_for(price=price, balance=balance)
+        ) from None
+
+
+def _refund(*, run: AgentRun, error_message: str) -> None:
+    """Compensate a charged run that failed: a REFUND credit and charged -> failed, atomically."""
+    try:
+        with transaction.atomic():
+            # Same lock order as the charge: the user row (inside credit) first, then the run.
+            entry = credit(
+                user=run.user_id,
+                amount=run.price,
+                type=TxType.REFUND,
+                description=f"Refund: {run.agent.name} run failed",
+            )
+            updated = AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.CHARGED).update(
+                status=AgentRun.Status.FAILED,
+                refund_transaction=entry,
+                error_message=error_message[:255],
+                finished_at=timezone.now(),
+            )
+            if updated != 1:
+                raise _AlreadyFinished
+    except _AlreadyFinished:
+        logger.warning("agent run %s was already finished; no refund written", run.pk)
+
+
+def _execute(run: AgentRun, input_text: str) -> None:
+    """Call the runner (no transaction, no lock) and record its result on the run."""
+    agent = run.agent
+    try:
+        spec = REGISTRY.get(agent.runner)
+        if spec is None:
+            raise RunnerError(f"unknown runner {agent.runner!r}", user_message="This agent is misconfigured.")
+        output = spec(input_text, dict(agent.config or {}))
+        if not isinstance(output, str) or not output.strip():
+            raise RunnerError(f"runner {agent.runner!r} returned {type(output).__name__}, not text")
+    except RunnerError as exc:
+        logger.warning("agent run %s (%s) failed: %s", run.pk, agent.slug, exc)
+        _refund(run=run, error_message=exc.user_message)
+        return
+    except Exception:
+        # A bug in a runner must not keep the user's money: log it, refund, answer generically.
+        logger.exception("agent run %s (%s) crashed", run.pk, agent.slug)
+        _refund(run=run, error_message=GENERIC_FAILURE)
+        return
+    updated = AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.CHARGED).update(
+        status=AgentRun.Status.SUCCEEDED, output=_clean_output(output), finished_at=timezone.now()
+    )
+    if updated != 1:
+        logger.warning("agent run %s finished twice; the second result was dropped", run.pk)
+
+
+def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
+    """Charge the agent's price once per (user, request_id), run it, refund it if it fails.
+
+    Raises InvalidAgentInput / InvalidRequestId (nothing charged), InsufficientBalance (nothing
+    charged), RequestIdReused (the id belongs to another agent's run). A runner failure is not an
+    exception here: the returned run has status failed and its refund row.
+    """
+    text = clean_input(text=input_text)
+    rid = parse_request_id(request_id)
+    if not agent.is_active or agent.runner not in REGISTRY:
+        if agent.runner not in REGISTRY:
+            logger.error("agent %s uses unknown runner %r; treated as unavailable", agent.slug, agent.runner)
+        raise AgentUnavailable(agent.slug)
+    run, created = _charge(user=user, agent=agent, input_text=text, request_id=rid)
+    if created:
+        run.agent = agent
+        _execute(run, text)
+    run = AgentRun.objects.select_related("agent").get(pk=run.pk)
+    return RunOutcome(run=run, new_balance=current_balance(user=user), duplicate=not created)

@@ -1,0 +1,524 @@
+"""Using an agent: pages, the paid /use/ endpoint (JSON and form), refunds, idempotency, admin, seed."""
+
+import json
+import re
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.test import Client
+
+from agents import services
+from agents.exceptions import RunnerError
+from agents.models import Agent, AgentRun
+from agents.runners import REGISTRY, RunnerSpec
+from wallet.models import TxType, WalletTransaction
+
+pytestmark = pytest.mark.django_db
+URL = "https://paypal.com.secure-login.xyz/verify"
+
+
+@pytest.fixture
+def make_agent(db):
+    def factory(**kw):
+        kw.setdefault("name", "Phishing URL checker")
+        kw.setdefault("slug", "phish-" + uuid.uuid4().hex[:6])
+        kw.setdefault("description", "Checks links.")
+        kw.setdefault("price", Decimal("2.50"))
+        kw.setdefault("runner", "phishing_url")
+        return Agent.objects.create(**kw)
+
+    return factory
+
+
+@pytest.fixture
+def agent(make_agent):
+    return make_agent()
+
+
+@pytest.fixture
+def failing_runner(monkeypatch):
+    """Registers `test_fail`: a runner that fails with internal detail that must never leak."""
+
+    def fail(text, config):
+        raise RunnerError("internal detail: upstream said 42 secret")
+
+    monkeypatch.setitem(REGISTRY, "test_fail", RunnerSpec("test_fail", "Fails", fail))
+
+
+@pytest.fixture
+def crashing_runner(monkeypatch):
+    def crash(text, config):
+        raise ZeroDivisionError("secret traceback text")
+
+    monkeypatch.setitem(REGISTRY, "test_crash", RunnerSpec("test_crash", "Crashes", crash))
+
+
+def use(client, agent, text=URL, request_id=None, **extra):
+    body = {"input": text, "request_id": str(request_id or uuid.uuid4())}
+    return client.post(f"/agents/{agent.slug}/use/", json.dumps(body), content_type="application/json", **extra)
+
+
+def balance_of(user):
+    return get_user_model().objects.get(pk=user.pk).wallet_balance
+
+
+def ledger_ok():
+    call_command("check_ledger")
+
+
+# --- success ------------------------------------------------------------------------------------
+
+def test_json_success_charges_exactly_the_price_once(client, make_user, agent):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    response = use(client, agent)
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert data["status"] == "succeeded"
+    assert data["charged"] == "2.50"
+    assert data["new_balance"] == "7.50"
+    assert data["new_balance_display"] == "7.50 AED"
+    assert "PHISHING URL CHECK" in data["output"] and "HIGH RISK" in data["output"]
+    run = AgentRun.objects.get(pk=data["run_id"])
+    assert run.status == AgentRun.Status.SUCCEEDED and run.output == data["output"]
+    assert run.price == Decimal("2.50") and run.finished_at is not None and run.refund_transaction is None
+    assert run.charge_transaction.amount == Decimal("-2.50")
+    assert run.charge_transaction.type == TxType.AGENT_USAGE
+    assert WalletTransaction.objects.filter(user=user, type=TxType.AGENT_USAGE).count() == 1
+    assert balance_of(user) == Decimal("7.50")
+    ledger_ok()
+
+
+def test_form_success_redirects_to_the_run_and_shows_output(client, make_user, agent):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    rid = uuid.uuid4()
+    response = client.post(f"/agents/{agent.slug}/use/", {"input": URL, "request_id": str(rid)})
+    assert response.status_code == 302
+    run = AgentRun.objects.get(user=user, request_id=rid)
+    assert response["Location"] == f"/agents/{agent.slug}/?run={run.id}#run-{run.id}"
+    page = client.get(response["Location"]).content.decode()
+    assert "finished. 2.50 AED charged." in page
+    assert "PHISHING URL CHECK" in page
+    assert 'data-wallet-balance="7.50"' in page
+    assert balance_of(user) == Decimal("7.50")
+
+
+def test_each_builtin_agent_runs_through_the_endpoint(client, make_user):
+    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    user = make_user(balance=Decimal("100.00"))
+    client.force_login(user)
+    samples = {
+        "phishing-url-checker": URL,
+        "email-header-analyzer": "From: a@b.example\nTo: c@d.example\nSubject: hi\n",
+        "password-strength-auditor": "hunter2",
+        "log-triage": '1.2.3.4 - - [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 200 5',
+    }
+    expected = Decimal("100.00")
+    for slug, text in samples.items():
+        agent = Agent.objects.get(slug=slug)
+        response = use(client, agent, text)
+        assert response.status_code == 200, (slug, response.content)
+        expected -= agent.price
+        assert Decimal(response.json()["new_balance"]) == expected
+    assert balance_of(user) == expected
+    ledger_ok()
+
+
+def test_password_input_is_not_stored(client, make_user):
+    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    agent = Agent.objects.get(slug="password-strength-auditor")
+    data = use(client, agent, "MyS3cret!Passw0rd").json()
+    run = AgentRun.objects.get(pk=data["run_id"])
+    assert run.input == "[not stored: 17 characters]"
+    assert "MyS3cret" not in run.output
+    assert "MyS3cret" not in client.get(f"/agents/{agent.slug}/").content.decode()
+
+
+# --- insufficient balance -------------------------------------------------------------------------
+
+def test_insufficient_balance_json_402_and_nothing_charged(client, make_user, make_agent):
+    user = make_user(balance=Decimal("1.00"))
+    client.force_login(user)
+    agent = make_agent(price=Decimal("2.50"))
+    response = use(client, agent)
+    assert response.status_code == 402
+    assert response.json() == {
+        "error": "Insufficient balance. Need 2.50 AED.",
+        "redirect_url": "/wallet/?amount=2.00",  # shortfall 1.50, raised to the top-up minimum
+    }
+    big = make_agent(price=Decimal("20.00"))
+    assert use(client, big).json()["redirect_url"] == "/wallet/?amount=19.00"
+    assert not AgentRun.objects.exists()
+    assert balance_of(user) == Decimal("1.00")
+    assert WalletTransaction.objects.filter(user=user).count() == 1
+
+
+def test_insufficient_balance_form_redirects_to_topup_with_message(client, make_user, make_agent):
+    user = make_user()
+    client.force_login(user)
+    agent = make_agent(price=Decimal("5.00"))
+    response = client.post(f"/agents/{agent.slug}/use/", {"input": URL, "request_id": str(uuid.uuid4())})
+    assert response.status_code == 302
+    assert response["Location"] == "/wallet/?amount=5.00"
+    messages = [str(m) for m in response.wsgi_request._messages]
+    assert messages == ["Insufficient balance. Need 5.00 AED."]
+    assert not AgentRun.objects.exists()
+
+
+def test_page_shows_topup_link_instead_of_button_when_balance_is_low(client, make_user, make_agent):
+    user = make_user(balance=Decimal("3.00"))
+    client.force_login(user)
+    agent = make_agent(price=Decimal("7.25"))
+    page = client.get(f"/agents/{agent.slug}/").content.decode()
+    assert "Top up to use this agent" in page
+    assert 'href="/wallet/?amount=4.25"' in page
+    assert "data-agent-submit" not in page
+    cheap = make_agent(price=Decimal("3.00"))
+    page = client.get(f"/agents/{cheap.slug}/").content.decode()
+    assert "Run for 3.00 AED" in page and "Top up to use this agent" not in page
+
+
+# --- failure and refund ---------------------------------------------------------------------------
+
+def test_runner_error_refunds_and_answers_502_without_leaking(client, make_user, make_agent, failing_runner):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    agent = make_agent(runner="test_fail", price=Decimal("4.00"))
+    response = use(client, agent)
+    assert response.status_code == 502
+    data = response.json()
+    assert data["status"] == "failed" and data["refunded"] is True
+    assert data["error"] == "The agent could not complete this run."
+    assert data["new_balance"] == "10.00"
+    assert b"secret" not in response.content and b"42" not in response.content
+    run = AgentRun.objects.get(pk=data["run_id"])
+    assert run.status == AgentRun.Status.FAILED
+    assert run.charge_transaction.amount == Decimal("-4.00")
+    assert run.refund_transaction.amount == Decimal("4.00")
+    assert run.refund_transaction.type == TxType.REFUND
+    total = WalletTransaction.objects.filter(user=user).aggregate(s=Sum("amount"))["s"]
+    assert total == Decimal("10.00") == balance_of(user)
+    ledger_ok()
+
+
+def test_crashing_runner_is_refunded_with_a_generic_message(client, make_user, make_agent, crashing_runner):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    agent = make_agent(runner="test_crash")
+    response = client.post(f"/agents/{agent.slug}/use/", {"input": "x", "request_id": str(uuid.uuid4())})
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    assert "The agent could not complete this run. You were not charged: 2.50 AED refunded." in page
+    assert "secret traceback" not in page
+    assert balance_of(user) == Decimal("10.00")
+    ledger_ok()
+
+
+def test_runner_input_error_message_is_shown_and_refunded(client, make_user, agent):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    response = use(client, agent, "no links in here")
+    assert response.status_code == 502
+    assert response.json()["error"].startswith("No URL found.")
+    assert balance_of(user) == Decimal("10.00")
+
+
+def test_failed_http_agent_costs_nothing(client, make_user, make_agent):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused.
+    agent = make_agent(runner="http", config={"url": "http://127.0.0.1:9/", "timeout": 2})
+    response = use(client, agent)
+    assert response.status_code == 502 and response.json()["refunded"] is True
+    assert balance_of(user) == Decimal("10.00")
+
+
+# --- idempotency --------------------------------------------------------------------------------
+
+def test_same_request_id_returns_first_result_and_charges_once(client, make_user, agent):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    rid = uuid.uuid4()
+    first = use(client, agent, request_id=rid).json()
+    again = use(client, agent, text="https://other.example/", request_id=rid)
+    assert again.status_code == 200
+    second = again.json()
+    assert second["run_id"] == first["run_id"] and second["output"] == first["output"]
+    assert second["duplicate"] is True and first["duplicate"] is False
+    assert AgentRun.objects.count() == 1
+    assert WalletTransaction.objects.filter(user=user, type=TxType.AGENT_USAGE).count() == 1
+    assert balance_of(user) == Decimal("7.50")
+
+
+def test_same_request_id_of_a_failed_run_returns_the_failure(client, make_user, make_agent, failing_runner):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    agent = make_agent(runner="test_fail")
+    rid = uuid.uuid4()
+    use(client, agent, request_id=rid)
+    again = use(client, agent, request_id=rid)
+    assert again.status_code == 502 and again.json()["duplicate"] is True
+    assert WalletTransaction.objects.filter(user=user, type=TxType.REFUND).count() == 1
+
+
+def test_duplicate_of_a_run_still_in_progress_answers_202(client, make_user, agent):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    rid = uuid.uuid4()
+    # The first request has been charged and its runner is still working.
+    run, created = services._charge(user=user, agent=agent, input_text=URL, request_id=rid)
+    assert created and run.status == AgentRun.Status.CHARGED
+    response = use(client, agent, request_id=rid)
+    assert response.status_code == 202
+    data = response.json()
+    assert data["status"] == "running" and data["run_id"] == str(run.id)
+    assert data["status_url"] == f"/agents/runs/{run.id}/"
+    assert client.get(data["status_url"]).json()["status"] == "running"
+    assert balance_of(user) == Decimal("7.50")
+    assert WalletTransaction.objects.filter(user=user, type=TxType.AGENT_USAGE).count() == 1
+
+
+def test_same_request_id_for_another_agent_is_409(client, make_user, make_agent):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    a, b = make_agent(), make_agent()
+    rid = uuid.uuid4()
+    assert use(client, a, request_id=rid).status_code == 200
+    response = use(client, b, request_id=rid)
+    assert response.status_code == 409
+    assert balance_of(user) == Decimal("7.50")
+
+
+def test_request_ids_are_per_user(client, make_user, agent):
+    alice, bob = make_user(balance=Decimal("10")), make_user(balance=Decimal("10"))
+    rid = uuid.uuid4()
+    client.force_login(alice)
+    first = use(client, agent, request_id=rid).json()
+    client.force_login(bob)
+    second = use(client, agent, request_id=rid).json()
+    assert first["run_id"] != second["run_id"]
+    assert balance_of(alice) == balance_of(bob) == Decimal("7.50")
+    # Bob cannot read Alice's run.
+    assert client.get(f"/agents/runs/{first['run_id']}/").status_code == 404
+
+
+# --- availability and validation ----------------------------------------------------------------
+
+def test_inactive_or_unknown_agent_is_404(client, make_user, make_agent):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    agent = make_agent(is_active=False)
+    assert client.get(f"/agents/{agent.slug}/").status_code == 404
+    assert use(client, agent).status_code == 404
+    assert client.get("/agents/no-such-agent/").status_code == 404
+    assert client.post("/agents/no-such-agent/use/", {"input": "x"}).status_code == 404
+    assert agent.name not in client.get("/agents/").content.decode()
+    assert not AgentRun.objects.exists() and balance_of(user) == Decimal("10.00")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "Enter some text"),
+        ("   \n\t ", "Enter some text"),
+        (None, "Enter some text"),
+        (12345, "Enter some text"),
+        ("x" * (services.MAX_INPUT_CHARS + 1), "the limit is 50,000"),
+        ("abc\x00def", "binary data"),
+        ("bad \ud800 surrogate", "valid Unicode"),
+    ],
+)
+def test_bad_input_is_400_and_nothing_charged(client, make_user, agent, text, message):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    response = use(client, agent, text)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert not AgentRun.objects.exists() and balance_of(user) == Decimal("10.00")
+
+
+def test_input_at_the_limit_is_accepted(client, make_user, agent):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    text = (URL + " ").ljust(services.MAX_INPUT_CHARS, "a")
+    assert use(client, agent, text).status_code == 200
+
+
+def test_form_with_bad_input_rerenders_with_400(client, make_user, agent):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    response = client.post(f"/agents/{agent.slug}/use/", {"input": "  ", "request_id": str(uuid.uuid4())})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Enter some text for the agent to analyse." in page and 'aria-invalid="true"' in page
+    assert not AgentRun.objects.exists()
+
+
+@pytest.mark.parametrize("body", ["{not json", "[1, 2]", '"text"', " ", "null"])
+def test_malformed_json_is_400(client, make_user, agent, body):
+    client.force_login(make_user(balance=Decimal("10.00")))
+    response = client.post(f"/agents/{agent.slug}/use/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert "error" in response.json()
+
+
+@pytest.mark.parametrize("rid", [None, "", "not-a-uuid", 42])
+def test_missing_or_bad_request_id_is_400(client, make_user, agent, rid):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    body = json.dumps({"input": URL, "request_id": rid})
+    response = client.post(f"/agents/{agent.slug}/use/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert "Reload the page" in response.json()["error"]
+    assert balance_of(user) == Decimal("10.00")
+
+
+def test_csrf_is_enforced_for_json_and_form(make_user, agent):
+    user = make_user(balance=Decimal("10.00"))
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    assert use(client, agent).status_code == 403
+    assert client.post(f"/agents/{agent.slug}/use/", {"input": URL, "request_id": str(uuid.uuid4())}).status_code == 403
+    page = client.get(f"/agents/{agent.slug}/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    rid = re.search(r'name="request_id" value="([^"]+)"', page).group(1)
+    assert use(client, agent, request_id=rid, HTTP_X_CSRFTOKEN=token).status_code == 200
+    assert balance_of(user) == Decimal("7.50")
+
+
+def test_anonymous_users_are_sent_to_login(client, agent):
+    assert use(client, agent).status_code == 401
+    response = client.post(f"/agents/{agent.slug}/use/", {"input": URL})
+    assert response.status_code == 302 and f"next=/agents/{agent.slug}/" in response["Location"]
+    assert client.get("/agents/").status_code == 302
+    assert client.get(f"/agents/{agent.slug}/use/").status_code == 405
+
+
+# --- catalogue and pages ------------------------------------------------------------------------
+
+def test_catalogue_lists_active_agents_with_price_and_affordability(client, make_user, make_agent):
+    client.force_login(make_user(balance=Decimal("3.00")))
+    make_agent(name="Cheap agent", price=Decimal("1.00"), sort_order=1)
+    make_agent(name="Pricey agent", price=Decimal("1234.50"), sort_order=2)
+    make_agent(name="Hidden agent", is_active=False)
+    page = client.get("/agents/").content.decode()
+    assert page.index("Cheap agent") < page.index("Pricey agent")
+    assert "1.00 AED" in page and "1,234.50 AED" in page
+    assert page.count("You can afford this") == 1 and page.count("Top up needed") == 1
+    assert "Hidden agent" not in page
+
+
+def test_price_change_applies_to_new_runs_only(client, make_user, agent):
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    first = use(client, agent).json()
+    Agent.objects.filter(pk=agent.pk).update(price=Decimal("3.10"))
+    agent.refresh_from_db()
+    second = use(client, agent).json()
+    assert AgentRun.objects.get(pk=first["run_id"]).price == Decimal("2.50")
+    assert second["charged"] == "3.10"
+    assert balance_of(user) == Decimal("4.40")
+    page = client.get(f"/agents/{agent.slug}/").content.decode()
+    assert "charged 2.50 AED" in page and "charged 3.10 AED" in page
+
+
+# --- constraints ---------------------------------------------------------------------------------
+
+def test_database_constraints(make_user, agent):
+    user = make_user(balance=Decimal("10.00"))
+    run, _ = services._charge(user=user, agent=agent, input_text="x", request_id=uuid.uuid4())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AgentRun.objects.create(
+            user=user, agent=agent, request_id=run.request_id, price=Decimal("1"),
+            charge_transaction=WalletTransaction.objects.filter(type=TxType.ADJUSTMENT).first(),
+        )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AgentRun.objects.filter(pk=run.pk).update(status="failed")  # failed without a refund row
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AgentRun.objects.filter(pk=run.pk).update(status="succeeded")  # finished without a time
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Agent.objects.filter(pk=agent.pk).update(price=Decimal("0"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Agent.objects.create(name="x", slug=agent.slug, description="", price=Decimal("1"), runner="http")
+
+
+# --- admin --------------------------------------------------------------------------------------
+
+@pytest.fixture
+def admin_client(client, make_user):
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    return client
+
+
+def admin_form(**overrides):
+    data = {
+        "name": "Port scanner", "slug": "port-scanner", "description": "n8n flow", "price": "4.00",
+        "is_active": "on", "runner": "http", "config": '{"url": "https://n8n.example.com/webhook/x"}',
+        "input_label": "Input", "input_placeholder": "", "sort_order": "50",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_admin_creates_agent_and_validates_runner_and_config(admin_client):
+    response = admin_client.post("/admin/agents/agent/add/", admin_form(runner="nope"))
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    response = admin_client.post("/admin/agents/agent/add/", admin_form(config='{"url": "file:///etc/passwd"}'))
+    assert response.status_code == 200 and "must be an http(s) URL" in response.content.decode()
+    response = admin_client.post("/admin/agents/agent/add/", admin_form(price="0"))
+    assert response.status_code == 200 and "greater than zero" in response.content.decode()
+    assert not Agent.objects.exists()
+    response = admin_client.post("/admin/agents/agent/add/", admin_form())
+    assert response.status_code == 302
+    agent = Agent.objects.get(slug="port-scanner")
+    assert agent.config == {"url": "https://n8n.example.com/webhook/x"} and agent.price == Decimal("4.00")
+    response = admin_client.post(f"/admin/agents/agent/{agent.pk}/change/", admin_form(price="4.50", is_active=""))
+    assert response.status_code == 302
+    agent.refresh_from_db()
+    assert agent.price == Decimal("4.50") and not agent.is_active
+
+
+def test_admin_agent_runs_are_read_only_with_filters_and_search(admin_client, make_user, agent):
+    user = make_user(email="runner@example.com", balance=Decimal("10.00"))
+    Client().force_login(user)
+    result = services.run_agent(user=user, agent=agent, input_text=URL, request_id=uuid.uuid4())
+    page = admin_client.get("/admin/agents/agentrun/?q=runner@example").content.decode()
+    assert "runner@example.com" in page
+    assert admin_client.get("/admin/agents/agentrun/?q=nobody@example").content.decode().count(
+        "runner@example.com") == 0
+    assert admin_client.get("/admin/agents/agentrun/?status__exact=succeeded").status_code == 200
+    assert admin_client.get(f"/admin/agents/agentrun/?agent__id__exact={agent.pk}").status_code == 200
+    assert admin_client.get("/admin/agents/agentrun/add/").status_code == 403
+    detail = admin_client.get(f"/admin/agents/agentrun/{result.run.pk}/change/")
+    assert detail.status_code == 200 and b'name="status"' not in detail.content
+    response = admin_client.post(f"/admin/agents/agentrun/{result.run.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    assert AgentRun.objects.filter(pk=result.run.pk).exists()
+
+
+# --- seed ---------------------------------------------------------------------------------------
+
+def test_seed_demo_is_idempotent_and_keeps_ops_prices(capsys):
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    assert "demo@netcop.local / netcop-demo-123" in out
+    assert set(Agent.objects.values_list("runner", flat=True)) == {
+        "phishing_url", "email_headers", "password_audit", "log_triage"}
+    Agent.objects.filter(slug="log-triage").update(price=Decimal("9.99"))
+    call_command("seed_demo")
+    assert "demo@netcop.local / netcop-demo-123" in capsys.readouterr().out
+    assert Agent.objects.count() == 4
+    assert Agent.objects.get(slug="log-triage").price == Decimal("9.99")
+    User = get_user_model()
+    assert User.objects.filter(email="demo@netcop.local").count() == 1
+    assert Client().login(email="demo@netcop.local", password="netcop-demo-123")
+    for agent in Agent.objects.all():
+        agent.full_clean()
