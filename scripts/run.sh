@@ -1,9 +1,76 @@
 #!/usr/bin/env bash
 # Run the app on its embedded defaults: SQLite, sandbox payments on localstripe, demo data.
+#
+# Sandbox mode (no STRIPE_SECRET_KEY in the environment or .env, or STRIPE_SANDBOX=1): start
+# localstripe in the background on LOCALSTRIPE_PORT (stopped again when this script exits), so card
+# top-ups work offline with Stripe's test cards. With real keys nothing of the sandbox runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 export DEBUG=${DEBUG:-True}
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+
+# Ask Django itself, so the environment and .env are read exactly as the app will read them.
+read -r SANDBOX LS_PORT API_BASE < <(
+  $PY manage.py shell -v 0 -c "from django.conf import settings as s; \
+print(int(s.STRIPE_SANDBOX), s.LOCALSTRIPE_PORT, s.STRIPE_API_BASE or '-')"
+)
+[ -n "${SANDBOX:-}" ] || { echo "could not read the settings (see the error above)" >&2; exit 1; }
+LOCALSTRIPE_LOG=${LOCALSTRIPE_LOG:-${TMPDIR:-/tmp}/netcop-localstripe-$LS_PORT.log}
+
+port_open() {
+  $PY - "$1" <<'EOF'
+import socket, sys
+try:
+    socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.5).close()
+except OSError:
+    sys.exit(1)
+EOF
+}
+
+LOCALSTRIPE_PID=""
+cleanup() {
+  if [ -n "$LOCALSTRIPE_PID" ] && kill -0 "$LOCALSTRIPE_PID" 2>/dev/null; then
+    kill "$LOCALSTRIPE_PID" 2>/dev/null || true
+    wait "$LOCALSTRIPE_PID" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ "$SANDBOX" = "1" ]; then
+  LOCALSTRIPE=${LOCALSTRIPE:-$(dirname "$PY")/localstripe}
+  if [ "$API_BASE" != "http://127.0.0.1:$LS_PORT" ] && [ "$API_BASE" != "http://localhost:$LS_PORT" ]; then
+    echo "== sandbox mode: STRIPE_API_BASE is $API_BASE (not starting localstripe)"
+  elif port_open "$LS_PORT"; then
+    # Probably a localstripe left over from another run: use it rather than fail.
+    echo "== sandbox mode: something already listens on port $LS_PORT; using it as localstripe"
+  else
+    if [ ! -x "$LOCALSTRIPE" ]; then
+      echo "localstripe not found at $LOCALSTRIPE (pip install -r requirements-dev.txt)" >&2
+      exit 1
+    fi
+    echo "== sandbox mode: starting localstripe on port $LS_PORT (set STRIPE_SECRET_KEY for real Stripe)"
+    "$LOCALSTRIPE" --port "$LS_PORT" --from-scratch >"$LOCALSTRIPE_LOG" 2>&1 &
+    LOCALSTRIPE_PID=$!
+    for _ in $(seq 1 100); do
+      port_open "$LS_PORT" && break
+      if ! kill -0 "$LOCALSTRIPE_PID" 2>/dev/null; then
+        echo "localstripe exited; see $LOCALSTRIPE_LOG" >&2
+        LOCALSTRIPE_PID=""
+        exit 1
+      fi
+      sleep 0.1
+    done
+    port_open "$LS_PORT" || { echo "localstripe did not start on port $LS_PORT" >&2; exit 1; }
+  fi
+fi
 
 $PY manage.py migrate --noinput
-exec $PY manage.py runserver "${HOST:-127.0.0.1}:${PORT:-8000}"
+$PY manage.py seed_demo
+
+echo "== NetCop Wallet on http://$HOST:$PORT/  (Ctrl-C stops it$( [ -n "$LOCALSTRIPE_PID" ] && echo " and localstripe"))"
+# Not exec: this shell stays to stop localstripe when the server exits.
+$PY manage.py runserver "$HOST:$PORT"
