@@ -187,6 +187,13 @@ STRIPE_API_BASE = config("STRIPE_API_BASE", default=LOCALSTRIPE_URL if STRIPE_SA
 STRIPE_TIMEOUT_SECONDS = config("STRIPE_TIMEOUT_SECONDS", default=10, cast=int)
 STRIPE_MAX_NETWORK_RETRIES = config("STRIPE_MAX_NETWORK_RETRIES", default=2, cast=int)
 
+# --- Nothing lost: reconciliation of top-ups (manage.py reconcile_topups) ----------------------
+# Durations like 30s, 15m, 1h, 1d. A top-up waiting for 3-D Secure longer than TOPUP_ABANDON_AFTER
+# has its intent canceled; one whose intent never appeared at Stripe is failed after
+# TOPUP_UNSTARTED_AFTER.
+TOPUP_ABANDON_AFTER = config("TOPUP_ABANDON_AFTER", default="24h")
+TOPUP_UNSTARTED_AFTER = config("TOPUP_UNSTARTED_AFTER", default="1h")
+
 # --- Logging: details server-side, never to clients --------------------------------------------
 LOGGING = {
     "version": 1,

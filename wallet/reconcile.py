@@ -1,0 +1,237 @@
+"""Reconciliation: bring every unfinished top-up in line with Stripe, with no webhook needed.
+
+For each TopUp not in a final state and untouched for `older_than`, read its PaymentIntent from
+Stripe and hand it to services.settle_topup (the one door to balance), cancel intents abandoned at
+3-D Secure, and fail top-ups whose intent never came to exist. Refunds left pending by a Stripe
+outage are retried with their original idempotency key.
+
+Safe to run repeatedly and concurrently (with itself and live traffic): no transaction or row lock
+is held across a Stripe call; a run claims a row by a conditional UPDATE of its updated_at (claimed
+only if nobody changed it since we read it), and rows touched within `older_than` are not
+candidates, so two runs skip each other's rows. settle_topup is idempotent anyway: the claim only
+saves double work.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from . import services, stripe_gateway
+from .exceptions import PaymentProviderError, PaymentProviderUnavailable, WalletError
+from .models import CardRefund, TopUp
+
+logger = logging.getLogger(__name__)
+
+OPEN_STATUSES = (TopUp.Status.PENDING, TopUp.Status.REQUIRES_ACTION)
+# Intent states that wait for the customer; abandoned ones are canceled after TOPUP_ABANDON_AFTER.
+WAITING_STATES = ("requires_action", "requires_confirmation")
+# After this many Stripe outages in a row a run stops: the rest waits for the next run.
+MAX_CONSECUTIVE_OUTAGES = 3
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_UNITS = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(value) -> timedelta:
+    """'30s', '2m', '1h', '1d' (a bare number is seconds) -> timedelta; ValueError otherwise."""
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(str(value).lower())
+    if not match:
+        raise ValueError(f"Not a duration: {value!r} (use e.g. 30s, 2m, 1h, 1d).")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What reconciling one top-up did (or, in a dry run, would do)."""
+
+    action: str  # credited, settled, failed, canceled, waiting, not_found, error, skipped
+    message: str
+    ok: bool = True
+
+
+@dataclass
+class ReconcileReport:
+    dry_run: bool = False
+    candidates: int = 0
+    skipped: int = 0
+    errors: int = 0
+    stopped_early: bool = False
+    counts: dict = field(default_factory=dict)
+    lines: list = field(default_factory=list)
+
+    def add(self, label: str, outcome: Outcome) -> None:
+        self.counts[outcome.action] = self.counts.get(outcome.action, 0) + 1
+        if not outcome.ok:
+            self.errors += 1
+        self.lines.append(f"{label}: {outcome.message}")
+
+    @property
+    def credited(self) -> int:
+        return self.counts.get("credited", 0)
+
+    def summary(self) -> str:
+        done = ", ".join(f"{n} {action}" for action, n in sorted(self.counts.items())) or "nothing to do"
+        prefix = "Dry run: " if self.dry_run else ""
+        tail = " Stopped early: Stripe unreachable." if self.stopped_early else ""
+        return (
+            f"{prefix}{self.candidates} candidate(s): {done}; {self.skipped} skipped (held by another "
+            f"run), {self.errors} error(s).{tail}"
+        )
+
+
+def _claim(model, pk, seen_updated_at, now) -> bool:
+    """Claim a row for this run: only if nobody (another run, a request) changed it since we read it."""
+    return model.objects.filter(pk=pk, updated_at=seen_updated_at).update(updated_at=now) == 1
+
+
+def _age(topup, now) -> timedelta:
+    return now - topup.created_at
+
+
+def _find_intent(topup, recent: list | None) -> stripe_gateway.Intent | None:
+    """The intent created for a top-up whose create response we never got, found by metadata.
+
+    localstripe has no search API, so this scans the most recent intents; against real Stripe,
+    `PaymentIntent.search(query="metadata['topup_id']:'<id>'")` would be the exact lookup.
+    """
+    intents = recent if recent is not None else stripe_gateway.list_recent_intents(limit=100)
+    for intent in intents:
+        if intent.metadata.get("topup_id") == str(topup.id) and intent.metadata.get("user_id") == str(
+            topup.user_id
+        ):
+            return intent
+    return None
+
+
+def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_intents=None) -> Outcome:
+    """Reconcile one top-up with Stripe (no transaction may be open: Stripe is called).
+
+    Raises PaymentProviderUnavailable when Stripe cannot be reached; the row is left as it was.
+    """
+    now = now or timezone.now()
+    topup.refresh_from_db()
+    if topup.is_final:
+        return Outcome("settled", f"already {topup.get_status_display().lower()}")
+
+    if not topup.stripe_payment_intent_id:
+        intent = _find_intent(topup, recent_intents)
+        if intent is None:
+            if _age(topup, now) < parse_duration(settings.TOPUP_UNSTARTED_AFTER):
+                return Outcome("waiting", "no intent at Stripe yet; left pending")
+            if dry_run:
+                return Outcome("failed", "would mark failed: no intent at Stripe")
+            services._mark(
+                topup.id, status=TopUp.Status.FAILED, failure_reason="Payment could not be started."
+            )
+            return Outcome("failed", "marked failed: no intent at Stripe")
+        if dry_run:
+            return Outcome("waiting", f"would attach intent {intent.id} ({intent.status}) and settle it")
+        if services.attach_intent_by_metadata(intent=intent) is None:
+            return Outcome("error", f"intent {intent.id} could not be attached (see log)", ok=False)
+    else:
+        intent = stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id)
+
+    if intent.status in WAITING_STATES and _age(topup, now) >= parse_duration(settings.TOPUP_ABANDON_AFTER):
+        if dry_run:
+            return Outcome("canceled", f"would cancel intent {intent.id} abandoned in {intent.status}")
+        try:
+            intent = stripe_gateway.cancel_intent(intent.id)
+        except PaymentProviderError:
+            # It moved on (e.g. succeeded) between our read and the cancel: settle what it is now.
+            intent = stripe_gateway.retrieve_intent(intent.id)
+
+    if dry_run:
+        verb = "would credit" if intent.status == "succeeded" else "would record"
+        return Outcome("waiting", f"{verb} intent {intent.id} ({intent.status})")
+    try:
+        result = services.settle_topup(intent=intent)
+    except WalletError as exc:  # e.g. TopUpMismatch: needs a person, logged by settle_topup
+        return Outcome("error", f"intent {intent.id} not settled: {type(exc).__name__}", ok=False)
+    if result.credited_now:
+        return Outcome("credited", f"credited {result.topup.amount} {result.topup.currency} ({intent.id})")
+    status = result.topup.status
+    if status in (TopUp.Status.FAILED, TopUp.Status.CANCELED):
+        return Outcome(status, f"marked {status} ({intent.id} is {intent.status})")
+    if status == TopUp.Status.SUCCEEDED:
+        return Outcome("settled", "already credited")
+    return Outcome("waiting", f"still {intent.status} ({intent.id})")
+
+
+def reconcile_topups(
+    *, older_than: timedelta = timedelta(minutes=2), limit: int = 500, dry_run: bool = False
+) -> ReconcileReport:
+    """Reconcile up to `limit` unfinished top-ups not touched for `older_than`, then pending refunds."""
+    now = timezone.now()
+    cutoff = now - older_than
+    report = ReconcileReport(dry_run=dry_run)
+    rows = list(
+        TopUp.objects.filter(status__in=OPEN_STATUSES, created_at__lte=cutoff, updated_at__lte=cutoff)
+        .order_by("created_at")
+        .values_list("pk", "updated_at")[:limit]
+    )
+    report.candidates = len(rows)
+    recent = None  # the recent-intents listing, fetched once and only if needed
+    outages = 0
+    for pk, updated_at in rows:
+        label = f"topup {pk}"
+        if not dry_run and not _claim(TopUp, pk, updated_at, timezone.now()):
+            report.skipped += 1
+            continue
+        topup = TopUp.objects.get(pk=pk)
+        label = f"topup {pk} ({topup.amount} {topup.currency}, user {topup.user_id})"
+        try:
+            if not topup.stripe_payment_intent_id and recent is None:
+                recent = stripe_gateway.list_recent_intents(limit=100)
+            outcome = reconcile_one(topup, dry_run=dry_run, now=now, recent_intents=recent)
+            outages = 0
+        except PaymentProviderUnavailable:
+            outages += 1
+            outcome = Outcome("error", "Stripe unreachable; left for the next run", ok=False)
+        except PaymentProviderError:
+            outcome = Outcome("error", "Stripe refused the request (see log); left as it is", ok=False)
+        report.add(label, outcome)
+        if outages >= MAX_CONSECUTIVE_OUTAGES:
+            report.stopped_early = True
+            break
+    if not report.stopped_early:
+        _retry_refunds(report, cutoff=cutoff, limit=limit, dry_run=dry_run)
+    logger.info("reconcile_topups: %s", report.summary())
+    return report
+
+
+def _retry_refunds(report: ReconcileReport, *, cutoff, limit: int, dry_run: bool) -> None:
+    rows = list(
+        CardRefund.objects.filter(
+            status=CardRefund.Status.PENDING, debit_transaction__isnull=False, updated_at__lte=cutoff
+        )
+        .order_by("created_at")
+        .values_list("pk", "updated_at")[:limit]
+    )
+    for pk, updated_at in rows:
+        label = f"refund {pk}"
+        report.candidates += 1
+        if dry_run:
+            report.add(label, Outcome("waiting", "would ask Stripe again for this pending refund"))
+            continue
+        if not _claim(CardRefund, pk, updated_at, timezone.now()):
+            report.skipped += 1
+            continue
+        try:
+            refund = services.retry_pending_refund(CardRefund.objects.select_related("topup").get(pk=pk))
+        except PaymentProviderUnavailable:
+            report.add(label, Outcome("error", "Stripe unreachable; left pending", ok=False))
+            continue
+        if refund.status == CardRefund.Status.PENDING:
+            report.add(label, Outcome("error", "Stripe unreachable; left pending", ok=False))
+        elif refund.status == CardRefund.Status.SUCCEEDED:
+            report.add(label, Outcome("refunded", f"refund succeeded ({refund.stripe_refund_id})"))
+        else:
+            report.add(label, Outcome("refund_reversed", "Stripe refused; wallet debit reversed"))
