@@ -1,0 +1,249 @@
+"""Refunds to the card against a real localstripe: caps, ordering, Stripe refusing or unreachable, admin."""
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from wallet import reconcile, services, stripe_gateway
+from wallet.exceptions import InvalidAmount, PaymentProviderUnavailable, RefundNotAllowed
+from wallet.models import CardRefund, TopUp, TxType, WalletTransaction
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(make_user):
+    return make_user(is_staff=True, is_superuser=True)
+
+
+def settled(user, amount="100.00"):
+    result = services.start_topup(
+        user=user, amount=amount, payment_method_id="pm_card_visa", idempotency_key=uuid.uuid4().hex
+    )
+    assert result.credited_now
+    return result.topup
+
+
+def refunded_at_stripe(sandbox, intent_id: str) -> int:
+    intent = sandbox.request("GET", f"/v1/payment_intents/{intent_id}")
+    charge = intent["latest_charge"]
+    charge_id = charge["id"] if isinstance(charge, dict) else charge
+    return sandbox.request("GET", f"/v1/charges/{charge_id}")["amount_refunded"]
+
+
+def test_full_refund(user, staff, stripe_sandbox):
+    topup = settled(user)
+    refund = services.refund_topup(topup=topup, amount="100.00", reason="Customer closed account", staff=staff)
+    assert refund.status == CardRefund.Status.SUCCEEDED and refund.stripe_refund_id.startswith("re_")
+    assert refund.requested_by == staff and refund.reason == "Customer closed account"
+    entry = refund.debit_transaction
+    assert entry.type == TxType.REFUND and entry.amount == Decimal("-100.00") and entry.created_by == staff
+    assert entry.stripe_payment_intent_id == topup.stripe_payment_intent_id
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("0.00")
+    assert refunded_at_stripe(stripe_sandbox, topup.stripe_payment_intent_id) == 10000
+
+
+def test_partial_refunds_up_to_the_remainder(user, staff, stripe_sandbox):
+    topup = settled(user)
+    services.refund_topup(topup=topup, amount="30.00", reason="partial", staff=staff)
+    services.refund_topup(topup=topup, amount="50.00", reason="partial", staff=staff)
+    assert services.refundable_amount(topup) == Decimal("20.00")
+    with pytest.raises(RefundNotAllowed, match=r"At most 20\.00 AED of this top-up can still be refunded"):
+        services.refund_topup(topup=topup, amount="20.01", reason="too much", staff=staff)
+    assert CardRefund.objects.count() == 2
+    assert refunded_at_stripe(stripe_sandbox, topup.stripe_payment_intent_id) == 8000
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("20.00")
+
+
+def test_refund_never_exceeds_the_balance(user, staff, stripe_sandbox):
+    topup = settled(user)
+    services.debit(user=user, amount="75.00", type=TxType.AGENT_USAGE, description="spent")
+    with pytest.raises(RefundNotAllowed, match=r"The wallet holds only 25\.00 AED"):
+        services.refund_topup(topup=topup, amount="30.00", reason="r", staff=staff)
+    assert not CardRefund.objects.exists()
+    assert refunded_at_stripe(stripe_sandbox, topup.stripe_payment_intent_id) == 0
+    services.refund_topup(topup=topup, amount="25.00", reason="r", staff=staff)
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("0.00")
+
+
+@pytest.mark.parametrize(
+    ("amount", "reason", "error"),
+    [("0", "r", InvalidAmount), ("-5", "r", InvalidAmount), ("1.001", "r", InvalidAmount),
+     ("10", "   ", RefundNotAllowed)],
+)
+def test_bad_requests_are_refused(amount, reason, error, user, staff, stripe_sandbox):
+    topup = settled(user)
+    with pytest.raises(error):
+        services.refund_topup(topup=topup, amount=amount, reason=reason, staff=staff)
+    assert not CardRefund.objects.exists()
+
+
+def test_only_succeeded_topups_can_be_refunded(user, staff, stripe_sandbox):
+    pending = TopUp.objects.create(user=user, amount=Decimal("10.00"), currency="AED", idempotency_key="p")
+    with pytest.raises(RefundNotAllowed, match="Only a succeeded top-up"):
+        services.refund_topup(topup=pending, amount="5.00", reason="r", staff=staff)
+
+
+def test_stripe_refusing_restores_the_balance(user, staff, stripe_sandbox):
+    topup = settled(user)
+    # Point our record at an intent Stripe does not know: Stripe answers 404 (a refusal).
+    TopUp.objects.filter(pk=topup.pk).update(stripe_payment_intent_id="pi_unknown_to_stripe")
+    topup.refresh_from_db()
+    refund = services.refund_topup(topup=topup, amount="40.00", reason="test refusal", staff=staff)
+    assert refund.status == CardRefund.Status.FAILED and refund.failure_reason == "Stripe refused the refund."
+    assert refund.debit_transaction.amount == Decimal("-40.00")
+    assert refund.reversal_transaction.amount == Decimal("40.00")
+    assert refund.reversal_transaction.description.startswith("Refund reversed:")
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("100.00")
+    assert services.refundable_amount(topup) == Decimal("100.00")  # a failed refund takes nothing
+
+
+def test_stripe_unreachable_leaves_it_pending_and_reconcile_finishes_it(user, staff, stripe_sandbox, monkeypatch):
+    topup = settled(user)
+    real_create = stripe_gateway.create_refund
+
+    def unreachable(**kwargs):
+        raise PaymentProviderUnavailable("The payment provider could not be reached.")
+
+    monkeypatch.setattr(stripe_gateway, "create_refund", unreachable)
+    refund = services.refund_topup(topup=topup, amount="60.00", reason="outage", staff=staff)
+    assert refund.status == CardRefund.Status.PENDING
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("40.00")  # stays debited: the money may have left
+    assert services.refundable_amount(topup) == Decimal("40.00")
+
+    report = reconcile.reconcile_topups(older_than=timedelta(0), limit=10, dry_run=False)
+    assert report.counts == {"error": 1} and "left pending" in report.lines[0]
+
+    seen_keys = []
+
+    def recording(**kwargs):
+        seen_keys.append(kwargs["idempotency_key"])
+        return real_create(**kwargs)
+
+    monkeypatch.setattr(stripe_gateway, "create_refund", recording)
+    report = reconcile.reconcile_topups(older_than=timedelta(0), limit=10, dry_run=False)
+    assert report.counts == {"refunded": 1}
+    assert seen_keys == [f"refund-{refund.pk}"]  # the same key as the first attempt
+    refund.refresh_from_db()
+    assert refund.status == CardRefund.Status.SUCCEEDED
+    assert refunded_at_stripe(stripe_sandbox, topup.stripe_payment_intent_id) == 6000
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("40.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_refunds_never_exceed_the_topup(make_user, stripe_sandbox):
+    from tests.concurrency import run_concurrently
+
+    user = make_user()
+    staff = make_user(is_staff=True)
+    topup = settled(user)
+    services.credit(user=user, amount="500.00", type=TxType.ADJUSTMENT, description="more funds")
+
+    results = run_concurrently(
+        lambda i: services.refund_topup(topup=topup, amount="30.00", reason=f"r{i}", staff=staff), 6
+    )
+    done = [r for r in results if isinstance(r, CardRefund)]
+    refused = [r for r in results if isinstance(r, RefundNotAllowed)]
+    assert len(done) == 3 and len(refused) == 3, results
+    assert refunded_at_stripe(stripe_sandbox, topup.stripe_payment_intent_id) == 9000
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("510.00")
+    call_command("check_ledger", stdout=StringIO())
+
+
+# --- the admin action -----------------------------------------------------------------------------------
+
+
+def _admin_request(rf, user, data):
+    from django.contrib.messages.storage.fallback import FallbackStorage
+
+    request = rf.post("/admin/wallet/topup/", data)
+    request.user = user
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    return request
+
+
+def _messages(request):
+    from django.contrib.messages import get_messages
+
+    return [str(m) for m in get_messages(request)]
+
+
+def test_admin_refund_action(user, staff, stripe_sandbox, rf):
+    from django.contrib import admin
+
+    from wallet.admin_actions import refund_to_card
+
+    topup = settled(user)
+    services.debit(user=user, amount="20.00", type=TxType.AGENT_USAGE, description="spent")
+    modeladmin = admin.ModelAdmin(TopUp, admin.site)
+    selected = TopUp.objects.filter(pk=topup.pk)
+
+    # First the confirmation page, prefilled with what can be refunded (min of remainder, balance).
+    page = refund_to_card(modeladmin, _admin_request(rf, staff, {"action": "refund_to_card"}), selected)
+    page.render()
+    html = page.content.decode()
+    assert page.status_code == 200 and 'value="80.00"' in html and "Refund to card" in html
+
+    # Over the balance: the form comes back with the service's message; nothing written.
+    request = _admin_request(rf, staff, {"apply": "yes", "amount": "90.00", "reason": "too much"})
+    page = refund_to_card(modeladmin, request, selected)
+    page.render()
+    assert "The wallet holds only 80.00 AED" in page.content.decode()
+    assert not CardRefund.objects.exists()
+
+    # A reason is mandatory.
+    page = refund_to_card(modeladmin, _admin_request(rf, staff, {"apply": "yes", "amount": "5"}), selected)
+    page.render()
+    assert "This field is required." in page.content.decode()
+
+    request = _admin_request(rf, staff, {"apply": "yes", "amount": "50.00", "reason": "Goodwill"})
+    assert refund_to_card(modeladmin, request, selected) is None
+    [text] = _messages(request)
+    refund = CardRefund.objects.get()
+    assert text == f"Refunded 50.00 AED to the card ({refund.stripe_refund_id}); the wallet was debited."
+    assert refund.requested_by == staff and refund.reason == "Goodwill"
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("30.00")
+
+
+def test_admin_refund_action_needs_permission_and_one_topup(user, make_user, staff, stripe_sandbox, rf):
+    from django.contrib import admin
+
+    from wallet.admin_actions import refund_to_card
+
+    settled(user)
+    settled(user)
+    modeladmin = admin.ModelAdmin(TopUp, admin.site)
+    request = _admin_request(rf, staff, {})
+    assert refund_to_card(modeladmin, request, TopUp.objects.all()) is None
+    assert _messages(request) == ["Select exactly one top-up to refund."]
+
+    clerk = make_user(is_staff=True)
+    request = _admin_request(rf, clerk, {"apply": "yes", "amount": "5", "reason": "x"})
+    assert refund_to_card(modeladmin, request, TopUp.objects.all()[:1]) is None
+    assert _messages(request) == ["You do not have permission to refund top-ups."]
+    assert not CardRefund.objects.exists()
+
+
+def test_ledger_is_consistent_after_refunds(user, staff, stripe_sandbox):
+    topup = settled(user)
+    services.refund_topup(topup=topup, amount="10.00", reason="a", staff=staff)
+    TopUp.objects.filter(pk=topup.pk).update(stripe_payment_intent_id="pi_gone")
+    topup.refresh_from_db()
+    services.refund_topup(topup=topup, amount="10.00", reason="refused", staff=staff)
+    out = StringIO()
+    call_command("check_ledger", stdout=out)
+    assert "Ledger OK." in out.getvalue()
+    assert WalletTransaction.objects.filter(type=TxType.REFUND).count() == 3

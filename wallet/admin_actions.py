@@ -1,0 +1,129 @@
+"""Admin actions on top-ups: reconcile with Stripe, and refund to the card.
+
+They call wallet.reconcile / wallet.services only; nothing here writes money itself. Both are shown to
+anyone who can view top-ups and check the real permission when run (the TopUp admin is read-only, so
+Django's "change" gate would hide them from everyone).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+
+from . import services
+from .exceptions import PaymentProviderUnavailable, WalletError
+from .models import CardRefund, TopUp
+from .reconcile import reconcile_one
+
+RECONCILE_AT_MOST = 50
+
+
+@admin.action(description="Reconcile with Stripe", permissions=["view"])
+def reconcile_with_stripe(modeladmin, request, queryset):
+    """Read each selected top-up's intent from Stripe and settle, fail or cancel it."""
+    if not request.user.has_perm("wallet.change_topup"):
+        modeladmin.message_user(request, "You do not have permission to reconcile top-ups.", messages.ERROR)
+        return None
+    for topup in queryset.order_by("created_at")[:RECONCILE_AT_MOST]:
+        try:
+            outcome = reconcile_one(topup)
+        except PaymentProviderUnavailable:
+            modeladmin.message_user(
+                request, f"{topup.pk}: Stripe could not be reached; try again later.", messages.ERROR
+            )
+            continue
+        except WalletError:
+            modeladmin.message_user(
+                request, f"{topup.pk}: Stripe refused the request (see the log).", messages.ERROR
+            )
+            continue
+        level = messages.SUCCESS if outcome.ok else messages.ERROR
+        modeladmin.message_user(request, f"{topup.pk}: {outcome.message}", level)
+    if queryset.count() > RECONCILE_AT_MOST:
+        modeladmin.message_user(
+            request, f"Only the first {RECONCILE_AT_MOST} were reconciled; run it again for the rest.",
+            messages.WARNING,
+        )
+    return None
+
+
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0.01, help_text="AED to send back to the card."
+    )
+    reason = forms.CharField(
+        max_length=255, widget=forms.Textarea(attrs={"rows": 3}), help_text="Recorded with the refund."
+    )
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("A reason is required.")
+        return reason
+
+
+@admin.action(description="Refund to card", permissions=["view"])
+def refund_to_card(modeladmin, request, queryset):
+    """Confirmation page with amount and reason; on POST, services.refund_topup as this staff member."""
+    if not request.user.has_perm("wallet.add_cardrefund"):
+        modeladmin.message_user(request, "You do not have permission to refund top-ups.", messages.ERROR)
+        return None
+    if queryset.count() != 1:
+        modeladmin.message_user(request, "Select exactly one top-up to refund.", messages.ERROR)
+        return None
+    topup = queryset.select_related("user").get()
+    if topup.status != TopUp.Status.SUCCEEDED:
+        modeladmin.message_user(request, "Only a succeeded top-up can be refunded.", messages.ERROR)
+        return None
+    remainder = services.refundable_amount(topup)
+    if "apply" in request.POST:
+        form = RefundForm(request.POST)
+        if form.is_valid():
+            try:
+                refund = services.refund_topup(
+                    topup=topup,
+                    amount=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"],
+                    staff=request.user,
+                )
+            except WalletError as exc:  # RefundNotAllowed / InvalidAmount: our own, user-facing text
+                form.add_error(None, str(exc))
+            else:
+                _report_refund(modeladmin, request, refund)
+                return None
+    else:
+        form = RefundForm(initial={"amount": min(remainder, topup.user.wallet_balance)})
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Refund a top-up to the card",
+        "opts": modeladmin.model._meta,
+        "topup": topup,
+        "remainder": remainder,
+        "balance": topup.user.wallet_balance,
+        "form": form,
+        "action_name": "refund_to_card",
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/wallet/topup/refund_confirmation.html", context)
+
+
+def _report_refund(modeladmin, request, refund: CardRefund) -> None:
+    if refund.status == CardRefund.Status.SUCCEEDED:
+        modeladmin.message_user(
+            request,
+            f"Refunded {refund.amount} {refund.topup.currency} to the card ({refund.stripe_refund_id}); "
+            "the wallet was debited.",
+            messages.SUCCESS,
+        )
+    elif refund.status == CardRefund.Status.FAILED:
+        modeladmin.message_user(
+            request, "Stripe refused the refund; the wallet debit was reversed.", messages.ERROR
+        )
+    else:
+        modeladmin.message_user(
+            request,
+            "Stripe could not be reached. The wallet was debited and the refund is pending: "
+            "reconcile_topups will ask Stripe again (with the same idempotency key).",
+            messages.WARNING,
+        )
