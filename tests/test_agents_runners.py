@@ -374,3 +374,10 @@ def test_no_runner_module_reads_the_environment_for_secrets():
     # Config comes from the Agent row only; a runner never pulls credentials from os.environ.
     source = open(os.path.join(os.path.dirname(__file__), "..", "agents", "runners.py")).read()
     assert "os.environ" not in source
+
+
+def test_phishing_brand_in_path_of_a_foreign_host():
+    report = phishing("http://192.0.2.1/paypal/login.php https://www.paypal.com/paypal/help", {})
+    assert "The path mentions 'paypal' on a site paypal does not own" in report.split("[2]")[0]
+    assert verdict_of(report, 1).startswith("HIGH RISK")
+    assert "The path mentions" not in report.split("[2]")[1]

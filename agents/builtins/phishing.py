@@ -270,6 +270,11 @@ def _check_path(report: UrlReport, parts) -> None:
         report.flag(1, "Double or dot percent-encoding in the path")
     if _REDIRECT_PARAM_RE.search(parts.query):
         report.flag(1, "A redirect parameter carries another URL (open-redirect pattern)")
+    path = parts.path.lower()
+    for brand, official in BRANDS.items():
+        if len(brand) >= 5 and brand in path and report.domain not in official:
+            report.flag(2, f"The path mentions '{brand}' on a site {brand} does not own")
+            break
     if parts.path.lower().endswith(RISKY_EXTENSIONS):
         report.flag(2, "The link downloads an executable or script file")
 
