@@ -229,3 +229,17 @@ def test_admin_action_reconciles_selected_topups(user, make_user, stripe_sandbox
     request._messages = FallbackStorage(request)
     reconcile_with_stripe(modeladmin, request, TopUp.objects.all())
     assert [str(m) for m in get_messages(request)] == ["You do not have permission to reconcile top-ups."]
+
+
+def test_unstarted_topup_is_not_failed_when_the_listing_may_be_truncated(user, stripe_sandbox, settings, monkeypatch):
+    topup = TopUp.objects.create(user=user, amount=Decimal("20.00"), currency="AED", idempotency_key="busy")
+    settings.TOPUP_UNSTARTED_AFTER = "0s"
+    others = [
+        stripe_gateway.Intent(id=f"pi_other{i}", status="succeeded", amount=100, currency="aed")
+        for i in range(reconcile.RECENT_INTENTS)
+    ]
+    monkeypatch.setattr(stripe_gateway, "list_recent_intents", lambda limit: others)
+    report = run()
+    assert report.counts == {"waiting": 1} and "most recent; left pending" in report.lines[0]
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.PENDING

@@ -247,3 +247,25 @@ def test_ledger_is_consistent_after_refunds(user, staff, stripe_sandbox):
     call_command("check_ledger", stdout=out)
     assert "Ledger OK." in out.getvalue()
     assert WalletTransaction.objects.filter(type=TxType.REFUND).count() == 3
+
+
+def test_refund_through_the_admin_changelist(user, staff, stripe_sandbox, client):
+    """The actions are wired on the TopUp admin: confirmation page, then the refund."""
+    topup = settled(user, amount="60.00")
+    client.force_login(staff)
+    url = "/admin/wallet/topup/"
+    page = client.post(url, {"action": "refund_to_card", "_selected_action": [str(topup.pk)]})
+    assert page.status_code == 200
+    assert b"Refund a top-up to the card" in page.content and b'value="60.00"' in page.content
+    done = client.post(
+        url,
+        {"action": "refund_to_card", "_selected_action": [str(topup.pk)], "apply": "yes",
+         "amount": "60.00", "reason": "Duplicate payment"},
+        follow=True,
+    )
+    assert done.status_code == 200
+    assert b"Refunded 60.00 AED to the card" in done.content
+    refund = CardRefund.objects.get()
+    assert refund.status == CardRefund.Status.SUCCEEDED and refund.requested_by == staff
+    listing = client.get(url)
+    assert b"Reconcile with Stripe" in listing.content and b"Refund to card" in listing.content

@@ -33,6 +33,8 @@ OPEN_STATUSES = (TopUp.Status.PENDING, TopUp.Status.REQUIRES_ACTION)
 WAITING_STATES = ("requires_action", "requires_confirmation")
 # After this many Stripe outages in a row a run stops: the rest waits for the next run.
 MAX_CONSECUTIVE_OUTAGES = 3
+# One page of PaymentIntents scanned for a top-up whose intent id we never learned.
+RECENT_INTENTS = 100
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNITS = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -96,13 +98,12 @@ def _age(topup, now) -> timedelta:
     return now - topup.created_at
 
 
-def _find_intent(topup, recent: list | None) -> stripe_gateway.Intent | None:
+def _find_intent(topup, intents: list) -> stripe_gateway.Intent | None:
     """The intent created for a top-up whose create response we never got, found by metadata.
 
-    localstripe has no search API, so this scans the most recent intents; against real Stripe,
+    localstripe has no search API, so this scans one page of intents; against real Stripe,
     `PaymentIntent.search(query="metadata['topup_id']:'<id>'")` would be the exact lookup.
     """
-    intents = recent if recent is not None else stripe_gateway.list_recent_intents(limit=100)
     for intent in intents:
         if intent.metadata.get("topup_id") == str(topup.id) and intent.metadata.get("user_id") == str(
             topup.user_id
@@ -122,10 +123,17 @@ def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_inten
         return Outcome("settled", f"already {topup.get_status_display().lower()}")
 
     if not topup.stripe_payment_intent_id:
+        if recent_intents is None:
+            recent_intents = stripe_gateway.list_recent_intents(limit=RECENT_INTENTS)
         intent = _find_intent(topup, recent_intents)
         if intent is None:
             if _age(topup, now) < parse_duration(settings.TOPUP_UNSTARTED_AFTER):
                 return Outcome("waiting", "no intent at Stripe yet; left pending")
+            if len(recent_intents) >= RECENT_INTENTS:
+                # A full page may have cut the intent off: failing it could lose a payment. Leave it
+                # pending and visible; the webhook (metadata lookup) or a person settles it.
+                logger.warning("topup %s: no intent among %s listed; left pending", topup.id, RECENT_INTENTS)
+                return Outcome("waiting", f"no intent among the {RECENT_INTENTS} most recent; left pending")
             if dry_run:
                 return Outcome("failed", "would mark failed: no intent at Stripe")
             services._mark(
@@ -189,7 +197,7 @@ def reconcile_topups(
         label = f"topup {pk} ({topup.amount} {topup.currency}, user {topup.user_id})"
         try:
             if not topup.stripe_payment_intent_id and recent is None:
-                recent = stripe_gateway.list_recent_intents(limit=100)
+                recent = stripe_gateway.list_recent_intents(limit=RECENT_INTENTS)
             outcome = reconcile_one(topup, dry_run=dry_run, now=now, recent_intents=recent)
             outages = 0
         except PaymentProviderUnavailable:
