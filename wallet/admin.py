@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from .admin_actions import reconcile_with_stripe, refund_to_card
 from .health import check_ledger
 from .models import CardRefund, StripeEvent, TopUp, WalletTransaction
 
@@ -183,6 +184,7 @@ class TopUpAdmin(SearchByIdsMixin, ReadOnlyAdmin):
     exact_search_fields = ("stripe_payment_intent_id", "idempotency_key")
     search_help_text = "Email, top-up id or Stripe PaymentIntent id."
     list_select_related = ["user"]
+    actions = [reconcile_with_stripe, refund_to_card]
     show_full_result_count = False
     ordering = ["-created_at"]
 
