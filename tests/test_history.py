@@ -87,7 +87,7 @@ def test_rows_show_date_type_description_signed_amounts_balance_and_copy_buttons
     # One copy button per transaction id, and one for the PaymentIntent of the top-up only.
     assert f'data-copy="{use.pk}"' in body and f'data-copy="{top.pk}"' in body
     assert body.count('data-copy="pi_abc123"') == 1
-    assert body.count("Copy payment ID") == 1
+    assert body.count(">Copy payment ID</button>") == 1
     assert 'id="copy-status"' in body and 'aria-live="polite"' in body
     assert "js/history.js" in body and "<script>" not in body
 

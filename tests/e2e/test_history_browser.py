@@ -62,7 +62,7 @@ def test_copy_buttons_copy_and_confirm(live_server, login, funded_user, page):
     assert page.locator(f'tr[data-tx-id="{use.pk}"] button[data-copy]').inner_text() == "Copied"
 
     # The Stripe id of the top-up, by keyboard.
-    intent_button = page.get_by_role("button", name="Copy Stripe payment ID pi_browser_123")
+    intent_button = page.get_by_role("button", name="Copy payment ID: Stripe pi_browser_123")
     intent_button.focus()
     page.keyboard.press("Enter")
     status.filter(has_text="pi_browser_123").wait_for()
