@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -172,8 +173,10 @@ def _charge(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> tu
         ) from None
 
 
-def _refund(*, run: AgentRun, error_message: str) -> None:
-    """Compensate a charged run that failed: a REFUND credit and charged -> failed, atomically."""
+def _refund(*, run: AgentRun, error_message: str) -> bool:
+    """Compensate a charged run that failed: a REFUND credit and charged -> failed, atomically.
+
+    False (and nothing written) when the run had already left the charged state."""
     try:
         with transaction.atomic():
             # Same lock order as the charge: the user row (inside credit) first, then the run.
@@ -193,6 +196,8 @@ def _refund(*, run: AgentRun, error_message: str) -> None:
                 raise _AlreadyFinished
     except _AlreadyFinished:
         logger.warning("agent run %s was already finished; no refund written", run.pk)
+        return False
+    return True
 
 
 def _execute(run: AgentRun, input_text: str) -> None:
@@ -219,6 +224,18 @@ def _execute(run: AgentRun, input_text: str) -> None:
     )
     if updated != 1:
         logger.warning("agent run %s finished twice; the second result was dropped", run.pk)
+
+
+def refund_stuck_runs(*, older_than: timedelta) -> int:
+    """Refund runs left "charged" by a crash between charge and record; returns how many."""
+    stuck = AgentRun.objects.select_related("agent").filter(
+        status=AgentRun.Status.CHARGED, started_at__lt=timezone.now() - older_than
+    )
+    count = 0
+    for run in stuck:
+        logger.warning("agent run %s stuck in charged since %s; refunding", run.pk, run.started_at)
+        count += _refund(run=run, error_message="The agent did not finish this run.")
+    return count
 
 
 def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:

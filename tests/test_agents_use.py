@@ -522,3 +522,24 @@ def test_seed_demo_is_idempotent_and_keeps_ops_prices(capsys):
     assert Client().login(email="demo@netcop.local", password="netcop-demo-123")
     for agent in Agent.objects.all():
         agent.full_clean()
+
+
+def test_stuck_charged_runs_are_refunded_once(make_user, agent, capsys):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    user = make_user(balance=Decimal("10.00"))
+    stuck, _ = services._charge(user=user, agent=agent, input_text=URL, request_id=uuid.uuid4())
+    fresh, _ = services._charge(user=user, agent=agent, input_text=URL, request_id=uuid.uuid4())
+    AgentRun.objects.filter(pk=stuck.pk).update(started_at=timezone.now() - timedelta(hours=1))
+    call_command("refund_stuck_runs", "--minutes", "15")
+    assert "Refunded 1 stuck agent run(s)." in capsys.readouterr().out
+    stuck.refresh_from_db()
+    fresh.refresh_from_db()
+    assert stuck.status == AgentRun.Status.FAILED and stuck.refund_transaction.amount == Decimal("2.50")
+    assert fresh.status == AgentRun.Status.CHARGED
+    call_command("refund_stuck_runs", "--minutes", "15")
+    assert "Refunded 0" in capsys.readouterr().out
+    assert balance_of(user) == Decimal("7.50")
+    ledger_ok()
