@@ -36,14 +36,17 @@ logger = logging.getLogger(__name__)
 
 PRESET_AMOUNTS = (Decimal("50"), Decimal("100"), Decimal("200"))
 RECENT_TOPUPS = 5
-# Stripe's own test cards; localstripe treats them the same way (see docs notes).
+# Stripe's own test cards, which localstripe treats the same way.
 SANDBOX_TEST_CARDS = (
     ("4242 4242 4242 4242", "succeeds"),
     ("4000 0025 0000 3155", "asks for 3-D Secure"),
     ("4000 0000 0000 0341", "is declined"),
 )
 
-UNAVAILABLE = "We couldn't reach the payment service. If your card was charged, your wallet will be credited automatically. Please try again in a moment."  # noqa: E501
+UNAVAILABLE = (
+    "We couldn't reach the payment service. If your card was charged, your wallet will be credited "
+    "automatically. Please try again in a moment."
+)
 PROVIDER_ERROR = "The payment could not be processed. Please try again or use another card."
 MISMATCH = "This payment does not match your top-up. Our team has been alerted; nothing was credited."
 NOT_FOUND = "No such top-up."
@@ -187,7 +190,9 @@ def create_payment_intent(request):
             idempotency_key=idempotency_key,
         )
     except InvalidAmount as exc:
-        return _error(_amount_message(exc), 400)
+        # Our own validation texts, written for users ("Top-ups must be between ..."). Floats never
+        # get here: JSON numbers are parsed as Decimal and other types were refused above.
+        return _error(str(exc), 400)
     except TopUpMismatch:
         return _error(MISMATCH, 409)
     except TopUpError as exc:
@@ -196,16 +201,13 @@ def create_payment_intent(request):
     except PaymentDeclined as exc:
         return _error(exc.user_message or "Your card was declined.", 402)
     except PaymentProviderUnavailable:
+        # The TopUp stays pending; reconcile_topups finds out later whether an intent exists.
+        logger.warning("topup for user %s: Stripe unavailable (key %s)", request.user.pk, idempotency_key)
         return _error(UNAVAILABLE, 503)
     except PaymentProviderError:
+        logger.error("topup for user %s: Stripe refused (key %s)", request.user.pk, idempotency_key)
         return _error(PROVIDER_ERROR, 502)
     return _topup_answer(request, result)
-
-
-def _amount_message(exc: InvalidAmount) -> str:
-    text = str(exc)
-    # to_money's float refusal speaks to programmers; every other InvalidAmount text is for users.
-    return BAD_AMOUNT if "float" in text else text
 
 
 def _topup_answer(request, result: services.SettleResult) -> JsonResponse:
@@ -265,8 +267,9 @@ def confirm_payment(request):
     except TopUp.DoesNotExist:
         return _error(NOT_FOUND, 404)
     except TopUpMismatch:
-        return _error(MISMATCH, 409)
+        return _error(MISMATCH, 409)  # settle_topup logged both sides of the mismatch
     except PaymentProviderUnavailable:
+        logger.warning("confirm %s for user %s: Stripe unavailable", intent_id, request.user.pk)
         return _error(UNAVAILABLE, 503)
     except PaymentProviderError:
         return _error(PROVIDER_ERROR, 502)
