@@ -15,8 +15,15 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+
+def optional(name: str, default, cast=str):
+    """Like decouple's config, but an empty value (`NAME=` in .env) means "not set"."""
+    raw = config(name, default="")
+    return default if raw.strip() == "" else config(name, cast=cast)
+
+
 # --- Core -------------------------------------------------------------------------------------
-DEBUG = config("DEBUG", default=True, cast=bool)
+DEBUG = optional("DEBUG", True, cast=bool)
 
 _DEV_SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
 SECRET_KEY = config("SECRET_KEY", default="")
@@ -169,30 +176,30 @@ EMAIL_USE_TLS = config("EMAIL_USE_TLS", default=False, cast=bool)
 DEFAULT_FROM_EMAIL = config("DEFAULT_FROM_EMAIL", default="NetCop Wallet <wallet@localhost>")
 
 # --- Wallet and Stripe ------------------------------------------------------------------------
-WALLET_CURRENCY = config("WALLET_CURRENCY", default="AED").upper()
-TOPUP_MIN_AMOUNT = config("TOPUP_MIN_AMOUNT", default="2.00", cast=Decimal)
-TOPUP_MAX_AMOUNT = config("TOPUP_MAX_AMOUNT", default="10000.00", cast=Decimal)
+WALLET_CURRENCY = optional("WALLET_CURRENCY", "AED").upper()
+TOPUP_MIN_AMOUNT = optional("TOPUP_MIN_AMOUNT", Decimal("2.00"), cast=Decimal)
+TOPUP_MAX_AMOUNT = optional("TOPUP_MAX_AMOUNT", Decimal("10000.00"), cast=Decimal)
 
 STRIPE_SECRET_KEY = config("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = config("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRET = config("STRIPE_WEBHOOK_SECRET", default="")
 # Sandbox mode: no real keys configured (or STRIPE_SANDBOX=1) -> talk to a local localstripe.
-STRIPE_SANDBOX = config("STRIPE_SANDBOX", default=not STRIPE_SECRET_KEY, cast=bool)
-LOCALSTRIPE_PORT = config("LOCALSTRIPE_PORT", default=8420, cast=int)
-LOCALSTRIPE_URL = config("LOCALSTRIPE_URL", default=f"http://127.0.0.1:{LOCALSTRIPE_PORT}")
+STRIPE_SANDBOX = optional("STRIPE_SANDBOX", not STRIPE_SECRET_KEY, cast=bool)
+LOCALSTRIPE_PORT = optional("LOCALSTRIPE_PORT", 8420, cast=int)
+LOCALSTRIPE_URL = optional("LOCALSTRIPE_URL", f"http://127.0.0.1:{LOCALSTRIPE_PORT}")
 if STRIPE_SANDBOX:
     STRIPE_SECRET_KEY = STRIPE_SECRET_KEY or "sk_test_sandbox"
     STRIPE_PUBLISHABLE_KEY = STRIPE_PUBLISHABLE_KEY or "pk_test_sandbox"
-STRIPE_API_BASE = config("STRIPE_API_BASE", default=LOCALSTRIPE_URL if STRIPE_SANDBOX else "")
-STRIPE_TIMEOUT_SECONDS = config("STRIPE_TIMEOUT_SECONDS", default=10, cast=int)
-STRIPE_MAX_NETWORK_RETRIES = config("STRIPE_MAX_NETWORK_RETRIES", default=2, cast=int)
+STRIPE_API_BASE = optional("STRIPE_API_BASE", LOCALSTRIPE_URL if STRIPE_SANDBOX else "")
+STRIPE_TIMEOUT_SECONDS = optional("STRIPE_TIMEOUT_SECONDS", 10, cast=int)
+STRIPE_MAX_NETWORK_RETRIES = optional("STRIPE_MAX_NETWORK_RETRIES", 2, cast=int)
 
 # --- Nothing lost: reconciliation of top-ups (manage.py reconcile_topups) ----------------------
 # Durations like 30s, 15m, 1h, 1d. A top-up waiting for 3-D Secure longer than TOPUP_ABANDON_AFTER
 # has its intent canceled; one whose intent never appeared at Stripe is failed after
 # TOPUP_UNSTARTED_AFTER.
-TOPUP_ABANDON_AFTER = config("TOPUP_ABANDON_AFTER", default="24h")
-TOPUP_UNSTARTED_AFTER = config("TOPUP_UNSTARTED_AFTER", default="1h")
+TOPUP_ABANDON_AFTER = optional("TOPUP_ABANDON_AFTER", "24h")
+TOPUP_UNSTARTED_AFTER = optional("TOPUP_UNSTARTED_AFTER", "1h")
 
 # --- Logging: details server-side, never to clients --------------------------------------------
 LOGGING = {

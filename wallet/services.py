@@ -66,11 +66,11 @@ def to_money(value) -> Decimal:
         raise InvalidAmount("Enter the amount as a number, e.g. 100.00.")
     if not value.is_finite():
         raise InvalidAmount("Enter the amount as a number, e.g. 100.00.")
-    quantized = value.quantize(CENT, rounding=ROUND_HALF_UP) if abs(value) < 10**12 else None
-    if quantized is None or quantized != value:
-        raise InvalidAmount("Amounts can have at most two decimal places.")
-    if abs(quantized) > MAX_AMOUNT:
+    if abs(value) > MAX_AMOUNT:
         raise InvalidAmount("That amount is too large.")
+    quantized = value.quantize(CENT, rounding=ROUND_HALF_UP)
+    if quantized != value:
+        raise InvalidAmount("Amounts can have at most two decimal places.")
     return quantized
 
 
