@@ -7,7 +7,7 @@ import sys
 PROBE = (
     "import os, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'netcop_hub.settings'); django.setup(); "
     "from django.conf import settings as s; "
-    "print(s.STRIPE_SANDBOX, s.STRIPE_API_BASE, s.TOPUP_MIN_AMOUNT, s.TOPUP_MAX_AMOUNT, s.WALLET_CURRENCY)"
+    "print(s.STRIPE_SANDBOX, s.STRIPE_API_BASE, s.TOPUP_MIN_AMOUNT, s.TOPUP_MAX_AMOUNT, s.WALLET_CURRENCY, sep='|')"
 )
 
 
@@ -21,13 +21,13 @@ def test_empty_values_copied_from_env_example_keep_sandbox_defaults():
     out = probe(STRIPE_SANDBOX="", STRIPE_SECRET_KEY="", STRIPE_API_BASE="", LOCALSTRIPE_URL="",
                 TOPUP_MIN_AMOUNT="", TOPUP_MAX_AMOUNT="", WALLET_CURRENCY="")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["True", "http://127.0.0.1:8420", "2.00", "10000.00", "AED"]
+    assert out.stdout.strip().split("|") == ["True", "http://127.0.0.1:8420", "2.00", "10000.00", "AED"]
 
 
 def test_real_keys_turn_sandbox_off():
     out = probe(STRIPE_SECRET_KEY="sk_test_real", STRIPE_PUBLISHABLE_KEY="pk_test_real")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split()[:2] == ["False", ""]
+    assert out.stdout.strip().split("|")[:2] == ["False", ""]
 
 
 def test_production_refuses_a_development_secret_key():
