@@ -61,10 +61,6 @@ class HistoryFilterForm(forms.Form):
             return {"type": data.get("type") or ""}
         return {k: data.get(k) for k in ("type", "date_from", "date_to") if data.get(k)}
 
-    @property
-    def active(self) -> bool:
-        return bool(self.filters)
-
 
 def _start_of_day(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_current_timezone())
