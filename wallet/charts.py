@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 WIDTH, HEIGHT = 720, 260
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 78, 18, 14, 36
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 92, 18, 14, 36
 Y_TICKS = 4  # intervals on the y axis
 X_LABELS = 6  # about this many date labels on the x axis
 
@@ -22,6 +22,7 @@ X_LABELS = 6  # about this many date labels on the x axis
 class Tick:
     pos: float
     label: str
+    minor: bool = False  # hidden on narrow screens, where the labels would collide
 
 
 @dataclass
@@ -42,6 +43,10 @@ class BalanceChart:
     y_ticks: list[Tick] = field(default_factory=list)
     x_ticks: list[Tick] = field(default_factory=list)
     changes: list[tuple[dt.date, Decimal]] = field(default_factory=list)  # for the text table
+
+    @property
+    def middle(self) -> float:
+        return (self.top + self.bottom) / 2
 
 
 def _nice_step(maximum: float) -> float:
@@ -110,7 +115,10 @@ def balance_chart(points: list[tuple[dt.date, Decimal]], *, days: int, currency:
     every = max(1, round(len(points) / X_LABELS))
     # Label from the newest day backwards so "today" always has a label.
     indexes = sorted(range(len(points) - 1, -1, -every))
-    chart.x_ticks = [Tick(round(x_at(i), 1), _date_label(points[i][0])) for i in indexes]
+    chart.x_ticks = [
+        Tick(round(x_at(i), 1), _date_label(points[i][0]), minor=(len(points) - 1 - i) // every % 2 == 1)
+        for i in indexes
+    ]
     previous = None
     for day, value in points:
         if value != previous:
