@@ -35,3 +35,9 @@ class PasswordResetView(auth_views.PasswordResetView):
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("authentication:password_reset_complete")
+
+
+def axes_username(request, credentials=None):
+    """django-axes keys lockouts by the normalised email (log-in is case-insensitive)."""
+    value = (credentials or {}).get("username") or request.POST.get("username", "")
+    return value.strip().lower()

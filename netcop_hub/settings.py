@@ -6,10 +6,12 @@ with DEBUG off the app refuses to start without a real SECRET_KEY.
 """
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from decouple import Csv, config
 from django.core.exceptions import ImproperlyConfigured
 
@@ -51,6 +53,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "authentication",
     "wallet",
     "agents",
@@ -65,6 +68,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "netcop_hub.ratelimit.RateLimitMiddleware",
+    # Last, as django-axes asks: it turns a locked-out log-in into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "netcop_hub.urls"
@@ -132,6 +139,11 @@ AUTH_USER_MODEL = "authentication.User"
 LOGIN_URL = "authentication:login"
 LOGIN_REDIRECT_URL = "wallet:topup"
 LOGOUT_REDIRECT_URL = "home"
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses log-ins for a locked-out (email, IP) pair before checking passwords.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -200,6 +212,46 @@ STRIPE_MAX_NETWORK_RETRIES = optional("STRIPE_MAX_NETWORK_RETRIES", 2, cast=int)
 # TOPUP_UNSTARTED_AFTER.
 TOPUP_ABANDON_AFTER = optional("TOPUP_ABANDON_AFTER", "24h")
 TOPUP_UNSTARTED_AFTER = optional("TOPUP_UNSTARTED_AFTER", "1h")
+
+# --- Abuse protection ----------------------------------------------------------------------------
+# Rate limits, per user and per client IP, as COUNT/PERIOD (s, m, h, d); "off" disables one.
+RATE_LIMITS_ENABLED = optional("RATE_LIMITS_ENABLED", True, cast=bool)
+TOPUP_RATE_LIMIT = optional("TOPUP_RATE_LIMIT", "10/10m")
+AGENT_RATE_LIMIT = optional("AGENT_RATE_LIMIT", "60/1m")
+LOGIN_RATE_LIMIT = optional("LOGIN_RATE_LIMIT", "20/10m")
+SIGNUP_RATE_LIMIT = optional("SIGNUP_RATE_LIMIT", "10/1h")
+# Behind a reverse proxy, the META key holding the client address (e.g. HTTP_X_REAL_IP).
+RATE_LIMIT_IP_HEADER = optional("RATE_LIMIT_IP_HEADER", "")
+
+# Log-in brute force (django-axes): after AXES_FAILURE_LIMIT failures for one email from one IP,
+# that pair is locked for AXES_COOLOFF_MINUTES. Locking the pair, not the account, means an
+# attacker cannot lock a victim out from the victim's own network; the lock also expires.
+AXES_ENABLED = optional("AXES_ENABLED", True, cast=bool)
+AXES_FAILURE_LIMIT = optional("AXES_FAILURE_LIMIT", 5, cast=int)
+AXES_COOLOFF_TIME = timedelta(minutes=optional("AXES_COOLOFF_MINUTES", 15, cast=int))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_USERNAME_CALLABLE = "authentication.views.axes_username"
+
+# Content-Security-Policy (django-csp): exactly what Stripe.js documents. In the sandbox the top-up
+# page adds localstripe's origin for itself (wallet.views.topup_page). No inline or eval'd scripts
+# anywhere. Inline *styles* stay allowed because Django's admin templates use style attributes.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, "https://js.stripe.com", "https://*.js.stripe.com"],
+        "frame-src": ["https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com"],
+        "connect-src": [SELF, "https://api.stripe.com"],
+        "img-src": [SELF, "data:", "https://*.stripe.com"],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- Logging: details server-side, never to clients --------------------------------------------
 LOGGING = {

@@ -519,7 +519,9 @@ def test_seed_demo_is_idempotent_and_keeps_ops_prices(capsys):
     assert Agent.objects.get(slug="log-triage").price == Decimal("9.99")
     User = get_user_model()
     assert User.objects.filter(email="demo@netcop.local").count() == 1
-    assert Client().login(email="demo@netcop.local", password="netcop-demo-123")
+    client = Client()
+    resp = client.post("/accounts/login/", {"username": "demo@netcop.local", "password": "netcop-demo-123"})
+    assert resp.status_code == 302 and "_auth_user_id" in client.session
     for agent in Agent.objects.all():
         agent.full_clean()
 

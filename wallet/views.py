@@ -164,7 +164,13 @@ def topup_page(request):
         "sandbox_js_url": _sandbox_js_url() if sandbox else "",
         "test_cards": SANDBOX_TEST_CARDS if sandbox else (),
     }
-    return render(request, "wallet/topup.html", context)
+    response = render(request, "wallet/topup.html", context)
+    if sandbox:
+        # The Content-Security-Policy allows Stripe's own origins; in the sandbox this page also
+        # loads localstripe's Stripe.js and talks to it, from wherever it runs right now.
+        origin = _sandbox_js_url().split("/js.stripe.com/", 1)[0]
+        response._csp_update = {"script-src": [origin], "frame-src": [origin], "connect-src": [origin]}
+    return response
 
 
 @require_POST
