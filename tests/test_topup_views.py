@@ -456,3 +456,11 @@ def test_twenty_concurrent_confirms_credit_once(make_user, stripe_sandbox):
     assert WalletTransaction.objects.filter(stripe_payment_intent_id=intent.id).count() == 1
     user.refresh_from_db()
     assert user.wallet_balance == Decimal("40.00")
+
+
+def test_balance_json(client, user):
+    assert client.get(reverse("wallet:balance")).status_code == 401
+    user.add_balance(Decimal("1234.50"))
+    client.force_login(user)
+    assert client.get(reverse("wallet:balance")).json() == {
+        "balance": "1234.50", "currency": "AED", "display": "1,234.50 AED"}

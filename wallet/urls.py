@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.topup_page, name="topup"),
     path("create-payment-intent/", views.create_payment_intent, name="create_payment_intent"),
     path("confirm-payment/", views.confirm_payment, name="confirm_payment"),
+    path("balance.json", views.balance, name="balance"),
     path("history/", history_views.history, name="history"),
     path("history/export.csv", history_views.history_csv, name="history_csv"),
     path("webhooks/stripe/", webhooks.stripe_webhook, name="stripe_webhook"),

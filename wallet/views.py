@@ -309,3 +309,13 @@ def _failure_message(topup: TopUp) -> str:
     if "authenticat" in reason.lower():
         return "Card authentication failed, so nothing was charged. Try again or use another card."
     return reason
+
+
+@require_GET
+@_json_login_required
+def balance(request):
+    """The signed-in user's balance as JSON (for refreshing the nav; also the benchmarks' baseline)."""
+    amount = request.user.wallet_balance
+    return JsonResponse(
+        {"balance": str(amount), "currency": settings.WALLET_CURRENCY, "display": money(amount)}
+    )
