@@ -136,15 +136,21 @@ def _first_run(*, user, request_id: uuid.UUID, agent: Agent) -> AgentRun | None:
 
 
 def _charge(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> tuple[AgentRun, bool]:
-    """Debit the price and create the run in one transaction; (run, created)."""
-    existing = _first_run(user=user, request_id=request_id, agent=agent)
-    if existing is not None:
-        return existing, False
+    """Debit the price and create the run in one transaction; (run, created).
+
+    No look-up first: a repeated request_id is rare, and the unique (user, request_id) constraint
+    turns it into an IntegrityError that rolls the debit back with the rest of the transaction.
+    """
     price = to_money(agent.price)
     try:
         with transaction.atomic():
+            # No savepoint: any error here leaves this transaction, rolling back debit and run.
             entry = debit(
-                user=user, amount=price, type=TxType.AGENT_USAGE, description=f"Agent run: {agent.name}"
+                user=user,
+                amount=price,
+                type=TxType.AGENT_USAGE,
+                description=f"Agent run: {agent.name}",
+                savepoint=False,
             )
             run = AgentRun.objects.create(
                 user=user,
@@ -197,11 +203,14 @@ def _refund(*, run: AgentRun, error_message: str) -> bool:
     except _AlreadyFinished:
         logger.warning("agent run %s was already finished; no refund written", run.pk)
         return False
+    run.status, run.refund_transaction = AgentRun.Status.FAILED, entry
+    run.error_message, run.finished_at = error_message[:255], timezone.now()
     return True
 
 
-def _execute(run: AgentRun, input_text: str) -> None:
-    """Call the runner (no transaction, no lock) and record its result on the run."""
+def _execute(run: AgentRun, input_text: str) -> bool:
+    """Call the runner (no transaction, no lock) and record its result on the run (in the database
+    and on `run`). False if the run had already been finished elsewhere (then `run` is stale)."""
     agent = run.agent
     try:
         spec = REGISTRY.get(agent.runner)
@@ -212,18 +221,20 @@ def _execute(run: AgentRun, input_text: str) -> None:
             raise RunnerError(f"runner {agent.runner!r} returned {type(output).__name__}, not text")
     except RunnerError as exc:
         logger.warning("agent run %s (%s) failed: %s", run.pk, agent.slug, exc)
-        _refund(run=run, error_message=exc.user_message)
-        return
+        return _refund(run=run, error_message=exc.user_message)
     except Exception:
         # A bug in a runner must not keep the user's money: log it, refund, answer generically.
         logger.exception("agent run %s (%s) crashed", run.pk, agent.slug)
-        _refund(run=run, error_message=GENERIC_FAILURE)
-        return
+        return _refund(run=run, error_message=GENERIC_FAILURE)
+    output, finished_at = _clean_output(output), timezone.now()
     updated = AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.CHARGED).update(
-        status=AgentRun.Status.SUCCEEDED, output=_clean_output(output), finished_at=timezone.now()
+        status=AgentRun.Status.SUCCEEDED, output=output, finished_at=finished_at
     )
     if updated != 1:
         logger.warning("agent run %s finished twice; the second result was dropped", run.pk)
+        return False
+    run.status, run.output, run.finished_at = AgentRun.Status.SUCCEEDED, output, finished_at
+    return True
 
 
 def refund_stuck_runs(*, older_than: timedelta) -> int:
@@ -254,6 +265,9 @@ def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
     run, created = _charge(user=user, agent=agent, input_text=text, request_id=rid)
     if created:
         run.agent = agent
-        _execute(run, text)
+        if _execute(run, text):
+            # The run object is already current: no re-read. The balance is read fresh, since
+            # other payments may have moved it while the agent ran.
+            return RunOutcome(run=run, new_balance=current_balance(user=user), duplicate=False)
     run = AgentRun.objects.select_related("agent").get(pk=run.pk)
     return RunOutcome(run=run, new_balance=current_balance(user=user), duplicate=not created)

@@ -68,22 +68,17 @@ def test_fifty_simultaneous_runs_with_balance_for_ten(make_user, agent):
     assert assert_ledger_consistent(user) == Decimal("0.00")
 
 
-def gather_after_precheck(monkeypatch, n):
-    """Hold every racer after its "already run?" pre-check until all have made it, so that all of
-    them reach the charging transaction and the database has to settle the race."""
-    real = services._first_run
-    local = threading.local()
+def gather_before_charge(monkeypatch, n):
+    """Hold every racer at the door of the charging transaction until all have arrived, so that
+    all of them charge at once and the database has to settle the race."""
+    real = services._charge
     gate = threading.Barrier(n)
 
-    def first_run(**kwargs):
-        if not getattr(local, "checked", False):
-            local.checked = True
-            result = real(**kwargs)
-            gate.wait(timeout=60)
-            return result
+    def charge(**kwargs):
+        gate.wait(timeout=60)
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "_first_run", first_run)
+    monkeypatch.setattr(services, "_charge", charge)
 
 
 @pytest.mark.parametrize("balance", ["2.00", "100.00"])
@@ -94,7 +89,7 @@ def test_racing_duplicates_are_charged_once(make_user, agent, balance, gathered,
     user = make_user(balance=Decimal(balance))
     clients = logged_in_clients(user, 20)
     if gathered:
-        gather_after_precheck(monkeypatch, 20)
+        gather_before_charge(monkeypatch, 20)
     rid = uuid.uuid4()
     results = run_concurrently(lambda i: post(clients[i], agent.slug, rid), 20)
     assert not [r for r in results if isinstance(r, BaseException)], results

@@ -93,11 +93,16 @@ def _apply(
     description: str,
     stripe_payment_intent_id: str = "",
     created_by=None,
+    savepoint: bool = True,
 ) -> WalletTransaction:
-    """Change one balance by `delta` and append its ledger row, atomically. Caller validated delta."""
+    """Change one balance by `delta` and append its ledger row, atomically. Caller validated delta.
+
+    savepoint=False (for callers composing this into their own transaction and letting every
+    exception propagate out of it) saves the SAVEPOINT/RELEASE round trips on hot paths.
+    """
     User = get_user_model()
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         if connection.vendor == "postgresql":
             # One conditional UPDATE: it takes the row lock, refuses to go below zero and returns
             # the new balance, computed exactly in NUMERIC. The lock is held until commit.
@@ -171,6 +176,7 @@ def debit(
     description: str = "",
     stripe_payment_intent_id: str = "",
     created_by=None,
+    savepoint: bool = True,
 ) -> WalletTransaction:
     """Take a positive `amount` from the wallet; raises InsufficientFunds rather than go below 0."""
     return _apply(
@@ -180,6 +186,7 @@ def debit(
         description=description,
         stripe_payment_intent_id=stripe_payment_intent_id,
         created_by=created_by,
+        savepoint=savepoint,
     )
 
 
