@@ -5,7 +5,6 @@ Every variable is documented in `.env.example`. Development defaults are safe to
 with DEBUG off the app refuses to start without a real SECRET_KEY.
 """
 
-import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +27,7 @@ def optional(name: str, default, cast=str):
 DEBUG = optional("DEBUG", True, cast=bool)
 
 _DEV_SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
-SECRET_KEY = config("SECRET_KEY", default="")
+SECRET_KEY = optional("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -96,8 +95,8 @@ TEMPLATES = [
 # --- Database ---------------------------------------------------------------------------------
 DATABASES = {
     "default": dj_database_url.parse(
-        config("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=config("DB_CONN_MAX_AGE", default=60, cast=int),
+        optional("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=optional("DB_CONN_MAX_AGE", 60, cast=int),
         conn_health_checks=True,
     )
 }
@@ -112,22 +111,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file (not the shared in-memory database) so threaded concurrency tests see real locking.
     DATABASES["default"]["TEST"] = {
-        "NAME": config("SQLITE_TEST_NAME", default=str(BASE_DIR / "test_db.sqlite3"))
+        "NAME": optional("SQLITE_TEST_NAME", str(BASE_DIR / "test_db.sqlite3"))
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- HTTPS and browser security (production: DEBUG off) ----------------------------------------
 # Each can be overridden, e.g. SECURE_SSL_REDIRECT=False behind a proxy that already redirects.
-SECURE_SSL_REDIRECT = config("SECURE_SSL_REDIRECT", default=not DEBUG, cast=bool)
+SECURE_SSL_REDIRECT = optional("SECURE_SSL_REDIRECT", not DEBUG, cast=bool)
 # Only behind a proxy that sets X-Forwarded-Proto itself (and strips the client's).
-_TRUST_PROXY_PROTO = config("TRUST_X_FORWARDED_PROTO", default=False, cast=bool)
+_TRUST_PROXY_PROTO = optional("TRUST_X_FORWARDED_PROTO", False, cast=bool)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _TRUST_PROXY_PROTO else None
-SESSION_COOKIE_SECURE = config("SESSION_COOKIE_SECURE", default=not DEBUG, cast=bool)
-CSRF_COOKIE_SECURE = config("CSRF_COOKIE_SECURE", default=not DEBUG, cast=bool)
-SECURE_HSTS_SECONDS = config("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000, cast=int)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = config("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG, cast=bool)
-SECURE_HSTS_PRELOAD = config("SECURE_HSTS_PRELOAD", default=not DEBUG, cast=bool)
+SESSION_COOKIE_SECURE = optional("SESSION_COOKIE_SECURE", not DEBUG, cast=bool)
+CSRF_COOKIE_SECURE = optional("CSRF_COOKIE_SECURE", not DEBUG, cast=bool)
+SECURE_HSTS_SECONDS = optional("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, cast=int)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = optional("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG, cast=bool)
+SECURE_HSTS_PRELOAD = optional("SECURE_HSTS_PRELOAD", not DEBUG, cast=bool)
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
@@ -153,7 +152,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- I18N / static ----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = config("TIME_ZONE", default="Asia/Dubai")
+TIME_ZONE = optional("TIME_ZONE", "Asia/Dubai")
 USE_I18N = True
 USE_TZ = True
 
@@ -172,29 +171,29 @@ STORAGES = {
 }
 
 # --- Cache (rate limits) ----------------------------------------------------------------------
-REDIS_URL = config("REDIS_URL", default="")
+REDIS_URL = optional("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Email ------------------------------------------------------------------------------------
-EMAIL_BACKEND = config("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = config("EMAIL_HOST", default="localhost")
-EMAIL_PORT = config("EMAIL_PORT", default=25, cast=int)
-EMAIL_HOST_USER = config("EMAIL_HOST_USER", default="")
-EMAIL_HOST_PASSWORD = config("EMAIL_HOST_PASSWORD", default="")
-EMAIL_USE_TLS = config("EMAIL_USE_TLS", default=False, cast=bool)
-DEFAULT_FROM_EMAIL = config("DEFAULT_FROM_EMAIL", default="NetCop Wallet <wallet@localhost>")
+EMAIL_BACKEND = optional("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = optional("EMAIL_HOST", "localhost")
+EMAIL_PORT = optional("EMAIL_PORT", 25, cast=int)
+EMAIL_HOST_USER = optional("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = optional("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = optional("EMAIL_USE_TLS", False, cast=bool)
+DEFAULT_FROM_EMAIL = optional("DEFAULT_FROM_EMAIL", "NetCop Wallet <wallet@localhost>")
 
 # --- Wallet and Stripe ------------------------------------------------------------------------
 WALLET_CURRENCY = optional("WALLET_CURRENCY", "AED").upper()
 TOPUP_MIN_AMOUNT = optional("TOPUP_MIN_AMOUNT", Decimal("2.00"), cast=Decimal)
 TOPUP_MAX_AMOUNT = optional("TOPUP_MAX_AMOUNT", Decimal("10000.00"), cast=Decimal)
 
-STRIPE_SECRET_KEY = config("STRIPE_SECRET_KEY", default="")
-STRIPE_PUBLISHABLE_KEY = config("STRIPE_PUBLISHABLE_KEY", default="")
-STRIPE_WEBHOOK_SECRET = config("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_SECRET_KEY = optional("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = optional("STRIPE_PUBLISHABLE_KEY", "")
+STRIPE_WEBHOOK_SECRET = optional("STRIPE_WEBHOOK_SECRET", "")
 # Sandbox mode: no real keys configured (or STRIPE_SANDBOX=1) -> talk to a local localstripe.
 STRIPE_SANDBOX = optional("STRIPE_SANDBOX", not STRIPE_SECRET_KEY, cast=bool)
 LOCALSTRIPE_PORT = optional("LOCALSTRIPE_PORT", 8420, cast=int)
@@ -260,6 +259,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": optional("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

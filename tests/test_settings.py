@@ -33,3 +33,19 @@ def test_real_keys_turn_sandbox_off():
 def test_production_refuses_a_development_secret_key():
     out = probe(DEBUG="False", SECRET_KEY="django-insecure-short")
     assert out.returncode != 0 and "development key" in out.stderr
+
+
+def test_every_value_of_env_example_loads():
+    """Copying .env.example to .env must give a working development configuration."""
+    import pathlib
+
+    example = pathlib.Path(__file__).resolve().parent.parent / ".env.example"
+    env = {}
+    for line in example.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            env[key.strip()] = value
+    assert {"SECRET_KEY", "DATABASE_URL", "STRIPE_SECRET_KEY", "TOPUP_RATE_LIMIT", "AXES_FAILURE_LIMIT"} <= set(env)
+    out = probe(**env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().split("|") == ["True", "http://127.0.0.1:8420", "2.00", "10000.00", "AED"]
