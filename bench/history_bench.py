@@ -73,7 +73,7 @@ def _seed_rows(user, rows: int) -> None:
 
 
 def page_queries(user) -> int:
-    client = Client()
+    client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(user)
     client.get("/wallet/history/")  # warm caches
     with CaptureQueriesContext(connection) as ctx:
@@ -96,7 +96,7 @@ def main():
         return
     if args.csv:
         user = User.objects.get(email=EMAIL)
-        client = Client()
+        client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(user)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         start = time.perf_counter()
