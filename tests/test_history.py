@@ -317,8 +317,8 @@ def test_balance_series_opening_balance_and_last_row_per_day(user):
     assert points[today] == Decimal("130.00")
 
 
-def test_balance_series_costs_two_queries_and_no_history_for_new_user(user, django_assert_num_queries):
-    with django_assert_num_queries(2):
+def test_balance_series_costs_one_query_and_no_history_for_new_user(user, django_assert_num_queries):
+    with django_assert_num_queries(1):
         series = history.balance_series(user, 90)
     assert not series.has_history
     assert [v for _, v in series.points] == [Decimal("0.00")] * 90

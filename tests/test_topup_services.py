@@ -27,6 +27,8 @@ def test_successful_card_credits_once(user, stripe_sandbox, mailoutbox, django_c
     assert not again.credited_now
     assert WalletTransaction.objects.filter(user=user).count() == 1
     assert len(mailoutbox) == 1 and "100.00 AED" in mailoutbox[0].body and str(entry.id) in mailoutbox[0].body
+    assert mailoutbox[0].to == ["alice@example.com"] and "Hello alice," in mailoutbox[0].body
+    assert "New balance:     100.00 AED" in mailoutbox[0].body
 
 
 def test_replayed_key_returns_same_topup_and_charges_once(user, stripe_sandbox):

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django import forms
-from django.db.models import F, Q, QuerySet, Window
-from django.db.models.functions import RowNumber, TruncDate
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet, Subquery
 from django.utils import timezone
 
 from .models import TopUp, TxType, WalletTransaction
@@ -178,41 +178,31 @@ class BalanceSeries:
 def balance_series(user, days: int, today: dt.date | None = None) -> BalanceSeries:
     """End-of-day balance for the last `days` days (today included), computed in the database.
 
-    Two queries: the last balance_after before the range (the opening balance), and the last
-    balance_after of each day in the range (a window function picks one row per day). Days
-    without rows carry the previous balance forward.
+    The balance at the end of a day is the balance_after of the last row before the next
+    midnight. One query asks that for every day (plus the opening balance) as scalar
+    subqueries, each one probe of the (user, -created_at) index: the cost grows with the
+    number of days shown, not with the number of rows in the range.
     """
-    tz = timezone.get_current_timezone()
     today = today or timezone.localdate()
     first_day = today - dt.timedelta(days=days - 1)
-    start = _start_of_day(first_day)
-    end = _start_of_day(today + dt.timedelta(days=1))
-    mine = WalletTransaction.objects.filter(user=user)
+    mine = WalletTransaction.objects.filter(user=user).order_by(*NEWEST_FIRST)
 
-    opening = (
-        mine.filter(created_at__lt=start)
-        .order_by(*NEWEST_FIRST)
-        .values_list("balance_after", flat=True)
-        .first()
-    )
-    day = TruncDate("created_at", tzinfo=tz)
-    last_per_day = dict(
-        mine.filter(created_at__gte=start, created_at__lt=end)
-        .annotate(
-            day=day,
-            rank=Window(RowNumber(), partition_by=[day], order_by=[F("created_at").desc(), F("id").desc()]),
-        )
-        .filter(rank=1)
-        .values_list("day", "balance_after")
-    )
-    balance = Decimal(opening or 0).quantize(CENT)
+    def last_before(moment: dt.datetime) -> Subquery:
+        return Subquery(mine.filter(created_at__lt=moment).values("balance_after")[:1])
+
+    columns = {"opening": last_before(_start_of_day(first_day))}
+    for offset in range(days):
+        columns[f"d{offset}"] = last_before(_start_of_day(first_day + dt.timedelta(days=offset + 1)))
+    User = get_user_model()
+    row = User.objects.filter(pk=user.pk).annotate(**columns).values(*columns).get()
     points = []
     for offset in range(days):
-        current = first_day + dt.timedelta(days=offset)
-        if current in last_per_day:
-            balance = Decimal(last_per_day[current]).quantize(CENT)
-        points.append((current, balance))
-    return BalanceSeries(points=points, has_history=opening is not None or bool(last_per_day))
+        value = row[f"d{offset}"]
+        points.append(
+            (first_day + dt.timedelta(days=offset), Decimal(value or 0).quantize(CENT))
+        )
+    has_history = row["opening"] is not None or any(row[f"d{o}"] is not None for o in range(days))
+    return BalanceSeries(points=points, has_history=has_history)
 
 
 # --- CSV export ----------------------------------------------------------------------------------

@@ -331,7 +331,7 @@ def settle_topup(*, intent, user=None) -> SettleResult:
 
     with transaction.atomic():
         # Lock order everywhere: user row, then TopUp.
-        User.objects.select_for_update().filter(pk=user_id).values_list("pk").get()
+        email, name = User.objects.select_for_update().values_list("email", "username").get(pk=user_id)
         topup = TopUp.objects.select_for_update().get(stripe_payment_intent_id=intent.id)
         if topup.status == TopUp.Status.SUCCEEDED:
             return SettleResult(topup=topup, credited_now=False)
@@ -355,13 +355,14 @@ def settle_topup(*, intent, user=None) -> SettleResult:
                 type=TxType.TOP_UP,
                 description=f"Card top-up {topup.amount} {topup.currency}",
                 stripe_payment_intent_id=intent.id,
+                savepoint=False,  # any error leaves this whole transaction
             )
             topup.status = TopUp.Status.SUCCEEDED
             topup.credit_transaction = entry
             topup.failure_reason = ""
             topup.save(update_fields=["status", "credit_transaction", "failure_reason", "updated_at"])
-            topup_id = topup.id
-            transaction.on_commit(lambda: _send_receipt(topup_id))
+            # After commit, from what we hold: no re-read of what this transaction just wrote.
+            transaction.on_commit(lambda: _send_receipt(topup=topup, entry=entry, email=email, name=name))
             return SettleResult(topup=topup, credited_now=True, new_balance=entry.balance_after)
 
         if topup.is_final:
@@ -383,14 +384,14 @@ def settle_topup(*, intent, user=None) -> SettleResult:
         return SettleResult(topup=topup, credited_now=False)
 
 
-def _send_receipt(topup_id) -> None:
+def _send_receipt(*, topup: TopUp, entry: WalletTransaction, email: str, name: str) -> None:
     """Email a receipt for a credited top-up (runs after commit; a mail failure is only logged)."""
     from .emails import send_topup_receipt
 
     try:
-        send_topup_receipt(topup_id)
+        send_topup_receipt(topup=topup, entry=entry, email=email, name=name)
     except Exception:  # noqa: BLE001 - the money is credited; a receipt failure must not undo it
-        logger.exception("could not send receipt for topup %s", topup_id)
+        logger.exception("could not send receipt for topup %s", topup.id)
 
 
 
