@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 # URL name -> (setting holding the limit, scope label for cache keys).
 LIMITED_VIEWS = {
     "wallet:create_payment_intent": "TOPUP_RATE_LIMIT",
+    "wallet:confirm_payment": "CONFIRM_RATE_LIMIT",
     "agents:use": "AGENT_RATE_LIMIT",
     "authentication:login": "LOGIN_RATE_LIMIT",
     "authentication:signup": "SIGNUP_RATE_LIMIT",
@@ -50,7 +51,8 @@ def parse_rate(text: str) -> Rate | None:
 
 
 def client_ip(request) -> str:
-    """The client address. Behind a proxy, set RATE_LIMIT_IP_HEADER (e.g. HTTP_X_REAL_IP)."""
+    """The client address. Behind a proxy, set RATE_LIMIT_IP_HEADER to a header the proxy itself
+    overwrites (e.g. HTTP_X_REAL_IP); never X-Forwarded-For, whose first entry the client controls."""
     header = getattr(settings, "RATE_LIMIT_IP_HEADER", "")
     if header and request.META.get(header):
         return request.META[header].split(",")[0].strip()

@@ -196,6 +196,12 @@ STRIPE_PUBLISHABLE_KEY = optional("STRIPE_PUBLISHABLE_KEY", "")
 STRIPE_WEBHOOK_SECRET = optional("STRIPE_WEBHOOK_SECRET", "")
 # Sandbox mode: no real keys configured (or STRIPE_SANDBOX=1) -> talk to a local localstripe.
 STRIPE_SANDBOX = optional("STRIPE_SANDBOX", not STRIPE_SECRET_KEY, cast=bool)
+if not DEBUG and not STRIPE_SECRET_KEY and config("STRIPE_SANDBOX", default="").strip() == "":
+    # Without this, a production deploy that forgot its keys would send payments to a local fake.
+    raise ImproperlyConfigured(
+        "STRIPE_SECRET_KEY is not set. With DEBUG off set the Stripe keys, or STRIPE_SANDBOX=1 "
+        "explicitly to run against localstripe."
+    )
 LOCALSTRIPE_PORT = optional("LOCALSTRIPE_PORT", 8420, cast=int)
 LOCALSTRIPE_URL = optional("LOCALSTRIPE_URL", f"http://127.0.0.1:{LOCALSTRIPE_PORT}")
 if STRIPE_SANDBOX:
@@ -216,6 +222,8 @@ TOPUP_UNSTARTED_AFTER = optional("TOPUP_UNSTARTED_AFTER", "1h")
 # Rate limits, per user and per client IP, as COUNT/PERIOD (s, m, h, d); "off" disables one.
 RATE_LIMITS_ENABLED = optional("RATE_LIMITS_ENABLED", True, cast=bool)
 TOPUP_RATE_LIMIT = optional("TOPUP_RATE_LIMIT", "10/10m")
+# Each confirm asks Stripe for the intent: bounded so one user cannot spend the account's API quota.
+CONFIRM_RATE_LIMIT = optional("CONFIRM_RATE_LIMIT", "30/10m")
 AGENT_RATE_LIMIT = optional("AGENT_RATE_LIMIT", "60/1m")
 LOGIN_RATE_LIMIT = optional("LOGIN_RATE_LIMIT", "20/10m")
 SIGNUP_RATE_LIMIT = optional("SIGNUP_RATE_LIMIT", "10/1h")

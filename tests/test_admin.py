@@ -127,9 +127,13 @@ def test_topup_list_filters_by_status_and_searches_intent(admin_client, user):
     assert "pi_pending_one" in found and "pi_failed_one" not in found
 
 
-def test_staff_without_permissions_can_view_the_ledger_but_not_change_it(client, staff, user):
+def test_staff_need_the_view_permission_and_still_cannot_change_the_ledger(client, staff, user):
+    from django.contrib.auth.models import Permission
+
     row = credit(user, "3.00")
     client.force_login(staff)
+    assert client.get(LEDGER).status_code == 403  # staff, but not granted the ledger
+    staff.user_permissions.add(Permission.objects.get(codename="view_wallettransaction"))
     assert client.get(LEDGER).status_code == 200
     assert client.get(LEDGER + f"{row.pk}/change/").status_code == 200
     assert client.get(LEDGER + "add/").status_code == 403

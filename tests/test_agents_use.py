@@ -545,3 +545,10 @@ def test_stuck_charged_runs_are_refunded_once(make_user, agent, capsys):
     assert "Refunded 0" in capsys.readouterr().out
     assert balance_of(user) == Decimal("7.50")
     ledger_ok()
+
+
+def test_refund_stuck_runs_refuses_a_window_too_short_for_running_agents():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("refund_stuck_runs", "--minutes", "0")

@@ -127,10 +127,39 @@ def test_csp_allows_stripe_and_no_inline_scripts(auth_client, settings):
         assert "src=" in tag or 'type="application/json"' in tag, tag
 
 
+PRODUCTION = {"DEBUG": "False", "SECRET_KEY": "x" * 20 + "prod-secret-key-for-the-check-0123456789",
+              "ALLOWED_HOSTS": "wallet.example.com", "STRIPE_SECRET_KEY": "sk_test_x",
+              "STRIPE_PUBLISHABLE_KEY": "pk_test_x", "REDIS_URL": "redis://127.0.0.1:6379/0"}
+
+
+def deploy_check(**overrides):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "REDIS_"))}
+    env.update(PRODUCTION, **overrides)
+    env = {k: v for k, v in env.items() if v is not None}
+    return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
 def test_deploy_check_passes_with_production_settings():
-    env = {**os.environ, "DEBUG": "False", "SECRET_KEY": "x" * 20 + "prod-secret-key-for-the-check-0123456789",
-           "ALLOWED_HOSTS": "wallet.example.com", "STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_PUBLISHABLE_KEY": "pk_test_x"}
-    out = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    out = deploy_check()
     assert out.returncode == 0, out.stdout + out.stderr
     assert "no issues" in out.stdout
+
+
+def test_deploy_check_wants_a_shared_cache():
+    out = deploy_check(REDIS_URL=None)
+    assert out.returncode != 0 and "netcop.W001" in out.stdout + out.stderr
+
+
+def test_production_without_stripe_keys_refuses_to_start():
+    out = deploy_check(STRIPE_SECRET_KEY=None, STRIPE_PUBLISHABLE_KEY=None)
+    assert out.returncode != 0 and "STRIPE_SECRET_KEY is not set" in out.stderr
+    # An explicit sandbox is allowed (the benchmarks run DEBUG=False against localstripe).
+    assert deploy_check(STRIPE_SECRET_KEY=None, STRIPE_SANDBOX="1").returncode == 0
+
+
+def test_confirm_payment_is_rate_limited(auth_client, settings):
+    settings.CONFIRM_RATE_LIMIT = "2/10m"
+    url = reverse("wallet:confirm_payment")
+    codes = [auth_client.post(url, "{}", content_type="application/json").status_code for _ in range(3)]
+    assert codes[-1] == 429 and codes[0] != 429

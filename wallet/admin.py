@@ -42,10 +42,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
     def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
+        # Money records are shown only to staff granted the model's view (or change) permission.
+        return request.user.is_active and request.user.is_staff and super().has_view_permission(request, obj)
 
     def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_staff
+        return request.user.is_active and request.user.is_staff and super().has_module_permission(request)
 
 
 class SearchByIdsMixin:
