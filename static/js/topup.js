@@ -207,6 +207,12 @@
       showStatus("info", body.message || "Your payment is being processed.");
       return null;
     }
+    if (answer.status === 503) {
+      // Stripe was unreachable: the payment may or may not have been created. Keep this attempt's
+      // key, so "try again" replays it (the server then reports it) instead of charging twice.
+      showStatus("error", errorFor(answer));
+      return null;
+    }
     if (answer.status === 400 && /amount/i.test(body.error || "")) setAmountError(body.error);
     failed(errorFor(answer));
     return null;
