@@ -163,3 +163,29 @@ def test_amount_query_prefills_and_page_fits_a_phone(live_server, stripe_sandbox
         expect(page.get_by_label("Amount in AED")).to_have_value("50.00")
     finally:
         context.close()
+
+
+def test_retry_after_stripe_unreachable_reuses_the_attempt_key(wallet_page, expect):
+    """A 503 leaves the payment's fate unknown: the retry must replay the same attempt."""
+    import json
+
+    page = wallet_page
+    keys = []
+
+    def intercept(route, request):
+        keys.append(json.loads(request.post_data)["idempotency_key"])
+        if len(keys) == 1:  # the first answer is lost to an outage
+            route.fulfill(status=503, content_type="application/json",
+                          body=json.dumps({"error": "We couldn't reach the payment service. Please try again."}))
+        else:
+            route.continue_()
+
+    page.route("**/wallet/create-payment-intent/", intercept)
+    page.get_by_label("Amount in AED").fill("40.00")
+    fill_card(page, "4242424242424242")
+    page.get_by_role("button", name=ADD).click()
+    expect(page.locator("#topup-status")).to_contain_text("couldn't reach the payment service")
+    page.get_by_role("button", name=ADD).click()
+    expect(page.locator("#topup-status")).to_have_text("40.00 AED was added to your wallet.")
+    assert len(keys) == 2 and keys[0] == keys[1]
+    assert TopUp.objects.filter(user=page.user).count() == 1
