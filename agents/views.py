@@ -159,7 +159,7 @@ def use_agent(request, slug):
 
     try:
         input_text, request_id = _parse(request)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to decode
         return bad_request("The request body must be a JSON object with input and request_id.")
     try:
         outcome = services.run_agent(

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from functools import wraps
 
+import stripe
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
@@ -51,6 +53,8 @@ PROVIDER_ERROR = "The payment could not be processed. Please try again or use an
 MISMATCH = "This payment does not match your top-up. Our team has been alerted; nothing was credited."
 NOT_FOUND = "No such top-up."
 BAD_AMOUNT = "Enter the amount as a number, e.g. 100.00."
+# Stripe object ids (pm_..., card_... from the sandbox's tokens): ASCII letters, digits, underscores.
+PAYMENT_METHOD_ID = re.compile(r"[A-Za-z]+_[A-Za-z0-9_]+")
 
 
 class BadRequest(Exception):
@@ -79,7 +83,8 @@ def _json_object(request) -> dict:
         raise BadRequest("Send the request as JSON.")
     try:
         data = json.loads(request.body, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting too deep for the decoder (e.g. 100k "["), not a server fault.
         raise BadRequest("The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.")
@@ -88,9 +93,20 @@ def _json_object(request) -> dict:
 
 def _string_field(data: dict, name: str, max_length: int) -> str:
     value = data.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length or not _storable(value):
         raise BadRequest(f"Missing or invalid {name.replace('_', ' ')}.")
     return value.strip()
+
+
+def _storable(value: str) -> bool:
+    """False for text no database column or Stripe call takes: NUL, or a lone surrogate ("\\ud800")."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _error(message: str, http_status: int, **extra) -> JsonResponse:
@@ -183,7 +199,11 @@ def create_payment_intent(request):
         # A JSON string or number only: true/false, null, lists and objects are not amounts.
         if isinstance(amount, bool) or not isinstance(amount, str | int | Decimal):
             raise BadRequest(BAD_AMOUNT)
+        if _astronomical(amount):
+            raise BadRequest("That amount is too large.")
         payment_method_id = _string_field(data, "payment_method_id", 255)
+        if not PAYMENT_METHOD_ID.fullmatch(payment_method_id):
+            raise BadRequest("Missing or invalid payment method id.")
         idempotency_key = _string_field(data, "idempotency_key", 64)
     except BadRequest as exc:
         return _error(str(exc), 400)
@@ -210,10 +230,29 @@ def create_payment_intent(request):
         # The TopUp stays pending; reconcile_topups finds out later whether an intent exists.
         logger.warning("topup for user %s: Stripe unavailable (key %s)", request.user.pk, idempotency_key)
         return _error(UNAVAILABLE, 503)
-    except PaymentProviderError:
+    except PaymentProviderError as exc:
+        if _payment_method_refused(exc):
+            # Stripe refused the request itself (400/404): the client's payment method id is the
+            # one free parameter, so this is the client's error, answered like a decline.
+            return _error(PROVIDER_ERROR, 402)
         logger.error("topup for user %s: Stripe refused (key %s)", request.user.pk, idempotency_key)
         return _error(PROVIDER_ERROR, 502)
     return _topup_answer(request, result)
+
+
+def _astronomical(amount) -> bool:
+    """True for 1e999999999 and the like: Decimal parses them, but abs() then overflows (a 500)."""
+    try:
+        value = Decimal(amount.strip() if isinstance(amount, str) else amount)
+    except (InvalidOperation, ValueError):
+        return False  # junk: the service answers it with its own message
+    return value.is_finite() and value.adjusted() > 18
+
+
+def _payment_method_refused(exc: PaymentProviderError) -> bool:
+    """True when Stripe answered invalid_request (e.g. no such PaymentMethod), not auth or outage."""
+    cause = exc.__cause__
+    return isinstance(cause, stripe.InvalidRequestError) and getattr(cause, "http_status", None) in (400, 404)
 
 
 def _topup_answer(request, result: services.SettleResult) -> JsonResponse:

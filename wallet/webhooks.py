@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -45,11 +45,24 @@ def stripe_webhook(request):
     except stripe_gateway.InvalidWebhook as exc:
         logger.warning("webhook rejected: %s", exc)
         return JsonResponse({"error": "Invalid signature."}, status=400)
+    except (RecursionError, AttributeError, TypeError) as exc:
+        # Signed, but not an event object: a top-level list/null/number (the library calls .get on
+        # it) or JSON nested too deep to decode. Nothing to retry: a 400, not a 500.
+        logger.warning("webhook rejected: signed body is not an event object (%s)", type(exc).__name__)
+        return JsonResponse({"error": "Invalid event."}, status=400)
     event_id, event_type = event.get("id"), event.get("type")
-    if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str):
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
+        return JsonResponse({"error": "Invalid event."}, status=400)
+    if not isinstance(event_type, str):
         return JsonResponse({"error": "Invalid event."}, status=400)
 
-    stored = _store(event_id, event_type, event)
+    try:
+        stored = _store(event_id, event_type, event)
+    except (DataError, ValueError) as exc:
+        # Signed, but not storable: NUL or a lone surrogate in its text (PostgreSQL and SQLite
+        # refuse them). Stripe never sends such an event; nothing was written (the savepoint rolled back).
+        logger.warning("webhook rejected: event %r cannot be stored (%s)", event_id[:64], type(exc).__name__)
+        return JsonResponse({"error": "Invalid event."}, status=400)
     if stored.processed_at is not None:
         return JsonResponse({"status": "duplicate"})
     try:
@@ -76,7 +89,10 @@ def _store(event_id: str, event_type: str, event: dict) -> StripeEvent:
 def process_event(event: dict) -> str:
     """Apply one verified event. Returns a short outcome for the log; raises to be retried."""
     event_type = event["type"]
-    obj = (event.get("data") or {}).get("object") or {}
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        obj = {}  # malformed (signed, but not Stripe's shape): ignored below rather than retried forever
     if event_type in INTENT_EVENTS:
         return _intent_event(obj.get("id"))
     if event_type == "charge.refunded":
