@@ -243,3 +243,50 @@ def test_unstarted_topup_is_not_failed_when_the_listing_may_be_truncated(user, s
     assert report.counts == {"waiting": 1} and "most recent; left pending" in report.lines[0]
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.PENDING
+
+
+# --- review fix: failed/canceled top-ups whose intent succeeds later ---------------------------------------
+
+
+def _failed_then_paid(user, sandbox):
+    """We recorded a top-up failed; the cardholder then completed the same intent at Stripe."""
+    topup = waiting_3ds(user, sandbox)
+    TopUp.objects.filter(pk=topup.pk).update(status=TopUp.Status.FAILED, failure_reason="declined")
+    intent = stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id)
+    sandbox.authenticate(intent.id, intent.client_secret, success=True)
+    return topup
+
+
+def test_failed_topup_whose_intent_later_succeeded_is_credited_once(user, stripe_sandbox):
+    topup = _failed_then_paid(user, stripe_sandbox)
+    assert run(dry_run=True).counts == {"waiting": 1}
+    assert run().counts == {"credited": 1}
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.SUCCEEDED and topup.failure_reason == ""
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("15.00")
+    assert run().counts == {}  # succeeded: no longer a candidate
+    assert WalletTransaction.objects.filter(type=TxType.TOP_UP).count() == 1
+
+
+def test_failed_topup_still_failed_at_stripe_is_left_alone(user, stripe_sandbox):
+    topup = waiting_3ds(user, stripe_sandbox)
+    intent = stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id)
+    stripe_sandbox.authenticate(intent.id, intent.client_secret, success=False)
+    assert run().counts == {"failed": 1}
+    report = run()
+    assert report.counts == {"settled": 1} and "still failed (requires_payment_method)" in report.lines[0]
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.FAILED and not WalletTransaction.objects.exists()
+
+
+def test_failed_topups_older_than_the_abandon_window_are_not_revisited(user, stripe_sandbox, settings):
+    from django.utils import timezone
+
+    topup = _failed_then_paid(user, stripe_sandbox)
+    TopUp.objects.filter(pk=topup.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    settings.TOPUP_ABANDON_AFTER = "24h"
+    assert run().candidates == 0
+    TopUp.objects.filter(pk=topup.pk).update(stripe_payment_intent_id=None, status=TopUp.Status.CANCELED,
+                                             created_at=timezone.now())
+    assert run().candidates == 0  # no intent id: nothing to read

@@ -174,6 +174,12 @@ def _admin_request(rf, user, data):
     return request
 
 
+def _request_key(html: str) -> str:
+    import re
+
+    return re.search(r'name="request_key" value="([0-9a-f-]{36})"', html).group(1)
+
+
 def _messages(request):
     from django.contrib.messages import get_messages
 
@@ -195,20 +201,23 @@ def test_admin_refund_action(user, staff, stripe_sandbox, rf):
     page.render()
     html = page.content.decode()
     assert page.status_code == 200 and 'value="80.00"' in html and "Refund to card" in html
+    key = _request_key(html)
 
     # Over the balance: the form comes back with the service's message; nothing written.
-    request = _admin_request(rf, staff, {"apply": "yes", "amount": "90.00", "reason": "too much"})
+    request = _admin_request(rf, staff, {"apply": "yes", "amount": "90.00", "reason": "too much", "request_key": key})
     page = refund_to_card(modeladmin, request, selected)
     page.render()
     assert "The wallet holds only 80.00 AED" in page.content.decode()
     assert not CardRefund.objects.exists()
 
     # A reason is mandatory.
-    page = refund_to_card(modeladmin, _admin_request(rf, staff, {"apply": "yes", "amount": "5"}), selected)
+    page = refund_to_card(
+        modeladmin, _admin_request(rf, staff, {"apply": "yes", "amount": "5", "request_key": key}), selected
+    )
     page.render()
     assert "This field is required." in page.content.decode()
 
-    request = _admin_request(rf, staff, {"apply": "yes", "amount": "50.00", "reason": "Goodwill"})
+    request = _admin_request(rf, staff, {"apply": "yes", "amount": "50.00", "reason": "Goodwill", "request_key": key})
     assert refund_to_card(modeladmin, request, selected) is None
     [text] = _messages(request)
     refund = CardRefund.objects.get()
@@ -260,7 +269,7 @@ def test_refund_through_the_admin_changelist(user, staff, stripe_sandbox, client
     done = client.post(
         url,
         {"action": "refund_to_card", "_selected_action": [str(topup.pk)], "apply": "yes",
-         "amount": "60.00", "reason": "Duplicate payment"},
+         "amount": "60.00", "reason": "Duplicate payment", "request_key": _request_key(page.content.decode())},
         follow=True,
     )
     assert done.status_code == 200
@@ -269,3 +278,199 @@ def test_refund_through_the_admin_changelist(user, staff, stripe_sandbox, client
     assert refund.status == CardRefund.Status.SUCCEEDED and refund.requested_by == staff
     listing = client.get(url)
     assert b"Reconcile with Stripe" in listing.content and b"Refund to card" in listing.content
+
+
+# --- review fixes: retry window, 4xx on retry, single-use submit, Stripe refund statuses, form -------------
+
+
+def _pending_refund(user, staff, monkeypatch, amount="60.00"):
+    """A refund whose first attempt met a Stripe outage: pending, wallet debited, no Stripe refund id."""
+    topup = settled(user)
+
+    def unreachable(**kwargs):
+        raise PaymentProviderUnavailable("The payment provider could not be reached.")
+
+    monkeypatch.setattr(stripe_gateway, "create_refund", unreachable)
+    refund = services.refund_topup(topup=topup, amount=amount, reason="outage", staff=staff)
+    monkeypatch.undo()
+    assert refund.status == CardRefund.Status.PENDING and not refund.stripe_refund_id
+    return topup, refund
+
+
+def test_pending_refund_past_the_idempotency_window_is_not_retried(user, staff, stripe_sandbox, monkeypatch):
+    from django.utils import timezone
+
+    topup, refund = _pending_refund(user, staff, monkeypatch)
+    CardRefund.objects.filter(pk=refund.pk).update(created_at=timezone.now() - timedelta(hours=21))
+    calls = []
+    monkeypatch.setattr(stripe_gateway, "create_refund", lambda **kw: calls.append(kw))
+    for _ in range(2):  # reported again by every run, never re-created
+        report = reconcile.reconcile_topups(older_than=timedelta(0), limit=10, dry_run=False)
+        assert report.counts == {"needs_review": 1} and report.errors == 1
+        assert "Needs review:" in report.lines[0]
+    assert calls == []
+    refund.refresh_from_db()
+    assert refund.status == CardRefund.Status.PENDING and refund.failure_reason.startswith("Needs review: ")
+    assert refund.reversal_transaction is None
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("40.00")  # stays debited until a person decides
+    assert refunded_at_stripe(stripe_sandbox, topup.stripe_payment_intent_id) == 0
+
+
+def test_a_4xx_on_retry_needs_a_person_and_does_not_reverse(user, staff, stripe_sandbox, monkeypatch):
+    topup, refund = _pending_refund(user, staff, monkeypatch)
+    # The retry is refused (e.g. Stripe forgot the key and now answers 400): it proves nothing.
+    TopUp.objects.filter(pk=topup.pk).update(stripe_payment_intent_id="pi_unknown_to_stripe")
+    report = reconcile.reconcile_topups(older_than=timedelta(0), limit=10, dry_run=False)
+    assert report.counts == {"needs_review": 1}
+    refund.refresh_from_db()
+    assert refund.status == CardRefund.Status.PENDING and refund.reversal_transaction is None
+    assert refund.failure_reason == "Needs review: Stripe refused the retried refund; check it in Stripe."
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("40.00")
+    # Later runs do not ask Stripe again for it.
+    calls = []
+    monkeypatch.setattr(stripe_gateway, "create_refund", lambda **kw: calls.append(kw))
+    assert reconcile.reconcile_topups(older_than=timedelta(0), limit=10).counts == {"needs_review": 1}
+    assert calls == []
+
+
+def test_refund_carries_its_id_in_stripe_metadata(user, staff, stripe_sandbox):
+    refund = services.refund_topup(topup=settled(user), amount="5.00", reason="r", staff=staff)
+    at_stripe = stripe_sandbox.request("GET", f"/v1/refunds/{refund.stripe_refund_id}")
+    assert at_stripe["metadata"]["card_refund_id"] == str(refund.pk)
+
+
+def test_same_request_key_refunds_once(user, staff, stripe_sandbox):
+    topup = settled(user)
+    services.refund_topup(topup=topup, amount="10.00", reason="r", staff=staff, request_key="k-1")
+    with pytest.raises(services.RefundAlreadySubmitted, match="already submitted"):
+        services.refund_topup(topup=topup, amount="10.00", reason="r", staff=staff, request_key="k-1")
+    assert CardRefund.objects.count() == 1
+    assert refunded_at_stripe(stripe_sandbox, topup.stripe_payment_intent_id) == 1000
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("90.00")
+    # Without a key (other callers) nothing changes.
+    services.refund_topup(topup=topup, amount="10.00", reason="r", staff=staff)
+    services.refund_topup(topup=topup, amount="10.00", reason="r", staff=staff)
+    assert CardRefund.objects.count() == 3
+
+
+def test_request_key_unique_constraint_backs_up_the_check(user, staff, stripe_sandbox, monkeypatch):
+    """Two submits racing past the check: the unique constraint stops the second; nothing debited."""
+    topup = settled(user)
+    services.refund_topup(topup=topup, amount="10.00", reason="r", staff=staff, request_key="k-2")
+    real_filter = CardRefund.objects.filter
+
+    def blind_filter(*args, **kwargs):
+        if "request_key" in kwargs and not blind_filter.seen:
+            blind_filter.seen = True
+            return CardRefund.objects.none()
+        return real_filter(*args, **kwargs)
+
+    blind_filter.seen = False
+    monkeypatch.setattr(CardRefund.objects, "filter", blind_filter)
+    with pytest.raises(services.RefundAlreadySubmitted):
+        services.refund_topup(topup=topup, amount="10.00", reason="r", staff=staff, request_key="k-2")
+    monkeypatch.undo()
+    assert CardRefund.objects.count() == 1
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("90.00")
+
+
+def test_admin_double_submit_refunds_once(user, staff, stripe_sandbox, client):
+    topup = settled(user, amount="60.00")
+    client.force_login(staff)
+    url = "/admin/wallet/topup/"
+    page = client.post(url, {"action": "refund_to_card", "_selected_action": [str(topup.pk)]})
+    data = {"action": "refund_to_card", "_selected_action": [str(topup.pk)], "apply": "yes",
+            "amount": "20.00", "reason": "Double click", "request_key": _request_key(page.content.decode())}
+    first = client.post(url, data, follow=True)
+    assert b"Refunded 20.00 AED to the card" in first.content
+    second = client.post(url, data, follow=True)
+    assert b"This refund was already submitted." in second.content
+    assert CardRefund.objects.count() == 1
+    assert refunded_at_stripe(stripe_sandbox, topup.stripe_payment_intent_id) == 2000
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("40.00")
+    # A fresh confirmation page has a fresh key: a deliberate second refund still works.
+    page = client.post(url, {"action": "refund_to_card", "_selected_action": [str(topup.pk)]})
+    assert _request_key(page.content.decode()) != data["request_key"]
+
+
+def test_admin_refund_form_accepts_one_fil():
+    from wallet.admin_actions import RefundForm
+
+    form = RefundForm({"amount": "0.01", "reason": "r", "request_key": str(uuid.uuid4())})
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["amount"] == Decimal("0.01")
+    assert not RefundForm({"amount": "0.00", "reason": "r", "request_key": str(uuid.uuid4())}).is_valid()
+    assert not RefundForm({"amount": "0.001", "reason": "r", "request_key": str(uuid.uuid4())}).is_valid()
+
+
+@pytest.mark.parametrize("status", ["pending", "requires_action"])
+def test_stripe_pending_refund_stays_pending_until_stripe_says_succeeded(status, user, staff, stripe_sandbox, monkeypatch):
+    topup = settled(user)
+    real_create = stripe_gateway.create_refund
+
+    def answered(**kwargs):  # real Stripe may answer a refund that is not final yet
+        made = real_create(**kwargs)
+        return stripe_gateway.Refund(id=made.id, status=status, amount=made.amount)
+
+    monkeypatch.setattr(stripe_gateway, "create_refund", answered)
+    refund = services.refund_topup(topup=topup, amount="25.00", reason="r", staff=staff)
+    assert refund.status == CardRefund.Status.PENDING and refund.stripe_refund_id.startswith("re_")
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("75.00")
+
+    # Reconcile reads it by its id (localstripe: succeeded) and never creates a second one.
+    calls = []
+    monkeypatch.setattr(stripe_gateway, "create_refund", lambda **kw: calls.append(kw))
+    report = reconcile.reconcile_topups(older_than=timedelta(0), limit=10, dry_run=False)
+    assert report.counts == {"refunded": 1} and calls == []
+    refund.refresh_from_db()
+    assert refund.status == CardRefund.Status.SUCCEEDED
+    assert refunded_at_stripe(stripe_sandbox, topup.stripe_payment_intent_id) == 2500
+
+
+def test_pending_refund_read_back_even_past_the_window(user, staff, stripe_sandbox, monkeypatch):
+    """With a Stripe refund id, reading it back is safe at any age (no re-create)."""
+    from django.utils import timezone
+
+    topup = settled(user)
+    made = stripe_gateway.create_refund(
+        payment_intent_id=topup.stripe_payment_intent_id, amount_minor=1000, idempotency_key="x", metadata={}
+    )
+    monkeypatch.setattr(
+        stripe_gateway, "create_refund", lambda **kw: stripe_gateway.Refund(id=made.id, status="pending", amount=1000)
+    )
+    refund = services.refund_topup(topup=topup, amount="10.00", reason="r", staff=staff)
+    CardRefund.objects.filter(pk=refund.pk).update(created_at=timezone.now() - timedelta(days=3))
+    monkeypatch.setattr(
+        stripe_gateway, "retrieve_refund", lambda rid: stripe_gateway.Refund(id=rid, status="pending", amount=1000)
+    )
+    assert reconcile.reconcile_topups(older_than=timedelta(0), limit=10).counts == {"waiting": 1}
+    monkeypatch.undo()
+    assert reconcile.reconcile_topups(older_than=timedelta(0), limit=10).counts == {"refunded": 1}
+    refund.refresh_from_db()
+    assert refund.status == CardRefund.Status.SUCCEEDED and refund.stripe_refund_id == made.id
+
+
+@pytest.mark.parametrize("status", ["failed", "canceled"])
+def test_refund_that_fails_at_stripe_is_reversed(status, user, staff, stripe_sandbox, monkeypatch):
+    topup = settled(user)
+    monkeypatch.setattr(
+        stripe_gateway, "create_refund", lambda **kw: stripe_gateway.Refund(id="re_later", status="pending", amount=4000)
+    )
+    refund = services.refund_topup(topup=topup, amount="40.00", reason="r", staff=staff)
+    assert refund.status == CardRefund.Status.PENDING
+    monkeypatch.setattr(
+        stripe_gateway, "retrieve_refund", lambda rid: stripe_gateway.Refund(id=rid, status=status, amount=4000)
+    )
+    assert reconcile.reconcile_topups(older_than=timedelta(0), limit=10).counts == {"refund_reversed": 1}
+    refund.refresh_from_db()
+    assert refund.status == CardRefund.Status.FAILED and refund.reversal_transaction.amount == Decimal("40.00")
+    assert refund.failure_reason == f"Stripe reported the refund {status}."
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("100.00")
+    call_command("check_ledger", stdout=StringIO())

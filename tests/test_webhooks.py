@@ -342,3 +342,89 @@ def test_localstripe_delivers_a_signed_event_that_credits(make_user, delivered_w
     assert topup.status == TopUp.Status.SUCCEEDED
     assert StripeEvent.objects.filter(type="payment_intent.succeeded", processed_at__isnull=False).exists()
     assert WalletTransaction.objects.filter(type=TxType.TOP_UP, user=user).count() == 1
+
+
+# --- review fixes: payload scrubbing, charge read from Stripe, refund status events ----------------------
+
+
+def test_stored_payload_has_no_client_secret_or_card_details(user, stripe_sandbox, webhook_secret, client):
+    topup = authenticated_but_unconfirmed(user, stripe_sandbox)
+    intent_id = topup.stripe_payment_intent_id
+    event = intent_event(
+        intent_id,
+        client_secret=f"{intent_id}_secret_abc",
+        latest_charge={"id": "ch_1", "billing_details": {"name": "A"}, "payment_method_details": {"card": {}}},
+        charges={"data": [{"client_secret": "nested", "keep": 1}, [{"client_secret": "deeper"}]]},
+    )
+    assert post_event(client, event).status_code == 200
+    stored = StripeEvent.objects.get(pk=event["id"])
+    text = json.dumps(stored.payload)
+    for word in ("client_secret", "_secret_abc", "billing_details", "payment_method_details", "nested", "deeper"):
+        assert word not in text
+    obj = stored.payload["data"]["object"]
+    assert obj["id"] == intent_id and obj["latest_charge"] == {"id": "ch_1"}
+    assert obj["charges"] == {"data": [{"keep": 1}, [{}]]}
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("25.00")  # processing still had the whole event
+
+
+def test_charge_refunded_amounts_are_read_from_stripe(user, stripe_sandbox, webhook_secret, client):
+    topup = _settled(user)
+    charge = _dashboard_refund(stripe_sandbox, topup.stripe_payment_intent_id, 3000)
+    forged = {**charge, "amount_refunded": 9000, "currency": "usd"}
+    assert post_event(client, make_event("charge.refunded", forged)).status_code == 200
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("70.00")
+    assert CardRefund.objects.get().amount == Decimal("30.00")
+
+
+def test_charge_refunded_naming_another_intents_charge_is_ignored(user, make_user, stripe_sandbox, webhook_secret, client):
+    mine, other = _settled(user), _settled(make_user(), amount="50.00")
+    charge = _dashboard_refund(stripe_sandbox, other.stripe_payment_intent_id, 5000)
+    forged = {**charge, "payment_intent": mine.stripe_payment_intent_id}
+    assert post_event(client, make_event("charge.refunded", forged)).status_code == 200
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("100.00") and not CardRefund.objects.filter(topup=mine).exists()
+
+
+@pytest.mark.parametrize("event_type", ["charge.refund.updated", "refund.updated", "refund.failed"])
+def test_refund_that_fails_after_success_is_reversed_once(event_type, user, make_user, stripe_sandbox, webhook_secret, client, monkeypatch):
+    staff = make_user(is_staff=True)
+    refund = services.refund_topup(topup=_settled(user), amount="40.00", reason="r", staff=staff)
+    assert refund.status == CardRefund.Status.SUCCEEDED
+    # The body says nothing trustworthy; Stripe (read back) says the refund failed.
+    monkeypatch.setattr(
+        stripe_gateway, "retrieve_refund", lambda rid: stripe_gateway.Refund(id=rid, status="failed", amount=4000)
+    )
+    body = {"id": refund.stripe_refund_id, "object": "refund", "status": "succeeded"}
+    assert post_event(client, make_event(event_type, body)).status_code == 200
+    assert post_event(client, make_event(event_type, body)).status_code == 200  # another delivery
+    refund.refresh_from_db()
+    assert refund.status == CardRefund.Status.FAILED and refund.reversal_transaction.amount == Decimal("40.00")
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("100.00")
+    assert WalletTransaction.objects.filter(type=TxType.REFUND).count() == 2
+
+
+def test_refund_event_finishes_a_pending_refund_and_ignores_others(user, make_user, stripe_sandbox, webhook_secret, client, monkeypatch):
+    staff = make_user(is_staff=True)
+    topup = _settled(user)
+    real_create = stripe_gateway.create_refund
+
+    def pending(**kwargs):
+        made = real_create(**kwargs)
+        return stripe_gateway.Refund(id=made.id, status="pending", amount=made.amount)
+
+    monkeypatch.setattr(stripe_gateway, "create_refund", pending)
+    refund = services.refund_topup(topup=topup, amount="40.00", reason="r", staff=staff)
+    assert refund.status == CardRefund.Status.PENDING
+    # localstripe reports it succeeded when read back.
+    body = {"id": refund.stripe_refund_id, "object": "refund", "status": "failed"}
+    assert post_event(client, make_event("refund.updated", body)).status_code == 200
+    refund.refresh_from_db()
+    assert refund.status == CardRefund.Status.SUCCEEDED
+    user.refresh_from_db()
+    assert user.wallet_balance == Decimal("60.00")
+    for other in ({"id": "re_not_ours"}, {"id": 5}, {}):
+        assert post_event(client, make_event("refund.failed", other)).status_code == 200
+    assert CardRefund.objects.get().status == CardRefund.Status.SUCCEEDED

@@ -7,6 +7,9 @@ Django's "change" gate would hide them from everyone).
 
 from __future__ import annotations
 
+import uuid
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
@@ -50,8 +53,10 @@ def reconcile_with_stripe(modeladmin, request, queryset):
 
 class RefundForm(forms.Form):
     amount = forms.DecimalField(
-        max_digits=12, decimal_places=2, min_value=0.01, help_text="AED to send back to the card."
+        max_digits=12, decimal_places=2, min_value=Decimal("0.01"), help_text="AED to send back to the card."
     )
+    # Single-use key made when the page is rendered: a double submit cannot refund twice.
+    request_key = forms.UUIDField(widget=forms.HiddenInput)
     reason = forms.CharField(
         max_length=255, widget=forms.Textarea(attrs={"rows": 3}), help_text="Recorded with the refund."
     )
@@ -86,14 +91,20 @@ def refund_to_card(modeladmin, request, queryset):
                     amount=form.cleaned_data["amount"],
                     reason=form.cleaned_data["reason"],
                     staff=request.user,
+                    request_key=str(form.cleaned_data["request_key"]),
                 )
+            except services.RefundAlreadySubmitted:
+                modeladmin.message_user(request, "This refund was already submitted.", messages.WARNING)
+                return None
             except WalletError as exc:  # RefundNotAllowed / InvalidAmount: our own, user-facing text
                 form.add_error(None, str(exc))
             else:
                 _report_refund(modeladmin, request, refund)
                 return None
     else:
-        form = RefundForm(initial={"amount": min(remainder, topup.user.wallet_balance)})
+        form = RefundForm(
+            initial={"amount": min(remainder, topup.user.wallet_balance), "request_key": uuid.uuid4()}
+        )
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": "Refund a top-up to the card",

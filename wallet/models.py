@@ -178,6 +178,9 @@ class CardRefund(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     stripe_refund_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     failure_reason = models.CharField(max_length=255, blank=True)
+    # Single-use key of the admin form that asked for this refund: a double submit hits the unique
+    # constraint instead of debiting twice. Null for refunds not made through that form.
+    request_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
     debit_transaction = models.OneToOneField(
         WalletTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="card_refund"
     )

@@ -2,8 +2,10 @@
 
 For each TopUp not in a final state and untouched for `older_than`, read its PaymentIntent from
 Stripe and hand it to services.settle_topup (the one door to balance), cancel intents abandoned at
-3-D Secure, and fail top-ups whose intent never came to exist. Refunds left pending by a Stripe
-outage are retried with their original idempotency key.
+3-D Secure, and fail top-ups whose intent never came to exist. Failed or canceled top-ups created
+within TOPUP_ABANDON_AFTER are read again: the browser may have paid the same intent with another
+card since. Refunds left pending are read from Stripe by their refund id, or retried with their
+original idempotency key while Stripe still honours it (services.retry_pending_refund).
 
 Safe to run repeatedly and concurrently (with itself and live traffic): no transaction or row lock
 is held across a Stripe call; a run claims a row by a conditional UPDATE of its updated_at (claimed
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from . import services, stripe_gateway
@@ -29,6 +32,8 @@ from .models import CardRefund, TopUp
 logger = logging.getLogger(__name__)
 
 OPEN_STATUSES = (TopUp.Status.PENDING, TopUp.Status.REQUIRES_ACTION)
+# Final but not credited: their intent can still succeed (e.g. confirmed again with another card).
+REVISITED_STATUSES = (TopUp.Status.FAILED, TopUp.Status.CANCELED)
 # Intent states that wait for the customer; abandoned ones are canceled after TOPUP_ABANDON_AFTER.
 WAITING_STATES = ("requires_action", "requires_confirmation")
 # After this many Stripe outages in a row a run stops: the rest waits for the next run.
@@ -119,6 +124,13 @@ def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_inten
     """
     now = now or timezone.now()
     topup.refresh_from_db()
+    if topup.status in REVISITED_STATUSES and topup.stripe_payment_intent_id:
+        intent = stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id)
+        if intent.status != "succeeded":
+            return Outcome("settled", f"still {topup.get_status_display().lower()} ({intent.status})")
+        if dry_run:
+            return Outcome("waiting", f"would credit intent {intent.id} (succeeded after {topup.status})")
+        return _settle(intent)
     if topup.is_final:
         return Outcome("settled", f"already {topup.get_status_display().lower()}")
 
@@ -159,6 +171,10 @@ def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_inten
     if dry_run:
         verb = "would credit" if intent.status == "succeeded" else "would record"
         return Outcome("waiting", f"{verb} intent {intent.id} ({intent.status})")
+    return _settle(intent)
+
+
+def _settle(intent) -> Outcome:
     try:
         result = services.settle_topup(intent=intent)
     except WalletError as exc:  # e.g. TopUpMismatch: needs a person, logged by settle_topup
@@ -180,8 +196,18 @@ def reconcile_topups(
     now = timezone.now()
     cutoff = now - older_than
     report = ReconcileReport(dry_run=dry_run)
+    # Failed/canceled ones by created_at: a run's claim moves updated_at, which would keep them forever.
+    revisit_since = now - parse_duration(settings.TOPUP_ABANDON_AFTER)
     rows = list(
-        TopUp.objects.filter(status__in=OPEN_STATUSES, created_at__lte=cutoff, updated_at__lte=cutoff)
+        TopUp.objects.filter(created_at__lte=cutoff, updated_at__lte=cutoff)
+        .filter(
+            Q(status__in=OPEN_STATUSES)
+            | Q(
+                status__in=REVISITED_STATUSES,
+                stripe_payment_intent_id__isnull=False,
+                created_at__gte=revisit_since,
+            )
+        )
         .order_by("created_at")
         .values_list("pk", "updated_at")[:limit]
     )
@@ -237,9 +263,15 @@ def _retry_refunds(report: ReconcileReport, *, cutoff, limit: int, dry_run: bool
         except PaymentProviderUnavailable:
             report.add(label, Outcome("error", "Stripe unreachable; left pending", ok=False))
             continue
-        if refund.status == CardRefund.Status.PENDING:
+        if refund.status == CardRefund.Status.PENDING and refund.failure_reason.startswith(
+            services.NEEDS_REVIEW
+        ):
+            report.add(label, Outcome("needs_review", f"left pending. {refund.failure_reason}", ok=False))
+        elif refund.status == CardRefund.Status.PENDING and refund.stripe_refund_id:
+            report.add(label, Outcome("waiting", f"pending at Stripe ({refund.stripe_refund_id})"))
+        elif refund.status == CardRefund.Status.PENDING:
             report.add(label, Outcome("error", "Stripe unreachable; left pending", ok=False))
         elif refund.status == CardRefund.Status.SUCCEEDED:
             report.add(label, Outcome("refunded", f"refund succeeded ({refund.stripe_refund_id})"))
         else:
-            report.add(label, Outcome("refund_reversed", "Stripe refused; wallet debit reversed"))
+            report.add(label, Outcome("refund_reversed", "Stripe refused or failed it; debit reversed"))

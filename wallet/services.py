@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from .exceptions import (
     InvalidAmount,
     PaymentDeclined,
     PaymentProviderError,
+    RefundNotAllowed,
     TopUpError,
     TopUpMismatch,
 )
@@ -457,7 +459,17 @@ def _lock_user(user_id) -> Decimal:
     return Decimal(balance).quantize(CENT)
 
 
-def refund_topup(*, topup, amount, reason: str, staff):
+class RefundAlreadySubmitted(RefundNotAllowed):
+    """The request_key was used before: this is a repeated submit of the same refund form."""
+
+
+# Stripe honours an idempotency key for 24 h: past this age a pending refund is never re-created
+# automatically (a re-create could refund the card twice); a person checks it in Stripe instead.
+REFUND_RETRY_WINDOW = timedelta(hours=20)
+NEEDS_REVIEW = "Needs review: "
+
+
+def refund_topup(*, topup, amount, reason: str, staff, request_key: str | None = None):
     """Refund (part of) a settled top-up to the card; returns the CardRefund.
 
     Order, so that a failure at any step neither creates nor loses money:
@@ -467,6 +479,8 @@ def refund_topup(*, topup, amount, reason: str, staff):
        the refund is failed; Stripe unreachable -> it stays pending (the wallet stays debited, as the
        money may have left) and `retry_pending_refund` (run by reconcile_topups) asks again with the
        same key, which real Stripe answers with the original refund.
+    `request_key` (optional, single-use) is stored with the refund in the debit's transaction: a
+    second call with the same key debits nothing and raises RefundAlreadySubmitted.
     Raises RefundNotAllowed (over a cap, not settled, no reason) or InvalidAmount.
     """
     from .exceptions import RefundNotAllowed
@@ -476,9 +490,27 @@ def refund_topup(*, topup, amount, reason: str, staff):
     if not reason:
         raise RefundNotAllowed("A reason is required for every refund.")
     money = _positive(amount)
+    try:
+        refund, locked = _record_refund(topup, money, reason, staff, request_key)
+    except IntegrityError:
+        # The unique request_key backs up the check in _record_refund; the transaction rolled back.
+        if request_key and CardRefund.objects.filter(request_key=request_key).exists():
+            raise RefundAlreadySubmitted("This refund was already submitted.") from None
+        raise
+    logger.info("card refund %s of topup %s for %s requested by %s", refund.id, locked.id, money, staff)
+    return _send_refund(refund)
+
+
+def _record_refund(topup, money: Decimal, reason: str, staff, request_key):
+    """One transaction: check the caps and the request key, record the pending refund, debit."""
+    from .exceptions import RefundNotAllowed
+    from .models import CardRefund
+
     with transaction.atomic():
         # Lock order everywhere: user row, then TopUp.
         balance = _lock_user(topup.user_id)
+        if request_key and CardRefund.objects.filter(request_key=request_key).exists():
+            raise RefundAlreadySubmitted("This refund was already submitted.")
         locked = TopUp.objects.select_for_update().get(pk=topup.pk)
         if locked.status != TopUp.Status.SUCCEEDED or not locked.stripe_payment_intent_id:
             raise RefundNotAllowed("Only a succeeded top-up can be refunded to the card.")
@@ -494,7 +526,11 @@ def refund_topup(*, topup, amount, reason: str, staff):
                 f"exceed the current balance ({money:,.2f} asked)."
             )
         refund = CardRefund.objects.create(
-            topup=locked, amount=money, reason=reason[:255], requested_by=staff
+            topup=locked,
+            amount=money,
+            reason=reason[:255],
+            requested_by=staff,
+            request_key=request_key or None,
         )
         refund.debit_transaction = _apply(
             user_id=locked.user_id,
@@ -505,21 +541,73 @@ def refund_topup(*, topup, amount, reason: str, staff):
             created_by=staff,
         )
         refund.save(update_fields=["debit_transaction", "updated_at"])
-    logger.info("card refund %s of topup %s for %s requested by %s", refund.id, locked.id, money, staff)
-    return _send_refund(refund)
+    return refund, locked
 
 
-def retry_pending_refund(refund):
-    """Ask Stripe again for a refund left pending by an outage (same idempotency key)."""
+def retry_pending_refund(refund, *, now=None):
+    """Bring a refund left pending (outage, or Stripe said pending) in line with Stripe.
+
+    Known Stripe refund id: read it from Stripe and finish it as Stripe says. Unknown id: create it
+    again with the same idempotency key, but only within REFUND_RETRY_WINDOW (Stripe forgets keys
+    after 24 h; a re-create then could refund the card twice). On this path a 4xx from Stripe is not
+    a refusal that reverses the debit (the first attempt may have refunded the card): the refund
+    stays pending with failure_reason "Needs review: ..." for a person.
+    """
+    from . import stripe_gateway
     from .models import CardRefund
 
     refund.refresh_from_db()
     if refund.status != CardRefund.Status.PENDING or refund.debit_transaction_id is None:
         return refund
-    return _send_refund(refund)
+    if refund.stripe_refund_id:
+        try:
+            result = stripe_gateway.retrieve_refund(refund.stripe_refund_id)
+        except (PaymentDeclined, PaymentProviderError):
+            return _needs_review(refund.id, "Stripe refused to show the refund; check it in Stripe.")
+        return apply_stripe_refund(refund.id, result)
+    if refund.failure_reason.startswith(NEEDS_REVIEW):
+        return refund  # a person decides; reported again by every reconcile run
+    if (now or timezone.now()) - refund.created_at >= REFUND_RETRY_WINDOW:
+        return _needs_review(
+            refund.id, "pending too long to retry safely (Stripe's idempotency window); check it in Stripe."
+        )
+    return _send_refund(refund, first_attempt=False)
 
 
-def _send_refund(refund):
+def _needs_review(refund_id, why: str):
+    """Leave a pending refund pending (wallet stays debited) and say why a person must look at it."""
+    from .models import CardRefund
+
+    reason = (why if why.startswith(NEEDS_REVIEW) else NEEDS_REVIEW + why)[:255]
+    CardRefund.objects.filter(pk=refund_id, status=CardRefund.Status.PENDING).update(
+        failure_reason=reason, updated_at=timezone.now()
+    )
+    logger.error("card refund %s needs review: %s", refund_id, why)
+    return CardRefund.objects.select_related("topup").get(pk=refund_id)
+
+
+def apply_stripe_refund(refund_id, result):
+    """Finish our refund as Stripe's Refund object says: only "succeeded" is success.
+
+    "failed"/"canceled": refused, the debit is reversed (once). Anything else (pending,
+    requires_action): stays pending with the Stripe refund id recorded, to be read again later.
+    """
+    from .models import CardRefund
+
+    if result.status == "succeeded":
+        return _finish_refund(refund_id, stripe_refund_id=result.id)
+    if result.status in ("failed", "canceled"):
+        return _finish_refund(
+            refund_id, stripe_refund_id=result.id, refused=f"Stripe reported the refund {result.status}."
+        )
+    CardRefund.objects.filter(pk=refund_id, status=CardRefund.Status.PENDING).update(
+        stripe_refund_id=result.id, updated_at=timezone.now()
+    )
+    logger.info("card refund %s is %s at Stripe (%s)", refund_id, result.status, result.id)
+    return CardRefund.objects.select_related("topup").get(pk=refund_id)
+
+
+def _send_refund(refund, *, first_attempt: bool = True):
     from . import stripe_gateway
     from .exceptions import PaymentProviderUnavailable
 
@@ -537,38 +625,57 @@ def _send_refund(refund):
         logger.warning("card refund %s left pending: Stripe unreachable", refund.id)
         return refund
     except (PaymentDeclined, PaymentProviderError):
+        if not first_attempt:
+            # A retry's 4xx proves nothing: the first attempt may have refunded the card.
+            return _needs_review(refund.id, "Stripe refused the retried refund; check it in Stripe.")
         return _finish_refund(refund.id, refused="Stripe refused the refund.")
-    if result.status in ("failed", "canceled"):
-        return _finish_refund(refund.id, refused=f"Stripe reported the refund {result.status}.")
-    return _finish_refund(refund.id, stripe_refund_id=result.id)
+    return apply_stripe_refund(refund.id, result)
 
 
 def _finish_refund(refund_id, *, stripe_refund_id: str = "", refused: str = ""):
-    """Mark a pending refund succeeded, or failed with its debit reversed (one transaction)."""
+    """Mark a pending refund succeeded, or failed with its debit reversed (one transaction).
+
+    A refund already marked succeeded that Stripe later reports failed is reversed too: the
+    conditional status update (pending/succeeded -> failed) lets exactly one caller credit it back.
+    """
     from .models import CardRefund
 
     user_id = CardRefund.objects.values_list("topup__user_id", flat=True).get(pk=refund_id)
     with transaction.atomic():
         _lock_user(user_id)
         refund = CardRefund.objects.select_for_update().get(pk=refund_id)
-        if refund.status != CardRefund.Status.PENDING:
-            return refund  # another retry finished it first
         if not refused:
+            if refund.status != CardRefund.Status.PENDING:
+                return refund  # another retry finished it first
             refund.status = CardRefund.Status.SUCCEEDED
-            refund.stripe_refund_id = stripe_refund_id
-            refund.save(update_fields=["status", "stripe_refund_id", "updated_at"])
-            logger.info("card refund %s succeeded: %s", refund.id, stripe_refund_id)
+            refund.stripe_refund_id = stripe_refund_id or refund.stripe_refund_id
+            refund.failure_reason = ""
+            refund.save(update_fields=["status", "stripe_refund_id", "failure_reason", "updated_at"])
+            logger.info("card refund %s succeeded: %s", refund.id, refund.stripe_refund_id)
             return refund
+        claimed = CardRefund.objects.filter(
+            pk=refund_id,
+            status__in=[CardRefund.Status.PENDING, CardRefund.Status.SUCCEEDED],
+            reversal_transaction__isnull=True,
+            debit_transaction__isnull=False,
+        ).update(status=CardRefund.Status.FAILED)
+        if claimed != 1:
+            return refund  # already failed and reversed (or nothing was debited)
         refund.reversal_transaction = _apply(
             user_id=user_id,
-            delta=refund.amount,
+            delta=-refund.debit_transaction.amount,
             type=TxType.REFUND,
             description=f"Refund reversed: {refused}"[:255],
             created_by=refund.requested_by,
         )
         refund.status = CardRefund.Status.FAILED
+        refund.stripe_refund_id = stripe_refund_id or refund.stripe_refund_id
         refund.failure_reason = refused[:255]
-        refund.save(update_fields=["status", "reversal_transaction", "failure_reason", "updated_at"])
+        refund.save(
+            update_fields=[
+                "status", "stripe_refund_id", "reversal_transaction", "failure_reason", "updated_at"
+            ]
+        )
         logger.warning("card refund %s failed and was reversed: %s", refund.id, refused)
         return refund
 

@@ -185,6 +185,40 @@ def create_refund(
     return Refund(id=obj.id, status=obj.status, amount=int(obj.amount))
 
 
+def retrieve_refund(refund_id: str) -> Refund:
+    """Fetch the current state of a Refund (pending, requires_action, succeeded, failed, canceled)."""
+    try:
+        obj = _client().v1.refunds.retrieve(refund_id)
+    except stripe.StripeError as exc:
+        raise _translate(exc, "retrieve_refund") from exc
+    return Refund(id=obj.id, status=obj.status, amount=int(obj.amount))
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What we need of a Charge: its cumulative refunded total, read from Stripe (never an event body)."""
+
+    id: str
+    payment_intent_id: str
+    amount_refunded: int
+    currency: str
+
+
+def retrieve_charge(charge_id: str) -> Charge:
+    """Fetch the current state of a Charge."""
+    try:
+        obj = _client().v1.charges.retrieve(charge_id)
+    except stripe.StripeError as exc:
+        raise _translate(exc, "retrieve_charge") from exc
+    intent = _get(obj, "payment_intent", "")
+    return Charge(
+        id=obj.id,
+        payment_intent_id=str(_get(intent, "id", "") if not isinstance(intent, str) else intent),
+        amount_refunded=int(_get(obj, "amount_refunded", 0)),
+        currency=str(obj.currency).lower(),
+    )
+
+
 class InvalidWebhook(Exception):
     """A webhook whose signature, timestamp or body does not verify."""
 

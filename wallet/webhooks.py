@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from . import services, stripe_gateway
-from .models import StripeEvent, TopUp
+from .models import CardRefund, StripeEvent, TopUp
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,32 @@ INTENT_EVENTS = {
     "payment_intent.requires_action",
     "payment_intent.processing",
 }
+# Events about one Refund object: re-read from Stripe and finish our CardRefund accordingly.
+REFUND_EVENTS = {"charge.refund.updated", "refund.updated", "refund.failed"}
+# Never stored (the payload is shown to staff): secrets and card/billing details, at any depth.
+SCRUBBED_KEYS = frozenset({"client_secret", "payment_method_details", "billing_details"})
+
+
+def _scrub(payload):
+    """A copy of a decoded JSON payload without SCRUBBED_KEYS anywhere (iterative: no recursion limit)."""
+    holder: dict = {}
+    stack = [({"root": payload}, holder)]
+    while stack:
+        source, target = stack.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, value in items:
+            if isinstance(source, dict) and key in SCRUBBED_KEYS:
+                continue
+            if not isinstance(value, dict) and hasattr(value, "to_dict"):
+                value = value.to_dict()  # a StripeObject that to_dict() left inside a nested list
+            copy = {} if isinstance(value, dict) else [] if isinstance(value, list) else value
+            if isinstance(target, dict):
+                target[key] = copy
+            else:
+                target.append(copy)
+            if isinstance(value, dict | list):
+                stack.append((value, copy))
+    return holder["root"]
 
 
 @csrf_exempt
@@ -80,7 +106,7 @@ def _store(event_id: str, event_type: str, event: dict) -> StripeEvent:
     """Store the event once (Stripe delivers at least once); return the stored row."""
     try:
         with transaction.atomic():
-            return StripeEvent.objects.create(id=event_id, type=event_type[:100], payload=event)
+            return StripeEvent.objects.create(id=event_id, type=event_type[:100], payload=_scrub(event))
     except IntegrityError:
         # Seen before: processed -> the caller acknowledges it; errored earlier -> processed again.
         return StripeEvent.objects.get(pk=event_id)
@@ -97,7 +123,22 @@ def process_event(event: dict) -> str:
         return _intent_event(obj.get("id"))
     if event_type == "charge.refunded":
         return _charge_refunded(obj)
+    if event_type in REFUND_EVENTS:
+        return _refund_event(obj.get("id"))
     return "ignored (type not handled)"
+
+
+def _refund_event(refund_id) -> str:
+    """One of our refunds changed at Stripe (e.g. failed after it succeeded): finish it as Stripe says."""
+    if not isinstance(refund_id, str) or not refund_id.startswith("re_"):
+        return "ignored (no refund id)"
+    refund = CardRefund.objects.filter(stripe_refund_id=refund_id).first()
+    if refund is None:
+        return "ignored (not ours)"
+    # The status comes from Stripe, not the event body (no transaction is open here).
+    result = stripe_gateway.retrieve_refund(refund_id)
+    refund = services.apply_stripe_refund(refund.pk, result)
+    return f"refund {refund.pk} {refund.status}"
 
 
 def _intent_event(intent_id) -> str:
@@ -118,8 +159,9 @@ def _intent_event(intent_id) -> str:
 def _charge_refunded(charge: dict) -> str:
     """A refund made outside the app (or our own, already accounted): align the ledger once.
 
-    The charge comes from the signature-verified body; its amount_refunded is cumulative, so a
-    stale or repeated delivery computes nothing new.
+    The body only names the charge: its refunded total and currency are read from Stripe (no
+    transaction is open here). amount_refunded is cumulative, so a stale or repeated delivery
+    computes nothing new.
     """
     intent_id = charge.get("payment_intent")
     if isinstance(intent_id, dict):
@@ -130,13 +172,22 @@ def _charge_refunded(charge: dict) -> str:
     if topup is None:
         logger.info("webhook: refunded charge %s is not one of our top-ups; ignored", charge.get("id"))
         return "ignored (not ours)"
+    charge_id = charge.get("id")
+    if not isinstance(charge_id, str) or not charge_id.startswith("ch_"):
+        return "ignored (no charge id)"
+    current = stripe_gateway.retrieve_charge(charge_id)
+    if current.payment_intent_id != intent_id:
+        logger.warning(
+            "webhook: charge %s is of %s, not %s; ignored", charge_id, current.payment_intent_id, intent_id
+        )
+        return "ignored (charge of another intent)"
     if topup.status != TopUp.Status.SUCCEEDED:
         # Refunded before we settled it: credit first (the money did arrive), then take it back.
         services.settle_topup(intent=stripe_gateway.retrieve_intent(intent_id))
     refund = services.record_external_refund(
         payment_intent_id=intent_id,
-        charge_id=str(charge.get("id", "")),
-        amount_refunded_minor=int(charge.get("amount_refunded") or 0),
-        currency=str(charge.get("currency", "")),
+        charge_id=current.id,
+        amount_refunded_minor=current.amount_refunded,
+        currency=current.currency,
     )
     return f"refund {refund.id} recorded" if refund else "nothing new to refund"
