@@ -464,3 +464,19 @@ def test_balance_json(client, user):
     client.force_login(user)
     assert client.get(reverse("wallet:balance")).json() == {
         "balance": "1234.50", "currency": "AED", "display": "1,234.50 AED"}
+
+
+def test_intent_not_matching_the_topup_is_a_conflict_not_a_crash(auth_client, stripe_sandbox, monkeypatch):
+    from wallet import services as wallet_services
+    from wallet.models import TopUp as TopUpModel
+
+    def lost(**kwargs):
+        raise TopUpModel.DoesNotExist
+
+    monkeypatch.setattr(wallet_services, "settle_topup", lost)
+    resp = auth_client.post(
+        reverse("wallet:create_payment_intent"),
+        json.dumps({"amount": "10.00", "payment_method_id": "pm_card_visa", "idempotency_key": "odd-1"}),
+        content_type="application/json",
+    )
+    assert resp.status_code == 409 and "error" in resp.json()

@@ -221,6 +221,13 @@ def create_payment_intent(request):
         return _error(str(exc), 400)
     except TopUpMismatch:
         return _error(MISMATCH, 409)
+    except TopUp.DoesNotExist:
+        # The intent Stripe returned is not the one recorded on this top-up (cannot happen with
+        # Stripe's idempotency; reconcile sorts it out). Never a 500.
+        logger.error(
+            "topup for user %s: intent does not match the top-up (key %s)", request.user.pk, idempotency_key
+        )
+        return _error(MISMATCH, 409)
     except TopUpError as exc:
         # Raised by start_topup before any Stripe call, with messages we wrote for users.
         return _error(str(exc), 400)
