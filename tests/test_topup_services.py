@@ -127,3 +127,20 @@ def test_twenty_concurrent_settles_credit_once(make_user, stripe_sandbox):
     assert WalletTransaction.objects.filter(stripe_payment_intent_id=intent.id).count() == 1
     user.refresh_from_db()
     assert user.wallet_balance == Decimal("40.00")
+
+
+def test_only_card_error_messages_are_kept_for_customers():
+    import stripe
+
+    def intent(error):
+        return stripe_gateway._intent(stripe.PaymentIntent.construct_from(
+            {"id": "pi_1", "status": "requires_payment_method", "amount": 100, "currency": "aed",
+             "last_payment_error": error}, "sk_test"))
+
+    assert intent({"type": "card_error", "message": "Your card has insufficient funds."}).last_error_message == (
+        "Your card has insufficient funds.")
+    assert intent({"type": "invalid_request_error", "message": "No such PaymentMethod: 'pm_x'"}).last_error_message == ""
+    assert intent(None).last_error_message == ""
+    assert intent({"type": "invalid_request_error", "code": "payment_intent_authentication_failure",
+                   "message": "The provided PaymentMethod has failed authentication."}
+                  ).last_error_message == "Card authentication failed."

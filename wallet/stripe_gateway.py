@@ -88,6 +88,23 @@ def _get(obj, name, default=None):
     return default if value is None else value
 
 
+def _customer_error(error) -> str:
+    """The part of last_payment_error a customer may read.
+
+    Stripe writes `message` for customers only on card errors; other types (api_error,
+    invalid_request_error) carry developer text, which is dropped. A failed 3-D Secure check has
+    its own code. localstripe omits `type`: there a code alone marks a card failure.
+    """
+    if error is None:
+        return ""
+    code, kind = _get(error, "code", ""), _get(error, "type", "")
+    if code == "payment_intent_authentication_failure":
+        return "Card authentication failed."
+    if kind == "card_error" or (not kind and code):
+        return _get(error, "message", "")
+    return ""
+
+
 def _intent(obj) -> Intent:
     error = _get(obj, "last_payment_error")
     next_action = _get(obj, "next_action")
@@ -100,7 +117,7 @@ def _intent(obj) -> Intent:
         amount_received=_get(obj, "amount_received"),
         client_secret=_get(obj, "client_secret", ""),
         metadata=metadata.to_dict() if metadata is not None and hasattr(metadata, "to_dict") else {},
-        last_error_message=_get(error, "message", "") if error is not None else "",
+        last_error_message=_customer_error(error),
         next_action_type=_get(next_action, "type", "") if next_action is not None else "",
     )
 
