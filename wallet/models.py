@@ -60,7 +60,8 @@ class WalletTransaction(models.Model):
         verbose_name = "ledger entry"
         verbose_name_plural = "ledger"
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["user", "-created_at"], name="wallettx_user_created_idx")]
+        # The history's order exactly (the id breaks ties): pages and balance probes are index scans.
+        indexes = [models.Index(fields=["user", "-created_at", "-id"], name="wallettx_user_created_id_idx")]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="wallettx_amount_non_zero"),
             models.CheckConstraint(
