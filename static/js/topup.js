@@ -165,8 +165,23 @@
     setBusy(false);
   }
 
+  // After a final outcome, show it in "Recent top-ups" too: re-read that section of this page.
+  function refreshRecent() {
+    var section = document.querySelector(".topup-recent");
+    if (!section || !window.fetch || !window.DOMParser) return;
+    fetch(window.location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector(".topup-recent");
+        if (fresh) section.replaceWith(fresh);
+      })
+      .catch(function () { /* the list is a convenience; the status message already says it all */ });
+  }
+
   function succeeded(body) {
     attempt = null;
+    refreshRecent();
     updateBalances(body);
     showStatus("success", body.message || "Your wallet was topped up.");
     if (typeof card.clear === "function") card.clear();
@@ -174,6 +189,7 @@
 
   function failed(message) {
     attempt = null;
+    refreshRecent();
     showStatus("error", message);
   }
 
