@@ -31,6 +31,17 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         test["NAME"] = f"test_{db['NAME']}_{suffix}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher():
+    """PBKDF2's deliberate slowness is the bulk of the suite's time; tests need hashing, not its cost."""
+    from django.conf import settings
+    from django.contrib.auth import hashers
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    hashers.get_hashers.cache_clear()
+    hashers.get_hashers_by_algorithm.cache_clear()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate-limit counters live in the cache: every test starts with none."""
