@@ -6,6 +6,8 @@ an exception's own text is for the logs.
 
 from __future__ import annotations
 
+from wallet.money import format_money
+
 
 class AgentError(Exception):
     """Base class for agent errors."""
@@ -55,7 +57,7 @@ class InsufficientBalance(AgentError):
     """The wallet does not cover the agent's price; nothing was charged (the view answers 402)."""
 
     def __init__(self, *, price, balance, topup_amount):
-        super().__init__(f"Insufficient balance. Need {price} AED.")
+        super().__init__(f"Insufficient balance. Need {format_money(price)}.")
         self.price = price
         self.balance = balance
         self.topup_amount = topup_amount

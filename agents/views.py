@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from wallet.money import format_money
 from wallet.templatetags.money import money
 
 from . import services
@@ -178,7 +179,7 @@ def use_agent(request, slug):
         messages.error(request, message)
         return redirect(detail_url)
     except InsufficientBalance as exc:
-        message = f"Insufficient balance. Need {exc.price:.2f} AED."
+        message = f"Insufficient balance. Need {format_money(exc.price)}."
         url = _topup_url(exc.topup_amount)
         if is_json:
             return JsonResponse({"error": message, "redirect_url": url}, status=402)

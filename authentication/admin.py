@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 
 from wallet import services
 from wallet.exceptions import InsufficientFunds, InvalidAmount
+from wallet.money import AmountField
 
 from .models import User
 
@@ -32,11 +33,10 @@ ADJUST_TOKEN_MAX_AGE = 15 * 60
 class AdjustBalanceForm(forms.Form):
     """A signed amount (positive credits, negative debits) and the reason, both required."""
 
-    amount = forms.DecimalField(
+    amount = AmountField(
         label="Amount",
-        max_digits=12,
-        decimal_places=2,
-        help_text="AED. Positive to credit the wallet, negative to debit it (e.g. 25.00 or -10.50).",
+        signed=True,
+        help_text="Positive to credit the wallet, negative to debit it (e.g. 25.00 or -10.50).",
     )
     reason = forms.CharField(
         label="Reason",

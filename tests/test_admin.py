@@ -277,8 +277,10 @@ def test_adjustment_debit_and_refusal_below_zero(admin_client, user):
         ({"amount": "10.00", "reason": ""}, "This field is required."),
         ({"amount": "10.00", "reason": "   "}, "This field is required."),
         ({"amount": "0", "reason": "x"}, "Enter a non-zero amount."),
-        ({"amount": "1.005", "reason": "x"}, "Ensure that there are no more than 2 decimal places."),
-        ({"amount": "abc", "reason": "x"}, "Enter a number."),
+        ({"amount": "1.005", "reason": "x"}, "Enter an amount like 100 or 100.50."),
+        ({"amount": "abc", "reason": "x"}, "Enter an amount like 100 or 100.50."),
+        ({"amount": "1e2", "reason": "x"}, "Enter an amount like 100 or 100.50."),
+        ({"amount": "+12", "reason": "x"}, "Enter an amount like 100 or 100.50."),
     ],
 )
 def test_adjustment_form_requires_reason_and_valid_amount(admin_client, user, data, error):

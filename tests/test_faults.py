@@ -47,7 +47,7 @@ def test_crash_between_stripe_success_and_our_credit(next_path, user, stripe_san
     def crash(**kwargs):
         raise RuntimeError("process killed mid-settle")
 
-    monkeypatch.setattr(services, "_apply", crash)
+    monkeypatch.setattr(services.ledger, "apply_change", crash)  # where settle_topup looks it up
     with pytest.raises(RuntimeError):
         services.settle_topup(intent=intent, user=user)
     topup.refresh_from_db()

@@ -67,8 +67,12 @@ def test_bad_amounts_are_rejected(user, bad):
 
 
 def test_trailing_zeros_are_fine(user):
-    row = services.credit(user=user, amount="1.500", type=TxType.ADJUSTMENT)
+    # A Decimal value is ours (a column, arithmetic): 1.500 is 1.50. Text follows the amount rule
+    # (wallet.money): a third decimal place is refused even when it is a zero.
+    row = services.credit(user=user, amount=Decimal("1.500"), type=TxType.ADJUSTMENT)
     assert row.amount == Decimal("1.50")
+    with pytest.raises(InvalidAmount):
+        services.credit(user=user, amount="1.500", type=TxType.ADJUSTMENT)
     row = services.credit(user=user, amount=7, type=TxType.ADJUSTMENT)
     assert row.balance_after == Decimal("8.50")
 

@@ -111,11 +111,12 @@ def test_page_with_real_keys_loads_only_official_stripe_js(auth_client, settings
     ("raw", "expected"),
     [
         ("100", "100.00"),
-        ("12.341", "12.35"),  # rounded up to the cent
+        ("12.341", ""),  # the amount rule: at most two places, so not pre-filled
         ("1", "2.00"),  # clamped to the minimum
-        ("-5", "2.00"),
+        ("-5", ""),  # signs and exponents are refused by the form, so never pre-filled
         ("999999", "10000.00"),  # clamped to the maximum
-        ("1e3", "1000.00"),
+        ("1e3", ""),
+        ("٥٠", "50.00"),  # Arabic-Indic digits, as the form accepts them
         ("abc", ""),
         ("NaN", ""),
         ("Infinity", ""),
@@ -473,7 +474,7 @@ def test_intent_not_matching_the_topup_is_a_conflict_not_a_crash(auth_client, st
     def lost(**kwargs):
         raise TopUpModel.DoesNotExist
 
-    monkeypatch.setattr(wallet_services, "settle_topup", lost)
+    monkeypatch.setattr(wallet_services.topups, "settle_topup", lost)  # where start_topup looks it up
     resp = auth_client.post(
         reverse("wallet:create_payment_intent"),
         json.dumps({"amount": "10.00", "payment_method_id": "pm_card_visa", "idempotency_key": "odd-1"}),

@@ -8,7 +8,6 @@ Django's "change" gate would hide them from everyone).
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
@@ -17,6 +16,7 @@ from django.template.response import TemplateResponse
 from . import services
 from .exceptions import PaymentProviderUnavailable, WalletError
 from .models import CardRefund, TopUp
+from .money import CENT, AmountField
 from .reconcile import reconcile_one
 
 RECONCILE_AT_MOST = 50
@@ -52,9 +52,7 @@ def reconcile_with_stripe(modeladmin, request, queryset):
 
 
 class RefundForm(forms.Form):
-    amount = forms.DecimalField(
-        max_digits=12, decimal_places=2, min_value=Decimal("0.01"), help_text="AED to send back to the card."
-    )
+    amount = AmountField(min_value=CENT, help_text="The amount to send back to the card.")
     # Single-use key made when the page is rendered: a double submit cannot refund twice.
     request_key = forms.UUIDField(widget=forms.HiddenInput)
     reason = forms.CharField(

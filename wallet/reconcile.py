@@ -148,7 +148,7 @@ def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_inten
                 return Outcome("waiting", f"no intent among the {RECENT_INTENTS} most recent; left pending")
             if dry_run:
                 return Outcome("failed", "would mark failed: no intent at Stripe")
-            services._mark(
+            services.mark_topup(
                 topup.id, status=TopUp.Status.FAILED, failure_reason="Payment could not be started."
             )
             return Outcome("failed", "marked failed: no intent at Stripe")

@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import stripe
 from django.conf import settings
+from django.db import connection
 
 from .exceptions import PaymentDeclined, PaymentProviderError, PaymentProviderUnavailable
 
@@ -34,6 +35,15 @@ def to_minor(amount: Decimal) -> int:
 def from_minor(minor: int) -> Decimal:
     """Integer fils -> Decimal AED with two places."""
     return (Decimal(int(minor)) / MINOR_UNITS).quantize(Decimal("0.01"))
+
+
+def assert_no_transaction() -> None:
+    """Money rule 4: a Stripe call never happens inside a database transaction.
+
+    (pytest-django's TestCase wraps each test in atomic blocks flagged _from_testcase: those don't count.)
+    """
+    if any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks):
+        raise RuntimeError("Stripe must not be called inside a database transaction.")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import Decimal
 from functools import wraps
 
 import stripe
@@ -32,6 +32,7 @@ from .exceptions import (
     TopUpMismatch,
 )
 from .models import TopUp
+from .money import parse_amount
 from .templatetags.money import money
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,6 @@ UNAVAILABLE = (
 PROVIDER_ERROR = "The payment could not be processed. Please try again or use another card."
 MISMATCH = "This payment does not match your top-up. Our team has been alerted; nothing was credited."
 NOT_FOUND = "No such top-up."
-BAD_AMOUNT = "Enter the amount as a number, e.g. 100.00."
 # Stripe object ids (pm_..., card_... from the sandbox's tokens): ASCII letters, digits, underscores.
 PAYMENT_METHOD_ID = re.compile(r"[A-Za-z]+_[A-Za-z0-9_]+")
 
@@ -126,18 +126,15 @@ def _success_message(topup: TopUp) -> str:
 
 
 def _prefill_amount(raw: str | None) -> str:
-    """A `?amount=` value made safe: junk ignored, rounded up to cents, clamped to min..max."""
+    """A `?amount=` value made safe: what the amount rule refuses is ignored, the rest clamped to min..max."""
     if not raw or len(raw) > 32:
         return ""
     try:
-        value = Decimal(raw.strip())
-    except InvalidOperation:
-        return ""
-    if not value.is_finite():
+        value = parse_amount(raw)
+    except InvalidAmount:
         return ""
     low, high = settings.TOPUP_MIN_AMOUNT, settings.TOPUP_MAX_AMOUNT
-    value = min(max(value, low), high)
-    return str(value.quantize(services.CENT, rounding=ROUND_CEILING))
+    return str(min(max(value, low), high).quantize(services.CENT))
 
 
 def _sandbox_js_url() -> str:
@@ -195,12 +192,11 @@ def create_payment_intent(request):
     """Start a top-up: create and confirm a PaymentIntent for a PaymentMethod made by Stripe.js."""
     try:
         data = _json_object(request)
-        amount = data.get("amount")
-        # A JSON string or number only: true/false, null, lists and objects are not amounts.
-        if isinstance(amount, bool) or not isinstance(amount, str | int | Decimal):
-            raise BadRequest(BAD_AMOUNT)
-        if _astronomical(amount):
-            raise BadRequest("That amount is too large.")
+        # The one amount rule (wallet.money): a JSON string or number; anything else is refused.
+        try:
+            amount = parse_amount(data.get("amount"))
+        except InvalidAmount as exc:
+            raise BadRequest(str(exc)) from None
         payment_method_id = _string_field(data, "payment_method_id", 255)
         if not PAYMENT_METHOD_ID.fullmatch(payment_method_id):
             raise BadRequest("Missing or invalid payment method id.")
@@ -216,8 +212,7 @@ def create_payment_intent(request):
             idempotency_key=idempotency_key,
         )
     except InvalidAmount as exc:
-        # Our own validation texts, written for users ("Top-ups must be between ..."). Floats never
-        # get here: JSON numbers are parsed as Decimal and other types were refused above.
+        # Our own validation texts, written for users ("Top-ups must be between ...").
         return _error(str(exc), 400)
     except TopUpMismatch:
         return _error(MISMATCH, 409)
@@ -245,15 +240,6 @@ def create_payment_intent(request):
         logger.error("topup for user %s: Stripe refused (key %s)", request.user.pk, idempotency_key)
         return _error(PROVIDER_ERROR, 502)
     return _topup_answer(request, result)
-
-
-def _astronomical(amount) -> bool:
-    """True for 1e999999999 and the like: Decimal parses them, but abs() then overflows (a 500)."""
-    try:
-        value = Decimal(amount.strip() if isinstance(amount, str) else amount)
-    except (InvalidOperation, ValueError):
-        return False  # junk: the service answers it with its own message
-    return value.is_finite() and value.adjusted() > 18
 
 
 def _payment_method_refused(exc: PaymentProviderError) -> bool:

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from agents.models import Agent
+from wallet.money import format_money
 
 DEMO_EMAIL = "demo@netcop.local"
 DEMO_PASSWORD = "netcop-demo-123"
@@ -87,7 +88,8 @@ class Command(BaseCommand):
             agent, created = Agent.objects.update_or_create(
                 slug=slug, defaults=spec, create_defaults={**spec, **create_only}
             )
-            self.stdout.write(f"{'Created' if created else 'Updated'} agent {agent.name} ({agent.price} AED)")
+            verb = "Created" if created else "Updated"
+            self.stdout.write(f"{verb} agent {agent.name} ({format_money(agent.price)})")
         User = get_user_model()
         if not User.objects.filter(email__iexact=DEMO_EMAIL).exists():
             User.objects.create_user(email=DEMO_EMAIL, password=DEMO_PASSWORD, username="Demo user")

@@ -1,0 +1,61 @@
+"""The only code that changes a wallet balance, one module per concern.
+
+- ledger:  credit, debit, adjust, and apply_change (the one balance UPDATE with its ledger row);
+- topups:  start_topup, settle_topup (the one door from a PaymentIntent to balance) and the helpers
+           that find or mark a top-up;
+- refunds: refunds to the card (refund_topup and its retries) and refunds made in Stripe.
+
+Callers use the package (`from wallet import services; services.credit(...)`); the names below are
+the public API. Tests that replace a function patch it in the module that looks it up (e.g.
+`wallet.services.ledger.apply_change`, `wallet.services.topups.settle_topup`).
+"""
+
+from ..models import TxType
+from ..money import CENT, MAX_AMOUNT, parse_amount, to_money
+from .ledger import adjust, apply_change, credit, debit, lock_user, positive
+from .refunds import (
+    NEEDS_REVIEW,
+    REFUND_RETRY_WINDOW,
+    RefundAlreadySubmitted,
+    apply_stripe_refund,
+    record_external_refund,
+    refund_topup,
+    refundable_amount,
+    retry_pending_refund,
+)
+from .topups import (
+    SettleResult,
+    attach_intent_by_metadata,
+    mark_topup,
+    settle_topup,
+    start_topup,
+    validate_topup_amount,
+)
+
+__all__ = [
+    "CENT",
+    "MAX_AMOUNT",
+    "NEEDS_REVIEW",
+    "REFUND_RETRY_WINDOW",
+    "RefundAlreadySubmitted",
+    "SettleResult",
+    "TxType",
+    "adjust",
+    "apply_change",
+    "apply_stripe_refund",
+    "attach_intent_by_metadata",
+    "credit",
+    "debit",
+    "lock_user",
+    "mark_topup",
+    "parse_amount",
+    "positive",
+    "record_external_refund",
+    "refund_topup",
+    "refundable_amount",
+    "retry_pending_refund",
+    "settle_topup",
+    "start_topup",
+    "to_money",
+    "validate_topup_amount",
+]

@@ -1,0 +1,161 @@
+"""The ledger: credit, debit, adjust, and the one place that writes `wallet_balance`.
+
+Every change locks the user's row, writes the new balance and an append-only ledger row carrying
+`balance_after`, all in one transaction (apply_change). Amounts are Decimal quantized to 0.01.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ..exceptions import InsufficientFunds, InvalidAmount
+from ..models import TxType, WalletTransaction
+from ..money import CENT, to_money
+
+logger = logging.getLogger(__name__)
+
+
+def positive(amount) -> Decimal:
+    """`amount` as money, refusing zero and negatives."""
+    money = to_money(amount)
+    if money <= 0:
+        raise InvalidAmount("The amount must be greater than zero.")
+    return money
+
+
+def _user_id(user) -> int:
+    return getattr(user, "pk", user)
+
+
+def apply_change(
+    *,
+    user_id: int,
+    delta: Decimal,
+    type: str,
+    description: str,
+    stripe_payment_intent_id: str = "",
+    created_by=None,
+    savepoint: bool = True,
+) -> WalletTransaction:
+    """Change one balance by `delta` and append its ledger row, atomically. Caller validated delta.
+
+    savepoint=False (for callers composing this into their own transaction and letting every
+    exception propagate out of it) saves the SAVEPOINT/RELEASE round trips on hot paths.
+    """
+    User = get_user_model()
+    now = timezone.now()
+    with transaction.atomic(savepoint=savepoint):
+        if connection.vendor == "postgresql":
+            # One conditional UPDATE: it takes the row lock, refuses to go below zero and returns
+            # the new balance, computed exactly in NUMERIC. The lock is held until commit.
+            table = connection.ops.quote_name(User._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    # The table name comes from model metadata (quoted), values are parameters.
+                    f"UPDATE {table} SET wallet_balance = wallet_balance + %s, updated_at = %s "  # noqa: S608
+                    "WHERE id = %s AND wallet_balance + %s >= 0 RETURNING wallet_balance",
+                    [delta, now, user_id, delta],
+                )
+                row = cursor.fetchone()
+            if row is None:
+                if not User.objects.filter(pk=user_id).exists():
+                    raise User.DoesNotExist(f"No user {user_id}")
+                raise InsufficientFunds("Insufficient balance.")
+            new_balance = Decimal(row[0]).quantize(CENT)
+        else:
+            # SQLite stores NUMERIC as REAL, so never let it do the arithmetic: read, compute in
+            # Decimal, write the absolute value. The IMMEDIATE transaction already holds the
+            # database's write lock, which serializes this read-modify-write.
+            current = (
+                User.objects.select_for_update()
+                .values_list("wallet_balance", flat=True)
+                .get(pk=user_id)
+            )
+            new_balance = (current + delta).quantize(CENT)
+            if new_balance < 0:
+                raise InsufficientFunds("Insufficient balance.")
+            User.objects.filter(pk=user_id).update(wallet_balance=new_balance, updated_at=now)
+        entry = WalletTransaction.objects.create(
+            user_id=user_id,
+            amount=delta,
+            type=type,
+            description=description[:255],
+            balance_after=new_balance,
+            stripe_payment_intent_id=stripe_payment_intent_id,
+            created_by=created_by,
+        )
+    logger.info(
+        "ledger %s user=%s amount=%s balance_after=%s", entry.type, user_id, delta, new_balance
+    )
+    return entry
+
+
+def credit(
+    *,
+    user,
+    amount,
+    type: str,
+    description: str = "",
+    stripe_payment_intent_id: str = "",
+    created_by=None,
+) -> WalletTransaction:
+    """Add a positive `amount` to the user's wallet; returns the ledger row."""
+    return apply_change(
+        user_id=_user_id(user),
+        delta=positive(amount),
+        type=type,
+        description=description,
+        stripe_payment_intent_id=stripe_payment_intent_id,
+        created_by=created_by,
+    )
+
+
+def debit(
+    *,
+    user,
+    amount,
+    type: str,
+    description: str = "",
+    stripe_payment_intent_id: str = "",
+    created_by=None,
+    savepoint: bool = True,
+) -> WalletTransaction:
+    """Take a positive `amount` from the wallet; raises InsufficientFunds rather than go below 0."""
+    return apply_change(
+        user_id=_user_id(user),
+        delta=-positive(amount),
+        type=type,
+        description=description,
+        stripe_payment_intent_id=stripe_payment_intent_id,
+        created_by=created_by,
+        savepoint=savepoint,
+    )
+
+
+def adjust(*, user, amount, reason: str, staff) -> WalletTransaction:
+    """A staff correction: a signed `amount` (credit if > 0, debit if < 0) with a mandatory reason."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidAmount("A reason is required for every balance adjustment.")
+    money = to_money(amount)
+    if money == 0:
+        raise InvalidAmount("The adjustment must not be zero.")
+    return apply_change(
+        user_id=_user_id(user),
+        delta=money,
+        type=TxType.ADJUSTMENT,
+        description=f"Adjustment: {reason}",
+        created_by=staff,
+    )
+
+
+def lock_user(user_id) -> Decimal:
+    """Lock the user row (first in the lock order) and return the current balance."""
+    User = get_user_model()
+    balance = User.objects.select_for_update().values_list("wallet_balance", flat=True).get(pk=user_id)
+    return Decimal(balance).quantize(CENT)

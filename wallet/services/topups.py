@@ -1,0 +1,225 @@
+"""Card top-ups: start one, and settle_topup, the one door from a PaymentIntent to balance."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .. import stripe_gateway
+from ..emails import send_topup_receipt
+from ..exceptions import InvalidAmount, PaymentDeclined, PaymentProviderError, TopUpError, TopUpMismatch
+from ..models import TopUp, TxType, WalletTransaction
+from ..money import parse_amount, to_money
+from . import ledger
+
+logger = logging.getLogger(__name__)
+
+
+def validate_topup_amount(value) -> Decimal:
+    """A top-up amount: a number with at most two places within TOPUP_MIN_AMOUNT..TOPUP_MAX_AMOUNT."""
+    amount = parse_amount(value) if isinstance(value, str) else to_money(value)
+    low, high = settings.TOPUP_MIN_AMOUNT, settings.TOPUP_MAX_AMOUNT
+    if amount < low or amount > high:
+        raise InvalidAmount(
+            f"Top-ups must be between {low:,.2f} and {high:,.2f} {settings.WALLET_CURRENCY}."
+        )
+    return amount
+
+
+@dataclass(frozen=True)
+class SettleResult:
+    """The outcome of settling a top-up: its state now, and whether this call credited it."""
+
+    topup: TopUp
+    credited_now: bool
+    new_balance: Decimal | None = None
+
+    @property
+    def status(self) -> str:
+        return self.topup.status
+
+
+def mark_topup(topup_id, **fields) -> TopUp:
+    """Move a not-yet-final top-up to a new non-success state (short transaction, TopUp lock only)."""
+    with transaction.atomic():
+        topup = TopUp.objects.select_for_update().get(pk=topup_id)
+        if topup.is_final:
+            return topup
+        for name, value in fields.items():
+            setattr(topup, name, value)
+        topup.save(update_fields=[*fields, "updated_at"])
+        return topup
+
+
+def start_topup(*, user, amount, payment_method_id: str, idempotency_key: str) -> SettleResult:
+    """Record a TopUp, then (outside any transaction) create and confirm its PaymentIntent.
+
+    The same idempotency_key from the same user returns the same TopUp and never charges twice.
+    Raises InvalidAmount, TopUpError, PaymentDeclined, PaymentProviderUnavailable.
+    """
+    amount = validate_topup_amount(amount)
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 64:
+        raise TopUpError("Missing or invalid idempotency key.")
+    if not payment_method_id or len(payment_method_id) > 255:
+        raise TopUpError("Missing payment method.")
+    try:
+        with transaction.atomic():
+            topup = TopUp.objects.create(
+                user=user, amount=amount, currency=settings.WALLET_CURRENCY, idempotency_key=key
+            )
+    except IntegrityError:
+        topup = TopUp.objects.get(user=user, idempotency_key=key)
+        if topup.amount != amount:
+            raise TopUpError("This payment request was already used for a different amount.")
+        return _replay(topup)
+
+    stripe_gateway.assert_no_transaction()
+    try:
+        intent = stripe_gateway.create_and_confirm_intent(
+            amount_minor=stripe_gateway.to_minor(amount),
+            currency=topup.currency,
+            payment_method=payment_method_id,
+            metadata={"topup_id": str(topup.id), "user_id": str(topup.user_id)},
+            # Our TopUp id: a retried create returns the original intent on real Stripe.
+            idempotency_key=f"topup-{topup.id}",
+        )
+    except PaymentDeclined as exc:
+        mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=exc.user_message[:255])
+        raise
+    except PaymentProviderError:
+        mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason="Payment could not be started.")
+        raise
+    # PaymentProviderUnavailable: the intent may or may not exist. The TopUp stays pending for
+    # reconciliation (which can find the intent by its metadata) and the error propagates.
+    with transaction.atomic():
+        TopUp.objects.filter(pk=topup.id, stripe_payment_intent_id__isnull=True).update(
+            stripe_payment_intent_id=intent.id, updated_at=timezone.now()
+        )
+    return settle_topup(intent=intent, user=user)
+
+
+def _replay(topup: TopUp) -> SettleResult:
+    """A repeated request: report the top-up's state, refreshing it from Stripe when unsettled."""
+    if topup.is_final or not topup.stripe_payment_intent_id:
+        return SettleResult(topup=topup, credited_now=False, new_balance=None)
+    stripe_gateway.assert_no_transaction()
+    return settle_topup(intent=stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id))
+
+
+def settle_topup(*, intent, user=None) -> SettleResult:
+    """The one door from a Stripe PaymentIntent to wallet balance. Idempotent and race-safe.
+
+    `intent` is a stripe_gateway.Intent just retrieved from (or returned by) Stripe. When `user` is
+    given the top-up must be theirs (else TopUp.DoesNotExist). Credits at most once: the TopUp row
+    lock serialises callers, the status check makes repeats no-ops, and the database's unique
+    constraint on the ledger's intent id backs both up.
+    """
+    User = get_user_model()
+    lookup = TopUp.objects.filter(stripe_payment_intent_id=intent.id)
+    if user is not None:
+        lookup = lookup.filter(user=user)
+    user_id = lookup.values_list("user_id", flat=True).get()  # DoesNotExist: not one of ours
+
+    with transaction.atomic():
+        # Lock order everywhere: user row, then TopUp.
+        email, name = User.objects.select_for_update().values_list("email", "username").get(pk=user_id)
+        topup = TopUp.objects.select_for_update().get(stripe_payment_intent_id=intent.id)
+        if topup.status == TopUp.Status.SUCCEEDED:
+            return SettleResult(topup=topup, credited_now=False)
+
+        if intent.status == "succeeded":
+            expected = stripe_gateway.to_minor(topup.amount)
+            if (
+                intent.currency != topup.currency.lower()
+                or intent.amount != expected
+                or intent.amount_collected != expected
+            ):
+                logger.error(
+                    "topup %s intent %s mismatch: ours %s %s, stripe %s/%s %s",
+                    topup.id, intent.id, expected, topup.currency,
+                    intent.amount, intent.amount_collected, intent.currency,
+                )
+                raise TopUpMismatch("The payment does not match this top-up.")
+            entry = ledger.apply_change(
+                user_id=topup.user_id,
+                delta=topup.amount,
+                type=TxType.TOP_UP,
+                description=f"Card top-up {topup.amount} {topup.currency}",
+                stripe_payment_intent_id=intent.id,
+                savepoint=False,  # any error leaves this whole transaction
+            )
+            topup.status = TopUp.Status.SUCCEEDED
+            topup.credit_transaction = entry
+            topup.failure_reason = ""
+            topup.save(update_fields=["status", "credit_transaction", "failure_reason", "updated_at"])
+            # After commit, from what we hold: no re-read of what this transaction just wrote.
+            transaction.on_commit(lambda: _send_receipt(topup=topup, entry=entry, email=email, name=name))
+            return SettleResult(topup=topup, credited_now=True, new_balance=entry.balance_after)
+
+        if topup.is_final:
+            return SettleResult(topup=topup, credited_now=False)
+        new_status = {
+            "requires_action": TopUp.Status.REQUIRES_ACTION,
+            "canceled": TopUp.Status.CANCELED,
+            "requires_payment_method": TopUp.Status.FAILED,
+        }.get(intent.status, TopUp.Status.PENDING)
+        reason = ""
+        if new_status == TopUp.Status.FAILED:
+            reason = intent.last_error_message or "The payment was not completed."
+        elif new_status == TopUp.Status.CANCELED:
+            reason = "The payment was canceled."
+        if new_status != topup.status or reason != topup.failure_reason:
+            topup.status = new_status
+            topup.failure_reason = reason[:255]
+            topup.save(update_fields=["status", "failure_reason", "updated_at"])
+        return SettleResult(topup=topup, credited_now=False)
+
+
+def _send_receipt(*, topup: TopUp, entry: WalletTransaction, email: str, name: str) -> None:
+    """Email a receipt for a credited top-up (runs after commit; a mail failure is only logged)."""
+    try:
+        send_topup_receipt(topup=topup, entry=entry, email=email, name=name)
+    except Exception:  # noqa: BLE001 - the money is credited; a receipt failure must not undo it
+        logger.exception("could not send receipt for topup %s", topup.id)
+
+
+
+
+def attach_intent_by_metadata(*, intent) -> TopUp | None:
+    """Link an intent whose id we never learned (create's response was lost) to its TopUp.
+
+    The TopUp is found by the intent's `topup_id` metadata and must belong to its `user_id`.
+    Returns the TopUp (now carrying the intent id), or None when the intent is not one of ours.
+    Amounts are not trusted from here: settle_topup still compares them with the TopUp row.
+    """
+    topup_id, user_id = intent.metadata.get("topup_id"), intent.metadata.get("user_id")
+    try:
+        topup_uuid = uuid.UUID(str(topup_id))
+    except ValueError:
+        logger.info("intent %s has no topup_id metadata: not ours", intent.id)
+        return None
+    with transaction.atomic():
+        topup = TopUp.objects.select_for_update().filter(pk=topup_uuid).first()
+        if topup is None or str(topup.user_id) != str(user_id):
+            logger.warning("intent %s names topup %s / user %s: no such top-up", intent.id, topup_id, user_id)
+            return None
+        if topup.stripe_payment_intent_id is None:
+            topup.stripe_payment_intent_id = intent.id
+            topup.save(update_fields=["stripe_payment_intent_id", "updated_at"])
+        elif topup.stripe_payment_intent_id != intent.id:
+            # A second intent for one top-up (only possible where idempotency keys are ignored,
+            # e.g. localstripe). It is never credited automatically: ops must refund it.
+            logger.error(
+                "topup %s already has intent %s; intent %s (status %s) is a duplicate",
+                topup.id, topup.stripe_payment_intent_id, intent.id, intent.status,
+            )
+            return None
+    return topup
