@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from wallet import services
-from wallet.exceptions import InsufficientFunds, InvalidAmount
-from wallet.money import AmountField
+from wallet.exceptions import BalanceLimitExceeded, InsufficientFunds, InvalidAmount
+from wallet.money import AmountField, format_money
 
 from .models import User
 
@@ -45,10 +45,25 @@ class AdjustBalanceForm(forms.Form):
         help_text="Required. Stored on the ledger entry; the user sees it in their history.",
     )
 
+    def __init__(self, *args, target, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.target = target
+
     def clean_amount(self):
+        # Refused here, at the first step, what services.adjust would refuse at the last one.
         amount = self.cleaned_data["amount"]
         if amount == 0:
             raise forms.ValidationError("Enter a non-zero amount.")
+        balance = self.target.wallet_balance
+        if balance + amount < 0:
+            raise forms.ValidationError(
+                f"The balance is {format_money(balance)}: at most {format_money(balance)} can be debited."
+            )
+        if amount > 0 and balance + amount > services.max_balance():
+            raise forms.ValidationError(
+                f"A wallet can hold at most {format_money(services.max_balance())}: at most "
+                f"{format_money(services.room_for(balance))} can be credited."
+            )
         return amount
 
     def clean_reason(self):
@@ -161,7 +176,7 @@ class UserAdmin(DjangoUserAdmin):
             raise PermissionDenied
         target = get_object_or_404(User, pk=user_id)
         change_url = reverse("admin:authentication_user_change", args=[target.pk])
-        form = AdjustBalanceForm(request.POST or None)
+        form = AdjustBalanceForm(request.POST or None, target=target)
         stage = "form"
         token = None
         if request.method == "POST" and "confirm" in request.POST:
@@ -220,6 +235,9 @@ class UserAdmin(DjangoUserAdmin):
                 f"Not applied: debiting {abs(amount):,.2f} {settings.WALLET_CURRENCY} would take the "
                 f"balance below zero (it is {target.wallet_balance:,.2f} {settings.WALLET_CURRENCY}).",
             )
+            return HttpResponseRedirect(adjust_url)
+        except BalanceLimitExceeded as exc:
+            messages.error(request, f"Not applied: {exc}")  # our own text, written for staff
             return HttpResponseRedirect(adjust_url)
         except InvalidAmount:
             messages.error(request, "Not applied: enter a non-zero amount with at most two decimals.")

@@ -65,6 +65,12 @@ class User(AbstractUser):
             models.CheckConstraint(
                 condition=models.Q(wallet_balance__gte=0), name="user_wallet_balance_non_negative"
             ),
+            # The column's own bound (NUMERIC(12,2)): SQLite would store a larger value, which no
+            # page could then read back. PostgreSQL refuses it anyway; the name says why.
+            models.CheckConstraint(
+                condition=models.Q(wallet_balance__lte=Decimal("9999999999.99")),
+                name="user_wallet_balance_within_column",
+            ),
         ]
 
     def __str__(self):

@@ -190,6 +190,8 @@ DEFAULT_FROM_EMAIL = optional("DEFAULT_FROM_EMAIL", "NetCop Wallet <wallet@local
 WALLET_CURRENCY = optional("WALLET_CURRENCY", "AED").upper()
 TOPUP_MIN_AMOUNT = optional("TOPUP_MIN_AMOUNT", Decimal("2.00"), cast=Decimal)
 TOPUP_MAX_AMOUNT = optional("TOPUP_MAX_AMOUNT", Decimal("10000.00"), cast=Decimal)
+# The most one wallet may hold: top-ups and adjustments that would pass it are refused up front.
+WALLET_MAX_BALANCE = optional("WALLET_MAX_BALANCE", Decimal("100000.00"), cast=Decimal)
 
 STRIPE_SECRET_KEY = optional("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = optional("STRIPE_PUBLISHABLE_KEY", "")

@@ -262,13 +262,18 @@ def test_adjustment_debit_and_refusal_below_zero(admin_client, user):
     admin_client.post(adjust_url(user), {"token": token, "confirm": "1"})
     user.refresh_from_db()
     assert user.wallet_balance == Decimal("5.50")
+    # Refused at the first step: no confirmation is offered for what would be refused.
     review, token = _review(admin_client, user, "-6.00", "Too much")
-    assert "below zero" in review.content.decode()
+    assert token is None
+    assert "The balance is 5.50 AED: at most 5.50 AED can be debited." in review.content.decode()
+    # Reviewed while the balance sufficed, confirmed after it no longer does: refused at the last step.
+    _, token = _review(admin_client, user, "-5.00", "Raced")
+    services.debit(user=user, amount="1.00", type=TxType.AGENT_USAGE, description="spent meanwhile")
     refused = admin_client.post(adjust_url(user), {"token": token, "confirm": "1"}, follow=True)
-    assert "would take the balance below zero (it is 5.50 AED)" in refused.content.decode()
+    assert "would take the balance below zero (it is 4.50 AED)" in refused.content.decode()
     user.refresh_from_db()
-    assert user.wallet_balance == Decimal("5.50")
-    assert WalletTransaction.objects.filter(user=user).count() == 2
+    assert user.wallet_balance == Decimal("4.50")
+    assert WalletTransaction.objects.filter(user=user).count() == 3
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,10 @@ class InvalidAmount(WalletError, ValueError):
     """An amount that is not a positive Decimal with at most two places (or out of range)."""
 
 
+class BalanceLimitExceeded(InvalidAmount):
+    """A credit would take the balance above WALLET_MAX_BALANCE (or above what the column can hold)."""
+
+
 class InsufficientFunds(WalletError):
     """A debit would take the balance below zero."""
 

@@ -105,8 +105,11 @@ class TopUp(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELED = "canceled", "Canceled"
+        # Collected by Stripe but more than the wallet's column can hold: refunded to the card instead
+        # of credited (a race between top-ups past the start-time check). Final, never revisited.
+        RETURNED = "returned", "Returned to card"
 
-    FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
+    FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED, Status.RETURNED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="topups")

@@ -244,7 +244,9 @@ def reconcile_topups(
 def _retry_refunds(report: ReconcileReport, *, cutoff, limit: int, dry_run: bool) -> None:
     rows = list(
         CardRefund.objects.filter(
-            status=CardRefund.Status.PENDING, debit_transaction__isnull=False, updated_at__lte=cutoff
+            # Pending refunds: those that debited the wallet, and returns of payments never credited.
+            status=CardRefund.Status.PENDING,
+            updated_at__lte=cutoff,
         )
         .order_by("created_at")
         .values_list("pk", "updated_at")[:limit]

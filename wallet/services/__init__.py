@@ -12,7 +12,7 @@ the public API. Tests that replace a function patch it in the module that looks 
 
 from ..models import TxType
 from ..money import CENT, MAX_AMOUNT, parse_amount, to_money
-from .ledger import adjust, apply_change, credit, debit, lock_user, positive
+from .ledger import adjust, apply_change, credit, debit, lock_user, max_balance, positive, room_for
 from .refunds import (
     NEEDS_REVIEW,
     REFUND_RETRY_WINDOW,
@@ -22,6 +22,7 @@ from .refunds import (
     refund_topup,
     refundable_amount,
     retry_pending_refund,
+    return_uncredited,
 )
 from .topups import (
     SettleResult,
@@ -48,12 +49,15 @@ __all__ = [
     "debit",
     "lock_user",
     "mark_topup",
+    "max_balance",
     "parse_amount",
     "positive",
     "record_external_refund",
     "refund_topup",
     "refundable_amount",
     "retry_pending_refund",
+    "return_uncredited",
+    "room_for",
     "settle_topup",
     "start_topup",
     "to_money",

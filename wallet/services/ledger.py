@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ..exceptions import InsufficientFunds, InvalidAmount
+from ..exceptions import BalanceLimitExceeded, InsufficientFunds, InvalidAmount
 from ..models import TxType, WalletTransaction
-from ..money import CENT, to_money
+from ..money import CENT, MAX_AMOUNT, format_money, to_money
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,25 @@ def _user_id(user) -> int:
     return getattr(user, "pk", user)
 
 
+def max_balance() -> Decimal:
+    """WALLET_MAX_BALANCE, never above what the balance column can hold."""
+    return min(Decimal(settings.WALLET_MAX_BALANCE), MAX_AMOUNT)
+
+
+def room_for(balance: Decimal) -> Decimal:
+    """How much more a wallet holding `balance` may take under WALLET_MAX_BALANCE."""
+    return max(max_balance() - balance, Decimal("0.00"))
+
+
+def _over_limit(balance: Decimal, delta: Decimal, ceiling: Decimal) -> BalanceLimitExceeded:
+    if ceiling >= MAX_AMOUNT:
+        return BalanceLimitExceeded("The wallet cannot hold that much.")
+    return BalanceLimitExceeded(
+        f"That would take the balance to {format_money(balance + delta)}, above the wallet limit of "
+        f"{format_money(ceiling)}. At most {format_money(max(ceiling - balance, 0))} can be added."
+    )
+
+
 def apply_change(
     *,
     user_id: int,
@@ -41,14 +61,20 @@ def apply_change(
     stripe_payment_intent_id: str = "",
     created_by=None,
     savepoint: bool = True,
+    ceiling: Decimal = MAX_AMOUNT,
 ) -> WalletTransaction:
     """Change one balance by `delta` and append its ledger row, atomically. Caller validated delta.
 
+    The new balance must lie within 0..`ceiling` (InsufficientFunds below, BalanceLimitExceeded
+    above). The default ceiling is what the column can hold (a NUMERIC overflow on PostgreSQL, a
+    value no converter can read back on SQLite); credits a person asks for pass max_balance().
     savepoint=False (for callers composing this into their own transaction and letting every
     exception propagate out of it) saves the SAVEPOINT/RELEASE round trips on hot paths.
     """
     User = get_user_model()
     now = timezone.now()
+    # A debit is never refused for the ceiling (a wallet above a lowered limit can still spend).
+    ceiling = min(ceiling, MAX_AMOUNT) if delta > 0 else MAX_AMOUNT
     with transaction.atomic(savepoint=savepoint):
         if connection.vendor == "postgresql":
             # One conditional UPDATE: it takes the row lock, refuses to go below zero and returns
@@ -58,13 +84,16 @@ def apply_change(
                 cursor.execute(
                     # The table name comes from model metadata (quoted), values are parameters.
                     f"UPDATE {table} SET wallet_balance = wallet_balance + %s, updated_at = %s "  # noqa: S608
-                    "WHERE id = %s AND wallet_balance + %s >= 0 RETURNING wallet_balance",
-                    [delta, now, user_id, delta],
+                    "WHERE id = %s AND wallet_balance + %s BETWEEN 0 AND %s RETURNING wallet_balance",
+                    [delta, now, user_id, delta, ceiling],
                 )
                 row = cursor.fetchone()
             if row is None:
-                if not User.objects.filter(pk=user_id).exists():
+                current = User.objects.filter(pk=user_id).values_list("wallet_balance", flat=True).first()
+                if current is None:
                     raise User.DoesNotExist(f"No user {user_id}")
+                if delta > 0:
+                    raise _over_limit(current, delta, ceiling)
                 raise InsufficientFunds("Insufficient balance.")
             new_balance = Decimal(row[0]).quantize(CENT)
         else:
@@ -79,6 +108,8 @@ def apply_change(
             new_balance = (current + delta).quantize(CENT)
             if new_balance < 0:
                 raise InsufficientFunds("Insufficient balance.")
+            if new_balance > ceiling:
+                raise _over_limit(current, delta, ceiling)
             User.objects.filter(pk=user_id).update(wallet_balance=new_balance, updated_at=now)
         entry = WalletTransaction.objects.create(
             user_id=user_id,
@@ -138,7 +169,10 @@ def debit(
 
 
 def adjust(*, user, amount, reason: str, staff) -> WalletTransaction:
-    """A staff correction: a signed `amount` (credit if > 0, debit if < 0) with a mandatory reason."""
+    """A staff correction: a signed `amount` (credit if > 0, debit if < 0) with a mandatory reason.
+
+    A credit may not take the balance above WALLET_MAX_BALANCE (BalanceLimitExceeded).
+    """
     reason = (reason or "").strip()
     if not reason:
         raise InvalidAmount("A reason is required for every balance adjustment.")
@@ -151,6 +185,7 @@ def adjust(*, user, amount, reason: str, staff) -> WalletTransaction:
         type=TxType.ADJUSTMENT,
         description=f"Adjustment: {reason}",
         created_by=staff,
+        ceiling=max_balance(),
     )
 
 

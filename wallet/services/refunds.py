@@ -133,7 +133,7 @@ def retry_pending_refund(refund, *, now=None):
     stays pending with failure_reason "Needs review: ..." for a person.
     """
     refund.refresh_from_db()
-    if refund.status != CardRefund.Status.PENDING or refund.debit_transaction_id is None:
+    if refund.status != CardRefund.Status.PENDING:
         return refund
     if refund.stripe_refund_id:
         try:
@@ -148,6 +148,20 @@ def retry_pending_refund(refund, *, now=None):
             refund.id, "pending too long to retry safely (Stripe's idempotency window); check it in Stripe."
         )
     return _send_refund(refund, first_attempt=False)
+
+
+def return_uncredited(refund_id):
+    """Send back to the card a payment settle_topup could not credit (its refund has no debit).
+
+    Runs after settle's commit. Stripe unreachable: the refund stays pending and reconcile_topups
+    retries it with the same idempotency key; Stripe refusing it: a person looks at it.
+    """
+    refund = CardRefund.objects.select_related("topup").get(pk=refund_id)
+    try:
+        return _send_refund(refund)
+    except Exception:  # noqa: BLE001 - runs on commit: the refund stays pending for reconcile
+        logger.exception("could not return uncredited topup %s to the card", refund.topup_id)
+        return refund
 
 
 def _needs_review(refund_id, why: str):
@@ -194,6 +208,11 @@ def _send_refund(refund, *, first_attempt: bool = True):
         logger.warning("card refund %s left pending: Stripe unreachable", refund.id)
         return refund
     except (PaymentDeclined, PaymentProviderError):
+        if refund.debit_transaction_id is None:
+            # Nothing was debited to reverse: the customer's money is still out. A person acts.
+            return _needs_review(
+                refund.id, "Stripe refused to return an uncredited payment; refund it in Stripe."
+            )
         if not first_attempt:
             # A retry's 4xx proves nothing: the first attempt may have refunded the card.
             return _needs_review(refund.id, "Stripe refused the retried refund; check it in Stripe.")
@@ -227,7 +246,12 @@ def _finish_refund(refund_id, *, stripe_refund_id: str = "", refused: str = ""):
             debit_transaction__isnull=False,
         ).update(status=CardRefund.Status.FAILED)
         if claimed != 1:
-            return refund  # already failed and reversed (or nothing was debited)
+            if refund.debit_transaction_id is None and refund.status == CardRefund.Status.PENDING:
+                # An uncredited payment's refund that Stripe failed: the money is still out.
+                return _needs_review(
+                    refund.id, f"{refused} The payment was never credited; refund it in Stripe."
+                )
+            return refund  # already failed and reversed
         refund.reversal_transaction = ledger.apply_change(
             user_id=user_id,
             delta=-refund.debit_transaction.amount,
@@ -266,6 +290,9 @@ def record_external_refund(
     with transaction.atomic():
         balance = ledger.lock_user(topup_user)
         topup = TopUp.objects.select_for_update().get(stripe_payment_intent_id=payment_intent_id)
+        if topup.status == TopUp.Status.RETURNED:
+            logger.info("refund on %s: top-up returned uncredited, nothing to debit", payment_intent_id)
+            return None
         if topup.status != TopUp.Status.SUCCEEDED:
             raise TopUpError("A refund for a top-up that is not settled yet.")
         if currency.lower() != topup.currency.lower():

@@ -14,10 +14,17 @@ from django.utils import timezone
 
 from .. import stripe_gateway
 from ..emails import send_topup_receipt
-from ..exceptions import InvalidAmount, PaymentDeclined, PaymentProviderError, TopUpError, TopUpMismatch
-from ..models import TopUp, TxType, WalletTransaction
-from ..money import parse_amount, to_money
-from . import ledger
+from ..exceptions import (
+    BalanceLimitExceeded,
+    InvalidAmount,
+    PaymentDeclined,
+    PaymentProviderError,
+    TopUpError,
+    TopUpMismatch,
+)
+from ..models import CardRefund, TopUp, TxType, WalletTransaction
+from ..money import MAX_AMOUNT, format_money, parse_amount, to_money
+from . import ledger, refunds
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +77,7 @@ def start_topup(*, user, amount, payment_method_id: str, idempotency_key: str) -
         raise TopUpError("Missing or invalid idempotency key.")
     if not payment_method_id or len(payment_method_id) > 255:
         raise TopUpError("Missing payment method.")
+    _check_room(user, amount)
     try:
         with transaction.atomic():
             topup = TopUp.objects.create(
@@ -106,6 +114,26 @@ def start_topup(*, user, amount, payment_method_id: str, idempotency_key: str) -
     return settle_topup(intent=intent, user=user)
 
 
+def _check_room(user, amount: Decimal) -> None:
+    """Refuse, before anything is recorded or charged, a top-up the wallet may not hold.
+
+    Read without a lock: two top-ups racing past this check are settled anyway (settle_topup
+    credits whatever the column can hold, and refunds the rest to the card).
+    """
+    balance = get_user_model().objects.values_list("wallet_balance", flat=True).get(pk=user.pk)
+    limit = ledger.max_balance()
+    if balance + amount > limit:
+        room = ledger.room_for(balance)
+        raise BalanceLimitExceeded(
+            f"Your wallet can hold at most {format_money(limit)}. "
+            + (
+                f"You can add up to {format_money(room)} now."
+                if room >= settings.TOPUP_MIN_AMOUNT
+                else "Spend some of your balance before topping up again."
+            )
+        )
+
+
 def _replay(topup: TopUp) -> SettleResult:
     """A repeated request: report the top-up's state, refreshing it from Stripe when unsettled."""
     if topup.is_final or not topup.stripe_payment_intent_id:
@@ -130,9 +158,13 @@ def settle_topup(*, intent, user=None) -> SettleResult:
 
     with transaction.atomic():
         # Lock order everywhere: user row, then TopUp.
-        email, name = User.objects.select_for_update().values_list("email", "username").get(pk=user_id)
+        email, name, balance = (
+            User.objects.select_for_update()
+            .values_list("email", "username", "wallet_balance")
+            .get(pk=user_id)
+        )
         topup = TopUp.objects.select_for_update().get(stripe_payment_intent_id=intent.id)
-        if topup.status == TopUp.Status.SUCCEEDED:
+        if topup.status in (TopUp.Status.SUCCEEDED, TopUp.Status.RETURNED):
             return SettleResult(topup=topup, credited_now=False)
 
         if intent.status == "succeeded":
@@ -148,6 +180,13 @@ def settle_topup(*, intent, user=None) -> SettleResult:
                     intent.amount, intent.amount_collected, intent.currency,
                 )
                 raise TopUpMismatch("The payment does not match this top-up.")
+            if balance + topup.amount > MAX_AMOUNT:
+                # Collected, yet the column cannot hold it: never drop it silently, send it back.
+                refund = _hold_for_return(topup)
+                transaction.on_commit(lambda: refunds.return_uncredited(refund.id))
+                return SettleResult(topup=topup, credited_now=False)
+            # Above WALLET_MAX_BALANCE but within the column (two top-ups raced past the start
+            # check): the money was collected, so it is credited.
             entry = ledger.apply_change(
                 user_id=topup.user_id,
                 delta=topup.amount,
@@ -181,6 +220,17 @@ def settle_topup(*, intent, user=None) -> SettleResult:
             topup.failure_reason = reason[:255]
             topup.save(update_fields=["status", "failure_reason", "updated_at"])
         return SettleResult(topup=topup, credited_now=False)
+
+
+def _hold_for_return(topup: TopUp) -> CardRefund:
+    """In settle's transaction: mark the top-up returned and record the refund that sends it back."""
+    why = "Returned to your card: the wallet cannot hold this amount on top of its balance."
+    topup.status = TopUp.Status.RETURNED
+    topup.failure_reason = why
+    topup.save(update_fields=["status", "failure_reason", "updated_at"])
+    logger.error("topup %s (%s %s) cannot be credited: over the column's bound; refunding",
+                 topup.id, topup.amount, topup.currency)
+    return CardRefund.objects.create(topup=topup, amount=topup.amount, reason=why)
 
 
 def _send_receipt(*, topup: TopUp, entry: WalletTransaction, email: str, name: str) -> None:
