@@ -28,6 +28,9 @@ LATEST_ROWS = 20
 ADJUST_PERMISSION = "wallet.add_wallettransaction"
 ADJUST_SALT = "authentication.admin.adjust-balance"
 ADJUST_TOKEN_MAX_AGE = 15 * 60
+# Who holds power over the site. Only superusers may change these, on anyone (themselves included):
+# a staff member with "change user" could otherwise grant themselves the money permissions.
+PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "groups", "user_permissions")
 
 
 class AdjustBalanceForm(forms.Form):
@@ -103,6 +106,33 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "username", "password1", "password2")}),
     )
+
+    # --- Privileges: superusers only ----------------------------------------------------------
+
+    def get_readonly_fields(self, request, obj=None):
+        # Read-only fields are left out of the ModelForm, so a hand-made POST of them is ignored.
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += [name for name in PRIVILEGE_FIELDS if name not in fields]
+        return fields
+
+    def has_change_permission(self, request, obj=None):
+        # A superuser's email or password in other hands is a takeover: only superusers change them
+        # (this also guards the admin's password-change page, which asks the same question).
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        # The bulk "delete selected" action asks without an object: never a superuser's account.
+        if not request.user.is_superuser:
+            queryset = queryset.filter(is_superuser=False)
+        super().delete_queryset(request, queryset)
 
     # --- Wallet fields on the change page --------------------------------------------------------
 

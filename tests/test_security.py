@@ -1,0 +1,109 @@
+"""Penetration-test findings (issue 11): each test reproduces one attack and proves it is refused."""
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+HEALTH = "/admin/wallet/wallettransaction/health/"
+PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "groups", "user_permissions")
+
+
+def grant(user, *codenames):
+    for codename in codenames:
+        app, _, name = codename.partition(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app, codename=name))
+
+
+# --- 2. staff cannot grant themselves (or anyone) privileges ---------------------------------------
+
+
+@pytest.fixture
+def user_editor(make_user):
+    """Staff holding only the user admin's view/change permissions (a support agent)."""
+    staff = make_user(email="support@example.com", is_staff=True)
+    grant(staff, "authentication.view_user", "authentication.change_user")
+    return staff
+
+
+def change_url(user):
+    return reverse("admin:authentication_user_change", args=[user.pk])
+
+
+def user_post(user, **extra):
+    data = {
+        "email": user.email, "username": user.username or "", "first_name": "", "last_name": "",
+        "is_active": "on",
+    }
+    data.update(extra)
+    return data
+
+
+@pytest.mark.parametrize("target_kind", ["self", "other"])
+def test_staff_user_form_has_no_privilege_fields(client, user_editor, make_user, target_kind):
+    target = user_editor if target_kind == "self" else make_user()
+    client.force_login(user_editor)
+    response = client.get(change_url(target))
+    assert response.status_code == 200
+    form_fields = response.context["adminform"].form.fields
+    for name in PRIVILEGE_FIELDS:
+        assert name not in form_fields, name
+    assert f'name="{PRIVILEGE_FIELDS[0]}"' not in response.content.decode()
+
+
+@pytest.mark.parametrize("target_kind", ["self", "other"])
+def test_staff_hand_made_post_cannot_grant_privileges(client, user_editor, make_user, target_kind):
+    target = user_editor if target_kind == "self" else make_user()
+    money = Permission.objects.get(codename="add_wallettransaction")
+    group = Group.objects.create(name="treasury")
+    group.permissions.add(money)
+    client.force_login(user_editor)
+    response = client.post(
+        change_url(target),
+        user_post(
+            target, first_name="Edited", is_superuser="on", is_staff="on",
+            user_permissions=[str(money.pk)], groups=[str(group.pk)],
+        ),
+    )
+    assert response.status_code == 302  # the allowed part is saved...
+    target.refresh_from_db()
+    assert target.first_name == "Edited"
+    # ...the privileges are not.
+    assert not target.is_superuser and target.is_staff == (target_kind == "self")
+    assert not target.user_permissions.filter(pk=money.pk).exists() and not target.groups.exists()
+    target = type(target).objects.get(pk=target.pk)  # fresh permission cache
+    assert not target.has_perm("wallet.add_wallettransaction")
+    # And so the money page stays closed to the support agent.
+    client.force_login(user_editor)
+    adjust = reverse("admin:authentication_user_adjust_balance", args=[target.pk])
+    assert client.get(adjust).status_code == 403
+
+
+def test_staff_cannot_edit_a_superuser_account(client, user_editor, make_user):
+    """Changing a superuser's email or password would be a takeover of that account."""
+    root = make_user(email="root@example.com", is_staff=True, is_superuser=True)
+    client.force_login(user_editor)
+    client.post(change_url(root), user_post(root, email="attacker@example.com"))
+    root.refresh_from_db()
+    assert root.email == "root@example.com"
+    password_url = reverse("admin:auth_user_password_change", args=[root.pk])
+    response = client.post(password_url, {"password1": "Hijacked-pass-123", "password2": "Hijacked-pass-123",
+                                          "usable_password": "true"})
+    assert response.status_code == 403
+    root.refresh_from_db()
+    assert not root.check_password("Hijacked-pass-123")
+
+
+def test_superuser_still_manages_privileges(client, make_user):
+    root = make_user(email="root@example.com", is_staff=True, is_superuser=True)
+    person = make_user()
+    money = Permission.objects.get(codename="add_wallettransaction")
+    client.force_login(root)
+    assert "user_permissions" in client.get(change_url(person)).context["adminform"].form.fields
+    response = client.post(
+        change_url(person), user_post(person, is_staff="on", user_permissions=[str(money.pk)])
+    )
+    assert response.status_code == 302
+    person.refresh_from_db()
+    assert person.is_staff and person.user_permissions.filter(pk=money.pk).exists()
