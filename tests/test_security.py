@@ -107,3 +107,14 @@ def test_superuser_still_manages_privileges(client, make_user):
     assert response.status_code == 302
     person.refresh_from_db()
     assert person.is_staff and person.user_permissions.filter(pk=money.pk).exists()
+
+
+# --- 3. ledger health needs the ledger's view permission ------------------------------------------
+
+
+def test_ledger_health_needs_the_ledger_view_permission(client, make_user):
+    staff = make_user(email="ops@example.com", is_staff=True)
+    client.force_login(staff)
+    assert client.get(HEALTH).status_code == 403
+    grant(staff, "wallet.view_wallettransaction")
+    assert client.get(HEALTH).status_code == 200

@@ -10,6 +10,7 @@ import uuid
 from decimal import Decimal
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, Sum
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -153,6 +154,9 @@ class WalletTransactionAdmin(SearchByIdsMixin, ReadOnlyAdmin):
 
     def ledger_health_view(self, request):
         """Run check_ledger() (balance == sum of rows == latest balance_after) and show it."""
+        # It lists every user's balance: the ledger's view permission, like the changelist.
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         report = check_ledger()
         context = {
             **self.admin_site.each_context(request),
