@@ -26,6 +26,8 @@ LIMITED_VIEWS = {
     "wallet:confirm_payment": "CONFIRM_RATE_LIMIT",
     "agents:use": "AGENT_RATE_LIMIT",
     "authentication:login": "LOGIN_RATE_LIMIT",
+    # The admin's log-in shares the budget (same setting, same counter): one door, not two.
+    "admin:login": "LOGIN_RATE_LIMIT",
     "authentication:signup": "SIGNUP_RATE_LIMIT",
 }
 

@@ -118,3 +118,34 @@ def test_ledger_health_needs_the_ledger_view_permission(client, make_user):
     assert client.get(HEALTH).status_code == 403
     grant(staff, "wallet.view_wallettransaction")
     assert client.get(HEALTH).status_code == 200
+
+
+# --- 4. /admin/login/ is protected like /accounts/login/ ---------------------------------------------
+
+ADMIN_LOGIN = "/admin/login/"
+
+
+def test_admin_login_has_the_per_ip_rate_limit(client, settings):
+    settings.LOGIN_RATE_LIMIT = "3/10m"
+    codes = [
+        client.post(ADMIN_LOGIN, {"username": f"guess{n}@example.com", "password": "x"}).status_code
+        for n in range(5)
+    ]
+    assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+    # One budget for both log-in pages: the attacker cannot move to the other door.
+    site = client.post(reverse("authentication:login"), {"username": "a@example.com", "password": "x"})
+    assert site.status_code == 429
+
+
+def test_admin_login_locks_out_after_failures(client, make_user, settings):
+    settings.LOGIN_RATE_LIMIT = "off"
+    staff = make_user(email="ops@example.com", is_staff=True, is_superuser=True)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(ADMIN_LOGIN, {"username": staff.email, "password": "wrong"})
+    locked = client.post(ADMIN_LOGIN, {"username": staff.email, "password": "Sup3r-secret-pass"})
+    assert locked.status_code == 429 and b"Too many failed log-ins" in locked.content
+    assert "_auth_user_id" not in client.session
+    ok = client.post(
+        ADMIN_LOGIN, {"username": staff.email, "password": "Sup3r-secret-pass"}, REMOTE_ADDR="10.1.2.3"
+    )
+    assert ok.status_code == 302
