@@ -1,10 +1,19 @@
+import hashlib
+import logging
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
+from netcop_hub import ratelimit
+
 from .forms import EmailAuthenticationForm, SignUpForm
+
+logger = logging.getLogger(__name__)
 
 
 def signup(request):
@@ -30,7 +39,35 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset, limited per client IP and per target email (PASSWORD_RESET_RATE_LIMIT).
+
+    Over the limit, no email is sent and the answer is the one an unknown address gets (the "done"
+    page): a flood cannot fill a mailbox, and the answer tells nothing about which addresses exist.
+    """
+
     success_url = reverse_lazy("authentication:password_reset_done")
+
+    def form_valid(self, form):
+        if self._over_limit(form.cleaned_data["email"]):
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)
+
+    def _over_limit(self, email: str) -> bool:
+        if not getattr(settings, "RATE_LIMITS_ENABLED", True):
+            return False
+        rate = ratelimit.parse_rate(getattr(settings, "PASSWORD_RESET_RATE_LIMIT", ""))
+        if rate is None:
+            return False
+        # Both counters count every request, so neither can be reset by varying the other.
+        email_key = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+        idents = [f"ip:{ratelimit.client_ip(self.request)}", f"email:{email_key}"]
+        waits = [ratelimit.hit("password_reset", ident, rate) for ident in idents]
+        if any(waits):
+            logger.warning("password reset rate limit exceeded (%s)", ", ".join(
+                ident for ident, wait in zip(idents, waits, strict=True) if wait
+            ))
+            return True
+        return False
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

@@ -229,6 +229,9 @@ CONFIRM_RATE_LIMIT = optional("CONFIRM_RATE_LIMIT", "30/10m")
 AGENT_RATE_LIMIT = optional("AGENT_RATE_LIMIT", "60/1m")
 LOGIN_RATE_LIMIT = optional("LOGIN_RATE_LIMIT", "20/10m")
 SIGNUP_RATE_LIMIT = optional("SIGNUP_RATE_LIMIT", "10/1h")
+# Password-reset emails, per client IP and per target email; over it the answer is the same as for
+# an unknown address and no email is sent.
+PASSWORD_RESET_RATE_LIMIT = optional("PASSWORD_RESET_RATE_LIMIT", "5/1h")
 # Behind a reverse proxy, the META key holding the client address (e.g. HTTP_X_REAL_IP).
 RATE_LIMIT_IP_HEADER = optional("RATE_LIMIT_IP_HEADER", "")
 

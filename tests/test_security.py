@@ -149,3 +149,47 @@ def test_admin_login_locks_out_after_failures(client, make_user, settings):
         ADMIN_LOGIN, {"username": staff.email, "password": "Sup3r-secret-pass"}, REMOTE_ADDR="10.1.2.3"
     )
     assert ok.status_code == 302
+
+
+# --- 5. password reset: no flooding, no enumeration -------------------------------------------------
+
+RESET = "/accounts/password/reset/"
+
+
+def test_password_reset_limit_default_is_five_an_hour():
+    from django.conf import settings
+
+    assert settings.PASSWORD_RESET_RATE_LIMIT == "5/1h"
+
+
+def test_password_reset_is_limited_per_target_email(client, user, mailoutbox, settings):
+    settings.PASSWORD_RESET_RATE_LIMIT = "3/1h"
+    unknown = client.post(RESET, {"email": "nobody@example.com"})
+    responses = [
+        client.post(RESET, {"email": user.email}, REMOTE_ADDR=f"10.0.0.{n}") for n in range(1, 31)
+    ]
+    assert len(mailoutbox) == 3
+    # Limited answers look exactly like the answer for an address with no account.
+    for response in responses:
+        assert response.status_code == unknown.status_code == 302
+        assert response["Location"] == unknown["Location"] == reverse("authentication:password_reset_done")
+
+
+def test_password_reset_is_limited_per_ip(client, make_user, mailoutbox, settings):
+    settings.PASSWORD_RESET_RATE_LIMIT = "3/1h"
+    people = [make_user() for _ in range(5)]
+    for person in people:
+        response = client.post(RESET, {"email": person.email})
+        assert response.status_code == 302
+        assert response["Location"] == reverse("authentication:password_reset_done")
+    assert len(mailoutbox) == 3
+    client.post(RESET, {"email": people[-1].email}, REMOTE_ADDR="10.7.7.7")  # another network
+    assert len(mailoutbox) == 4
+    assert mailoutbox[-1].to == [people[-1].email]
+
+
+def test_password_reset_limit_counts_case_insensitively(client, user, mailoutbox, settings):
+    settings.PASSWORD_RESET_RATE_LIMIT = "2/1h"
+    for n, variant in enumerate([user.email, user.email.upper(), user.email.title(), user.email]):
+        client.post(RESET, {"email": variant}, REMOTE_ADDR=f"10.0.1.{n}")
+    assert len(mailoutbox) == 2
