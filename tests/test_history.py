@@ -208,11 +208,14 @@ def test_bad_filters_are_reported_not_crashing(auth_client, user):
     row = credit(user, "1.00")
     response = auth_client.get(URL, {"from": "2026-13-45", "type": "bogus"})
     assert response.status_code == 200
-    assert rows_in(response) == [str(row.pk)]
+    # Filters that cannot be applied list nothing (not everything), with the errors inline.
+    assert rows_in(response) == []
     assert "Enter a valid date." in response.content.decode()
+    assert "Correct the filters above" in response.content.decode()
     swapped = auth_client.get(URL, {"from": "2026-03-05", "to": "2026-03-01"})
     assert "The start date must be on or before the end date." in swapped.content.decode()
-    assert rows_in(swapped) == [str(row.pk)]
+    assert rows_in(swapped) == []
+    assert rows_in(auth_client.get(URL)) == [str(row.pk)]
 
 
 def test_filtered_empty_state(auth_client, user):

@@ -193,3 +193,50 @@ def test_password_reset_limit_counts_case_insensitively(client, user, mailoutbox
     for n, variant in enumerate([user.email, user.email.upper(), user.email.title(), user.email]):
         client.post(RESET, {"email": variant}, REMOTE_ADDR=f"10.0.1.{n}")
     assert len(mailoutbox) == 2
+
+
+# --- 6. history and CSV: out-of-range dates are a form error, never a 500 ---------------------------
+
+HISTORY = "/wallet/history/"
+HISTORY_CSV = "/wallet/history/export.csv"
+BAD_RANGES = [
+    {"to": "9999-12-31"},
+    {"from": "0001-01-01"},
+    {"from": "0001-01-01", "to": "9999-12-31"},
+    {"from": "2026-03-05", "to": "2026-03-01"},  # from after to: a range that means nothing
+]
+
+
+@pytest.fixture
+def funded_client(client, make_user):
+    person = make_user(balance="5.00")
+    client.raise_request_exception = False
+    client.force_login(person)
+    return client
+
+
+@pytest.mark.parametrize("query", BAD_RANGES)
+def test_history_page_reports_bad_dates_and_lists_no_rows(funded_client, query):
+    response = funded_client.get(HISTORY, query)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "data-tx-id=" not in body
+    assert 'class="field-error"' in body or 'class="form-errors"' in body
+    assert ("between" in body) or ("on or before the end date" in body)
+
+
+@pytest.mark.parametrize("query", BAD_RANGES)
+def test_history_csv_refuses_bad_dates_with_a_clear_400(funded_client, query):
+    response = funded_client.get(HISTORY_CSV, query)
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/plain")
+    text = response.content.decode()
+    assert ("between" in text) or ("on or before the end date" in text)
+    assert "Traceback" not in text and "Date" not in text.splitlines()[0][:4]
+
+
+def test_history_dates_at_the_edges_of_the_range_work(funded_client):
+    assert funded_client.get(HISTORY, {"from": "2000-01-01", "to": "2100-12-31"}).status_code == 200
+    response = funded_client.get(HISTORY_CSV, {"from": "2000-01-01", "to": "2100-12-31"})
+    assert response.status_code == 200
+    assert len(b"".join(response.streaming_content).decode().splitlines()) == 2  # header + the row

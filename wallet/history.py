@@ -32,16 +32,42 @@ CENT = Decimal("0.01")
 NEWEST_FIRST = ("-created_at", "-id")
 
 
+# Dates a filter may name. Beyond them a day's bounds overflow datetime (9999-12-31 + 1 day, or
+# 0001-01-01 moved to UTC), and no ledger row can be there anyway.
+MIN_FILTER_DATE = dt.date(2000, 1, 1)
+MAX_FILTER_DATE = dt.date(2100, 12, 31)
+DATE_RANGE_MESSAGE = f"Enter a date between {MIN_FILTER_DATE:%Y-%m-%d} and {MAX_FILTER_DATE:%Y-%m-%d}."
+
+
+def _date_input():
+    return forms.DateInput(
+        attrs={"type": "date", "min": MIN_FILTER_DATE.isoformat(), "max": MAX_FILTER_DATE.isoformat()}
+    )
+
+
+def _in_range(day: dt.date) -> None:
+    if not MIN_FILTER_DATE <= day <= MAX_FILTER_DATE:
+        raise forms.ValidationError(DATE_RANGE_MESSAGE, code="out_of_range")
+
+
 class HistoryFilterForm(forms.Form):
     """The filters in the URL: ?type=&from=&to= (dates inclusive, in the site's time zone)."""
 
     type = forms.ChoiceField(label="Type", required=False, choices=[("", "All types"), *TxType.choices])
-    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(label="From", required=False, widget=_date_input(), validators=[_in_range])
+    date_to = forms.DateField(label="To", required=False, widget=_date_input(), validators=[_in_range])
 
     def add_prefix(self, field_name):
         # Render the inputs with the URL's names so a GET submit produces ?type=&from=&to=.
         return {"date_from": "from", "date_to": "to"}.get(field_name, field_name)
+
+    def error_text(self) -> str:
+        """All the form's errors as one line of plain text (for the CSV's 400)."""
+        parts = []
+        for name, errors in self.errors.items():
+            label = self.fields[name].label if name in self.fields else ""
+            parts += [f"{label}: {error}" if label else str(error) for error in errors]
+        return " ".join(parts)
 
     def clean(self):
         cleaned = super().clean()
@@ -52,7 +78,7 @@ class HistoryFilterForm(forms.Form):
 
     @property
     def filters(self) -> dict:
-        """The valid filters only: invalid input is reported on the form and otherwise ignored."""
+        """The valid filters only (callers show no rows at all when the form is invalid)."""
         if not self.is_bound:
             return {}
         self.is_valid()

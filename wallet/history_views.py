@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -17,11 +17,16 @@ def history(request):
     """The user's ledger, newest first, 50 a page; filters and cursors live in the URL."""
     form = queries.HistoryFilterForm(request.GET)
     filters = form.filters
-    page = queries.ledger_page(
-        queries.filtered_ledger(request.user, filters),
-        before=request.GET.get("before"),
-        after=request.GET.get("after"),
-    )
+    if form.is_valid():
+        page = queries.ledger_page(
+            queries.filtered_ledger(request.user, filters),
+            before=request.GET.get("before"),
+            after=request.GET.get("after"),
+        )
+    else:
+        # Filters we cannot apply: the errors show inline and no rows are listed (listing everything
+        # would pass for the answer to the question asked).
+        page = queries.LedgerPage(rows=[], newer_cursor=None, older_cursor=None, is_first=True)
     days = queries.chart_days(request.GET.get("days"))
     series = queries.balance_series(request.user, days)
     chart = (
@@ -49,7 +54,13 @@ def history(request):
 @login_required
 def history_csv(request):
     """The filtered ledger as CSV, streamed row by row (constant memory for any size)."""
-    filters = queries.HistoryFilterForm(request.GET).filters
+    form = queries.HistoryFilterForm(request.GET)
+    if not form.is_valid():
+        # A clear 400 rather than a file of everything (or of nothing, for a reversed range).
+        return HttpResponse(
+            f"Cannot export: {form.error_text()}\n", status=400, content_type="text/plain; charset=utf-8"
+        )
+    filters = form.filters
     rows = queries.csv_rows(queries.filtered_ledger(request.user, filters), settings.WALLET_CURRENCY)
     response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     filename = f"netcop-wallet-history-{timezone.localdate():%Y%m%d}.csv"
