@@ -240,3 +240,72 @@ def test_history_dates_at_the_edges_of_the_range_work(funded_client):
     response = funded_client.get(HISTORY_CSV, {"from": "2000-01-01", "to": "2100-12-31"})
     assert response.status_code == 200
     assert len(b"".join(response.streaming_content).decode().splitlines()) == 2  # header + the row
+
+
+# --- 7. webhook: timestamps within 300 s both ways; unknown objects acknowledged ---------------------
+
+
+@pytest.fixture
+def signed(settings):
+    from tests.test_webhooks import SECRET
+
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+
+
+@pytest.mark.parametrize("offset", [3600, 301, -301, -3600])
+def test_webhook_refuses_timestamps_outside_the_tolerance(client, signed, offset):
+    import time
+
+    from tests.test_webhooks import make_event, post_event
+    from wallet.models import StripeEvent
+
+    event = make_event("customer.created", {"id": "cus_1", "object": "customer"})
+    response = post_event(client, event, timestamp=int(time.time()) + offset)
+    assert response.status_code == 400
+    assert not StripeEvent.objects.exists()
+
+
+@pytest.mark.parametrize("offset", [-200, 0, 200])
+def test_webhook_accepts_timestamps_within_the_tolerance(client, signed, offset):
+    import time
+
+    from tests.test_webhooks import make_event, post_event
+
+    event = make_event("customer.created", {"id": "cus_1", "object": "customer"})
+    assert post_event(client, event, timestamp=int(time.time()) + offset).status_code == 200
+
+
+def test_webhook_about_an_intent_nobody_knows_is_acknowledged_and_logged(
+    client, signed, stripe_sandbox, caplog
+):
+    from tests.test_webhooks import intent_event, post_event
+    from wallet.models import StripeEvent
+
+    event = intent_event("pi_0000000000000000000nobody")
+    with caplog.at_level("INFO", logger="wallet.webhooks"):
+        response = post_event(client, event)
+    assert response.status_code == 200
+    stored = StripeEvent.objects.get(pk=event["id"])
+    assert stored.processed_at is not None
+    assert any("pi_0000000000000000000nobody" in record.getMessage() for record in caplog.records)
+
+
+def test_webhook_about_a_charge_nobody_knows_is_acknowledged_and_logged(
+    client, signed, stripe_sandbox, make_user, caplog
+):
+    from decimal import Decimal
+
+    from tests.test_webhooks import make_event, post_event
+    from wallet.models import StripeEvent, TopUp
+
+    # The intent is one of ours, the charge id is not known to Stripe.
+    TopUp.objects.create(
+        user=make_user(), amount=Decimal("10.00"), currency="AED", idempotency_key="k",
+        stripe_payment_intent_id="pi_ours",
+    )
+    event = make_event("charge.refunded", {"id": "ch_nobody", "object": "charge", "payment_intent": "pi_ours"})
+    with caplog.at_level("INFO", logger="wallet.webhooks"):
+        response = post_event(client, event)
+    assert response.status_code == 200
+    assert StripeEvent.objects.get(pk=event["id"]).processed_at is not None
+    assert any("ch_nobody" in record.getMessage() for record in caplog.records)

@@ -8,6 +8,7 @@ the other paths, so whichever path sees a payment first credits it and the other
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
@@ -17,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from . import services, stripe_gateway
+from .exceptions import PaymentProviderError
 from .models import CardRefund, StripeEvent, TopUp
 
 logger = logging.getLogger(__name__)
@@ -31,6 +33,9 @@ INTENT_EVENTS = {
 }
 # Events about one Refund object: re-read from Stripe and finish our CardRefund accordingly.
 REFUND_EVENTS = {"charge.refund.updated", "refund.updated", "refund.failed"}
+# How far a signature's timestamp may be from our clock, either way. Stripe's library refuses only
+# old ones (same 300 s); a future one would let a captured request be replayed for longer.
+SIGNATURE_TOLERANCE_SECONDS = 300
 # Never stored (the payload is shown to staff): secrets and card/billing details, at any depth.
 SCRUBBED_KEYS = frozenset({"client_secret", "payment_method_details", "billing_details"})
 
@@ -76,6 +81,10 @@ def stripe_webhook(request):
         # it) or JSON nested too deep to decode. Nothing to retry: a 400, not a 500.
         logger.warning("webhook rejected: signed body is not an event object (%s)", type(exc).__name__)
         return JsonResponse({"error": "Invalid event."}, status=400)
+    signed_at = _signed_at(request.headers.get("Stripe-Signature", ""))
+    if signed_at is None or abs(time.time() - signed_at) > SIGNATURE_TOLERANCE_SECONDS:
+        logger.warning("webhook rejected: signature timestamp %s outside the tolerance", signed_at)
+        return JsonResponse({"error": "Invalid signature."}, status=400)
     event_id, event_type = event.get("id"), event.get("type")
     if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
         return JsonResponse({"error": "Invalid event."}, status=400)
@@ -100,6 +109,18 @@ def stripe_webhook(request):
     StripeEvent.objects.filter(pk=event_id).update(processed_at=timezone.now(), error="")
     logger.info("webhook %s (%s): %s", event_id, event_type, outcome)
     return JsonResponse({"status": "ok"})
+
+
+def _signed_at(header: str) -> int | None:
+    """The t= timestamp of a Stripe-Signature header (already verified as part of the signature)."""
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 def _store(event_id: str, event_type: str, event: dict) -> StripeEvent:
@@ -146,8 +167,16 @@ def _intent_event(intent_id) -> str:
         return "ignored (no intent id)"
     # Never trust the event body for amounts or status: read the intent from Stripe (no
     # transaction is open here) and let settle_topup compare it with our own TopUp row.
-    intent = stripe_gateway.retrieve_intent(intent_id)
-    if not TopUp.objects.filter(stripe_payment_intent_id=intent.id).exists():
+    known = TopUp.objects.filter(stripe_payment_intent_id=intent_id).exists()
+    try:
+        intent = stripe_gateway.retrieve_intent(intent_id)
+    except PaymentProviderError:
+        if known:
+            raise  # one of ours: answer 500 so Stripe retries
+        # Neither we nor Stripe know it: a retry cannot help (a 5xx would be retried for 3 days).
+        logger.warning("webhook: intent %s is unknown here and at Stripe; ignored", intent_id)
+        return "ignored (unknown intent)"
+    if not known:
         # Our create call may have lost its response: the intent carries our topup_id metadata.
         if services.attach_intent_by_metadata(intent=intent) is None:
             logger.info("webhook: intent %s is not one of our top-ups; ignored", intent.id)
@@ -175,7 +204,12 @@ def _charge_refunded(charge: dict) -> str:
     charge_id = charge.get("id")
     if not isinstance(charge_id, str) or not charge_id.startswith("ch_"):
         return "ignored (no charge id)"
-    current = stripe_gateway.retrieve_charge(charge_id)
+    try:
+        current = stripe_gateway.retrieve_charge(charge_id)
+    except PaymentProviderError:
+        # Stripe refuses it (no such charge): nothing was refunded through it; a retry cannot help.
+        logger.warning("webhook: charge %s (intent %s) is unknown at Stripe; ignored", charge_id, intent_id)
+        return "ignored (unknown charge)"
     if current.payment_intent_id != intent_id:
         logger.warning(
             "webhook: charge %s is of %s, not %s; ignored", charge_id, current.payment_intent_id, intent_id
