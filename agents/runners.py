@@ -8,8 +8,12 @@ may take its time without holding a lock.
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import json
 import logging
+import re
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.client import HTTPException
 from urllib.parse import urlsplit
+
+from django.conf import settings
 
 from .builtins.email_headers import analyse_headers
 from .builtins.logs import triage_log
@@ -84,22 +90,147 @@ HTTP_MAX_TIMEOUT = 120.0
 HTTP_MAX_RESPONSE_BYTES = 1_000_000
 
 
+# Content types whose body becomes a run's output (JSON is handled separately).
+HTTP_TEXT_TYPES = ("text/plain", "text/markdown")
+
+# --- SSRF guard -------------------------------------------------------------------------------------
+# An agent's URL is typed by staff, but a run is triggered by any user: without a guard the server
+# would POST to its own loopback services, the private network or the cloud metadata endpoint
+# (169.254.169.254) and hand the answer back as the run's output. Only public addresses are called
+# unless AGENT_HTTP_ALLOW_PRIVATE is on. Checked twice: the literal host when the agent is saved,
+# and every address a name resolves to right before connecting, connecting to exactly the address
+# checked (so a DNS answer that changes between check and use cannot slip through).
+
+PRIVATE_HOST_MESSAGE = (
+    '"url" points to a private, loopback, link-local or cloud-metadata address ({host}). '
+    "Agents may only call public hosts; set AGENT_HTTP_ALLOW_PRIVATE=True to allow an agent "
+    "service on this host or network."
+)
+# Names that always mean "this machine" or "this private network", whatever DNS says.
+_PRIVATE_NAMES = ("localhost", "localhost.localdomain", "metadata", "instance-data")
+_PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
+_NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$")  # what inet_aton reads as IPv4 (2130706433, 0x7f.1, 127.1)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class PrivateAddress(OSError):
+    """The runner refused to connect to a non-public address."""
+
+
+def _allow_private() -> bool:
+    return bool(getattr(settings, "AGENT_HTTP_ALLOW_PRIVATE", False))
+
+
+def is_public_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for a globally routable unicast address; IPv4 embedded in IPv6 is judged as IPv4."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public_ip(embedded)
+    return ip.is_global and not ip.is_multicast
+
+
+def _literal_ip(host: str):
+    """The address a host written as an IP means to the resolver (every IPv4 spelling), or None."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if _NUMERIC_HOST.match(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+def private_host(host: str) -> bool:
+    """True when a URL's host is, by itself, a non-public address or a local-only name."""
+    host = host.lower().rstrip(".")
+    if host in _PRIVATE_NAMES or host.endswith(_PRIVATE_SUFFIXES):
+        return True
+    ip = _literal_ip(host)
+    return ip is not None and not is_public_ip(ip)
+
+
+def _guarded_create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None):
+    """socket.create_connection, but every resolved address must be public (unless allowed), and
+    the socket connects to the very address that was checked: no second lookup."""
+    host, port = address
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not _allow_private():
+        refused = [
+            info[4][0] for info in infos if not is_public_ip(ipaddress.ip_address(info[4][0].split("%")[0]))
+        ]
+        if refused or not infos:
+            raise PrivateAddress(f"{host} resolves to non-public address(es) {', '.join(refused)}")
+    error: OSError | None = None
+    for family, socktype, proto, _name, sockaddr in infos:
+        sock = socket.socket(family, socktype, proto)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error or OSError(f"cannot connect to {host}")
+
+
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # http.client connects through this instance attribute (set in __init__).
+        self._create_connection = _guarded_create_connection
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    # TLS still verifies the certificate against the URL's host name (server_hostname).
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _guarded_create_connection
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_GuardedHTTPConnection, req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_GuardedHTTPSConnection, req, context=self._context)
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an error: urllib would replay a POST as a GET elsewhere."""
+    """A redirect is an error: urllib would replay a POST as a GET elsewhere (an unvetted host)."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+# No proxy handler: a proxy would resolve and connect for us, past the guard.
+_opener = urllib.request.build_opener(
+    urllib.request.ProxyHandler({}), _NoRedirect, _GuardedHTTPHandler, _GuardedHTTPSHandler
+)
 
 
 def _validate_http_config(config: dict) -> list[str]:
     problems = []
     url = config.get("url")
     parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        host = parts.hostname if parts is not None else None
+    except ValueError:  # e.g. an unbalanced "[" in the netloc
+        host = None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
         problems.append('"url" must be an http(s) URL, e.g. "https://n8n.example.com/webhook/scan".')
+    elif not _allow_private() and private_host(host):
+        problems.append(PRIVATE_HOST_MESSAGE.format(host=host))
     timeout = config.get("timeout", HTTP_DEFAULT_TIMEOUT)
     numeric = isinstance(timeout, int | float) and not isinstance(timeout, bool)
     if not numeric or not 0 < timeout <= HTTP_MAX_TIMEOUT:
@@ -145,7 +276,7 @@ def _output_from_reply(body: bytes, content_type: str, charset: str) -> str:
         if not isinstance(data, str) or not data.strip():
             raise RunnerError('http: JSON reply has no "output" string')
         return data
-    if content_type.startswith("text/"):
+    if content_type in HTTP_TEXT_TYPES:
         if not text.strip():
             raise RunnerError("http: empty reply")
         return text
@@ -178,6 +309,8 @@ def run_http(input_text: str, config: dict) -> str:
     deadline = time.monotonic() + timeout
     try:
         with _opener.open(request, timeout=timeout) as response:
+            if not 200 <= response.status < 300:  # urllib raises for the others; never trust that
+                raise RunnerError(f"http: status {response.status} from {config['url']}")
             body = _read_limited(response, deadline)
             content_type = response.headers.get_content_type()
             charset = response.headers.get_content_charset() or "utf-8"
@@ -185,6 +318,11 @@ def run_http(input_text: str, config: dict) -> str:
         exc.close()
         raise RunnerError(f"http: status {exc.code} from {config['url']}") from None
     except urllib.error.URLError as exc:
+        if isinstance(exc.reason, PrivateAddress):
+            logger.warning("http agent refused: %s", exc.reason)
+            raise RunnerError(
+                f"http: refused: {exc.reason}", user_message="This agent is misconfigured."
+            ) from None
         if isinstance(exc.reason, TimeoutError):
             raise RunnerTimeout(f"http: timed out after {timeout}s") from None
         raise RunnerError(f"http: cannot reach {config['url']}: {exc.reason}") from None

@@ -235,6 +235,11 @@ PASSWORD_RESET_RATE_LIMIT = optional("PASSWORD_RESET_RATE_LIMIT", "5/1h")
 # Behind a reverse proxy, the META key holding the client address (e.g. HTTP_X_REAL_IP).
 RATE_LIMIT_IP_HEADER = optional("RATE_LIMIT_IP_HEADER", "")
 
+# The `http` agent runner calls public addresses only (no loopback, private, link-local or cloud
+# metadata address, checked when an agent is saved and after DNS at run time). True allows an agent
+# service on this host or private network.
+AGENT_HTTP_ALLOW_PRIVATE = optional("AGENT_HTTP_ALLOW_PRIVATE", False, cast=bool)
+
 # Log-in brute force (django-axes): after AXES_FAILURE_LIMIT failures for one email from one IP,
 # that pair is locked for AXES_COOLOFF_MINUTES. Locking the pair, not the account, means an
 # attacker cannot lock a victim out from the victim's own network; the lock also expires.

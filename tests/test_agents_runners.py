@@ -330,6 +330,13 @@ def agent_server():
 
 
 @pytest.fixture(autouse=True)
+def _allow_private(settings):
+    # The test agent service listens on loopback, which the SSRF guard refuses by default
+    # (tests/test_security.py proves that).
+    settings.AGENT_HTTP_ALLOW_PRIVATE = True
+
+
+@pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch):
     # The runner honours proxy variables; the local server must be reached directly.
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):

@@ -234,7 +234,8 @@ def test_runner_input_error_message_is_shown_and_refunded(client, make_user, age
     assert balance_of(user) == Decimal("10.00")
 
 
-def test_failed_http_agent_costs_nothing(client, make_user, make_agent):
+def test_failed_http_agent_costs_nothing(client, make_user, make_agent, settings):
+    settings.AGENT_HTTP_ALLOW_PRIVATE = True  # reach loopback, so the failure is the refused connection
     user = make_user(balance=Decimal("10.00"))
     client.force_login(user)
     # Port 9 (discard) on loopback: nothing listens, the connection is refused.

@@ -309,3 +309,209 @@ def test_webhook_about_a_charge_nobody_knows_is_acknowledged_and_logged(
     assert response.status_code == 200
     assert StripeEvent.objects.get(pk=event["id"]).processed_at is not None
     assert any("ch_nobody" in record.getMessage() for record in caplog.records)
+
+
+# --- 8. SSRF: the http agent runner calls public hosts only -------------------------------------------
+
+PRIVATE_URLS = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://2130706433/",
+    "http://[::1]/",
+    "http://127.0.0.1:8080/x",
+    "http://127.1/",
+    "http://0x7f.0.0.1/",
+    "http://0/",
+    "http://10.0.0.5/",
+    "http://192.168.1.10/",
+    "http://172.16.0.1/",
+    "http://100.100.100.200/",  # shared address space (a cloud's metadata lives there)
+    "http://[::ffff:127.0.0.1]/",
+    "http://[fd00:ec2::254]/",  # AWS IPv6 metadata
+    "http://[fe80::1]/",
+    "https://localhost/",
+    "http://api.localhost./",
+    "http://metadata.google.internal/computeMetadata/v1/",
+]
+
+
+@pytest.mark.parametrize("url", PRIVATE_URLS)
+def test_http_agent_config_refuses_private_addresses(url, settings):
+    from agents.runners import validate_runner_config
+
+    settings.AGENT_HTTP_ALLOW_PRIVATE = False
+    errors = validate_runner_config("http", {"url": url})
+    assert "config" in errors and "AGENT_HTTP_ALLOW_PRIVATE" in " ".join(errors["config"])
+    settings.AGENT_HTTP_ALLOW_PRIVATE = True
+    assert validate_runner_config("http", {"url": url}) == {}
+
+
+def test_http_agent_config_accepts_public_hosts(settings):
+    from agents.runners import validate_runner_config
+
+    for url in ("https://n8n.example.com/webhook/x", "http://8.8.8.8/", "https://[2606:4700::1111]/"):
+        assert validate_runner_config("http", {"url": url}) == {}, url
+
+
+def test_admin_refuses_to_save_an_agent_calling_the_metadata_service(client, make_user):
+    from agents.models import Agent
+
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    data = {
+        "name": "Meta", "slug": "meta", "description": "x", "price": "1.00", "is_active": "on",
+        "runner": "http", "config": '{"url": "http://169.254.169.254/latest/meta-data/"}',
+        "input_label": "Input", "input_placeholder": "", "sort_order": "1",
+    }
+    response = client.post("/admin/agents/agent/add/", data)
+    assert response.status_code == 200
+    assert "private, loopback, link-local or cloud-metadata" in response.content.decode()
+    assert not Agent.objects.exists()
+
+
+@pytest.fixture
+def local_agent_server():
+    import http.server
+    import threading
+
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            hits.append(self.path)
+            if self.path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", "http://127.0.0.1:9/elsewhere")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status = {"/created": 201, "/no-content": 204, "/forbidden": 403}.get(self.path, 200)
+            ctype = "text/html" if self.path == "/html" else "text/plain"
+            body = b"" if status == 204 else b"secret internal answer"
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_runner_refuses_loopback_by_default(local_agent_server, settings):
+    from agents.exceptions import RunnerError
+    from agents.runners import run_http
+
+    port, hits = local_agent_server
+    assert not settings.AGENT_HTTP_ALLOW_PRIVATE  # the default
+    with pytest.raises(RunnerError) as err:
+        run_http("x", {"url": f"http://127.0.0.1:{port}/ok", "timeout": 2})
+    assert err.value.user_message == "This agent is misconfigured."
+    assert hits == []
+    settings.AGENT_HTTP_ALLOW_PRIVATE = True
+    assert run_http("x", {"url": f"http://127.0.0.1:{port}/ok", "timeout": 2}) == "secret internal answer"
+
+
+def _fake_dns(monkeypatch, answers):
+    """Make getaddrinfo answer `answers(host)` (a list of IPs) for *.example.test names."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(".example.test"):
+            return [
+                (socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                 (ip, port) if ":" not in ip else (ip, port, 0, 0))
+                for ip in answers(host)
+            ]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_http_runner_refuses_a_name_that_resolves_to_loopback(local_agent_server, monkeypatch, settings):
+    from agents.exceptions import RunnerError
+    from agents.runners import run_http, validate_runner_config
+
+    port, hits = local_agent_server
+    _fake_dns(monkeypatch, lambda host: ["127.0.0.1"])
+    config = {"url": f"http://agent.example.test:{port}/ok", "timeout": 2}
+    assert validate_runner_config("http", config) == {}  # a name: only run time can tell
+    with pytest.raises(RunnerError):
+        run_http("x", config)
+    assert hits == []
+
+
+def test_http_runner_checks_every_address_of_a_name(local_agent_server, monkeypatch):
+    from agents.exceptions import RunnerError
+    from agents.runners import run_http
+
+    port, hits = local_agent_server
+    _fake_dns(monkeypatch, lambda host: ["8.8.8.8", "127.0.0.1"])
+    with pytest.raises(RunnerError):
+        run_http("x", {"url": f"http://agent.example.test:{port}/ok", "timeout": 1})
+    assert hits == []
+
+
+def test_http_runner_connects_to_the_address_it_vetted(local_agent_server, monkeypatch):
+    """DNS rebinding: the first answer is public, every later one is loopback."""
+    from agents.exceptions import RunnerError
+    from agents.runners import run_http
+
+    port, hits = local_agent_server
+    calls = []
+
+    def rebinding(host):
+        calls.append(host)
+        return ["8.8.8.8"] if len(calls) == 1 else ["127.0.0.1"]
+
+    _fake_dns(monkeypatch, rebinding)
+    with pytest.raises(RunnerError):
+        run_http("x", {"url": f"http://rebind.example.test:{port}/ok", "timeout": 1})
+    assert hits == []
+
+
+@pytest.mark.parametrize("path", ["/redirect", "/no-content", "/forbidden", "/html"])
+def test_http_runner_output_is_only_a_2xx_text_or_json_answer(local_agent_server, settings, path):
+    from agents.exceptions import RunnerError
+    from agents.runners import run_http
+
+    settings.AGENT_HTTP_ALLOW_PRIVATE = True
+    port, hits = local_agent_server
+    with pytest.raises(RunnerError):
+        run_http("x", {"url": f"http://127.0.0.1:{port}{path}", "timeout": 2})
+    assert hits == [path]  # a redirect is not followed
+    assert run_http("x", {"url": f"http://127.0.0.1:{port}/created", "timeout": 2}) == "secret internal answer"
+
+
+def test_failed_private_http_agent_run_is_refunded(client, make_user, local_agent_server):
+    import json
+    import uuid
+    from decimal import Decimal
+
+    from agents.models import Agent, AgentRun
+
+    port, hits = local_agent_server
+    person = make_user(balance=Decimal("10.00"))
+    client.force_login(person)
+    agent = Agent.objects.create(
+        name="Local", slug="local", description="d", price=Decimal("2.00"), runner="http",
+        config={"url": f"http://localhost:{port}/ok", "timeout": 2},
+    )
+    response = client.post(
+        reverse("agents:use", args=[agent.slug]),
+        json.dumps({"input": "x", "request_id": str(uuid.uuid4())}), content_type="application/json",
+    )
+    assert response.status_code == 502 and response.json()["refunded"] is True
+    assert "secret internal answer" not in response.content.decode()
+    person.refresh_from_db()
+    assert person.wallet_balance == Decimal("10.00")
+    assert AgentRun.objects.get().status == AgentRun.Status.FAILED and hits == []
