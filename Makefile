@@ -21,6 +21,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/bandit -q -r authentication wallet agents netcop_hub -c pyproject.toml
 
 migrations-check: install
 	$(PY) manage.py makemigrations --check --dry-run

@@ -26,7 +26,8 @@ def optional(name: str, default, cast=str):
 # --- Core -------------------------------------------------------------------------------------
 DEBUG = optional("DEBUG", True, cast=bool)
 
-_DEV_SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
+# Used only with DEBUG on (refused below otherwise).
+_DEV_SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"  # nosec B105
 SECRET_KEY = optional("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:

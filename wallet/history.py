@@ -216,7 +216,7 @@ def balance_series(user, days: int, today: dt.date | None = None) -> BalanceSeri
     table = connection.ops.quote_name(WalletTransaction._meta.db_table)
     # The table name comes from model metadata (quoted); the values are parameters.
     probe = (
-        f"(SELECT balance_after FROM {table} WHERE user_id = %s AND created_at < %s "  # noqa: S608
+        f"(SELECT balance_after FROM {table} WHERE user_id = %s AND created_at < %s "  # noqa: S608 # nosec B608
         "ORDER BY created_at DESC, id DESC LIMIT 1)"
     )
     params = []

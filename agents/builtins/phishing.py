@@ -66,7 +66,8 @@ CONFUSABLES = str.maketrans(
         "7": "t", "$": "s", "@": "a",
     }
 )
-_TOKEN_STRIP = "<>()[]{}\"'`,;!"
+# Punctuation stripped from tokens, not a password (bandit B105 reads "TOKEN" as one).
+_TOKEN_STRIP = "<>()[]{}\"'`,;!"  # nosec B105
 _DOMAIN_RE = re.compile(r"^[\w\-]+(\.[\w\-]+)+(:\d+)?(/\S*)?$", re.UNICODE)
 _OBFUSCATED_IP_RE = re.compile(r"^(0x[0-9a-f]+|\d+)(\.(0x[0-9a-f]+|\d+)){0,3}$", re.I)
 _REDIRECT_PARAM_RE = re.compile(

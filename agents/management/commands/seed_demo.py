@@ -10,7 +10,8 @@ from agents.models import Agent
 from wallet.money import format_money
 
 DEMO_EMAIL = "demo@netcop.local"
-DEMO_PASSWORD = "netcop-demo-123"
+# Public on purpose: the local demo account (scripts/run.sh). Never run seed_demo in production.
+DEMO_PASSWORD = "netcop-demo-123"  # nosec B105
 
 BUILTIN_AGENTS = [
     {
