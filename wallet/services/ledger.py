@@ -83,7 +83,7 @@ def apply_change(
             with connection.cursor() as cursor:
                 cursor.execute(
                     # The table name comes from model metadata (quoted), values are parameters.
-                    f"UPDATE {table} SET wallet_balance = wallet_balance + %s, updated_at = %s "  # noqa: S608
+                    f"UPDATE {table} SET wallet_balance = wallet_balance + %s, updated_at = %s "  # noqa: S608 # nosec B608
                     "WHERE id = %s AND wallet_balance + %s BETWEEN 0 AND %s RETURNING wallet_balance",
                     [delta, now, user_id, delta, ceiling],
                 )
