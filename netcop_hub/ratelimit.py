@@ -18,6 +18,8 @@ from django.core.cache import cache
 from django.http import JsonResponse
 from django.shortcuts import render
 
+from .http import wants_json
+
 logger = logging.getLogger(__name__)
 
 # URL name -> (setting holding the limit, scope label for cache keys).
@@ -110,10 +112,7 @@ def too_many(request, wait: int):
     minutes, seconds = divmod(wait, 60)
     when = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
     message = f"Too many attempts. Please wait {when} and try again."
-    wants_json = request.content_type == "application/json" or "application/json" in request.headers.get(
-        "Accept", ""
-    )
-    if wants_json:
+    if wants_json(request):
         response = JsonResponse({"error": message}, status=429)
     else:
         response = render(request, "429.html", {"message": message}, status=429)

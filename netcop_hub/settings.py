@@ -61,6 +61,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Early, so it sees every JSON answer (no-store) and a view's RequestDataTooBig (JSON 413).
+    "netcop_hub.http.NoStoreJsonMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -131,6 +133,8 @@ SECURE_HSTS_PRELOAD = optional("SECURE_HSTS_PRELOAD", not DEBUG, cast=bool)
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
+# Pages read the token from the form's csrfmiddlewaretoken input (static/js/common.js), never the cookie.
+CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 CSRF_FAILURE_VIEW = "netcop_hub.views.csrf_failure"
 

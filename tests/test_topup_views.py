@@ -340,8 +340,9 @@ def test_three_d_secure_completed_then_confirmed_is_credited(auth_client, user, 
     resp = post_json(auth_client, CONFIRM, {"payment_intent_id": body["payment_intent_id"]})
     assert resp.status_code == 200, resp.content
     assert resp.json() == {
-        "success": True,
         "status": "succeeded",
+        "topup_id": str(TopUp.objects.get(user=user).id),
+        "payment_intent_id": body["payment_intent_id"],
         "new_balance": "25.00",
         "new_balance_display": "25.00 AED",
         "message": "25.00 AED was added to your wallet.",
@@ -354,11 +355,12 @@ def test_three_d_secure_completed_then_confirmed_is_credited(auth_client, user, 
     assert user.wallet_balance == Decimal("25.00")
 
 
-def test_three_d_secure_failed_is_400_and_nothing_credited(auth_client, user, stripe_sandbox):
+def test_three_d_secure_failed_is_402_and_nothing_credited(auth_client, user, stripe_sandbox):
     body = three_ds_topup(auth_client, stripe_sandbox)
     stripe_sandbox.authenticate(body["payment_intent_id"], body["client_secret"], success=False)
     resp = post_json(auth_client, CONFIRM, {"payment_intent_id": body["payment_intent_id"]})
-    assert resp.status_code == 400
+    # A failed payment answers alike from both endpoints (create-payment-intent's decline is 402 too).
+    assert resp.status_code == 402
     assert resp.json()["status"] == "failed"
     assert "authentication failed" in resp.json()["error"].lower()
     assert TopUp.objects.get(user=user).status == TopUp.Status.FAILED
@@ -377,7 +379,13 @@ def test_canceled_intent_is_400(auth_client, user, stripe_sandbox):
     body = three_ds_topup(auth_client, stripe_sandbox)
     stripe_gateway.cancel_intent(body["payment_intent_id"])
     resp = post_json(auth_client, CONFIRM, {"payment_intent_id": body["payment_intent_id"]})
-    assert resp.status_code == 400 and resp.json() == {"error": "The payment was canceled.", "status": "canceled"}
+    assert resp.status_code == 400 and resp.json() == {
+        "status": "canceled",
+        "topup_id": str(TopUp.objects.get(user=user).id),
+        "payment_intent_id": body["payment_intent_id"],
+        "message": "The payment was canceled.",
+        "error": "The payment was canceled.",
+    }
 
 
 def test_another_users_intent_is_404_before_asking_stripe(auth_client, make_user, stripe_sandbox, monkeypatch):

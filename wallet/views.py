@@ -8,7 +8,6 @@ fixed, user-facing messages; exception details go to the log only.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from decimal import Decimal
@@ -22,15 +21,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from netcop_hub import http
+
 from . import services, stripe_gateway
-from .exceptions import (
-    InvalidAmount,
-    PaymentDeclined,
-    PaymentProviderError,
-    PaymentProviderUnavailable,
-    TopUpError,
-    TopUpMismatch,
-)
+from .exceptions import InvalidAmount, PaymentProviderError, PaymentProviderUnavailable
 from .models import TopUp
 from .money import parse_amount
 from .templatetags.money import money
@@ -46,19 +40,9 @@ SANDBOX_TEST_CARDS = (
     ("4000 0000 0000 0341", "is declined"),
 )
 
-UNAVAILABLE = (
-    "We couldn't reach the payment service. If your card was charged, your wallet will be credited "
-    "automatically. Please try again in a moment."
-)
-PROVIDER_ERROR = "The payment could not be processed. Please try again or use another card."
-MISMATCH = "This payment does not match your top-up. Our team has been alerted; nothing was credited."
 NOT_FOUND = "No such top-up."
 # Stripe object ids (pm_..., card_... from the sandbox's tokens): ASCII letters, digits, underscores.
 PAYMENT_METHOD_ID = re.compile(r"[A-Za-z]+_[A-Za-z0-9_]+")
-
-
-class BadRequest(Exception):
-    """A request body we refuse; its message is ours and written for the user."""
 
 
 def _json_login_required(view):
@@ -67,50 +51,10 @@ def _json_login_required(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
-            return JsonResponse({"error": "Please log in again."}, status=401)
+            return http.json_error("Please log in again.", 401)
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not allowed")
-
-
-def _json_object(request) -> dict:
-    """The request body as a JSON object; numbers become Decimal (never float), NaN is refused."""
-    if request.content_type != "application/json":
-        raise BadRequest("Send the request as JSON.")
-    try:
-        data = json.loads(request.body, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        # RecursionError: nesting too deep for the decoder (e.g. 100k "["), not a server fault.
-        raise BadRequest("The request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    return data
-
-
-def _string_field(data: dict, name: str, max_length: int) -> str:
-    value = data.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > max_length or not _storable(value):
-        raise BadRequest(f"Missing or invalid {name.replace('_', ' ')}.")
-    return value.strip()
-
-
-def _storable(value: str) -> bool:
-    """False for text no database column or Stripe call takes: NUL, or a lone surrogate ("\\ud800")."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _error(message: str, http_status: int, **extra) -> JsonResponse:
-    return JsonResponse({"error": message, **extra}, status=http_status)
 
 
 def _balance_fields(user, new_balance: Decimal | None) -> dict:
@@ -191,18 +135,18 @@ def topup_page(request):
 def create_payment_intent(request):
     """Start a top-up: create and confirm a PaymentIntent for a PaymentMethod made by Stripe.js."""
     try:
-        data = _json_object(request)
+        data = http.json_body(request)
         # The one amount rule (wallet.money): a JSON string or number; anything else is refused.
         try:
             amount = parse_amount(data.get("amount"))
         except InvalidAmount as exc:
-            raise BadRequest(str(exc)) from None
-        payment_method_id = _string_field(data, "payment_method_id", 255)
+            raise http.BadRequest(str(exc)) from None
+        payment_method_id = http.string_field(data, "payment_method_id", 255)
         if not PAYMENT_METHOD_ID.fullmatch(payment_method_id):
-            raise BadRequest("Missing or invalid payment method id.")
-        idempotency_key = _string_field(data, "idempotency_key", 64)
-    except BadRequest as exc:
-        return _error(str(exc), 400)
+            raise http.BadRequest("Missing or invalid payment method id.")
+        idempotency_key = http.string_field(data, "idempotency_key", 64)
+    except http.BadRequest as exc:
+        return http.json_error(exc.message, exc.status)
 
     try:
         result = services.start_topup(
@@ -211,35 +155,22 @@ def create_payment_intent(request):
             payment_method_id=payment_method_id,
             idempotency_key=idempotency_key,
         )
-    except InvalidAmount as exc:
-        # Our own validation texts, written for users ("Top-ups must be between ...").
-        return _error(str(exc), 400)
-    except TopUpMismatch:
-        return _error(MISMATCH, 409)
     except TopUp.DoesNotExist:
         # The intent Stripe returned is not the one recorded on this top-up (cannot happen with
         # Stripe's idempotency; reconcile sorts it out). Never a 500.
         logger.error(
             "topup for user %s: intent does not match the top-up (key %s)", request.user.pk, idempotency_key
         )
-        return _error(MISMATCH, 409)
-    except TopUpError as exc:
-        # Raised by start_topup before any Stripe call, with messages we wrote for users.
-        return _error(str(exc), 400)
-    except PaymentDeclined as exc:
-        return _error(exc.user_message or "Your card was declined.", 402)
-    except PaymentProviderUnavailable:
-        # The TopUp stays pending; reconcile_topups finds out later whether an intent exists.
-        logger.warning("topup for user %s: Stripe unavailable (key %s)", request.user.pk, idempotency_key)
-        return _error(UNAVAILABLE, 503)
+        return http.json_error(http.MISMATCH, 409)
     except PaymentProviderError as exc:
         if _payment_method_refused(exc):
             # Stripe refused the request itself (400/404): the client's payment method id is the
             # one free parameter, so this is the client's error, answered like a decline.
-            return _error(PROVIDER_ERROR, 402)
-        logger.error("topup for user %s: Stripe refused (key %s)", request.user.pk, idempotency_key)
-        return _error(PROVIDER_ERROR, 502)
-    return _topup_answer(request, result)
+            return http.json_error(http.PROVIDER_ERROR, 402)
+        return http.error_response(exc, request=request)
+    except http.DOMAIN_ERRORS as exc:
+        return http.error_response(exc, request=request)
+    return _outcome(request, result, after_authentication=False)
 
 
 def _payment_method_refused(exc: PaymentProviderError) -> bool:
@@ -248,43 +179,56 @@ def _payment_method_refused(exc: PaymentProviderError) -> bool:
     return isinstance(cause, stripe.InvalidRequestError) and getattr(cause, "http_status", None) in (400, 404)
 
 
-def _topup_answer(request, result: services.SettleResult) -> JsonResponse:
-    """Answer create-payment-intent with the top-up's state (a replayed key lands here too)."""
+NOT_AUTHENTICATED = "Card authentication was not completed. Please try again."
+PROCESSING = "Your payment is being processed. Your balance will update when it completes."
+
+
+def _outcome(request, result: services.SettleResult, *, after_authentication: bool) -> JsonResponse:
+    """The one answer both top-up endpoints give for a top-up's state (a replayed key lands here too).
+
+    Always `status` (succeeded, requires_action, processing, failed, canceled), `topup_id`,
+    `payment_intent_id` and `message`; plus the new balance on success, the client secret when the
+    page must authenticate, and `error` (= message) on the 4xx outcomes.
+    """
     topup = result.topup
     base = {"topup_id": str(topup.id), "payment_intent_id": topup.stripe_payment_intent_id or ""}
+
+    def final_error(status: str, message: str, http_status: int) -> JsonResponse:
+        body = {"status": status, **base, "message": message, "error": message}
+        return http.json_response(body, http_status)
+
     if topup.status == TopUp.Status.SUCCEEDED:
-        return JsonResponse(
+        return http.json_response(
             {
                 "status": "succeeded",
                 **base,
-                **_balance_fields(request.user, result.new_balance),
                 "message": _success_message(topup),
+                **_balance_fields(request.user, result.new_balance),
             }
         )
     if topup.status == TopUp.Status.REQUIRES_ACTION:
+        if after_authentication:
+            # The page ran 3-D Secure and Stripe still wants it: the customer did not finish it.
+            return final_error("requires_action", NOT_AUTHENTICATED, 400)
         # SettleResult does not carry the intent; fetch it for the client secret (never logged).
         try:
             intent = stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id)
-        except PaymentProviderUnavailable:
-            return _error(UNAVAILABLE, 503)
-        except PaymentProviderError:
-            return _error(PROVIDER_ERROR, 502)
-        return JsonResponse(
-            {"status": "requires_action", **base, "client_secret": intent.client_secret}
+        except (PaymentProviderUnavailable, PaymentProviderError) as exc:
+            return http.error_response(exc, request=request)
+        return http.json_response(
+            {
+                "status": "requires_action",
+                **base,
+                "message": "Your bank asks you to confirm this payment.",
+                "client_secret": intent.client_secret,
+            }
         )
     if topup.status == TopUp.Status.FAILED:
-        return _error(_failure_message(topup), 402, status="failed")
+        return final_error("failed", _failure_message(topup), 402)
     if topup.status == TopUp.Status.CANCELED:
-        return _error("The payment was canceled.", 400, status="canceled")
+        return final_error("canceled", "The payment was canceled.", 400)
     # Pending: Stripe is still processing, or an earlier request with this key is in flight.
-    return JsonResponse(
-        {
-            "status": "processing",
-            **base,
-            "message": "Your payment is being processed. Your balance will update when it completes.",
-        },
-        status=202,
-    )
+    return http.json_response({"status": "processing", **base, "message": PROCESSING}, 202)
 
 
 @require_POST
@@ -292,46 +236,21 @@ def _topup_answer(request, result: services.SettleResult) -> JsonResponse:
 def confirm_payment(request):
     """After 3-D Secure in the page: fetch the intent from Stripe and settle the user's top-up."""
     try:
-        data = _json_object(request)
-        intent_id = _string_field(data, "payment_intent_id", 255)
-    except BadRequest as exc:
-        return _error(str(exc), 400)
+        data = http.json_body(request)
+        intent_id = http.string_field(data, "payment_intent_id", 255)
+    except http.BadRequest as exc:
+        return http.json_error(exc.message, exc.status)
     # Ownership first: never ask Stripe about an intent that is not one of this user's top-ups.
     if not TopUp.objects.filter(user=request.user, stripe_payment_intent_id=intent_id).exists():
-        return _error(NOT_FOUND, 404)
+        return http.json_error(NOT_FOUND, 404)
     try:
         intent = stripe_gateway.retrieve_intent(intent_id)
         result = services.settle_topup(intent=intent, user=request.user)
     except TopUp.DoesNotExist:
-        return _error(NOT_FOUND, 404)
-    except TopUpMismatch:
-        return _error(MISMATCH, 409)  # settle_topup logged both sides of the mismatch
-    except PaymentProviderUnavailable:
-        logger.warning("confirm %s for user %s: Stripe unavailable", intent_id, request.user.pk)
-        return _error(UNAVAILABLE, 503)
-    except PaymentProviderError:
-        return _error(PROVIDER_ERROR, 502)
-
-    topup = result.topup
-    if topup.status == TopUp.Status.SUCCEEDED:
-        return JsonResponse(
-            {
-                "success": True,
-                "status": "succeeded",
-                **_balance_fields(request.user, result.new_balance),
-                "message": _success_message(topup),
-            }
-        )
-    messages = {
-        TopUp.Status.REQUIRES_ACTION: "Card authentication was not completed. Please try again.",
-        TopUp.Status.PENDING: "Your payment is still processing. Your balance will update when it completes.",
-        TopUp.Status.CANCELED: "The payment was canceled.",
-    }
-    if topup.status == TopUp.Status.FAILED:
-        message = _failure_message(topup)
-    else:
-        message = messages.get(topup.status, "The payment was not completed.")
-    return _error(message, 400, status=topup.status)
+        return http.json_error(NOT_FOUND, 404)
+    except http.DOMAIN_ERRORS as exc:
+        return http.error_response(exc, request=request)
+    return _outcome(request, result, after_authentication=True)
 
 
 def _failure_message(topup: TopUp) -> str:
@@ -348,6 +267,6 @@ def _failure_message(topup: TopUp) -> str:
 def balance(request):
     """The signed-in user's balance as JSON (for refreshing the nav; also the benchmarks' baseline)."""
     amount = request.user.wallet_balance
-    return JsonResponse(
+    return http.json_response(
         {"balance": str(amount), "currency": settings.WALLET_CURRENCY, "display": money(amount)}
     )
