@@ -50,6 +50,14 @@ class Agent(models.Model):
     def __str__(self):
         return self.name
 
+    @property
+    def has_sensitive_input(self) -> bool:
+        """True when the runner takes secrets (passwords): the page turns off autofill and spellcheck."""
+        from .runners import REGISTRY
+
+        spec = REGISTRY.get(self.runner)
+        return spec is not None and spec.sensitive_input
+
     def clean(self):
         from .runners import validate_runner_config
 
@@ -123,3 +131,18 @@ class AgentRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status != self.Status.CHARGED
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status == self.Status.FAILED
+
+    @property
+    def is_succeeded(self) -> bool:
+        return self.status == self.Status.SUCCEEDED
+
+    @property
+    def badge(self) -> str:
+        """The status badge's style: "ok", "failed" or "pending" (class badge-<badge>)."""
+        if self.is_failed:
+            return "failed"
+        return "ok" if self.is_finished else "pending"

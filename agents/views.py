@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from decimal import Decimal
@@ -11,12 +10,13 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from wallet.money import format_money
+from netcop_hub import http
 from wallet.templatetags.money import money
 
 from . import services
@@ -34,16 +34,16 @@ logger = logging.getLogger(__name__)
 RECENT_RUNS = 10
 
 
-def _wants_json(request) -> bool:
-    return request.content_type == "application/json"
-
-
 def _topup_url(amount: Decimal) -> str:
     return f"{reverse('wallet:topup')}?{urlencode({'amount': f'{amount:.2f}'})}"
 
 
-def _run_payload(outcome: services.RunOutcome) -> tuple[dict, int]:
-    """The JSON body and status code for a run (first answer or a duplicate's)."""
+def _run_payload(request, outcome: services.RunOutcome) -> tuple[dict, int]:
+    """The JSON body and status code for a run (first answer, a duplicate's, or a poll's).
+
+    A failed run is a business outcome, not a gateway error: 200 with status "failed" (refunded).
+    `html` is the run as "Your recent runs" shows it (templates/agents/_run.html).
+    """
     run = outcome.run
     body = {
         "run_id": str(run.id),
@@ -53,18 +53,21 @@ def _run_payload(outcome: services.RunOutcome) -> tuple[dict, int]:
         "duplicate": outcome.duplicate,
     }
     if run.status == AgentRun.Status.SUCCEEDED:
-        body.update(output=run.output, charged=f"{run.price:.2f}")
-        return body, 200
-    if run.status == AgentRun.Status.FAILED:
-        body.update(error=run.error_message, refunded=True, charged="0.00")
-        return body, 502
-    # A duplicate of a submission that is still running: accepted, nothing charged by this call.
-    body.update(
-        status="running",
-        detail="This request is already being processed. Its result will appear shortly.",
-        status_url=reverse("agents:run_status", args=[run.id]),
-    )
-    return body, 202
+        body.update(output=run.output, charged=f"{run.price:.2f}", charged_display=money(run.price))
+        status = 200
+    elif run.status == AgentRun.Status.FAILED:
+        body.update(error=run.error_message, refunded=True, charged="0.00", charged_display=money(0))
+        status = 200
+    else:
+        # A duplicate of a submission that is still running: accepted, nothing charged by this call.
+        body.update(
+            status="running",
+            detail="This request is already being processed. Its result will appear shortly.",
+            status_url=reverse("agents:run_status", args=[run.id]),
+        )
+        return body, 202
+    body["html"] = render_to_string("agents/_run.html", {"run": run, "highlight": str(run.id)}, request)
+    return body, status
 
 
 def _run_message(request, outcome: services.RunOutcome) -> None:
@@ -124,70 +127,67 @@ def run_status(request, run_id):
     """JSON state of one of the user's runs (polled after a 202)."""
     run = get_object_or_404(AgentRun.objects.select_related("agent"), pk=run_id, user=request.user)
     outcome = services.RunOutcome(run=run, new_balance=services.current_balance(user=request.user))
-    body, _ = _run_payload(outcome)
-    return JsonResponse(body)
-
-
-def _parse(request) -> tuple[object, object]:
-    """(input, request_id) from a JSON body or a form post; ValueError for a malformed JSON body."""
-    if _wants_json(request):
-        data = json.loads(request.body or b"null")
-        if not isinstance(data, dict):
-            raise ValueError("JSON body must be an object")
-        return data.get("input"), data.get("request_id")
-    return request.POST.get("input"), request.POST.get("request_id")
+    body, _ = _run_payload(request, outcome)
+    return http.json_response(body)
 
 
 @require_POST
 def use_agent(request, slug):
-    """Charge, run and answer: JSON for application/json requests, redirects for form posts."""
-    is_json = _wants_json(request)
+    """Charge, run and answer: the JSON view for API calls (the page's script), the form view otherwise."""
+    if http.wants_json(request):
+        return _use_agent_json(request, slug)
+    return _use_agent_form(request, slug)
+
+
+def _run(request, agent: Agent, input_text, request_id) -> services.RunOutcome:
+    """The one service call behind both views; domain errors propagate to the view's answer."""
+    return services.run_agent(user=request.user, agent=agent, input_text=input_text, request_id=request_id)
+
+
+def _use_agent_json(request, slug):
+    if not request.user.is_authenticated:
+        return http.json_error("Log in to use agents.", 401)
+    try:
+        agent = services.get_active_agent(slug=slug)
+        data = http.json_body(request)
+        outcome = _run(request, agent, data.get("input"), data.get("request_id"))
+    except http.BadRequest as exc:
+        message = exc.message if exc.status != 400 else BAD_BODY
+        return http.json_error(message, exc.status)
+    except InsufficientBalance as exc:
+        return http.error_response(exc, request=request, redirect_url=_topup_url(exc.topup_amount))
+    except http.DOMAIN_ERRORS as exc:
+        return http.error_response(exc, request=request)
+    body, status = _run_payload(request, outcome)
+    return http.json_response(body, status)
+
+
+BAD_BODY = "The request body must be a JSON object with input and request_id."
+
+
+def _use_agent_form(request, slug):
     detail_url = reverse("agents:detail", args=[slug])
     if not request.user.is_authenticated:
-        if is_json:
-            return JsonResponse({"error": "Log in to use agents."}, status=401)
         return redirect_to_login(detail_url)
     try:
         agent = services.get_active_agent(slug=slug)
     except AgentUnavailable:
         raise Http404("No such agent.") from None
-
-    def bad_request(message: str, input_text: str = ""):
-        if is_json:
-            return JsonResponse({"error": message}, status=400)
-        context = _detail_context(request, agent, input_text=input_text, error=message)
-        return render(request, "agents/detail.html", context, status=400)
-
+    input_text = request.POST.get("input")
     try:
-        input_text, request_id = _parse(request)
-    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to decode
-        return bad_request("The request body must be a JSON object with input and request_id.")
-    try:
-        outcome = services.run_agent(
-            user=request.user, agent=agent, input_text=input_text, request_id=request_id
-        )
-    except InvalidAgentInput as exc:
-        return bad_request(exc.user_message, input_text if isinstance(input_text, str) else "")
-    except InvalidRequestId:
-        return bad_request("This form has expired. Reload the page and try again.")
+        outcome = _run(request, agent, input_text, request.POST.get("request_id"))
     except AgentUnavailable:
         raise Http404("No such agent.") from None
-    except RequestIdReused:
-        message = "This request id was already used for another agent. Reload the page and try again."
-        if is_json:
-            return JsonResponse({"error": message}, status=409)
-        messages.error(request, message)
+    except (InvalidAgentInput, InvalidRequestId) as exc:
+        # Shown on the page again, with what was typed.
+        message = http.describe_error(exc).message
+        context = _detail_context(request, agent, input_text=input_text or "", error=message)
+        return render(request, "agents/detail.html", context, status=400)
+    except RequestIdReused as exc:
+        messages.error(request, http.describe_error(exc).message)
         return redirect(detail_url)
     except InsufficientBalance as exc:
-        message = f"Insufficient balance. Need {format_money(exc.price)}."
-        url = _topup_url(exc.topup_amount)
-        if is_json:
-            return JsonResponse({"error": message, "redirect_url": url}, status=402)
-        messages.error(request, message)
-        return redirect(url)
-
-    if is_json:
-        body, status = _run_payload(outcome)
-        return JsonResponse(body, status=status)
+        messages.error(request, http.describe_error(exc).message)
+        return redirect(_topup_url(exc.topup_amount))
     _run_message(request, outcome)
     return redirect(f"{detail_url}?{urlencode({'run': outcome.run.id})}#run-{outcome.run.id}")

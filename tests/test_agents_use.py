@@ -188,12 +188,13 @@ def test_page_shows_topup_link_instead_of_button_when_balance_is_low(client, mak
 
 # --- failure and refund ---------------------------------------------------------------------------
 
-def test_runner_error_refunds_and_answers_502_without_leaking(client, make_user, make_agent, failing_runner):
+def test_runner_error_refunds_and_answers_200_failed_without_leaking(client, make_user, make_agent, failing_runner):
     user = make_user(balance=Decimal("10.00"))
     client.force_login(user)
     agent = make_agent(runner="test_fail", price=Decimal("4.00"))
     response = use(client, agent)
-    assert response.status_code == 502
+    # A failed run is a business outcome (refunded), not a gateway error: never a 502.
+    assert response.status_code == 200
     data = response.json()
     assert data["status"] == "failed" and data["refunded"] is True
     assert data["error"] == "The agent could not complete this run."
@@ -229,7 +230,7 @@ def test_runner_input_error_message_is_shown_and_refunded(client, make_user, age
     user = make_user(balance=Decimal("10.00"))
     client.force_login(user)
     response = use(client, agent, "no links in here")
-    assert response.status_code == 502
+    assert response.status_code == 200 and response.json()["status"] == "failed"
     assert response.json()["error"].startswith("No URL found.")
     assert balance_of(user) == Decimal("10.00")
 
@@ -241,7 +242,7 @@ def test_failed_http_agent_costs_nothing(client, make_user, make_agent, settings
     # Port 9 (discard) on loopback: nothing listens, the connection is refused.
     agent = make_agent(runner="http", config={"url": "http://127.0.0.1:9/", "timeout": 2})
     response = use(client, agent)
-    assert response.status_code == 502 and response.json()["refunded"] is True
+    assert response.status_code == 200 and response.json()["refunded"] is True
     assert balance_of(user) == Decimal("10.00")
 
 
@@ -269,7 +270,8 @@ def test_same_request_id_of_a_failed_run_returns_the_failure(client, make_user, 
     rid = uuid.uuid4()
     use(client, agent, request_id=rid)
     again = use(client, agent, request_id=rid)
-    assert again.status_code == 502 and again.json()["duplicate"] is True
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert again.json()["status"] == "failed"
     assert WalletTransaction.objects.filter(user=user, type=TxType.REFUND).count() == 1
 
 
