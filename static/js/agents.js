@@ -1,48 +1,21 @@
-/* Agent page: submit runs as JSON, show the report and update the nav balance in place.
-   Without JavaScript the form posts normally and the server redirects back with the result. */
+/* Agent page: submit runs as JSON, show the server-rendered run and update the nav balance in place.
+   Needs common.js (window.NetCop) first. Without JavaScript the form posts normally and the server
+   redirects back with the result. */
 (function () {
   "use strict";
 
   var form = document.querySelector("[data-agent-form]");
-  if (!form || !window.fetch) { return; }
+  if (!form || !window.fetch || !window.NetCop) { return; }
   var submit = form.querySelector("[data-agent-submit]");
   if (!submit) { return; } // balance too low: the page shows a top-up link instead
 
   var textarea = form.querySelector("textarea[name=input]");
   var requestIdInput = form.querySelector("input[name=request_id]");
-  var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   var errorBox = form.querySelector("[data-agent-error]");
   var statusBox = form.querySelector("[data-agent-status]");
   var runList = document.querySelector("[data-run-list]");
   var submitLabel = submit.textContent;
   var busy = false;
-
-  function newRequestId() {
-    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
-    var b = new Uint8Array(16);
-    crypto.getRandomValues(b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    var h = Array.prototype.map.call(b, function (x) { return (x + 0x100).toString(16).slice(1); }).join("");
-    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
-  }
-
-  function formatMoney(amount) {
-    // "1234.5" -> "1,234.50 AED" without going through floating point.
-    var parts = String(amount).split(".");
-    var whole = parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-    var cents = ((parts[1] || "") + "00").slice(0, 2);
-    return whole + "." + cents + " AED";
-  }
-
-  function updateBalance(data) {
-    if (!data || data.new_balance === undefined) { return; }
-    var text = data.new_balance_display || formatMoney(data.new_balance);
-    document.querySelectorAll("[data-wallet-balance]").forEach(function (el) {
-      el.setAttribute("data-wallet-balance", data.new_balance);
-      el.textContent = text;
-    });
-  }
 
   function showError(message, link) {
     errorBox.textContent = "";
@@ -82,52 +55,28 @@
     }
   }
 
+  // The run as the server rendered it (templates/agents/_run.html), at the top of the list.
   function addRun(data) {
     var empty = runList.querySelector("[data-no-runs]");
     if (empty) { empty.remove(); }
     var old = document.getElementById("run-" + data.run_id);
     if (old) { old.remove(); }
-    var li = document.createElement("li");
-    li.id = "run-" + data.run_id;
-    li.className = "card run run-highlight run-" + data.status;
-    var meta = document.createElement("p");
-    meta.className = "run-meta";
-    var badge = document.createElement("span");
-    badge.className = "badge " + (data.status === "failed" ? "badge-failed" : "badge-ok");
-    badge.textContent = data.status === "failed" ? "Failed (refunded)" : "Succeeded";
-    meta.appendChild(badge);
-    meta.appendChild(document.createTextNode(
-      data.status === "failed" ? " Just now · refunded" : " Just now · charged " + formatMoney(data.charged)));
-    li.appendChild(meta);
-    if (data.status === "succeeded") {
-      var pre = document.createElement("pre");
-      pre.className = "run-output";
-      pre.tabIndex = 0;
-      pre.setAttribute("aria-label", "Report");
-      pre.textContent = data.output;
-      li.appendChild(pre);
-    } else {
-      var err = document.createElement("p");
-      err.className = "run-error";
-      err.textContent = data.error;
-      li.appendChild(err);
-    }
-    runList.insertBefore(li, runList.firstChild);
-    return li;
+    runList.insertAdjacentHTML("afterbegin", data.html);
+    return document.getElementById("run-" + data.run_id);
   }
 
   function finish(data) {
     // A definitive answer: the next submission is a new request.
-    requestIdInput.value = newRequestId();
-    updateBalance(data);
+    requestIdInput.value = NetCop.uuid();
+    NetCop.updateBalance(data);
     var li = addRun(data);
     if (data.status === "succeeded") {
-      statusBox.textContent = "Done. " + formatMoney(data.charged) + " charged.";
+      statusBox.textContent = "Done. " + (data.charged_display || NetCop.formatMoney(data.charged)) + " charged.";
     } else {
       statusBox.textContent = "";
       showError(data.error + " You were not charged.");
     }
-    li.scrollIntoView({ block: "nearest" });
+    if (li) { li.scrollIntoView({ block: "nearest" }); }
   }
 
   function poll(url, attempt) {
@@ -158,31 +107,26 @@
       return;
     }
     setBusy(true);
-    fetch(form.action, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
-      body: JSON.stringify({ input: textarea.value, request_id: requestIdInput.value })
-    }).then(function (response) {
-      return response.json().then(function (data) { return { status: response.status, data: data }; });
-    }).then(function (res) {
-      var data = res.data;
-      if (res.status === 202) { poll(data.status_url, 0); statusBox.textContent = data.detail; return; }
-      setBusy(false);
-      if (res.status === 200 || res.status === 502) { finish(data); return; }
-      statusBox.textContent = "";
-      if (res.status === 402) {
-        showError(data.error, { href: data.redirect_url, text: "Top up your wallet" });
-      } else {
-        showError(data.error || "Something went wrong. Please try again.");
-      }
-      if (res.status === 400 || res.status === 409) { requestIdInput.value = newRequestId(); }
-      textarea.focus();
-    }).catch(function () {
-      // Keep the same request id: retrying cannot charge twice.
-      setBusy(false);
-      statusBox.textContent = "";
-      showError("Network problem: the result did not arrive. Try again; you will not be charged twice.");
-    });
+    NetCop.postJSON(form.action, { input: textarea.value, request_id: requestIdInput.value }, form)
+      .then(function (res) {
+        var data = res.body;
+        if (res.status === 202) { poll(data.status_url, 0); statusBox.textContent = data.detail; return; }
+        setBusy(false);
+        // 200: the run finished, succeeded or failed (and refunded); data.status says which.
+        if (res.status === 200) { finish(data); return; }
+        statusBox.textContent = "";
+        if (res.status === 402) {
+          showError(data.error, { href: data.redirect_url, text: "Top up your wallet" });
+        } else {
+          showError(data.error || "Something went wrong. Please try again.");
+        }
+        if (res.status === 400 || res.status === 409) { requestIdInput.value = NetCop.uuid(); }
+        textarea.focus();
+      }).catch(function () {
+        // Keep the same request id: retrying cannot charge twice.
+        setBusy(false);
+        statusBox.textContent = "";
+        showError("Network problem: the result did not arrive. Try again; you will not be charged twice.");
+      });
   });
 }());

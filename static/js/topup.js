@@ -2,6 +2,7 @@
 //
 // Flow (Stripe's webhook-free pattern): stripe.createPaymentMethod -> POST create-payment-intent;
 // on "requires_action" stripe.handleNextAction (3-D Secure) -> POST confirm-payment.
+// Needs common.js (window.NetCop) first.
 // Only documented Stripe.js calls are used, so this file runs unchanged against js.stripe.com.
 (function () {
   "use strict";
@@ -20,7 +21,6 @@
   var submitLabel = submit.querySelector(".topup-submit-label");
   var statusBox = document.getElementById("topup-status");
   var presets = Array.prototype.slice.call(form.querySelectorAll("[data-amount]"));
-  var csrfInput = form.querySelector("input[name=csrfmiddlewaretoken]");
 
   var GENERIC_ERROR = "Something went wrong. Please try again.";
   var NETWORK_ERROR = "We couldn't reach the server. Check your connection and try again.";
@@ -32,44 +32,18 @@
 
   // --- helpers ---------------------------------------------------------------------------------
 
-  function newKey() {
-    if (window.crypto && typeof window.crypto.randomUUID === "function") {
-      return window.crypto.randomUUID();
-    }
-    var bytes = new Uint8Array(16);
-    window.crypto.getRandomValues(bytes);
-    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
-    bytes[8] = (bytes[8] & 0x3f) | 0x80; // variant 10
-    var hex = Array.prototype.map.call(bytes, function (b) {
-      return ("0" + b.toString(16)).slice(-2);
-    }).join("");
-    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" +
-      hex.slice(16, 20) + "-" + hex.slice(20);
-  }
+  var formatCents = function (cents) { return NetCop.formatMoney(NetCop.centsToText(cents)); };
 
-  // Amounts are handled as strings and integer cents: never floats.
-  function toCents(text) {
-    var match = /^(\d{1,10})(?:\.(\d{1,2}))?$/.exec(text);
-    if (!match) return null;
-    return parseInt(match[1], 10) * 100 + parseInt(((match[2] || "") + "00").slice(0, 2), 10);
-  }
-
-  function formatCents(cents) {
-    var whole = Math.floor(cents / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-    return whole + "." + ("0" + (cents % 100)).slice(-2) + " " + config.currency;
-  }
-
+  // The one amount rule (NetCop.parseAmount, the server's too), then the range.
   function checkAmount(raw) {
-    var text = (raw || "").trim().replace(/,/g, "");
-    var min = toCents(config.minAmount);
-    var max = toCents(config.maxAmount);
+    var min = NetCop.parseAmount(config.minAmount).cents;
+    var max = NetCop.parseAmount(config.maxAmount).cents;
     var range = "Enter an amount between " + formatCents(min) + " and " + formatCents(max) + ".";
-    if (!text) return { error: "Enter an amount to add. " + range };
-    if (!/^\d+(\.\d+)?$/.test(text)) return { error: "Enter the amount as a number, e.g. 100.00." };
-    if (/\.\d{3,}$/.test(text)) return { error: "Amounts can have at most two decimal places." };
-    var cents = toCents(text);
-    if (cents === null || cents < min || cents > max) return { error: range };
-    return { text: Math.floor(cents / 100) + "." + ("0" + (cents % 100)).slice(-2) };
+    if (!(raw || "").trim()) return { error: "Enter an amount to add. " + range };
+    var amount = NetCop.parseAmount(raw);
+    if (amount.error) return amount;
+    if (amount.cents < min || amount.cents > max) return { error: range };
+    return amount;
   }
 
   function setAmountError(message) {
@@ -101,40 +75,15 @@
   }
 
   function syncPresets() {
-    var value = amountInput.value.trim();
+    var value = NetCop.parseAmount(amountInput.value).text;
     presets.forEach(function (button) {
-      var same = toCents(button.getAttribute("data-amount")) === toCents(value);
+      var same = NetCop.parseAmount(button.getAttribute("data-amount")).text === value;
       button.setAttribute("aria-pressed", same ? "true" : "false");
     });
   }
 
-  function updateBalances(body) {
-    if (!body.new_balance) return;
-    var display = body.new_balance_display || body.new_balance + " " + config.currency;
-    document.querySelectorAll("[data-wallet-balance]").forEach(function (node) {
-      node.setAttribute("data-wallet-balance", body.new_balance);
-      node.textContent = display;
-    });
-    document.querySelectorAll("[data-topup-balance]").forEach(function (node) {
-      node.textContent = display;
-    });
-  }
-
   function postJSON(url, data) {
-    return fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: {
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-        "X-CSRFToken": csrfInput ? csrfInput.value : "",
-      },
-      body: JSON.stringify(data),
-    }).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (body) {
-        return { status: response.status, body: body };
-      });
-    });
+    return NetCop.postJSON(url, data, form);
   }
 
   function errorFor(answer) {
@@ -182,7 +131,7 @@
   function succeeded(body) {
     attempt = null;
     refreshRecent();
-    updateBalances(body);
+    NetCop.updateBalance(body);
     showStatus("success", body.message || "Your wallet was topped up.");
     if (typeof card.clear === "function") card.clear();
   }
@@ -193,32 +142,23 @@
     showStatus("error", message);
   }
 
-  function confirmAfterAction(paymentIntentId, actionError) {
-    return postJSON(config.confirmUrl, { payment_intent_id: paymentIntentId }).then(function (answer) {
-      if (answer.status === 200 && answer.body.success) {
-        succeeded(answer.body);
-      } else if (answer.body && answer.body.status === "requires_action" && actionError) {
-        failed(actionError.message || errorFor(answer));
-      } else {
-        failed(errorFor(answer));
-      }
-    });
-  }
-
-  function handleCreateAnswer(answer) {
+  // Both endpoints answer a top-up's state in one shape ({status, message, ...}), so one function
+  // reads the answer to create-payment-intent and to confirm-payment alike.
+  function handleAnswer(answer, actionError) {
     var body = answer.body || {};
     if (answer.status === 200 && body.status === "succeeded") {
       succeeded(body);
       return null;
     }
-    if (answer.status === 200 && body.status === "requires_action") {
+    if (answer.status === 200 && body.status === "requires_action" && body.client_secret) {
       showStatus("info", "Your bank asks you to confirm this payment\u2026");
       return stripe.handleNextAction({ clientSecret: body.client_secret }).then(function (result) {
         // Whatever Stripe.js says, the server decides from the intent itself.
-        return confirmAfterAction(body.payment_intent_id, result && result.error);
+        return postJSON(config.confirmUrl, { payment_intent_id: body.payment_intent_id })
+          .then(function (next) { return handleAnswer(next, result && result.error); });
       });
     }
-    if (answer.status === 202) {
+    if (body.status === "processing") {
       attempt = null;
       showStatus("info", body.message || "Your payment is being processed.");
       return null;
@@ -227,6 +167,10 @@
       // Stripe was unreachable: the payment may or may not have been created. Keep this attempt's
       // key, so "try again" replays it (the server then reports it) instead of charging twice.
       showStatus("error", errorFor(answer));
+      return null;
+    }
+    if (body.status === "requires_action" && actionError && actionError.message) {
+      failed(actionError.message);
       return null;
     }
     if (answer.status === 400 && /amount/i.test(body.error || "")) setAmountError(body.error);
@@ -261,7 +205,7 @@
     }
     setAmountError("");
     if (!attempt || attempt.amount !== amount.text) {
-      attempt = { key: newKey(), amount: amount.text };
+      attempt = { key: NetCop.uuid(), amount: amount.text };
     }
     var current = attempt;
     setBusy(true);
@@ -276,7 +220,7 @@
           amount: current.amount,
           payment_method_id: result.paymentMethod.id,
           idempotency_key: current.key,
-        }).then(handleCreateAnswer);
+        }).then(handleAnswer);
       })
       .catch(function () {
         // No answer from our server (or Stripe.js failed): keep the key so a retry of this same
