@@ -102,6 +102,21 @@ def test_three_d_secure_failed_shows_error_and_credits_nothing(wallet_page, expe
     assert page.user.wallet_balance == 0 and not WalletTransaction.objects.exists()
 
 
+def test_arabic_indic_digits_are_sent_as_ascii_and_credited(wallet_page, expect):
+    page = wallet_page
+    sent = []
+    page.on(
+        "request",
+        lambda request: sent.append(request.post_data_json["amount"]) if "create-payment-intent" in request.url else None,
+    )
+    page.get_by_label("Amount in AED").fill("١٠٠")
+    fill_card(page, "4242424242424242")
+    page.get_by_role("button", name=ADD).click()
+    expect(page.locator("#topup-status")).to_have_text("100.00 AED was added to your wallet.")
+    assert sent == ["100.00"]
+    assert TopUp.objects.get(user=page.user).amount == Decimal("100.00")
+
+
 def test_declined_card_shows_clear_error(wallet_page, expect):
     page = wallet_page
     page.get_by_role("button", name="50.00 AED").click()
@@ -126,7 +141,12 @@ def test_declined_card_shows_clear_error(wallet_page, expect):
         ("1.234", "at most two decimal places"),
         ("0", "between 2.00 AED and 10,000.00 AED"),
         ("20000", "between 2.00 AED and 10,000.00 AED"),
-        ("abc", "as a number"),
+        ("abc", "Enter an amount like 100 or 100.50."),
+        # The server's rule and message: no exponents, signs, underscores or embedded spaces.
+        ("1e3", "Enter an amount like 100 or 100.50."),
+        ("-5", "Enter an amount like 100 or 100.50."),
+        ("1_000", "Enter an amount like 100 or 100.50."),
+        ("1 00", "Enter an amount like 100 or 100.50."),
         ("", "Enter an amount"),
     ],
 )
