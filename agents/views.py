@@ -32,6 +32,7 @@ from .models import Agent, AgentRun
 logger = logging.getLogger(__name__)
 
 RECENT_RUNS = 10
+BAD_BODY = "The request body must be a JSON object with input and request_id."
 
 
 def _topup_url(amount: Decimal) -> str:
@@ -145,6 +146,7 @@ def _run(request, agent: Agent, input_text, request_id) -> services.RunOutcome:
 
 
 def _use_agent_json(request, slug):
+    """The page script's call: a JSON body in, the run (or a domain error) as JSON out."""
     if not request.user.is_authenticated:
         return http.json_error("Log in to use agents.", 401)
     try:
@@ -162,10 +164,8 @@ def _use_agent_json(request, slug):
     return http.json_response(body, status)
 
 
-BAD_BODY = "The request body must be a JSON object with input and request_id."
-
-
 def _use_agent_form(request, slug):
+    """The form post without JavaScript: redirect back to the run, or the page again with the error."""
     detail_url = reverse("agents:detail", args=[slug])
     if not request.user.is_authenticated:
         return redirect_to_login(detail_url)
