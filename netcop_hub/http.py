@@ -19,7 +19,7 @@ from django.http import JsonResponse
 
 from agents import exceptions as agent_errors
 from wallet import exceptions as wallet_errors
-from wallet.templatetags.money import money
+from wallet.money import format_money
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def _own_text(exc) -> str:
 
 
 def _insufficient(exc) -> str:
-    return f"Insufficient balance. Need {money(exc.price)}."
+    return f"Insufficient balance. Need {format_money(exc.price)}."
 
 
 # Domain exception -> (status, message, log level). Checked in order: subclasses before their base.

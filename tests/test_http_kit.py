@@ -14,7 +14,8 @@ from agents.exceptions import RunnerError
 from agents.models import Agent
 from agents.runners import REGISTRY, RunnerSpec
 from netcop_hub import http
-from wallet import services, stripe_gateway
+from wallet import money, services, stripe_gateway
+from wallet.exceptions import InvalidAmount
 from wallet.models import TopUp
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +58,7 @@ def fake_topups(monkeypatch, user):
             idempotency_key=f"k-{status}",
             stripe_payment_intent_id=f"pi_{status}",
             status=TopUp.Status.PENDING if status == TopUp.Status.SUCCEEDED else status,
+            failure_reason="Declined." if status == TopUp.Status.FAILED else "",
         )
         # A succeeded row needs its ledger credit (a constraint); the answer only reads the object.
         topup.status = status
@@ -73,7 +75,8 @@ def fake_topups(monkeypatch, user):
 
 
 @pytest.mark.parametrize(
-    "status", [TopUp.Status.SUCCEEDED, TopUp.Status.PENDING, TopUp.Status.FAILED, TopUp.Status.CANCELED]
+    "status",
+    [TopUp.Status.SUCCEEDED, TopUp.Status.PENDING, TopUp.Status.FAILED, TopUp.Status.CANCELED, TopUp.Status.RETURNED],
 )
 def test_both_topup_endpoints_answer_the_same_outcome_alike(auth_client, fake_topups, status):
     topup = fake_topups(status)
@@ -144,24 +147,35 @@ def test_oversized_json_body_is_a_json_413(auth_client, agent, settings, url):
 
 @pytest.mark.parametrize(
     ("typed", "sent"),
-    [("١٠٠", "100"), ("۱۰۰٫", None), ("١٠٠.٥٠", "100.50"), ("１００", "100"), (" 75.5 ", "75.5"), ("100", "100")],
+    [
+        ("١٠٠", "100.00"),
+        ("۱۰۰", "100.00"),
+        ("١٠٠.٥٠", "100.50"),
+        ("١٠٠٫٥", "100.50"),  # the Arabic decimal separator
+        ("１００", "100.00"),
+        (" 75.5 ", "75.50"),
+        ("100", "100.00"),
+        ("۱۰۰٫", None),
+    ],
 )
 def test_amounts_in_other_digits_are_read_as_ascii(auth_client, monkeypatch, typed, sent):
     seen = {}
 
     def fake_start(**kw):
         seen["amount"] = kw["amount"]
-        raise services.InvalidAmount("stop here")
+        raise InvalidAmount("stop here")
 
     monkeypatch.setattr(services, "start_topup", fake_start)
     resp = create(auth_client, amount=typed)
-    if sent is None:  # "٫" (the Arabic decimal separator) is not part of the rule
+    if sent is None:
         assert resp.json()["error"] == BAD_AMOUNT and "amount" not in seen
     else:
-        assert seen["amount"] == sent
+        assert seen["amount"] == Decimal(sent) and str(seen["amount"]) == sent
 
 
-@pytest.mark.parametrize("typed", ["1e3", "1E3", "1_000", "+100", "-100", "1 00", "1,000", "0x10", "١e٣", ".5", "100."])
+@pytest.mark.parametrize(
+    "typed", ["1e3", "1E3", "1_000", "+100", "-100", "1 00", "1,000", "0x10", "١e٣", ".5", "100.", "1.234"]
+)
 def test_amounts_outside_the_rule_are_refused_with_the_pages_message(auth_client, no_stripe_calls, typed):
     resp = create(auth_client, amount=typed)
     assert resp.status_code == 400 and resp.json() == {"error": BAD_AMOUNT}
@@ -173,9 +187,12 @@ def test_json_number_with_an_exponent_is_refused(auth_client, no_stripe_calls):
     assert resp.status_code == 400 and resp.json() == {"error": BAD_AMOUNT}
 
 
-def test_the_page_script_uses_the_servers_amount_message():
+def test_the_page_script_uses_the_servers_amount_messages():
     common = (django_settings.BASE_DIR / "static" / "js" / "common.js").read_text()
-    assert f'"{BAD_AMOUNT}"' in common
+    assert BAD_AMOUNT == money.AMOUNT_MESSAGE
+    for message in (money.AMOUNT_MESSAGE, money.TOO_LARGE_MESSAGE):
+        assert f'"{message}"' in common
+    assert f"MAX_INTEGER_DIGITS = {len(str(int(money.MAX_AMOUNT)))};" in common
 
 
 @pytest.fixture

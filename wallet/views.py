@@ -186,7 +186,7 @@ PROCESSING = "Your payment is being processed. Your balance will update when it 
 def _outcome(request, result: services.SettleResult, *, after_authentication: bool) -> JsonResponse:
     """The one answer both top-up endpoints give for a top-up's state (a replayed key lands here too).
 
-    Always `status` (succeeded, requires_action, processing, failed, canceled), `topup_id`,
+    Always `status` (succeeded, requires_action, processing, failed, canceled, returned), `topup_id`,
     `payment_intent_id` and `message`; plus the new balance on success, the client secret when the
     page must authenticate, and `error` (= message) on the 4xx outcomes.
     """
@@ -227,6 +227,9 @@ def _outcome(request, result: services.SettleResult, *, after_authentication: bo
         return final_error("failed", _failure_message(topup), 402)
     if topup.status == TopUp.Status.CANCELED:
         return final_error("canceled", "The payment was canceled.", 400)
+    if topup.status == TopUp.Status.RETURNED:
+        # Collected, but past the wallet's bound: settle_topup sends it back to the card.
+        return final_error("returned", topup.failure_reason or "The payment was returned to your card.", 409)
     # Pending: Stripe is still processing, or an earlier request with this key is in flight.
     return http.json_response({"status": "processing", **base, "message": PROCESSING}, 202)
 

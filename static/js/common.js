@@ -6,10 +6,10 @@
   // The wallet's currency comes from the server (settings.WALLET_CURRENCY) via <body data-currency>.
   var currency = (document.body && document.body.getAttribute("data-currency")) || "";
 
-  // The same text the server answers for an amount it cannot read (wallet/views.py BAD_AMOUNT).
+  // The server's messages for the one amount rule (wallet/money.py AMOUNT_MESSAGE, TOO_LARGE_MESSAGE).
   var BAD_AMOUNT = "Enter an amount like 100 or 100.50.";
-  var MANY_PLACES = "Amounts can have at most two decimal places.";
   var TOO_LARGE = "That amount is too large.";
+  var MAX_INTEGER_DIGITS = 10; // wallet/money.py MAX_AMOUNT 9999999999.99
 
   function uuid() {
     if (window.crypto && typeof window.crypto.randomUUID === "function") {
@@ -34,24 +34,26 @@
     return whole + "." + cents + (currency ? " " + currency : "");
   }
 
-  // Arabic-Indic (U+0660..), Extended Arabic-Indic (U+06F0..) and full-width (U+FF10..) digits.
+  // Arabic-Indic (U+0660..), Extended Arabic-Indic (U+06F0..) and full-width (U+FF10..) digits as
+  // 0-9; the Arabic decimal separator (U+066B) and the full-width full stop (U+FF0E) as ".".
   function normaliseDigits(text) {
-    return text.replace(/[\u0660-\u0669\u06F0-\u06F9\uFF10-\uFF19]/g, function (digit) {
-      var code = digit.charCodeAt(0);
+    return text.replace(/[\u0660-\u0669\u06F0-\u06F9\uFF10-\uFF19\u066B\uFF0E]/g, function (ch) {
+      var code = ch.charCodeAt(0);
+      if (code === 0x066B || code === 0xFF0E) return ".";
       var zero = code >= 0xFF10 ? 0xFF10 : code >= 0x06F0 ? 0x06F0 : 0x0660;
       return String(code - zero);
     });
   }
 
-  // The one amount rule, the server's too: plain digits, at most two decimal places; no exponent,
-  // sign, underscore, separator or embedded space. {text: "100.50", cents: 10050} or {error}.
+  // The one amount rule, the server's (wallet/money.py parse_amount): a plain decimal with at most
+  // two places; no exponent, sign, underscore, separator, inner space or third place.
+  // {text: "100.50", cents: 10050} or {error}.
   function parseAmount(raw) {
     var text = normaliseDigits(String(raw || "").trim());
-    if (text.length > 32) return { error: TOO_LARGE };
-    if (/^[0-9]+\.[0-9]{3,}$/.test(text)) return { error: MANY_PLACES };
     var match = /^([0-9]+)(?:\.([0-9]{1,2}))?$/.exec(text);
     if (!match) return { error: BAD_AMOUNT };
     var whole = match[1].replace(/^0+(?=\d)/, "");
+    if (whole.length > MAX_INTEGER_DIGITS) return { error: TOO_LARGE };
     var cents = ((match[2] || "") + "00").slice(0, 2);
     return { text: whole + "." + cents, cents: parseInt(whole, 10) * 100 + parseInt(cents, 10) };
   }

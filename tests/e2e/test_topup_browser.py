@@ -138,7 +138,7 @@ def test_declined_card_shows_clear_error(wallet_page, expect):
 @pytest.mark.parametrize(
     ("amount", "message"),
     [
-        ("1.234", "at most two decimal places"),
+        ("1.234", "Enter an amount like 100 or 100.50."),
         ("0", "between 2.00 AED and 10,000.00 AED"),
         ("20000", "between 2.00 AED and 10,000.00 AED"),
         ("abc", "Enter an amount like 100 or 100.50."),
