@@ -44,3 +44,8 @@ class PaymentProviderError(WalletError):
 
 class RefundNotAllowed(WalletError):
     """A refund larger than the top-up's remainder or the wallet's balance."""
+
+
+class PaymentMethodRejected(PaymentProviderError):
+    """Stripe refused the request as invalid (400/404) where the client chose the value: the payment
+    method id (e.g. no such PaymentMethod). The client's error, answered like a decline."""

@@ -28,6 +28,7 @@ from django.utils import timezone
 from . import services, stripe_gateway
 from .exceptions import PaymentProviderError, PaymentProviderUnavailable, WalletError
 from .models import CardRefund, TopUp
+from .stripe_gateway import IntentStatus
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +36,10 @@ OPEN_STATUSES = (TopUp.Status.PENDING, TopUp.Status.REQUIRES_ACTION)
 # Final but not credited: their intent can still succeed (e.g. confirmed again with another card).
 REVISITED_STATUSES = (TopUp.Status.FAILED, TopUp.Status.CANCELED)
 # Intent states that wait for the customer; abandoned ones are canceled after TOPUP_ABANDON_AFTER.
-WAITING_STATES = ("requires_action", "requires_confirmation")
+WAITING_STATES = (IntentStatus.REQUIRES_ACTION, IntentStatus.REQUIRES_CONFIRMATION)
 # After this many Stripe outages in a row a run stops: the rest waits for the next run.
 MAX_CONSECUTIVE_OUTAGES = 3
-# One page of PaymentIntents scanned for a top-up whose intent id we never learned.
+# One page of PaymentIntents scanned (sandbox only) for a top-up whose intent id we never learned.
 RECENT_INTENTS = 100
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
@@ -104,11 +105,7 @@ def _age(topup, now) -> timedelta:
 
 
 def _find_intent(topup, intents: list) -> stripe_gateway.Intent | None:
-    """The intent created for a top-up whose create response we never got, found by metadata.
-
-    localstripe has no search API, so this scans one page of intents; against real Stripe,
-    `PaymentIntent.search(query="metadata['topup_id']:'<id>'")` would be the exact lookup.
-    """
+    """The intent created for a top-up whose create response we never got, found by its metadata."""
     for intent in intents:
         if intent.metadata.get("topup_id") == str(topup.id) and intent.metadata.get("user_id") == str(
             topup.user_id
@@ -126,7 +123,7 @@ def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_inten
     topup.refresh_from_db()
     if topup.status in REVISITED_STATUSES and topup.stripe_payment_intent_id:
         intent = stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id)
-        if intent.status != "succeeded":
+        if intent.status != IntentStatus.SUCCEEDED:
             return Outcome("settled", f"still {topup.get_status_display().lower()} ({intent.status})")
         if dry_run:
             return Outcome("waiting", f"would credit intent {intent.id} (succeeded after {topup.status})")
@@ -135,13 +132,22 @@ def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_inten
         return Outcome("settled", f"already {topup.get_status_display().lower()}")
 
     if not topup.stripe_payment_intent_id:
-        if recent_intents is None:
-            recent_intents = stripe_gateway.list_recent_intents(limit=RECENT_INTENTS)
-        intent = _find_intent(topup, recent_intents)
+        if settings.STRIPE_SANDBOX:
+            # localstripe has no search API: scan one page of the most recent intents.
+            if recent_intents is None:
+                recent_intents = stripe_gateway.list_recent_intents(limit=RECENT_INTENTS)
+            candidates, truncated = recent_intents, len(recent_intents) >= RECENT_INTENTS
+        else:
+            # Real Stripe: ask for exactly this top-up's intent. Search is eventually consistent
+            # (about a minute behind), far inside TOPUP_UNSTARTED_AFTER; should it lag longer, the
+            # webhook still attaches the intent by its metadata and credits even a failed top-up.
+            candidates = stripe_gateway.search_intents_by_metadata("topup_id", str(topup.id))
+            truncated = False
+        intent = _find_intent(topup, candidates)
         if intent is None:
             if _age(topup, now) < parse_duration(settings.TOPUP_UNSTARTED_AFTER):
                 return Outcome("waiting", "no intent at Stripe yet; left pending")
-            if len(recent_intents) >= RECENT_INTENTS:
+            if truncated:
                 # A full page may have cut the intent off: failing it could lose a payment. Leave it
                 # pending and visible; the webhook (metadata lookup) or a person settles it.
                 logger.warning("topup %s: no intent among %s listed; left pending", topup.id, RECENT_INTENTS)
@@ -169,7 +175,7 @@ def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_inten
             intent = stripe_gateway.retrieve_intent(intent.id)
 
     if dry_run:
-        verb = "would credit" if intent.status == "succeeded" else "would record"
+        verb = "would credit" if intent.status == IntentStatus.SUCCEEDED else "would record"
         return Outcome("waiting", f"{verb} intent {intent.id} ({intent.status})")
     return _settle(intent)
 
@@ -222,7 +228,7 @@ def reconcile_topups(
         topup = TopUp.objects.get(pk=pk)
         label = f"topup {pk} ({topup.amount} {topup.currency}, user {topup.user_id})"
         try:
-            if not topup.stripe_payment_intent_id and recent is None:
+            if not topup.stripe_payment_intent_id and recent is None and settings.STRIPE_SANDBOX:
                 recent = stripe_gateway.list_recent_intents(limit=RECENT_INTENTS)
             outcome = reconcile_one(topup, dry_run=dry_run, now=now, recent_intents=recent)
             outages = 0

@@ -1,25 +1,38 @@
 """
 The only module that imports stripe: a thin, typed facade over stripe.StripeClient.
 
-It turns Stripe objects into small frozen dataclasses and Stripe errors into our exceptions, so the
-rest of the code never sees the SDK. Amounts cross this boundary as integer minor units (fils).
-Nothing here touches the database: callers must not hold a transaction or a row lock across a call.
+It turns Stripe objects into small frozen dataclasses carrying our own status enums (IntentStatus,
+RefundStatus) and Stripe errors into our exceptions, so the rest of the code never sees the SDK.
+Amounts cross this boundary as integer minor units (fils). Every request goes through `_call`, which
+refuses to run inside a database transaction (money rule 4) and translates Stripe's errors.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from functools import lru_cache
+from typing import Any, TypeVar
 
 import stripe
 from django.conf import settings
 from django.db import connection
+from stripe.params import PaymentIntentCreateParams
 
-from .exceptions import PaymentDeclined, PaymentProviderError, PaymentProviderUnavailable
+from .exceptions import (
+    PaymentDeclined,
+    PaymentMethodRejected,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+    WalletError,
+)
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MINOR_UNITS = Decimal(100)  # AED is a two-decimal currency: 1 AED = 100 fils.
 
@@ -46,17 +59,61 @@ def assert_no_transaction() -> None:
         raise RuntimeError("Stripe must not be called inside a database transaction.")
 
 
+class IntentStatus(StrEnum):
+    """Our vocabulary for a PaymentIntent's state (Stripe's lifecycle, plus UNKNOWN).
+
+    Values spell Stripe's documented states; a state Stripe adds later arrives as UNKNOWN, which
+    nothing credits and reconciliation leaves waiting.
+    """
+
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"  # new, or an attempt failed
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_ACTION = "requires_action"  # 3-D Secure in the page
+    PROCESSING = "processing"
+    REQUIRES_CAPTURE = "requires_capture"
+    SUCCEEDED = "succeeded"  # the only state in which money was collected
+    CANCELED = "canceled"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def from_stripe(cls, value: object) -> IntentStatus:
+        try:
+            return cls(str(value))
+        except ValueError:
+            logger.warning("unknown PaymentIntent status %r", value)
+            return cls.UNKNOWN
+
+
+class RefundStatus(StrEnum):
+    """Our vocabulary for a Refund's state (Stripe's, plus UNKNOWN: treated as still pending)."""
+
+    PENDING = "pending"
+    REQUIRES_ACTION = "requires_action"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def from_stripe(cls, value: object) -> RefundStatus:
+        try:
+            return cls(str(value))
+        except ValueError:
+            logger.warning("unknown Refund status %r", value)
+            return cls.UNKNOWN
+
+
 @dataclass(frozen=True)
 class Intent:
     """What we need of a PaymentIntent. `client_secret` must never be logged."""
 
     id: str
-    status: str
+    status: IntentStatus
     amount: int
     currency: str
     amount_received: int | None = None
     client_secret: str = field(default="", repr=False)
-    metadata: dict = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
     last_error_message: str = ""
     next_action_type: str = ""
 
@@ -69,156 +126,8 @@ class Intent:
 @dataclass(frozen=True)
 class Refund:
     id: str
-    status: str
+    status: RefundStatus
     amount: int
-
-
-@lru_cache(maxsize=1)
-def _client() -> stripe.StripeClient:
-    options = {
-        "max_network_retries": settings.STRIPE_MAX_NETWORK_RETRIES,
-        "http_client": stripe.new_default_http_client(timeout=settings.STRIPE_TIMEOUT_SECONDS),
-    }
-    if settings.STRIPE_API_BASE:
-        options["base_addresses"] = {"api": settings.STRIPE_API_BASE}
-    return stripe.StripeClient(settings.STRIPE_SECRET_KEY, **options)
-
-
-def reset_client() -> None:
-    """Forget the cached client (tests change settings between runs)."""
-    _client.cache_clear()
-
-
-def _get(obj, name, default=None):
-    # StripeObject raises AttributeError for absent keys; localstripe omits several fields.
-    try:
-        value = getattr(obj, name)
-    except AttributeError:
-        return default
-    return default if value is None else value
-
-
-def _customer_error(error) -> str:
-    """The part of last_payment_error a customer may read.
-
-    Stripe writes `message` for customers only on card errors; other types (api_error,
-    invalid_request_error) carry developer text, which is dropped. A failed 3-D Secure check has
-    its own code. localstripe omits `type`: there a code alone marks a card failure.
-    """
-    if error is None:
-        return ""
-    code, kind = _get(error, "code", ""), _get(error, "type", "")
-    if code == "payment_intent_authentication_failure":
-        return "Card authentication failed."
-    if kind == "card_error" or (not kind and code):
-        return _get(error, "message", "")
-    return ""
-
-
-def _intent(obj) -> Intent:
-    error = _get(obj, "last_payment_error")
-    next_action = _get(obj, "next_action")
-    metadata = _get(obj, "metadata")
-    return Intent(
-        id=obj.id,
-        status=obj.status,
-        amount=int(obj.amount),
-        currency=str(obj.currency).lower(),
-        amount_received=_get(obj, "amount_received"),
-        client_secret=_get(obj, "client_secret", ""),
-        metadata=metadata.to_dict() if metadata is not None and hasattr(metadata, "to_dict") else {},
-        last_error_message=_customer_error(error),
-        next_action_type=_get(next_action, "type", "") if next_action is not None else "",
-    )
-
-
-def _translate(exc: stripe.StripeError, action: str):
-    """Map a Stripe error to our exception; the original goes to the log, never to a client."""
-    request_id = getattr(exc, "request_id", None)
-    if isinstance(exc, stripe.CardError):
-        logger.info("stripe %s declined: code=%s request=%s", action, exc.code, request_id)
-        return PaymentDeclined(exc.user_message or "Your card was declined.", code=exc.code or "")
-    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError | stripe.APIError):
-        logger.warning("stripe %s unavailable: %s request=%s", action, type(exc).__name__, request_id)
-        return PaymentProviderUnavailable("The payment provider could not be reached.")
-    logger.error("stripe %s failed: %s %s request=%s", action, type(exc).__name__, exc, request_id)
-    return PaymentProviderError("The payment provider refused the request.")
-
-
-def create_and_confirm_intent(
-    *, amount_minor: int, currency: str, payment_method: str, metadata: dict, idempotency_key: str
-) -> Intent:
-    """Create and confirm a card PaymentIntent on the server (Stripe's webhook-free flow)."""
-    params = {
-        "amount": amount_minor,
-        "currency": currency.lower(),
-        "payment_method": payment_method,
-        "payment_method_types": ["card"],
-        "confirm": True,
-        "metadata": metadata,
-    }
-    if not settings.STRIPE_SANDBOX:
-        # Real Stripe: let Stripe.js handle 3-D Secure in the page (next_action use_stripe_sdk)
-        # instead of a redirect. localstripe rejects this parameter ("Unexpected use_stripe_sdk")
-        # and behaves as if it were set, so it is sent only outside the sandbox.
-        params["use_stripe_sdk"] = True
-    try:
-        obj = _client().v1.payment_intents.create(
-            params=params, options={"idempotency_key": idempotency_key}
-        )
-    except stripe.StripeError as exc:
-        raise _translate(exc, "create_intent") from exc
-    intent = _intent(obj)
-    logger.info("stripe intent %s created status=%s", intent.id, intent.status)
-    return intent
-
-
-def retrieve_intent(intent_id: str) -> Intent:
-    """Fetch the current state of a PaymentIntent."""
-    try:
-        return _intent(_client().v1.payment_intents.retrieve(intent_id))
-    except stripe.StripeError as exc:
-        raise _translate(exc, "retrieve_intent") from exc
-
-
-def cancel_intent(intent_id: str) -> Intent:
-    """Cancel a PaymentIntent that never completed (e.g. abandoned at 3-D Secure)."""
-    try:
-        return _intent(_client().v1.payment_intents.cancel(intent_id))
-    except stripe.StripeError as exc:
-        raise _translate(exc, "cancel_intent") from exc
-
-
-def list_recent_intents(limit: int = 100) -> list[Intent]:
-    """The most recent PaymentIntents (used to find an intent whose id we never learned)."""
-    try:
-        page = _client().v1.payment_intents.list(params={"limit": limit})
-    except stripe.StripeError as exc:
-        raise _translate(exc, "list_intents") from exc
-    return [_intent(obj) for obj in page.data]
-
-
-def create_refund(
-    *, payment_intent_id: str, amount_minor: int, idempotency_key: str, metadata: dict
-) -> Refund:
-    """Refund `amount_minor` of a PaymentIntent to the card. Callers cap the amount themselves."""
-    try:
-        obj = _client().v1.refunds.create(
-            params={"payment_intent": payment_intent_id, "amount": amount_minor, "metadata": metadata},
-            options={"idempotency_key": idempotency_key},
-        )
-    except stripe.StripeError as exc:
-        raise _translate(exc, "create_refund") from exc
-    return Refund(id=obj.id, status=obj.status, amount=int(obj.amount))
-
-
-def retrieve_refund(refund_id: str) -> Refund:
-    """Fetch the current state of a Refund (pending, requires_action, succeeded, failed, canceled)."""
-    try:
-        obj = _client().v1.refunds.retrieve(refund_id)
-    except stripe.StripeError as exc:
-        raise _translate(exc, "retrieve_refund") from exc
-    return Refund(id=obj.id, status=obj.status, amount=int(obj.amount))
 
 
 @dataclass(frozen=True)
@@ -231,16 +140,194 @@ class Charge:
     currency: str
 
 
+@lru_cache(maxsize=1)
+def _client() -> stripe.StripeClient:
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
+        http_client=stripe.new_default_http_client(timeout=settings.STRIPE_TIMEOUT_SECONDS),
+        base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None,
+    )
+
+
+def reset_client() -> None:
+    """Forget the cached client (tests change settings between runs)."""
+    _client.cache_clear()
+
+
+def _call(action: str, request: Callable[[], T], *, client_param: bool = False) -> T:
+    """Every Stripe request goes through here: the transaction guard, then errors translated.
+
+    client_param=True: the request carries a value the client chose (the payment method), so
+    Stripe's 400/404 invalid_request is the client's mistake (PaymentMethodRejected).
+    """
+    assert_no_transaction()
+    try:
+        return request()
+    except stripe.StripeError as exc:
+        raise _translate(exc, action, client_param=client_param) from exc
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    # StripeObject raises AttributeError for absent keys; localstripe omits several fields.
+    try:
+        value = getattr(obj, name)
+    except AttributeError:
+        return default
+    return default if value is None else value
+
+
+def _customer_error(error: Any) -> str:
+    """The part of last_payment_error a customer may read.
+
+    Stripe writes `message` for customers only on card errors; other types (api_error,
+    invalid_request_error) carry developer text, which is dropped. A failed 3-D Secure check has
+    its own code. localstripe omits `type`: there a code alone marks a card failure.
+    """
+    if error is None:
+        return ""
+    code, kind = _get(error, "code", ""), _get(error, "type", "")
+    if code == "payment_intent_authentication_failure":
+        return "Card authentication failed."
+    if kind == "card_error" or (not kind and code):
+        return str(_get(error, "message", ""))
+    return ""
+
+
+def _intent(obj: Any) -> Intent:
+    error = _get(obj, "last_payment_error")
+    next_action = _get(obj, "next_action")
+    metadata = _get(obj, "metadata")
+    received = _get(obj, "amount_received")
+    return Intent(
+        id=str(obj.id),
+        status=IntentStatus.from_stripe(obj.status),
+        amount=int(obj.amount),
+        currency=str(obj.currency).lower(),
+        amount_received=None if received is None else int(received),
+        client_secret=str(_get(obj, "client_secret", "")),
+        metadata=(
+            {str(k): str(v) for k, v in metadata.to_dict().items()}
+            if metadata is not None and hasattr(metadata, "to_dict")
+            else {}
+        ),
+        last_error_message=_customer_error(error),
+        next_action_type=str(_get(next_action, "type", "")) if next_action is not None else "",
+    )
+
+
+def _refund(obj: Any) -> Refund:
+    return Refund(id=str(obj.id), status=RefundStatus.from_stripe(obj.status), amount=int(obj.amount))
+
+
+def _translate(exc: stripe.StripeError, action: str, *, client_param: bool = False) -> WalletError:
+    """Map a Stripe error to our exception; the original goes to the log, never to a client."""
+    request_id = getattr(exc, "request_id", None)
+    if isinstance(exc, stripe.CardError):
+        logger.info("stripe %s declined: code=%s request=%s", action, exc.code, request_id)
+        return PaymentDeclined(exc.user_message or "Your card was declined.", code=exc.code or "")
+    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError | stripe.APIError):
+        logger.warning("stripe %s unavailable: %s request=%s", action, type(exc).__name__, request_id)
+        return PaymentProviderUnavailable("The payment provider could not be reached.")
+    logger.error("stripe %s failed: %s %s request=%s", action, type(exc).__name__, exc, request_id)
+    if client_param and isinstance(exc, stripe.InvalidRequestError) and exc.http_status in (400, 404):
+        return PaymentMethodRejected("The payment provider refused the payment method.")
+    return PaymentProviderError("The payment provider refused the request.")
+
+
+def create_and_confirm_intent(
+    *, amount_minor: int, currency: str, payment_method: str, metadata: dict[str, str], idempotency_key: str
+) -> Intent:
+    """Create and confirm a card PaymentIntent on the server (Stripe's webhook-free flow).
+
+    Raises PaymentMethodRejected when Stripe refuses the request as invalid (400/404): the payment
+    method id is the one value the client chose.
+    """
+    params: PaymentIntentCreateParams = {
+        "amount": amount_minor,
+        "currency": currency.lower(),
+        "payment_method": payment_method,
+        "payment_method_types": ["card"],
+        "confirm": True,
+        "metadata": metadata,
+    }
+    if not settings.STRIPE_SANDBOX:
+        # Real Stripe: let Stripe.js handle 3-D Secure in the page (next_action use_stripe_sdk)
+        # instead of a redirect. localstripe rejects this parameter ("Unexpected use_stripe_sdk")
+        # and behaves as if it were set, so it is sent only outside the sandbox.
+        params["use_stripe_sdk"] = True
+    options: stripe.RequestOptions = {"idempotency_key": idempotency_key}
+    obj = _call(
+        "create_intent",
+        lambda: _client().v1.payment_intents.create(params=params, options=options),
+        client_param=True,
+    )
+    intent = _intent(obj)
+    logger.info("stripe intent %s created status=%s", intent.id, intent.status)
+    return intent
+
+
+def retrieve_intent(intent_id: str) -> Intent:
+    """Fetch the current state of a PaymentIntent."""
+    return _intent(_call("retrieve_intent", lambda: _client().v1.payment_intents.retrieve(intent_id)))
+
+
+def cancel_intent(intent_id: str) -> Intent:
+    """Cancel a PaymentIntent that never completed (e.g. abandoned at 3-D Secure)."""
+    return _intent(_call("cancel_intent", lambda: _client().v1.payment_intents.cancel(intent_id)))
+
+
+def list_recent_intents(limit: int = 100) -> list[Intent]:
+    """The most recent PaymentIntents (the sandbox's way to find an intent whose id we never learned)."""
+    page = _call("list_intents", lambda: _client().v1.payment_intents.list(params={"limit": limit}))
+    return [_intent(obj) for obj in page.data]
+
+
+_SEARCH_VALUE = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
+def search_intents_by_metadata(key: str, value: str, *, limit: int = 10) -> list[Intent]:
+    """PaymentIntents whose metadata[key] is value (real Stripe only; localstripe has no search).
+
+    Stripe's search is eventually consistent: an intent may take up to a minute to show up.
+    """
+    if not (_SEARCH_VALUE.fullmatch(key) and _SEARCH_VALUE.fullmatch(value)):
+        raise ValueError("search keys and values are ids: letters, digits, '-' and '_'")
+    query = f"metadata['{key}']:'{value}'"
+    page = _call(
+        "search_intents",
+        lambda: _client().v1.payment_intents.search(params={"query": query, "limit": limit}),
+    )
+    return [_intent(obj) for obj in page.data]
+
+
+def create_refund(
+    *, payment_intent_id: str, amount_minor: int, idempotency_key: str, metadata: dict[str, str]
+) -> Refund:
+    """Refund `amount_minor` of a PaymentIntent to the card. Callers cap the amount themselves."""
+    return _refund(
+        _call(
+            "create_refund",
+            lambda: _client().v1.refunds.create(
+                params={"payment_intent": payment_intent_id, "amount": amount_minor, "metadata": metadata},
+                options={"idempotency_key": idempotency_key},
+            ),
+        )
+    )
+
+
+def retrieve_refund(refund_id: str) -> Refund:
+    """Fetch the current state of a Refund (pending, requires_action, succeeded, failed, canceled)."""
+    return _refund(_call("retrieve_refund", lambda: _client().v1.refunds.retrieve(refund_id)))
+
+
 def retrieve_charge(charge_id: str) -> Charge:
     """Fetch the current state of a Charge."""
-    try:
-        obj = _client().v1.charges.retrieve(charge_id)
-    except stripe.StripeError as exc:
-        raise _translate(exc, "retrieve_charge") from exc
+    obj = _call("retrieve_charge", lambda: _client().v1.charges.retrieve(charge_id))
     intent = _get(obj, "payment_intent", "")
     return Charge(
-        id=obj.id,
-        payment_intent_id=str(_get(intent, "id", "") if not isinstance(intent, str) else intent),
+        id=str(obj.id),
+        payment_intent_id=str(intent if isinstance(intent, str) else _get(intent, "id", "")),
         amount_refunded=int(_get(obj, "amount_refunded", 0)),
         currency=str(obj.currency).lower(),
     )

@@ -13,7 +13,6 @@ import re
 from decimal import Decimal
 from functools import wraps
 
-import stripe
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
@@ -24,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from netcop_hub import http
 
 from . import services, stripe_gateway
-from .exceptions import InvalidAmount, PaymentProviderError, PaymentProviderUnavailable
+from .exceptions import InvalidAmount, PaymentMethodRejected
 from .models import TopUp
 from .money import parse_amount
 from .templatetags.money import money
@@ -162,21 +161,13 @@ def create_payment_intent(request):
             "topup for user %s: intent does not match the top-up (key %s)", request.user.pk, idempotency_key
         )
         return http.json_error(http.MISMATCH, 409)
-    except PaymentProviderError as exc:
-        if _payment_method_refused(exc):
-            # Stripe refused the request itself (400/404): the client's payment method id is the
-            # one free parameter, so this is the client's error, answered like a decline.
-            return http.json_error(http.PROVIDER_ERROR, 402)
-        return http.error_response(exc, request=request)
+    except PaymentMethodRejected:
+        # Stripe refused the request itself (400/404): the client's payment method id is the
+        # one free parameter, so this is the client's error, answered like a decline.
+        return http.json_error(http.PROVIDER_ERROR, 402)
     except http.DOMAIN_ERRORS as exc:
         return http.error_response(exc, request=request)
     return _outcome(request, result, after_authentication=False)
-
-
-def _payment_method_refused(exc: PaymentProviderError) -> bool:
-    """True when Stripe answered invalid_request (e.g. no such PaymentMethod), not auth or outage."""
-    cause = exc.__cause__
-    return isinstance(cause, stripe.InvalidRequestError) and getattr(cause, "http_status", None) in (400, 404)
 
 
 NOT_AUTHENTICATED = "Card authentication was not completed. Please try again."
@@ -210,17 +201,13 @@ def _outcome(request, result: services.SettleResult, *, after_authentication: bo
         if after_authentication:
             # The page ran 3-D Secure and Stripe still wants it: the customer did not finish it.
             return final_error("requires_action", NOT_AUTHENTICATED, 400)
-        # SettleResult does not carry the intent; fetch it for the client secret (never logged).
-        try:
-            intent = stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id)
-        except (PaymentProviderUnavailable, PaymentProviderError) as exc:
-            return http.error_response(exc, request=request)
+        # The secret came with the intent settle_topup just read: no second Stripe call (never logged).
         return http.json_response(
             {
                 "status": "requires_action",
                 **base,
                 "message": "Your bank asks you to confirm this payment.",
-                "client_secret": intent.client_secret,
+                "client_secret": result.client_secret,
             }
         )
     if topup.status == TopUp.Status.FAILED:

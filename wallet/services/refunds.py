@@ -24,6 +24,7 @@ from ..exceptions import (
 )
 from ..models import CardRefund, TopUp, TxType
 from ..money import CENT
+from ..stripe_gateway import RefundStatus
 from . import ledger
 
 logger = logging.getLogger(__name__)
@@ -180,9 +181,9 @@ def apply_stripe_refund(refund_id, result):
     "failed"/"canceled": refused, the debit is reversed (once). Anything else (pending,
     requires_action): stays pending with the Stripe refund id recorded, to be read again later.
     """
-    if result.status == "succeeded":
+    if result.status == RefundStatus.SUCCEEDED:
         return _finish_refund(refund_id, stripe_refund_id=result.id)
-    if result.status in ("failed", "canceled"):
+    if result.status in (RefundStatus.FAILED, RefundStatus.CANCELED):
         return _finish_refund(
             refund_id, stripe_refund_id=result.id, refused=f"Stripe reported the refund {result.status}."
         )
@@ -194,7 +195,6 @@ def apply_stripe_refund(refund_id, result):
 
 
 def _send_refund(refund, *, first_attempt: bool = True):
-    stripe_gateway.assert_no_transaction()
     topup = refund.topup
     try:
         result = stripe_gateway.create_refund(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
@@ -24,6 +24,7 @@ from ..exceptions import (
 )
 from ..models import CardRefund, TopUp, TxType, WalletTransaction
 from ..money import MAX_AMOUNT, format_money, parse_amount, to_money
+from ..stripe_gateway import Intent, IntentStatus
 from . import ledger, refunds
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class SettleResult:
     topup: TopUp
     credited_now: bool
     new_balance: Decimal | None = None
+    # Only when the top-up awaits 3-D Secure: the intent's client secret for Stripe.js. Never logged.
+    client_secret: str = field(default="", repr=False)
 
     @property
     def status(self) -> str:
@@ -89,7 +92,6 @@ def start_topup(*, user, amount, payment_method_id: str, idempotency_key: str) -
             raise TopUpError("This payment request was already used for a different amount.")
         return _replay(topup)
 
-    stripe_gateway.assert_no_transaction()
     try:
         intent = stripe_gateway.create_and_confirm_intent(
             amount_minor=stripe_gateway.to_minor(amount),
@@ -138,11 +140,10 @@ def _replay(topup: TopUp) -> SettleResult:
     """A repeated request: report the top-up's state, refreshing it from Stripe when unsettled."""
     if topup.is_final or not topup.stripe_payment_intent_id:
         return SettleResult(topup=topup, credited_now=False, new_balance=None)
-    stripe_gateway.assert_no_transaction()
     return settle_topup(intent=stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id))
 
 
-def settle_topup(*, intent, user=None) -> SettleResult:
+def settle_topup(*, intent: Intent, user=None) -> SettleResult:
     """The one door from a Stripe PaymentIntent to wallet balance. Idempotent and race-safe.
 
     `intent` is a stripe_gateway.Intent just retrieved from (or returned by) Stripe. When `user` is
@@ -167,7 +168,7 @@ def settle_topup(*, intent, user=None) -> SettleResult:
         if topup.status in (TopUp.Status.SUCCEEDED, TopUp.Status.RETURNED):
             return SettleResult(topup=topup, credited_now=False)
 
-        if intent.status == "succeeded":
+        if intent.status == IntentStatus.SUCCEEDED:
             expected = stripe_gateway.to_minor(topup.amount)
             if (
                 intent.currency != topup.currency.lower()
@@ -206,9 +207,9 @@ def settle_topup(*, intent, user=None) -> SettleResult:
         if topup.is_final:
             return SettleResult(topup=topup, credited_now=False)
         new_status = {
-            "requires_action": TopUp.Status.REQUIRES_ACTION,
-            "canceled": TopUp.Status.CANCELED,
-            "requires_payment_method": TopUp.Status.FAILED,
+            IntentStatus.REQUIRES_ACTION: TopUp.Status.REQUIRES_ACTION,
+            IntentStatus.CANCELED: TopUp.Status.CANCELED,
+            IntentStatus.REQUIRES_PAYMENT_METHOD: TopUp.Status.FAILED,
         }.get(intent.status, TopUp.Status.PENDING)
         reason = ""
         if new_status == TopUp.Status.FAILED:
@@ -219,7 +220,9 @@ def settle_topup(*, intent, user=None) -> SettleResult:
             topup.status = new_status
             topup.failure_reason = reason[:255]
             topup.save(update_fields=["status", "failure_reason", "updated_at"])
-        return SettleResult(topup=topup, credited_now=False)
+        # The page needs the client secret for 3-D Secure: it came with this intent (no second call).
+        secret = intent.client_secret if new_status == TopUp.Status.REQUIRES_ACTION else ""
+        return SettleResult(topup=topup, credited_now=False, client_secret=secret)
 
 
 def _hold_for_return(topup: TopUp) -> CardRefund:
@@ -243,7 +246,7 @@ def _send_receipt(*, topup: TopUp, entry: WalletTransaction, email: str, name: s
 
 
 
-def attach_intent_by_metadata(*, intent) -> TopUp | None:
+def attach_intent_by_metadata(*, intent: Intent) -> TopUp | None:
     """Link an intent whose id we never learned (create's response was lost) to its TopUp.
 
     The TopUp is found by the intent's `topup_id` metadata and must belong to its `user_id`.

@@ -1,0 +1,189 @@
+"""The gateway is the only Stripe boundary: our enums, the transaction guard on every call, our exceptions."""
+
+import ast
+import pathlib
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+
+from wallet import reconcile, services, stripe_gateway
+from wallet.exceptions import PaymentMethodRejected, PaymentProviderUnavailable
+from wallet.models import TopUp
+from wallet.stripe_gateway import IntentStatus, RefundStatus
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_nothing_but_the_gateway_imports_stripe():
+    offenders = []
+    for path in ROOT.glob("*/**/*.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith((".venv/", "tests/", "bench/")) or rel == "wallet/stripe_gateway.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            if any(name == "stripe" or name.startswith("stripe.") for name in names):
+                offenders.append(f"{rel}:{node.lineno}")
+    assert offenders == []
+
+
+# Every function that talks to Stripe, with arguments that would reach the network.
+NETWORK_CALLS = {
+    "create_and_confirm_intent": lambda: stripe_gateway.create_and_confirm_intent(
+        amount_minor=1000, currency="aed", payment_method="pm_card_visa", metadata={}, idempotency_key="k"
+    ),
+    "retrieve_intent": lambda: stripe_gateway.retrieve_intent("pi_1"),
+    "cancel_intent": lambda: stripe_gateway.cancel_intent("pi_1"),
+    "list_recent_intents": lambda: stripe_gateway.list_recent_intents(limit=3),
+    "search_intents_by_metadata": lambda: stripe_gateway.search_intents_by_metadata("topup_id", "x"),
+    "create_refund": lambda: stripe_gateway.create_refund(
+        payment_intent_id="pi_1", amount_minor=100, idempotency_key="k", metadata={}
+    ),
+    "retrieve_refund": lambda: stripe_gateway.retrieve_refund("re_1"),
+    "retrieve_charge": lambda: stripe_gateway.retrieve_charge("ch_1"),
+}
+
+
+def test_every_network_function_is_listed():
+    """A new gateway function must be added above (and so gets the guard test below)."""
+    public = {
+        name for name, value in vars(stripe_gateway).items()
+        if callable(value) and not name.startswith("_") and getattr(value, "__module__", "") == stripe_gateway.__name__
+        and not isinstance(value, type)
+    }
+    local = {"to_minor", "from_minor", "reset_client", "assert_no_transaction", "construct_event"}
+    assert public - local == set(NETWORK_CALLS)
+
+
+@pytest.fixture
+def unreachable_stripe(settings):
+    settings.STRIPE_API_BASE = "http://127.0.0.1:1"
+    settings.STRIPE_SECRET_KEY = "sk_test_unreachable"
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    settings.STRIPE_TIMEOUT_SECONDS = 2
+    stripe_gateway.reset_client()
+    yield
+    stripe_gateway.reset_client()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(NETWORK_CALLS))
+def test_no_stripe_call_inside_a_transaction(name, unreachable_stripe):
+    with transaction.atomic(), pytest.raises(RuntimeError, match="inside a database transaction"):
+        NETWORK_CALLS[name]()
+    # Outside a transaction the same call goes out (and finds nobody listening).
+    with pytest.raises(PaymentProviderUnavailable):
+        NETWORK_CALLS[name]()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("succeeded", IntentStatus.SUCCEEDED), ("requires_action", IntentStatus.REQUIRES_ACTION),
+     ("something_new", IntentStatus.UNKNOWN), (None, IntentStatus.UNKNOWN)],
+)
+def test_intent_status_is_our_enum(raw, expected):
+    assert IntentStatus.from_stripe(raw) is expected
+
+
+def test_refund_status_is_our_enum():
+    assert RefundStatus.from_stripe("succeeded") is RefundStatus.SUCCEEDED
+    assert RefundStatus.from_stripe("reversed_somehow") is RefundStatus.UNKNOWN
+
+
+@pytest.mark.django_db
+def test_gateway_answers_carry_the_enum(user, stripe_sandbox):
+    result = services.start_topup(
+        user=user, amount="10.00", payment_method_id=stripe_sandbox.card(), idempotency_key="enum"
+    )
+    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
+    assert intent.status is IntentStatus.SUCCEEDED
+    refund = services.refund_topup(topup=result.topup, amount="1.00", reason="r", staff=None)
+    assert stripe_gateway.retrieve_refund(refund.stripe_refund_id).status is RefundStatus.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_an_unknown_intent_status_is_never_credited(user):
+    topup = TopUp.objects.create(
+        user=user, amount=Decimal("10.00"), currency="AED", idempotency_key="u", stripe_payment_intent_id="pi_new"
+    )
+    intent = stripe_gateway.Intent(id="pi_new", status=IntentStatus.UNKNOWN, amount=1000, currency="aed")
+    result = services.settle_topup(intent=intent)
+    assert not result.credited_now and result.topup.status == TopUp.Status.PENDING
+    topup.refresh_from_db()
+    assert topup.credit_transaction is None
+
+
+@pytest.mark.django_db
+def test_a_payment_method_stripe_does_not_know_is_rejected_as_such(user, stripe_sandbox):
+    with pytest.raises(PaymentMethodRejected):
+        services.start_topup(user=user, amount="10.00", payment_method_id="pm_zz_nope", idempotency_key="pm")
+    assert TopUp.objects.get().status == TopUp.Status.FAILED
+
+
+@pytest.mark.django_db
+def test_requires_action_carries_the_client_secret_without_a_second_call(auth_client, stripe_sandbox, monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a second Stripe call")
+
+    monkeypatch.setattr(stripe_gateway, "retrieve_intent", forbidden)
+    resp = auth_client.post(
+        "/wallet/create-payment-intent/",
+        {"amount": "25.00", "payment_method_id": stripe_sandbox.card("4000002500003155"), "idempotency_key": "3ds"},
+        content_type="application/json",
+    )
+    body = resp.json()
+    assert resp.status_code == 200 and body["status"] == "requires_action"
+    assert body["client_secret"].startswith(body["payment_intent_id"] + "_secret")
+
+
+# --- reconciliation finds a lost intent by search on real Stripe, by listing in the sandbox -------------
+
+
+@pytest.mark.django_db
+def test_reconcile_searches_for_a_lost_intent_outside_the_sandbox(user, settings, monkeypatch):
+    settings.STRIPE_SANDBOX = False
+    topup = TopUp.objects.create(user=user, amount=Decimal("20.00"), currency="AED", idempotency_key="lost")
+    found = stripe_gateway.Intent(
+        id="pi_found", status=IntentStatus.SUCCEEDED, amount=2000, currency="aed", amount_received=2000,
+        metadata={"topup_id": str(topup.id), "user_id": str(user.pk)},
+    )
+    searched = []
+
+    def search(key, value, **kwargs):
+        searched.append((key, value))
+        return [found]
+
+    def no_listing(**kwargs):
+        raise AssertionError("real Stripe: search, not a scan of recent intents")
+
+    monkeypatch.setattr(stripe_gateway, "search_intents_by_metadata", search)
+    monkeypatch.setattr(stripe_gateway, "list_recent_intents", no_listing)
+    monkeypatch.setattr(stripe_gateway, "retrieve_intent", lambda intent_id: found)
+    report = reconcile.reconcile_topups(older_than=reconcile.parse_duration("0s"))
+    assert searched == [("topup_id", str(topup.id))]
+    assert report.credited == 1
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.SUCCEEDED and topup.stripe_payment_intent_id == "pi_found"
+
+
+@pytest.mark.django_db
+def test_reconcile_fails_an_old_topup_search_cannot_find(user, settings, monkeypatch):
+    settings.STRIPE_SANDBOX = False
+    settings.TOPUP_UNSTARTED_AFTER = "0s"
+    topup = TopUp.objects.create(user=user, amount=Decimal("20.00"), currency="AED", idempotency_key=uuid.uuid4().hex)
+    monkeypatch.setattr(stripe_gateway, "search_intents_by_metadata", lambda key, value, **kw: [])
+    reconcile.reconcile_topups(older_than=reconcile.parse_duration("0s"))
+    topup.refresh_from_db()
+    assert topup.status == TopUp.Status.FAILED
+
+
+@pytest.mark.parametrize("value", ["x' OR metadata['a']:'b", "", "a" * 101, "id with space"])
+def test_search_refuses_values_that_are_not_ids(value):
+    with pytest.raises(ValueError):
+        stripe_gateway.search_intents_by_metadata("topup_id", value)
