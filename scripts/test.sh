@@ -12,6 +12,11 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
   (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; })
 fi
 
+# stripe-mock for the contract tests (tests/contract): the shared build beside the repository, if any.
+if [ -z "${STRIPE_MOCK_BIN:-}" ] && [ -z "${STRIPE_MOCK_URL:-}" ] && [ -x ../shared/tools/stripe-mock/stripe-mock ]; then
+  export STRIPE_MOCK_BIN=$PWD/../shared/tools/stripe-mock/stripe-mock
+fi
+
 PG_URL=${TEST_POSTGRES_URL:-}
 if [ -z "$PG_URL" ] && [[ "${DATABASE_URL:-}" == postgres* ]]; then
   PG_URL=$DATABASE_URL

@@ -1,0 +1,147 @@
+"""Every gateway function against stripe-mock: what we send must pass Stripe's own request validation,
+and what we read (`_intent`, `_refund`, the Charge) must come out right from full, real-shaped objects.
+
+stripe-mock keeps no state: a created intent comes back in its fixture status, and metadata is not
+echoed. So these tests check shapes and parameters; the flows are tested against localstripe.
+"""
+
+import uuid
+from decimal import Decimal
+
+import pytest
+import stripe
+
+from wallet import reconcile, services, stripe_gateway
+from wallet.exceptions import PaymentMethodRejected, PaymentProviderError
+from wallet.models import TopUp
+from wallet.stripe_gateway import IntentStatus, RefundStatus
+
+pytestmark = pytest.mark.usefixtures("stripe_mock")
+
+
+def _raw_intent(intent_id: str) -> dict:
+    """The PaymentIntent as stripe-mock sends it, read past the gateway (to compare with its parse).
+
+    stripe-mock is stateless: a retrieve answers the same fixture every time, so the gateway's
+    retrieve and this raw one can be compared field by field."""
+    return stripe_gateway._client().v1.payment_intents.retrieve(intent_id).to_dict()
+
+
+def _assert_parsed(intent: stripe_gateway.Intent, raw: dict) -> None:
+    assert intent.id == raw["id"] and intent.id.startswith("pi_")
+    assert isinstance(intent.status, IntentStatus) and intent.status is not IntentStatus.UNKNOWN
+    assert intent.status == raw["status"]
+    assert intent.amount == raw["amount"] and isinstance(intent.amount, int)
+    assert intent.currency == raw["currency"].lower()
+    assert intent.amount_received == raw["amount_received"] and isinstance(intent.amount_received, int)
+    assert intent.client_secret == raw["client_secret"] and intent.client_secret.startswith("pi_")
+    assert intent.metadata == raw["metadata"]
+    assert intent.last_error_message == ""  # no last_payment_error in the fixture
+    assert intent.next_action_type == ""
+
+
+def test_create_and_confirm_sends_what_real_stripe_accepts():
+    """Outside the sandbox, with use_stripe_sdk and the idempotency key, exactly as production sends it."""
+    intent = stripe_gateway.create_and_confirm_intent(
+        amount_minor=12_345,
+        currency="AED",
+        payment_method="pm_card_visa",
+        metadata={"topup_id": str(uuid.uuid4()), "user_id": "7"},
+        idempotency_key=f"topup-{uuid.uuid4()}",
+    )
+    # stripe-mock echoes amount and currency; the rest is its fixture, parsed into our types.
+    assert intent.amount == 12_345 and intent.currency == "aed"
+    assert intent.id.startswith("pi_") and intent.status is IntentStatus.REQUIRES_PAYMENT_METHOD
+    assert intent.amount_received == 0 and intent.amount_collected == 0
+    assert intent.client_secret.startswith("pi_") and "_secret_" in intent.client_secret
+    assert "secret" not in repr(intent)  # never logged by accident
+
+
+@pytest.mark.django_db
+def test_start_topup_sends_a_valid_request(user):
+    """The service path end to end: its metadata and idempotency key pass Stripe's validation.
+
+    stripe-mock answers with its fixture status (requires_payment_method), so the top-up is
+    recorded as not completed: a real answer parsed and settled the ordinary way.
+    """
+    result = services.start_topup(
+        user=user, amount="25.50", payment_method_id="pm_card_visa", idempotency_key="contract"
+    )
+    assert result.topup.stripe_payment_intent_id.startswith("pi_")
+    assert result.topup.status == TopUp.Status.FAILED and not result.credited_now
+
+
+def test_retrieve_cancel_and_list_parse_full_objects():
+    intent = stripe_gateway.create_and_confirm_intent(
+        amount_minor=500, currency="aed", payment_method="pm_card_visa", metadata={}, idempotency_key="k1"
+    )
+    raw = _raw_intent(intent.id)
+    _assert_parsed(stripe_gateway.retrieve_intent(intent.id), raw)
+    canceled = stripe_gateway.cancel_intent(intent.id)
+    assert canceled.id.startswith("pi_") and isinstance(canceled.status, IntentStatus)
+    listed = stripe_gateway.list_recent_intents(limit=reconcile.RECENT_INTENTS)
+    assert listed and all(isinstance(i, stripe_gateway.Intent) and i.id.startswith("pi_") for i in listed)
+
+
+def test_search_by_topup_metadata_is_a_valid_query():
+    found = stripe_gateway.search_intents_by_metadata("topup_id", str(uuid.uuid4()))
+    assert all(isinstance(i, stripe_gateway.Intent) and isinstance(i.status, IntentStatus) for i in found)
+
+
+def test_refund_create_and_retrieve():
+    refund = stripe_gateway.create_refund(
+        payment_intent_id="pi_123",
+        amount_minor=250,
+        idempotency_key=f"refund-{uuid.uuid4()}",
+        metadata={"card_refund_id": "1", "topup_id": str(uuid.uuid4())},
+    )
+    assert refund.id.startswith("re_") and refund.amount == 250
+    assert isinstance(refund.status, RefundStatus) and refund.status is not RefundStatus.UNKNOWN
+    again = stripe_gateway.retrieve_refund(refund.id)
+    assert again.id.startswith("re_") and again.status is RefundStatus.SUCCEEDED
+
+
+def test_charge_retrieve():
+    charge = stripe_gateway.retrieve_charge("ch_123")
+    assert charge.id.startswith("ch_") and isinstance(charge.amount_refunded, int)
+    assert charge.currency == charge.currency.lower() and len(charge.currency) == 3
+    assert isinstance(charge.payment_intent_id, str)
+
+
+@pytest.mark.django_db
+def test_reconcile_looks_a_lost_intent_up_by_search(user, settings):
+    """Real Stripe (not the sandbox): reconciliation asks search, which stripe-mock validates."""
+    settings.TOPUP_UNSTARTED_AFTER = "1h"
+    TopUp.objects.create(user=user, amount=Decimal("20.00"), currency="AED", idempotency_key="lost")
+    report = reconcile.reconcile_topups(older_than=reconcile.parse_duration("0s"))
+    # stripe-mock's search returns its fixture intent, whose metadata is not this top-up's.
+    assert report.errors == 0 and report.counts == {"waiting": 1}
+
+
+# --- the check can fail: what real Stripe rejects, stripe-mock rejects -----------------------------------
+
+
+def test_a_misspelled_parameter_is_rejected():
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stripe_gateway._client().v1.payment_intents.create(
+            params={"amount": 1000, "currency": "aed", "paymnet_method": "pm_card_visa"}
+        )
+    assert info.value.http_status == 400
+
+
+def test_a_wrongly_typed_parameter_is_rejected_and_translated():
+    """Through the gateway's own _call: a 400 becomes our exception, never the SDK's."""
+    with pytest.raises(PaymentProviderError) as info:
+        stripe_gateway._call(
+            "list_intents", lambda: stripe_gateway._client().v1.payment_intents.list(params={"limit": "many"})
+        )
+    assert isinstance(info.value.__cause__, stripe.InvalidRequestError) and info.value.__cause__.http_status == 400
+    with pytest.raises(PaymentMethodRejected) as rejected:
+        stripe_gateway._call(
+            "create_intent",
+            lambda: stripe_gateway._client().v1.payment_intents.create(
+                params={"amount": 1000, "currency": "aed", "payment_method": ["not", "an", "id"]}
+            ),
+            client_param=True,
+        )
+    assert rejected.value.__cause__.http_status == 400
