@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint migrations-check bench
+.PHONY: install run test lint typecheck migrations-check bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/bandit -q -r authentication wallet agents netcop_hub -c pyproject.toml
+
+typecheck: install
+	$(VENV)/bin/mypy
 
 migrations-check: install
 	$(PY) manage.py makemigrations --check --dry-run

@@ -28,7 +28,7 @@ class AgentRunAdmin(admin.ModelAdmin):
         "id", "user", "agent", "request_id", "status", "price", "charge_transaction",
         "refund_transaction", "error_message", "started_at", "finished_at", "input", "output",
     ]
-    fields = readonly_fields
+    fields = tuple(readonly_fields)
 
     def has_add_permission(self, request):
         return False

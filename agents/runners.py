@@ -245,7 +245,8 @@ def _validate_http_config(config: dict) -> list[str]:
 
 def _read_limited(response, deadline: float) -> bytes:
     """Read the body in chunks, refusing oversized replies and slow drips past the deadline."""
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         if time.monotonic() > deadline:
             raise RunnerTimeout("http: reply still arriving at the deadline")

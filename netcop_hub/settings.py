@@ -215,6 +215,10 @@ if STRIPE_SANDBOX:
     STRIPE_SECRET_KEY = STRIPE_SECRET_KEY or "sk_test_sandbox"
     STRIPE_PUBLISHABLE_KEY = STRIPE_PUBLISHABLE_KEY or "pk_test_sandbox"
 STRIPE_API_BASE = optional("STRIPE_API_BASE", LOCALSTRIPE_URL if STRIPE_SANDBOX else "")
+# The Stripe API version we speak, pinned (stripe-python would send its own newest, on which
+# PaymentIntent create no longer takes payment_method_types). The contract tests check every
+# request against stripe-mock's spec of exactly this version.
+STRIPE_API_VERSION = optional("STRIPE_API_VERSION", "2023-08-16")
 STRIPE_TIMEOUT_SECONDS = optional("STRIPE_TIMEOUT_SECONDS", 10, cast=int)
 STRIPE_MAX_NETWORK_RETRIES = optional("STRIPE_MAX_NETWORK_RETRIES", 2, cast=int)
 

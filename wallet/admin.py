@@ -50,7 +50,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return request.user.is_active and request.user.is_staff and super().has_module_permission(request)
 
 
-class SearchByIdsMixin:
+class SearchByIdsMixin(admin.ModelAdmin):
     """Search also matches a pasted UUID primary key or a Stripe id exactly (indexed lookups)."""
 
     exact_search_fields: tuple[str, ...] = ()

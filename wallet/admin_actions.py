@@ -11,6 +11,7 @@ import uuid
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
 from . import services
@@ -112,7 +113,7 @@ def refund_to_card(modeladmin, request, queryset):
         "balance": topup.user.wallet_balance,
         "form": form,
         "action_name": "refund_to_card",
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, "admin/wallet/topup/refund_confirmation.html", context)
 

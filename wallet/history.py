@@ -70,7 +70,7 @@ class HistoryFilterForm(forms.Form):
         return " ".join(parts)
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
         if start and end and start > end:
             raise forms.ValidationError("The start date must be on or before the end date.")

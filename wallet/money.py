@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -110,12 +111,12 @@ class AmountField(forms.Field):
 
     widget = forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
 
-    def __init__(self, *, signed: bool = False, min_value: Decimal | None = None, **kwargs):
+    def __init__(self, *, signed: bool = False, min_value: Decimal | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.signed = signed
         self.min_value = min_value
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> Decimal | None:
         if value in self.empty_values or (isinstance(value, str) and not value.strip()):
             return None
         try:

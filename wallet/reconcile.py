@@ -143,8 +143,8 @@ def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_inten
             # webhook still attaches the intent by its metadata and credits even a failed top-up.
             candidates = stripe_gateway.search_intents_by_metadata("topup_id", str(topup.id))
             truncated = False
-        intent = _find_intent(topup, candidates)
-        if intent is None:
+        found = _find_intent(topup, candidates)
+        if found is None:
             if _age(topup, now) < parse_duration(settings.TOPUP_UNSTARTED_AFTER):
                 return Outcome("waiting", "no intent at Stripe yet; left pending")
             if truncated:
@@ -158,6 +158,7 @@ def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_inten
                 topup.id, status=TopUp.Status.FAILED, failure_reason="Payment could not be started."
             )
             return Outcome("failed", "marked failed: no intent at Stripe")
+        intent = found
         if dry_run:
             return Outcome("waiting", f"would attach intent {intent.id} ({intent.status}) and settle it")
         if services.attach_intent_by_metadata(intent=intent) is None:

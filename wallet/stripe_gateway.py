@@ -147,6 +147,8 @@ def _client() -> stripe.StripeClient:
         max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
         http_client=stripe.new_default_http_client(timeout=settings.STRIPE_TIMEOUT_SECONDS),
         base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None,
+        # Pinned: the version the contract tests validate against (settings.STRIPE_API_VERSION).
+        stripe_version=settings.STRIPE_API_VERSION or None,
     )
 
 
@@ -247,7 +249,9 @@ def create_and_confirm_intent(
         "amount": amount_minor,
         "currency": currency.lower(),
         "payment_method": payment_method,
-        "payment_method_types": ["card"],
+        # Valid at the pinned API version (2023-08-16, checked by stripe-mock); stripe-python's types
+        # describe its own newer version, where this parameter was removed.
+        "payment_method_types": ["card"],  # type: ignore[typeddict-unknown-key]
         "confirm": True,
         "metadata": metadata,
     }
@@ -337,10 +341,11 @@ class InvalidWebhook(Exception):
     """A webhook whose signature, timestamp or body does not verify."""
 
 
-def construct_event(payload: bytes, signature_header: str, secret: str) -> dict:
+def construct_event(payload: bytes, signature_header: str, secret: str) -> dict[str, Any]:
     """Verify a webhook's Stripe-Signature on the raw body and return the event as a dict."""
     try:
         event = stripe.Webhook.construct_event(payload, signature_header, secret)
     except (ValueError, stripe.SignatureVerificationError) as exc:
         raise InvalidWebhook(type(exc).__name__) from exc
-    return event.to_dict()
+    data: dict[str, Any] = event.to_dict()
+    return data

@@ -125,7 +125,9 @@ def topup_page(request):
         # The Content-Security-Policy allows Stripe's own origins; in the sandbox this page also
         # loads localstripe's Stripe.js and talks to it, from wherever it runs right now.
         origin = _sandbox_js_url().split("/js.stripe.com/", 1)[0]
-        response._csp_update = {"script-src": [origin], "frame-src": [origin], "connect-src": [origin]}
+        response._csp_update = {  # type: ignore[attr-defined]  # django-csp reads this attribute
+            "script-src": [origin], "frame-src": [origin], "connect-src": [origin]
+        }
     return response
 
 

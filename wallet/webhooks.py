@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
@@ -42,8 +43,8 @@ SCRUBBED_KEYS = frozenset({"client_secret", "payment_method_details", "billing_d
 
 def _scrub(payload):
     """A copy of a decoded JSON payload without SCRUBBED_KEYS anywhere (iterative: no recursion limit)."""
-    holder: dict = {}
-    stack = [({"root": payload}, holder)]
+    holder: dict[str, Any] = {}
+    stack: list[tuple[Any, Any]] = [({"root": payload}, holder)]
     while stack:
         source, target = stack.pop()
         items = source.items() if isinstance(source, dict) else enumerate(source)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
+from collections.abc import Hashable
+from typing import TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 # Second-level labels under which ccTLDs register names (co.uk, com.ae, ...). A heuristic stand-in
 # for the Public Suffix List, good enough to tell "paypal.com.evil.io" from "paypal.com".
@@ -28,7 +32,7 @@ def printable(text: str, limit: int = 120) -> str:
     return cleaned
 
 
-def top(counter: Counter, n: int) -> list[tuple[str, int]]:
+def top(counter: Counter[K], n: int) -> list[tuple[K, int]]:
     """The n most common items, ties broken by key so reports are deterministic."""
     return sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))[:n]
 

@@ -9,6 +9,7 @@ from email.header import decode_header, make_header
 from email.parser import Parser
 from email.policy import compat32
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from typing import Any
 
 from ..exceptions import RunnerError
 from ._util import plural, printable, registrable_domain
@@ -42,7 +43,7 @@ def _parse_hop(raw: str) -> dict:
     body, _, date_part = text.rpartition(";")
     if not body:
         body, date_part = text, ""
-    hop = {"from": "", "from_detail": "", "by": "", "with": "", "ip": "", "time": None}
+    hop: dict[str, Any] = {"from": "", "from_detail": "", "by": "", "with": "", "ip": "", "time": None}
     if m := _FROM_RE.search(body):
         hop["from"], hop["from_detail"] = m.group(1), m.group(2) or ""
     if m := _BY_RE.search(body):

@@ -50,12 +50,19 @@ def triage_log(input_text: str, config: dict) -> str:
     raw_lines = [line for line in input_text.splitlines()[: MAX_LINES + 1] if line.strip()]
     truncated = len(raw_lines) > MAX_LINES
     raw_lines = raw_lines[:MAX_LINES]
-    ips, statuses, paths, methods = Counter(), Counter(), Counter(), Counter()
-    per_minute, ip_minute, ip_errors, ip_auth_fail = Counter(), Counter(), Counter(), Counter()
+    ips: Counter[str] = Counter()
+    statuses: Counter[int] = Counter()
+    paths: Counter[str] = Counter()
+    methods: Counter[str] = Counter()
+    per_minute: Counter[str] = Counter()
+    ip_minute: Counter[tuple[str, str]] = Counter()
+    ip_errors: Counter[str] = Counter()
+    ip_auth_fail: Counter[str] = Counter()
     attacks: dict[str, Counter] = defaultdict(Counter)
     scanners: Counter = Counter()
     unparsed, first_unparsed = 0, None
-    first_time = last_time = None
+    first_time: str | None = None
+    last_time: str | None = None
     for number, line in enumerate(raw_lines, 1):
         m = LINE_RE.match(line)
         if not m:
@@ -95,7 +102,7 @@ def triage_log(input_text: str, config: dict) -> str:
                  + (f" (first at line {first_unparsed})" if first_unparsed else ""))
     if truncated:
         lines.append(f"Only the first {MAX_LINES} lines were analysed.")
-    lines.append(f"Time span: {printable(first_time, 40)} to {printable(last_time, 40)}")
+    lines.append(f"Time span: {printable(str(first_time), 40)} to {printable(str(last_time), 40)}")
     lines.append(f"Unique client IPs: {len(ips)}")
     lines.append("")
     classes = Counter(f"{code // 100}xx" for code in statuses.elements())

@@ -44,7 +44,7 @@ def _classes(password: str) -> list[str]:
 
 def _pattern(match: dict) -> str:
     # Describe each part without quoting it: the report is stored, the password must not be.
-    name = PATTERN_NAMES.get(match.get("pattern"), str(match.get("pattern")))
+    name = PATTERN_NAMES.get(str(match.get("pattern")), str(match.get("pattern")))
     length = len(match.get("token", ""))
     extra = ""
     if match.get("pattern") == "dictionary":

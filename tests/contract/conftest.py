@@ -48,7 +48,10 @@ def stripe_mock_url():
         )
     http_port, https_port = _free_port(), _free_port()
     proc = subprocess.Popen(
-        [binary, "-http-addr", f"127.0.0.1:{http_port}", "-https-addr", f"127.0.0.1:{https_port}"],
+        # -strict-version-check: a request in another API version than the spec's is a 400, so
+        # the gateway's pinned STRIPE_API_VERSION is checked too.
+        [binary, "-http-addr", f"127.0.0.1:{http_port}", "-https-addr", f"127.0.0.1:{https_port}",
+         "-strict-version-check"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -145,3 +145,18 @@ def test_a_wrongly_typed_parameter_is_rejected_and_translated():
             client_param=True,
         )
     assert rejected.value.__cause__.http_status == 400
+
+
+def test_requests_speak_the_pinned_api_version(stripe_mock_url, settings):
+    """stripe-mock runs with -strict-version-check: the SDK's own newer default version is refused."""
+    import os
+
+    if os.environ.get("STRIPE_MOCK_URL"):
+        pytest.skip("an external stripe-mock may not run with -strict-version-check")
+    assert settings.STRIPE_API_VERSION == "2023-08-16"  # the spec stripe-mock ships (README beside it)
+    unpinned = stripe.StripeClient(
+        "sk_test_123", base_addresses={"api": stripe_mock_url}, max_network_retries=0
+    )
+    with pytest.raises(stripe.InvalidRequestError, match="Stripe-Version"):
+        unpinned.v1.payment_intents.retrieve("pi_123")
+    assert stripe_gateway.retrieve_intent("pi_123").id.startswith("pi_")

@@ -252,6 +252,7 @@ def _finish_refund(refund_id, *, stripe_refund_id: str = "", refused: str = ""):
                     refund.id, f"{refused} The payment was never credited; refund it in Stripe."
                 )
             return refund  # already failed and reversed
+        assert refund.debit_transaction is not None  # the claim required it  # noqa: S101
         refund.reversal_transaction = ledger.apply_change(
             user_id=user_id,
             delta=-refund.debit_transaction.amount,
