@@ -46,9 +46,10 @@ def room_for(balance: Decimal) -> Decimal:
 def _over_limit(balance: Decimal, delta: Decimal, ceiling: Decimal) -> BalanceLimitExceeded:
     if ceiling >= MAX_AMOUNT:
         return BalanceLimitExceeded("The wallet cannot hold that much.")
+    room = max(ceiling - balance, Decimal("0.00"))
     return BalanceLimitExceeded(
         f"That would take the balance to {format_money(balance + delta)}, above the wallet limit of "
-        f"{format_money(ceiling)}. At most {format_money(max(ceiling - balance, 0))} can be added."
+        f"{format_money(ceiling)}. At most {format_money(room)} can be added."
     )
 
 
