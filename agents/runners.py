@@ -155,14 +155,19 @@ def private_host(host: str) -> bool:
     return ip is not None and not is_public_ip(ip)
 
 
-def _guarded_create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None):
+# socket._GLOBAL_DEFAULT_TIMEOUT: the private sentinel http.client passes for "no timeout given";
+# typeshed does not declare it, hence the two ignores.
+def _guarded_create_connection(
+    address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None  # type: ignore[attr-defined]
+):
     """socket.create_connection, but every resolved address must be public (unless allowed), and
     the socket connects to the very address that was checked: no second lookup."""
     host, port = address
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     if not _allow_private():
         refused = [
-            info[4][0] for info in infos if not is_public_ip(ipaddress.ip_address(info[4][0].split("%")[0]))
+            str(info[4][0]) for info in infos
+            if not is_public_ip(ipaddress.ip_address(str(info[4][0]).split("%")[0]))
         ]
         if refused or not infos:
             raise PrivateAddress(f"{host} resolves to non-public address(es) {', '.join(refused)}")
@@ -170,7 +175,7 @@ def _guarded_create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, 
     for family, socktype, proto, _name, sockaddr in infos:
         sock = socket.socket(family, socktype, proto)
         try:
-            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
                 sock.settimeout(timeout)
             if source_address:
                 sock.bind(source_address)
@@ -203,7 +208,8 @@ class _GuardedHTTPHandler(urllib.request.HTTPHandler):
 
 class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
     def https_open(self, req):
-        return self.do_open(_GuardedHTTPSConnection, req, context=self._context)
+        # _context: set by HTTPSHandler.__init__ (private; typeshed does not declare it).
+        return self.do_open(_GuardedHTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -252,10 +252,12 @@ def _finish_refund(refund_id, *, stripe_refund_id: str = "", refused: str = ""):
                     refund.id, f"{refused} The payment was never credited; refund it in Stripe."
                 )
             return refund  # already failed and reversed
-        assert refund.debit_transaction is not None  # the claim required it  # noqa: S101
+        debit = refund.debit_transaction
+        if debit is None:  # cannot happen: the claim above required a debit
+            raise RuntimeError(f"card refund {refund_id} claimed without a debit")
         refund.reversal_transaction = ledger.apply_change(
             user_id=user_id,
-            delta=-refund.debit_transaction.amount,
+            delta=-debit.amount,
             type=TxType.REFUND,
             description=f"Refund reversed: {refused}"[:255],
             created_by=refund.requested_by,
