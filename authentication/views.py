@@ -11,6 +11,7 @@ from django.urls import reverse_lazy
 
 from netcop_hub import ratelimit
 
+from .durations import in_words
 from .forms import EmailAuthenticationForm, SignUpForm
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,27 @@ def signup(request):
 class LoginView(auth_views.LoginView):
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        warning = last_attempt_warning(self.request, form.data.get("username", ""))
+        return self.render_to_response(self.get_context_data(form=form, form_warning=warning))
+
+
+def last_attempt_warning(request, username):
+    """The warning for a log-in form whose next failure locks the (email, IP) pair, else ""."""
+    if not settings.AXES_ENABLED or not username:
+        return ""
+    from axes.handlers.proxy import AxesProxyHandler
+    from axes.helpers import get_cool_off, get_failure_limit
+
+    credentials = {"username": username}
+    # django-axes counted this failure while the form was being cleaned.
+    left = get_failure_limit(request, credentials) - AxesProxyHandler.get_failures(request, credentials)
+    if left != 1:
+        return ""
+    cool_off = get_cool_off(request)
+    pause = f" for {in_words(cool_off)}" if cool_off else ""
+    return f"One more wrong password will pause log-ins to this account from your network{pause}."
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
