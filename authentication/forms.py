@@ -67,3 +67,20 @@ class EmailAuthenticationForm(AuthenticationForm):
         **AuthenticationForm.error_messages,
         "invalid_login": "That email and password do not match an account. Check both and try again.",
     }
+
+
+class DisplayNameForm(forms.ModelForm):
+    """The account page's editable part: the name shown in the app and in receipts."""
+
+    class Meta:
+        model = User
+        fields = ["username"]
+        labels = {"username": "Display name"}
+        help_texts = {"username": "How we greet you in emails such as top-up receipts."}
+        widgets = {"username": forms.TextInput(attrs={"autocomplete": "nickname"})}
+
+    def clean_username(self):
+        name = self.cleaned_data["username"].strip()
+        if not name:
+            raise forms.ValidationError("Enter a display name.")
+        return name

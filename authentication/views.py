@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -12,7 +13,7 @@ from django.urls import reverse_lazy
 from netcop_hub import ratelimit
 
 from .durations import in_words
-from .forms import EmailAuthenticationForm, SignUpForm
+from .forms import DisplayNameForm, EmailAuthenticationForm, SignUpForm
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,18 @@ def signup(request):
         messages.success(request, "Welcome to NetCop Wallet! Top up your wallet to start using agents.")
         return redirect("wallet:topup")
     return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def account(request):
+    """The account page: email, the display name (editable), links to change the password and log out."""
+    form = DisplayNameForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        user = form.save(commit=False)
+        user.save(update_fields=["username", "updated_at"])
+        messages.success(request, "Your display name was saved.")
+        return redirect("authentication:account")
+    return render(request, "registration/account.html", {"form": form})
 
 
 class LoginView(auth_views.LoginView):

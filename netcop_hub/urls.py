@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import TemplateView
+from django.views.generic import RedirectView, TemplateView
 
 admin.site.site_header = "NetCop Wallet operations"
 admin.site.site_title = "NetCop Wallet admin"
@@ -11,4 +12,6 @@ urlpatterns = [
     path("wallet/", include("wallet.urls")),
     path("agents/", include("agents.urls")),
     path("admin/", admin.site.urls),
+    # Browsers and crawlers ask for /favicon.ico whatever the page's <link rel="icon"> says.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
 ]
