@@ -13,7 +13,14 @@ from django.urls import reverse_lazy
 from netcop_hub import ratelimit
 
 from .durations import in_words
-from .forms import DisplayNameForm, EmailAuthenticationForm, SignUpForm
+from .forms import (
+    DisplayNameForm,
+    EmailAuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    SetPasswordForm,
+    SignUpForm,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +76,28 @@ def last_attempt_warning(request, username):
     return f"One more wrong password will pause log-ins to this account from your network{pause}."
 
 
+class LogoutView(auth_views.LogoutView):
+    """Log out (POST only) and say so on the next page."""
+
+    def post(self, request, *args, **kwargs):
+        was_logged_in = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_logged_in:
+            # The session is gone by now; the message travels in the messages cookie.
+            messages.success(request, "You have been logged out.")
+        return response
+
+
 class PasswordChangeView(auth_views.PasswordChangeView):
-    success_url = reverse_lazy("authentication:password_change_done")
+    """Change the password and stay logged in; back to the account page with a confirmation."""
+
+    form_class = PasswordChangeForm
+    success_url = reverse_lazy("authentication:account")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(self.request, "Your password was changed. You are still logged in on this device.")
+        return response
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -80,7 +107,11 @@ class PasswordResetView(auth_views.PasswordResetView):
     page): a flood cannot fill a mailbox, and the answer tells nothing about which addresses exist.
     """
 
+    form_class = PasswordResetForm
     success_url = reverse_lazy("authentication:password_reset_done")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(**kwargs, link_lifetime=in_words(settings.PASSWORD_RESET_TIMEOUT))
 
     def form_valid(self, form):
         if self._over_limit(form.cleaned_data["email"]):
@@ -106,6 +137,7 @@ class PasswordResetView(auth_views.PasswordResetView):
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = SetPasswordForm
     success_url = reverse_lazy("authentication:password_reset_complete")
 
 

@@ -133,3 +133,112 @@ def test_favicon_is_linked_and_favicon_ico_redirects_to_it(client):
     assert resp.status_code == 301 and resp["Location"] == static("favicon.svg")
     path = finders.find("favicon.svg")
     assert path and open(path).read().lstrip().startswith("<svg")
+
+
+# --- 16: forms ----------------------------------------------------------------------------------------
+
+def ids_in(html):
+    import re
+
+    return set(re.findall(r'\sid="([^"]+)"', html))
+
+
+def described_by(html):
+    import re
+
+    return [ref for value in re.findall(r'aria-describedby="([^"]+)"', html) for ref in value.split()]
+
+
+@pytest.mark.parametrize("url", ["/accounts/signup/", "/accounts/login/", "/accounts/password/reset/"])
+def test_aria_describedby_points_at_elements_that_exist(client, url):
+    html = client.get(url).content.decode()
+    refs = described_by(html)
+    assert set(refs) <= ids_in(html), set(refs) - ids_in(html)
+
+
+def test_password_rules_are_announced_with_the_field(client):
+    html = client.get("/accounts/signup/").content.decode()
+    assert 'aria-describedby="id_password1_helptext"' in html
+    start = html.index('id="id_password1_helptext"')
+    assert "at least 8 characters" in html[start:start + 600]
+
+
+def test_signup_gives_every_error_in_one_round_linked_to_its_field(client, user):
+    resp = client.post("/accounts/signup/", {"email": user.email.upper(), "username": "",
+                                             "password1": "123", "password2": "1234"})
+    html = resp.content.decode()
+    # A mismatch no longer hides the weak password, and nothing waits for a second submit.
+    for message in ["An account with this email already exists.", "Enter a display name.",
+                    "This password is too short.", "The two passwords do not match."]:
+        assert message in html
+    for field in ["id_email", "id_username", "id_password1", "id_password2"]:
+        assert f'<a href="#{field}">' in html  # the summary links to the field
+        tag = html[html.index(f'id="{field}"') - 200:html.index(f'id="{field}"') + 200]
+        assert 'aria-invalid="true"' in tag
+        assert f"{field}_error" in tag
+        assert f'id="{field}_error"' in html
+    assert set(described_by(html)) <= ids_in(html)
+
+
+def test_first_invalid_field_gets_the_focus(client):
+    html = client.post("/accounts/signup/", {"email": "fresh@example.com", "username": "Fresh",
+                                             "password1": "a-Long-pass-42", "password2": "other"}).content.decode()
+    autofocus = [line for line in html.split("<input") if "autofocus" in line]
+    assert len(autofocus) == 1 and 'id="id_password2"' in autofocus[0]
+
+
+def test_password_change_uses_the_same_wording_and_checks_everything_at_once(auth_client):
+    html = auth_client.get("/accounts/password/change/").content.decode()
+    for label in ["Current password", "New password", "Confirm new password"]:
+        assert f">{label}</label>" in html
+    html = auth_client.post("/accounts/password/change/", {"old_password": "wrong", "new_password1": "123",
+                                                           "new_password2": "1234"}).content.decode()
+    assert "Your current password is not correct." in html
+    assert "This password is too short." in html
+    assert "The two passwords do not match." in html
+    assert "didn’t match" not in html and "entered incorrectly" not in html
+
+
+def test_password_change_returns_to_the_account_page_still_logged_in(auth_client, user):
+    resp = auth_client.post("/accounts/password/change/", {"old_password": PASSWORD, "new_password1": "a-New-pass-4242",
+                                                          "new_password2": "a-New-pass-4242"}, follow=True)
+    assert resp.redirect_chain[-1][0] == reverse("authentication:account")
+    assert "Your password was changed. You are still logged in on this device." in resp.content.decode()
+    user.refresh_from_db()
+    assert user.check_password("a-New-pass-4242")
+
+
+def test_reset_confirm_checks_strength_and_match_together(client, user):
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    url = reverse("authentication:password_reset_confirm", args=[uid, default_token_generator.make_token(user)])
+    form_url = client.get(url)["Location"]
+    html = client.post(form_url, {"new_password1": "123", "new_password2": "1234"}).content.decode()
+    assert "This password is too short." in html and "The two passwords do not match." in html
+    assert ">Confirm new password</label>" in html
+
+
+def test_logout_confirms_with_a_message(auth_client):
+    resp = auth_client.post(reverse("authentication:logout"), follow=True)
+    assert resp.redirect_chain[-1][0] == reverse("home")
+    html = resp.content.decode()
+    assert "You have been logged out." in html
+    assert reverse("authentication:login") in html and "Log out" not in html
+
+
+def test_password_reset_page_explains_itself_and_links_back_to_login(client):
+    html = " ".join(client.get("/accounts/password/reset/").content.decode().split())
+    assert "We will email you a link to choose a new password" in html and "expires after 3 days" in html
+    assert f'<a href="{reverse("authentication:login")}">Back to log in</a>' in html
+    done = " ".join(client.post("/accounts/password/reset/", {"email": "nobody@example.com"}, follow=True)
+                    .content.decode().split())
+    assert "Check your email" in done and reverse("authentication:login") in done
+
+
+def test_missing_fields_say_what_to_enter(client):
+    html = client.post("/accounts/login/", {"username": "", "password": ""}).content.decode()
+    assert "Enter your email address." in html and "Enter your password." in html
+    assert "This field is required." not in html
