@@ -15,3 +15,5 @@ urlpatterns = [
     # Browsers and crawlers ask for /favicon.ico whatever the page's <link rel="icon"> says.
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
 ]
+
+handler403 = "netcop_hub.views.permission_denied"
