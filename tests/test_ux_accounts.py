@@ -242,3 +242,19 @@ def test_missing_fields_say_what_to_enter(client):
     html = client.post("/accounts/login/", {"username": "", "password": ""}).content.decode()
     assert "Enter your email address." in html and "Enter your password." in html
     assert "This field is required." not in html
+
+
+# --- 13: the session ends while a page is open ----------------------------------------------------------
+
+def test_logged_in_pages_carry_the_logged_out_nav_and_the_session_script(auth_client):
+    from django.templatetags.static import static
+    from django.test import Client
+
+    html = auth_client.get("/wallet/").content.decode()
+    assert f'data-login-url="{reverse("authentication:login")}"' in html
+    template = html[html.index('<template id="nav-logged-out">'):]
+    template = template[:template.index("</template>")]
+    assert ">Log in</a>" in template and ">Sign up</a>" in template
+    assert f'<script src="{static("js/session.js")}"></script>' in html
+    anonymous = Client().get("/").content.decode()
+    assert "nav-logged-out" not in anonymous and "session.js" not in anonymous
