@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView, TemplateView
+from django.views.generic import TemplateView
+
+from . import views
 
 admin.site.site_header = "NetCop Wallet operations"
 admin.site.site_title = "NetCop Wallet admin"
@@ -13,7 +14,7 @@ urlpatterns = [
     path("agents/", include("agents.urls")),
     path("admin/", admin.site.urls),
     # Browsers and crawlers ask for /favicon.ico whatever the page's <link rel="icon"> says.
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    path("favicon.ico", views.favicon),
 ]
 
 handler403 = "netcop_hub.views.permission_denied"

@@ -1,8 +1,9 @@
 """Project-wide views: the CSRF failure answer (JSON for API calls, a page for forms), the 403 page."""
 
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
+from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
+from django.templatetags.static import static
 
 from .http import wants_json
 
@@ -40,3 +41,12 @@ def csrf_failure(request, reason=""):
     if wants_json(request):
         return JsonResponse({"error": message}, status=403)
     return render(request, "403_csrf.html", {"message": message}, status=403)
+
+
+def favicon(request):
+    """/favicon.ico (asked for by browsers and crawlers whatever the page links) -> static/favicon.svg.
+
+    Resolved per request, not at import: the manifest storage only knows the hashed name after
+    collectstatic, and `manage.py check --deploy` imports the URLs before that.
+    """
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
