@@ -14,7 +14,8 @@ class Agent(models.Model):
     """A paid agent in the catalogue: what it costs and which runner does the work."""
 
     name = models.CharField(max_length=100)
-    slug = models.SlugField(max_length=100, help_text="Used in the agent's address: /agents/<slug>/.")
+    # The admin renders help_text as HTML: the angle brackets are escaped to show literally.
+    slug = models.SlugField(max_length=100, help_text="Used in the agent's address: /agents/&lt;slug&gt;/.")
     description = models.TextField(help_text="Shown in the catalogue and on the agent's page.")
     input_label = models.CharField(
         max_length=100, default="Input", help_text="Label of the input box on the agent's page."

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
 from wallet import services
@@ -81,7 +82,7 @@ class UserAdmin(DjangoUserAdmin):
     """Users by email. The balance is read-only: it changes only through the ledger."""
 
     ordering = ["-date_joined"]
-    list_display = ["email", "username", "wallet_balance", "is_staff", "is_active", "date_joined"]
+    list_display = ["email", "username", "balance", "is_staff", "joined"]
     search_fields = ["email", "username"]
     search_help_text = "Email address or display name."
     readonly_fields = [
@@ -106,6 +107,14 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "username", "password1", "password2")}),
     )
+
+    @admin.display(description="Balance", ordering="wallet_balance")
+    def balance(self, obj):
+        return f"{obj.wallet_balance:,.2f} {settings.WALLET_CURRENCY}"
+
+    @admin.display(description="Joined", ordering="date_joined")
+    def joined(self, obj):
+        return date_format(timezone.localtime(obj.date_joined), "j M Y") if obj.date_joined else "—"
 
     # --- Privileges: superusers only ----------------------------------------------------------
 

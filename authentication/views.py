@@ -5,13 +5,22 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
 from netcop_hub import ratelimit
 
-from .forms import EmailAuthenticationForm, SignUpForm
+from .durations import in_words
+from .forms import (
+    DisplayNameForm,
+    EmailAuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    SetPasswordForm,
+    SignUpForm,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +38,66 @@ def signup(request):
     return render(request, "registration/signup.html", {"form": form})
 
 
+@login_required
+def account(request):
+    """The account page: email, the display name (editable), links to change the password and log out."""
+    form = DisplayNameForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        user = form.save(commit=False)
+        user.save(update_fields=["username", "updated_at"])
+        messages.success(request, "Your display name was saved.")
+        return redirect("authentication:account")
+    return render(request, "registration/account.html", {"form": form})
+
+
 class LoginView(auth_views.LoginView):
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
 
+    def form_invalid(self, form):
+        warning = last_attempt_warning(self.request, form.data.get("username", ""))
+        return self.render_to_response(self.get_context_data(form=form, form_warning=warning))
+
+
+def last_attempt_warning(request, username):
+    """The warning for a log-in form whose next failure locks the (email, IP) pair, else ""."""
+    if not settings.AXES_ENABLED or not username:
+        return ""
+    from axes.handlers.proxy import AxesProxyHandler
+    from axes.helpers import get_cool_off, get_failure_limit
+
+    credentials = {"username": username}
+    # django-axes counted this failure while the form was being cleaned.
+    left = get_failure_limit(request, credentials) - AxesProxyHandler.get_failures(request, credentials)
+    if left != 1:
+        return ""
+    cool_off = get_cool_off(request)
+    pause = f" for {in_words(cool_off)}" if cool_off else ""
+    return f"One more wrong password will pause log-ins to this account from your network{pause}."
+
+
+class LogoutView(auth_views.LogoutView):
+    """Log out (POST only) and say so on the next page."""
+
+    def post(self, request, *args, **kwargs):
+        was_logged_in = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_logged_in:
+            # The session is gone by now; the message travels in the messages cookie.
+            messages.success(request, "You have been logged out.")
+        return response
+
 
 class PasswordChangeView(auth_views.PasswordChangeView):
-    success_url = reverse_lazy("authentication:password_change_done")
+    """Change the password and stay logged in; back to the account page with a confirmation."""
+
+    form_class = PasswordChangeForm
+    success_url = reverse_lazy("authentication:account")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(self.request, "Your password was changed. You are still logged in on this device.")
+        return response
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -45,7 +107,11 @@ class PasswordResetView(auth_views.PasswordResetView):
     page): a flood cannot fill a mailbox, and the answer tells nothing about which addresses exist.
     """
 
+    form_class = PasswordResetForm
     success_url = reverse_lazy("authentication:password_reset_done")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(**kwargs, link_lifetime=in_words(settings.PASSWORD_RESET_TIMEOUT))
 
     def form_valid(self, form):
         if self._over_limit(form.cleaned_data["email"]):
@@ -71,6 +137,7 @@ class PasswordResetView(auth_views.PasswordResetView):
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = SetPasswordForm
     success_url = reverse_lazy("authentication:password_reset_complete")
 
 

@@ -281,11 +281,27 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Logging: details server-side, never to clients --------------------------------------------
+# Every line is printed once, by the root handler. Django's own default config gives the "django"
+# logger a console handler of its own (when DEBUG) that would print each line a second time as the
+# record propagates to root; this replaces that handler and keeps Django's error emails to ADMINS.
+# "django.server" (runserver's request lines) keeps Django's own handler and does not propagate.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+        },
+    },
     "root": {"handlers": ["console"], "level": optional("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+    },
 }

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import TemplateView
 
+from . import views
+
 admin.site.site_header = "NetCop Wallet operations"
 admin.site.site_title = "NetCop Wallet admin"
 
@@ -11,4 +13,8 @@ urlpatterns = [
     path("wallet/", include("wallet.urls")),
     path("agents/", include("agents.urls")),
     path("admin/", admin.site.urls),
+    # Browsers and crawlers ask for /favicon.ico whatever the page's <link rel="icon"> says.
+    path("favicon.ico", views.favicon),
 ]
+
+handler403 = "netcop_hub.views.permission_denied"

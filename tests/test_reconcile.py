@@ -219,7 +219,7 @@ def test_admin_action_reconciles_selected_topups(user, make_user, stripe_sandbox
     modeladmin = admin.ModelAdmin(TopUp, admin.site)
     reconcile_with_stripe(modeladmin, request, TopUp.objects.filter(pk=topup.pk))
     texts = [str(m) for m in get_messages(request)]
-    assert texts == [f"{topup.pk}: credited 25.00 AED ({topup.stripe_payment_intent_id})"]
+    assert texts == [f"25.00 AED from {user.email} was credited to the wallet ({topup.stripe_payment_intent_id})."]
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.SUCCEEDED
 

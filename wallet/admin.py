@@ -14,7 +14,12 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, Sum
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from netcop_hub.views import PermissionDeniedWithReason
 
 from .admin_actions import reconcile_with_stripe, refund_to_card
 from .health import check_ledger
@@ -29,9 +34,44 @@ def _money(value) -> Decimal:
     return Decimal(value or 0).quantize(CENT)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+def short_datetime(value) -> str:
+    """"27 Nov 2026, 08:45" in the site's time zone: half the width of Django's default format."""
+    return date_format(timezone.localtime(value), "j M Y, H:i") if value else "—"
+
+
+class WhenColumnMixin:
+    @admin.display(description="When", ordering="created_at")
+    def when(self, obj):
+        return short_datetime(obj.created_at)
+
+
+class ReadOnlyAdmin(WhenColumnMixin, admin.ModelAdmin):
     """Records that only code writes: no add, change or delete for anyone (superusers included);
-    every active staff member may look."""
+    every active staff member may look. Trying anyway shows the 403 page with `read_only_reason`."""
+
+    read_only_reason = "These records are written by the system only and cannot be changed here."
+
+    def _refuse(self, request):
+        raise PermissionDeniedWithReason(
+            self.read_only_reason,
+            back_url=reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"),
+            back_label=f"Back to {self.opts.verbose_name_plural}",
+        )
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        self._refuse(request)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "POST" and self.has_view_permission(request):
+            self._refuse(request)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        self._refuse(request)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -76,16 +116,13 @@ class SearchByIdsMixin(admin.ModelAdmin):
 class WalletTransactionAdmin(SearchByIdsMixin, ReadOnlyAdmin):
     """The ledger: read-only for everyone, with totals for whatever the filters select."""
 
-    list_display = [
-        "created_at",
-        "user_link",
-        "type",
-        "signed_amount",
-        "balance_after",
-        "description",
-        "stripe_payment_intent_id",
-        "created_by",
-    ]
+    read_only_reason = (
+        "Ledger entries cannot be changed or deleted; make an adjustment instead "
+        "(Adjust balance, on the user's page)."
+    )
+
+    # Readable at 1280 px beside the sidebar and filters: ids and staff live on the entry's page.
+    list_display = ["when", "user_link", "type", "signed_amount", "balance_after", "short_description"]
     list_filter = ["type", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["user__email"]
     exact_search_fields = ("stripe_payment_intent_id",)
@@ -115,6 +152,10 @@ class WalletTransactionAdmin(SearchByIdsMixin, ReadOnlyAdmin):
     @admin.display(description="Amount", ordering="amount")
     def signed_amount(self, obj):
         return f"{obj.amount:+,.2f}"
+
+    @admin.display(description="Description", ordering="description")
+    def short_description(self, obj):
+        return Truncator(obj.description).chars(48)
 
     def get_urls(self):
         health = path(
@@ -174,16 +215,12 @@ class WalletTransactionAdmin(SearchByIdsMixin, ReadOnlyAdmin):
 class TopUpAdmin(SearchByIdsMixin, ReadOnlyAdmin):
     """Card payment attempts. Read-only: their state follows Stripe through wallet.services."""
 
-    list_display = [
-        "created_at",
-        "user",
-        "amount",
-        "currency",
-        "status",
-        "stripe_payment_intent_id",
-        "credit_link",
-        "updated_at",
-    ]
+    read_only_reason = (
+        "Top-ups follow Stripe and cannot be edited here; use the Reconcile with Stripe or "
+        "Refund to card actions on the list."
+    )
+
+    list_display = ["when", "user", "amount_with_currency", "status", "credit_link"]
     list_filter = ["status", "currency", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["user__email"]
     exact_search_fields = ("stripe_payment_intent_id", "idempotency_key")
@@ -193,17 +230,23 @@ class TopUpAdmin(SearchByIdsMixin, ReadOnlyAdmin):
     show_full_result_count = False
     ordering = ["-created_at"]
 
+    @admin.display(description="Amount", ordering="amount")
+    def amount_with_currency(self, obj):
+        return f"{obj.amount:,.2f} {obj.currency}"
+
     @admin.display(description="Ledger entry")
     def credit_link(self, obj):
         if not obj.credit_transaction_id:
             return "—"
         url = reverse("admin:wallet_wallettransaction_change", args=[obj.credit_transaction_id])
-        return format_html('<a href="{}">{}</a>', url, obj.credit_transaction_id)
+        return format_html('<a href="{}" title="{}">View entry</a>', url, obj.credit_transaction_id)
 
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdmin):
     """Webhook events as received (deduplicated by Stripe's event id)."""
+
+    read_only_reason = "Stripe events are kept exactly as Stripe sent them and cannot be changed."
 
     list_display = ["id", "type", "received_at", "processed_at", "has_error"]
     list_filter = ["type", ("received_at", admin.DateFieldListFilter)]
@@ -219,6 +262,10 @@ class StripeEventAdmin(ReadOnlyAdmin):
 @admin.register(CardRefund)
 class CardRefundAdmin(SearchByIdsMixin, ReadOnlyAdmin):
     """Refunds of top-ups back to the card."""
+
+    read_only_reason = (
+        "Refunds cannot be changed here; start one with Refund to card on the top-ups list."
+    )
 
     list_display = ["created_at", "topup", "amount", "status", "requested_by", "stripe_refund_id"]
     list_filter = ["status", ("created_at", admin.DateFieldListFilter)]

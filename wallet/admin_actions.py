@@ -29,27 +29,50 @@ def reconcile_with_stripe(modeladmin, request, queryset):
     if not request.user.has_perm("wallet.change_topup"):
         modeladmin.message_user(request, "You do not have permission to reconcile top-ups.", messages.ERROR)
         return None
-    for topup in queryset.order_by("created_at")[:RECONCILE_AT_MOST]:
+    for topup in queryset.select_related("user").order_by("created_at")[:RECONCILE_AT_MOST]:
         try:
             outcome = reconcile_one(topup)
         except PaymentProviderUnavailable:
-            modeladmin.message_user(
-                request, f"{topup.pk}: Stripe could not be reached; try again later.", messages.ERROR
-            )
-            continue
+            text, level = "could not be checked: Stripe is unreachable. Try again later.", messages.ERROR
         except WalletError:
-            modeladmin.message_user(
-                request, f"{topup.pk}: Stripe refused the request (see the log).", messages.ERROR
-            )
-            continue
-        level = messages.SUCCESS if outcome.ok else messages.ERROR
-        modeladmin.message_user(request, f"{topup.pk}: {outcome.message}", level)
+            text, level = "could not be checked: Stripe refused the request (see the log).", messages.ERROR
+        else:
+            topup.refresh_from_db()
+            text, level = describe_outcome(topup, outcome)
+        modeladmin.message_user(request, f"{topup_label(topup)} {text}", level)
     if queryset.count() > RECONCILE_AT_MOST:
         modeladmin.message_user(
             request, f"Only the first {RECONCILE_AT_MOST} were reconciled; run it again for the rest.",
             messages.WARNING,
         )
     return None
+
+
+def topup_label(topup: TopUp) -> str:
+    """How staff recognise a top-up in a message: "75.50 AED from x@example.com"."""
+    return f"{topup.amount} {topup.currency} from {topup.user.email}"
+
+
+def describe_outcome(topup: TopUp, outcome) -> tuple[str, int]:
+    """A reconcile outcome in words, and its message level: warning while a person may need to act."""
+    intent = f" ({topup.stripe_payment_intent_id})" if topup.stripe_payment_intent_id else ""
+    if not outcome.ok:
+        return f"could not be settled{intent}; it needs a look (see the log).", messages.ERROR
+    status = topup.status
+    if outcome.action == "credited":
+        return f"was credited to the wallet{intent}.", messages.SUCCESS
+    if status == TopUp.Status.SUCCEEDED:
+        return f"was already credited{intent}.", messages.INFO
+    if status == TopUp.Status.FAILED:
+        reason = f": {topup.failure_reason}" if topup.failure_reason else "."
+        return f"is marked failed{intent}{reason}", messages.INFO
+    if status == TopUp.Status.CANCELED:
+        return f"is canceled{intent}; the customer never finished paying.", messages.INFO
+    if status == TopUp.Status.REQUIRES_ACTION:
+        return f"is still waiting for 3-D Secure{intent}.", messages.WARNING
+    if not topup.stripe_payment_intent_id:
+        return "has not reached Stripe yet; it stays pending.", messages.WARNING
+    return f"is still pending at Stripe{intent}.", messages.WARNING
 
 
 class RefundForm(forms.Form):

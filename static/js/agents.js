@@ -115,7 +115,11 @@
         // 200: the run finished, succeeded or failed (and refunded); data.status says which.
         if (res.status === 200) { finish(data); return; }
         statusBox.textContent = "";
-        if (res.status === 402) {
+        if (res.status === 401 && window.NetCopSession) {
+          // Logged out meanwhile: link to log in (back to this page) and show the logged-out nav.
+          window.NetCopSession.ended(errorBox);
+          return;
+        } else if (res.status === 402) {
           showError(data.error, { href: data.redirect_url, text: "Top up your wallet" });
         } else {
           showError(data.error || "Something went wrong. Please try again.");

@@ -56,9 +56,13 @@
     }
   }
 
+  var SESSION_ENDED = "Your session has ended.";
+
   function showStatus(kind, message) {
     statusBox.className = "topup-status alert alert-" + kind;
     statusBox.textContent = message;
+    // Logged out meanwhile: link to log in (back to this page) and show the logged-out nav.
+    if (message === SESSION_ENDED && window.NetCopSession) window.NetCopSession.ended(statusBox);
   }
 
   function clearStatus() {
@@ -87,7 +91,7 @@
   }
 
   function errorFor(answer) {
-    if (answer.status === 401) return "Your session has ended. Please log in again.";
+    if (answer.status === 401) return SESSION_ENDED;
     if (answer.status === 403) return "Your session has expired. Reload the page and try again.";
     return (answer.body && answer.body.error) || GENERIC_ERROR;
   }

@@ -29,18 +29,18 @@ def wallet_page(live_server, stripe_sandbox, make_user, login):
     user = make_user(email="buyer@example.com")
     page = login(user)
     page.goto(f"{live_server.url}/wallet/")
-    page.locator("#card-element").get_by_placeholder("number", exact=True).wait_for()
+    page.locator("#card-element").get_by_label("Card number").wait_for()
     page.user = user
     return page
 
 
 def fill_card(page, number):
     element = page.locator("#card-element")
-    element.get_by_placeholder("number", exact=True).fill(number)
-    element.get_by_placeholder("exp_month", exact=True).fill("12")
-    element.get_by_placeholder("exp_year", exact=True).fill("34")
-    element.get_by_placeholder("cvc", exact=True).fill("123")
-    element.get_by_placeholder("postal_code", exact=True).fill("12345")
+    element.get_by_label("Card number").fill(number)
+    element.get_by_label("Expiry month").fill("12")
+    element.get_by_label("Expiry year").fill("34")
+    element.get_by_label("Security code (CVC)").fill("123")
+    element.get_by_label("Postcode").fill("12345")
 
 
 def record_requests(page, fragment):
@@ -180,7 +180,7 @@ def test_amount_query_prefills_and_page_fits_a_phone(live_server, stripe_sandbox
         expect(page.get_by_label("Amount in AED")).to_have_value("200.00")
         expect(page.get_by_role("button", name="200.00 AED")).to_have_attribute("aria-pressed", "true")
         expect(page.get_by_role("heading", name=re.compile("Sandbox mode"))).to_be_visible()
-        page.locator("#card-element").get_by_placeholder("number", exact=True).wait_for()
+        page.locator("#card-element").get_by_label("Card number").wait_for()
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         # Keyboard: focus a preset and press Space.
         page.get_by_role("button", name="50.00 AED").focus()
