@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 
 from wallet import services
 from wallet.exceptions import BalanceLimitExceeded, InsufficientFunds, InvalidAmount
-from wallet.money import AmountField, format_money
+from wallet.money import AmountField, format_money, format_signed_money
 
 from .models import User
 
@@ -177,8 +177,8 @@ class UserAdmin(DjangoUserAdmin):
                 (
                     timezone.localtime(row.created_at).strftime("%Y-%m-%d %H:%M"),
                     row.get_type_display(),
-                    f"{row.amount:+,.2f}",
-                    f"{row.balance_after:,.2f}",
+                    format_signed_money(row.amount),
+                    format_money(row.balance_after),
                     row.description,
                     row.created_by or "",
                     reverse("admin:wallet_wallettransaction_change", args=[row.pk]),

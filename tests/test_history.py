@@ -82,7 +82,7 @@ def test_rows_show_date_type_description_signed_amounts_balance_and_copy_buttons
     assert local.strftime("%H:%M") in body and str(local.year) in body
     assert "Top-up" in body and "Agent usage" in body and "Port scan" in body
     assert re.search(r'class="num amount-credit">\s*<span class="visually-hidden">Credit</span>\s*\+100\.00 AED', body)
-    assert re.search(r'class="num amount-debit">\s*<span class="visually-hidden">Debit</span>\s*-5\.25 AED', body)
+    assert re.search(r'class="num amount-debit">\s*<span class="visually-hidden">Debit</span>\s*\u22125\.25 AED', body)
     assert "94.75 AED" in body and "100.00 AED" in body
     # One copy button per transaction id, and one for the PaymentIntent of the top-up only.
     assert f'data-copy="{use.pk}"' in body and f'data-copy="{top.pk}"' in body
@@ -242,8 +242,10 @@ def test_csv_header_content_quoting_and_plain_decimal_amounts(auth_client, user)
     assert lines[0] == ["Date", "Transaction ID", "Type", "Description", "Amount", "Currency", "Balance after", "Stripe PaymentIntent"]
     assert lines[1][1:] == [str(use.pk), "Agent usage", "scan", "-5.00", "AED", "95.00", ""]
     assert lines[2][1:] == [str(top.pk), "Top-up", 'Card, "Visa"\nending 4242', "100.00", "AED", "100.00", "pi_1"]
-    local = timezone.localtime(use.created_at).strftime("%Y-%m-%d %H:%M:%S")
-    assert lines[1][0] == local
+    # ISO 8601 with the UTC offset, so the moment is unambiguous wherever the file is opened.
+    local = timezone.localtime(use.created_at)
+    assert lines[1][0] == local.isoformat(timespec="seconds")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", lines[1][0])
     assert len(lines) == 3
 
 

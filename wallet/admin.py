@@ -24,6 +24,7 @@ from netcop_hub.views import PermissionDeniedWithReason
 from .admin_actions import reconcile_with_stripe, refund_to_card
 from .health import check_ledger
 from .models import CardRefund, StripeEvent, TopUp, WalletTransaction
+from .money import format_money, format_signed_money
 
 CENT = Decimal("0.01")
 HEALTH_MISMATCHES_SHOWN = 200
@@ -122,7 +123,7 @@ class WalletTransactionAdmin(SearchByIdsMixin, ReadOnlyAdmin):
     )
 
     # Readable at 1280 px beside the sidebar and filters: ids and staff live on the entry's page.
-    list_display = ["when", "user_link", "type", "signed_amount", "balance_after", "short_description"]
+    list_display = ["when", "user_link", "type", "signed_amount", "balance_after_money", "short_description"]
     list_filter = ["type", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["user__email"]
     exact_search_fields = ("stripe_payment_intent_id",)
@@ -151,7 +152,11 @@ class WalletTransactionAdmin(SearchByIdsMixin, ReadOnlyAdmin):
 
     @admin.display(description="Amount", ordering="amount")
     def signed_amount(self, obj):
-        return f"{obj.amount:+,.2f}"
+        return format_signed_money(obj.amount)
+
+    @admin.display(description="Balance after", ordering="balance_after")
+    def balance_after_money(self, obj):
+        return format_money(obj.balance_after)
 
     @admin.display(description="Description", ordering="description")
     def short_description(self, obj):
@@ -232,7 +237,7 @@ class TopUpAdmin(SearchByIdsMixin, ReadOnlyAdmin):
 
     @admin.display(description="Amount", ordering="amount")
     def amount_with_currency(self, obj):
-        return f"{obj.amount:,.2f} {obj.currency}"
+        return format_money(obj.amount, obj.currency)
 
     @admin.display(description="Ledger entry")
     def credit_link(self, obj):
@@ -267,10 +272,14 @@ class CardRefundAdmin(SearchByIdsMixin, ReadOnlyAdmin):
         "Refunds cannot be changed here; start one with Refund to card on the top-ups list."
     )
 
-    list_display = ["created_at", "topup", "amount", "status", "requested_by", "stripe_refund_id"]
+    list_display = ["created_at", "topup", "amount_money", "status", "requested_by", "stripe_refund_id"]
     list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["topup__user__email"]
     exact_search_fields = ("stripe_refund_id", "topup__stripe_payment_intent_id")
     list_select_related = ["topup", "requested_by"]
     show_full_result_count = False
     ordering = ["-created_at"]
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_money(self, obj):
+        return format_money(obj.amount, obj.topup.currency)

@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from . import services
 from .exceptions import PaymentProviderUnavailable, WalletError
 from .models import CardRefund, TopUp
-from .money import CENT, AmountField
+from .money import CENT, AmountField, format_money
 from .reconcile import reconcile_one
 
 RECONCILE_AT_MOST = 50
@@ -145,7 +145,8 @@ def _report_refund(modeladmin, request, refund: CardRefund) -> None:
     if refund.status == CardRefund.Status.SUCCEEDED:
         modeladmin.message_user(
             request,
-            f"Refunded {refund.amount} {refund.topup.currency} to the card ({refund.stripe_refund_id}); "
+            f"Refunded {format_money(refund.amount, refund.topup.currency)} to the card "
+            f"({refund.stripe_refund_id}); "
             "the wallet was debited.",
             messages.SUCCESS,
         )

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from .money import format_money
+
 WIDTH, HEIGHT = 720, 260
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 92, 18, 14, 36
 Y_TICKS = 4  # intervals on the y axis
@@ -85,9 +87,9 @@ def balance_chart(points: list[tuple[dt.date, Decimal]], *, days: int, currency:
         currency=currency,
         title=f"Wallet balance over the last {days} days",
         desc=(
-            f"End-of-day balance from {_long_date(first_day)} ({first_value:,.2f} {currency}) "
-            f"to {_long_date(last_day)} ({last_value:,.2f} {currency}). "
-            f"Lowest {low:,.2f} {currency}, highest {high:,.2f} {currency}."
+            f"End-of-day balance from {_long_date(first_day)} ({format_money(first_value, currency)}) "
+            f"to {_long_date(last_day)} ({format_money(last_value, currency)}). "
+            f"Lowest {format_money(low, currency)}, highest {format_money(high, currency)}."
         ),
     )
     step = _nice_step(float(high))

@@ -5,13 +5,14 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
 from .models import TopUp, WalletTransaction
+from .money import format_money
 
 
 def send_topup_receipt(*, topup: TopUp, entry: WalletTransaction, email: str, name: str) -> None:
     """Send the receipt for a credited top-up: amount, new balance, date and transaction id."""
     context = {"topup": topup, "entry": entry, "name": name, "currency": topup.currency}
     send_mail(
-        subject=f"NetCop Wallet receipt: {topup.amount:,.2f} {topup.currency} added",
+        subject=f"NetCop Wallet receipt: {format_money(topup.amount, topup.currency)} added",
         message=render_to_string("wallet/email/topup_receipt.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[email],

@@ -282,7 +282,8 @@ def csv_rows(qs: QuerySet, currency: str) -> Iterator[str]:
     ):
         yield writer.writerow(
             [
-                timezone.localtime(created_at, tz).strftime("%Y-%m-%d %H:%M:%S"),
+                # ISO 8601 with the UTC offset: unambiguous in any spreadsheet or time zone.
+                timezone.localtime(created_at, tz).isoformat(timespec="seconds"),
                 str(pk),
                 csv_safe(type_labels.get(tx_type, tx_type)),
                 csv_safe(description),

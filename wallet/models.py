@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .money import format_money, format_signed_money
+
 
 class AppendOnlyError(Exception):
     """Raised when code tries to edit or delete a ledger row."""
@@ -81,7 +83,8 @@ class WalletTransaction(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_type_display()} {self.amount} ({self.user_id})"
+        # No user here: str() must not cost a query (admin titles, logs); the page shows the user.
+        return f"{self.get_type_display()} {format_signed_money(self.amount)}"
 
     @property
     def is_credit(self) -> bool:
@@ -144,7 +147,7 @@ class TopUp(models.Model):
         ]
 
     def __str__(self):
-        return f"Top-up {self.amount} {self.currency} ({self.get_status_display()})"
+        return f"Top-up {format_money(self.amount, self.currency)} ({self.get_status_display().lower()})"
 
     @property
     def is_final(self) -> bool:
@@ -211,4 +214,4 @@ class CardRefund(models.Model):
         ]
 
     def __str__(self):
-        return f"Refund {self.amount} of {self.topup_id} ({self.get_status_display()})"
+        return f"Refund to card {format_money(self.amount)} ({self.get_status_display().lower()})"

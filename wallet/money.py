@@ -27,6 +27,7 @@ __all__ = [
     "TOO_LARGE_MESSAGE",
     "AmountField",
     "format_money",
+    "format_signed_money",
     "parse_amount",
     "to_money",
 ]
@@ -104,6 +105,12 @@ def format_money(amount: Decimal, currency: str | None = None) -> str:
     amount = Decimal(amount).quantize(CENT)
     text = f"{abs(amount):,.2f} {currency or settings.WALLET_CURRENCY}"
     return MINUS + text if amount < 0 else text
+
+
+def format_signed_money(amount: Decimal, currency: str | None = None) -> str:
+    """Like format_money with an explicit sign for credits: "+100.00 AED" / "−5.00 AED"."""
+    text = format_money(amount, currency)
+    return "+" + text if Decimal(amount) > 0 else text
 
 
 class AmountField(forms.Field):

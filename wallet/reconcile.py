@@ -28,6 +28,7 @@ from django.utils import timezone
 from . import services, stripe_gateway
 from .exceptions import PaymentProviderError, PaymentProviderUnavailable, WalletError
 from .models import CardRefund, TopUp
+from .money import format_money
 from .stripe_gateway import IntentStatus
 
 logger = logging.getLogger(__name__)
@@ -187,7 +188,8 @@ def _settle(intent) -> Outcome:
     except WalletError as exc:  # e.g. TopUpMismatch: needs a person, logged by settle_topup
         return Outcome("error", f"intent {intent.id} not settled: {type(exc).__name__}", ok=False)
     if result.credited_now:
-        return Outcome("credited", f"credited {result.topup.amount} {result.topup.currency} ({intent.id})")
+        credited = format_money(result.topup.amount, result.topup.currency)
+        return Outcome("credited", f"credited {credited} ({intent.id})")
     status = result.topup.status
     if status in (TopUp.Status.FAILED, TopUp.Status.CANCELED):
         return Outcome(status, f"marked {status} ({intent.id} is {intent.status})")
@@ -227,7 +229,7 @@ def reconcile_topups(
             report.skipped += 1
             continue
         topup = TopUp.objects.get(pk=pk)
-        label = f"topup {pk} ({topup.amount} {topup.currency}, user {topup.user_id})"
+        label = f"topup {pk} ({format_money(topup.amount, topup.currency)}, user {topup.user_id})"
         try:
             if not topup.stripe_payment_intent_id and recent is None and settings.STRIPE_SANDBOX:
                 recent = stripe_gateway.list_recent_intents(limit=RECENT_INTENTS)

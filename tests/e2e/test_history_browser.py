@@ -32,7 +32,7 @@ def test_history_shows_transactions_and_downloads_csv(live_server, login, funded
     page.goto(f"{live_server.url}/wallet/history/")
     row = page.locator(f'tr[data-tx-id="{use.pk}"]')
     assert "=cmd scan" in row.inner_text()
-    assert "-7.50 AED" in row.inner_text()
+    assert "\u22127.50 AED" in row.inner_text()
     assert "+120.00 AED" in page.locator(f'tr[data-tx-id="{top.pk}"]').inner_text()
     assert "112.50 AED" in page.locator("[data-history-balance]").inner_text()
     assert page.locator("svg.balance-chart title").text_content() == "Wallet balance over the last 30 days"

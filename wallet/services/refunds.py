@@ -23,7 +23,7 @@ from ..exceptions import (
     TopUpMismatch,
 )
 from ..models import CardRefund, TopUp, TxType
-from ..money import CENT
+from ..money import CENT, format_money
 from ..stripe_gateway import RefundStatus
 from . import ledger
 
@@ -97,13 +97,13 @@ def _record_refund(topup, money: Decimal, reason: str, staff, request_key):
         remainder = refundable_amount(locked)
         if money > remainder:
             raise RefundNotAllowed(
-                f"At most {remainder:,.2f} {locked.currency} of this top-up can still be refunded "
-                f"({money:,.2f} asked)."
+                f"At most {format_money(remainder, locked.currency)} of this top-up can still be "
+                f"refunded ({format_money(money, locked.currency)} asked)."
             )
         if money > balance:
             raise RefundNotAllowed(
-                f"The wallet holds only {balance:,.2f} {locked.currency}: a refund to the card cannot "
-                f"exceed the current balance ({money:,.2f} asked)."
+                f"The wallet holds only {format_money(balance, locked.currency)}: a refund to the card "
+                f"cannot exceed the current balance ({format_money(money, locked.currency)} asked)."
             )
         refund = CardRefund.objects.create(
             topup=locked,
@@ -313,7 +313,7 @@ def record_external_refund(
             requested_by=None,
             status=CardRefund.Status.SUCCEEDED,
             failure_reason=(
-                f"Shortfall {shortfall:,.2f} {topup.currency}: the balance was lower than the refund."
+                f"Shortfall {format_money(shortfall, topup.currency)}: the balance was lower than the refund."
                 if shortfall
                 else ""
             ),

@@ -192,7 +192,7 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
                 user_id=topup.user_id,
                 delta=topup.amount,
                 type=TxType.TOP_UP,
-                description=f"Card top-up {topup.amount} {topup.currency}",
+                description=f"Card top-up {format_money(topup.amount, topup.currency)}",
                 stripe_payment_intent_id=intent.id,
                 savepoint=False,  # any error leaves this whole transaction
             )
