@@ -220,7 +220,16 @@ class UserAdmin(DjangoUserAdmin):
         token = None
         if request.method == "POST" and "confirm" in request.POST:
             return self._apply_adjustment(request, target, change_url)
-        if request.method == "POST" and form.is_valid():
+        if request.method == "POST" and "edit" in request.POST:
+            # "Change" on the confirmation: back to the form with what was typed, from the signed
+            # token (so nothing is lost, and nothing unsigned is trusted).
+            data = self._load_token(request, target)
+            if data is None:
+                return HttpResponseRedirect(request.path)
+            form = AdjustBalanceForm(
+                initial={"amount": data["amount"], "reason": data["reason"]}, target=target
+            )
+        elif request.method == "POST" and form.is_valid():
             stage = "confirm"
             token = signing.dumps(
                 {
@@ -248,17 +257,24 @@ class UserAdmin(DjangoUserAdmin):
         }
         return TemplateResponse(request, "admin/authentication/user/adjust_balance.html", context)
 
-    def _apply_adjustment(self, request, target, change_url):
-        adjust_url = reverse("admin:authentication_user_adjust_balance", args=[target.pk])
+    def _load_token(self, request, target) -> dict | None:
+        """The reviewed values from the confirmation's signed token; None (with a message) if unusable."""
         try:
             data = signing.loads(
                 request.POST.get("token", ""), salt=ADJUST_SALT, max_age=ADJUST_TOKEN_MAX_AGE
             )
         except signing.BadSignature:  # also SignatureExpired
             messages.error(request, "This confirmation has expired or is invalid. Start again.")
-            return HttpResponseRedirect(adjust_url)
+            return None
         if data.get("user") != target.pk:
             messages.error(request, "This confirmation is for another user. Start again.")
+            return None
+        return data
+
+    def _apply_adjustment(self, request, target, change_url):
+        adjust_url = reverse("admin:authentication_user_adjust_balance", args=[target.pk])
+        data = self._load_token(request, target)
+        if data is None:
             return HttpResponseRedirect(adjust_url)
         # Single use: cache.add is atomic, so a second submit of the same page is refused.
         if not cache.add(f"wallet-adjust:{data['nonce']}", 1, ADJUST_TOKEN_MAX_AGE + 60):
@@ -271,8 +287,8 @@ class UserAdmin(DjangoUserAdmin):
             target.refresh_from_db(fields=["wallet_balance"])
             messages.error(
                 request,
-                f"Not applied: debiting {abs(amount):,.2f} {settings.WALLET_CURRENCY} would take the "
-                f"balance below zero (it is {target.wallet_balance:,.2f} {settings.WALLET_CURRENCY}).",
+                f"Not applied: debiting {format_money(abs(amount))} would take the balance below zero "
+                f"(it is {format_money(target.wallet_balance)}).",
             )
             return HttpResponseRedirect(adjust_url)
         except BalanceLimitExceeded as exc:
@@ -284,8 +300,7 @@ class UserAdmin(DjangoUserAdmin):
         verb = "Credited" if amount > 0 else "Debited"
         messages.success(
             request,
-            f"{verb} {abs(amount):,.2f} {settings.WALLET_CURRENCY} "
-            f"{'to' if amount > 0 else 'from'} {target.email}. New balance: "
-            f"{entry.balance_after:,.2f} {settings.WALLET_CURRENCY} (ledger entry {entry.pk}).",
+            f"{verb} {format_money(abs(amount))} {'to' if amount > 0 else 'from'} {target.email}. "
+            f"New balance: {format_money(entry.balance_after)} (ledger entry {entry.pk}).",
         )
         return HttpResponseRedirect(change_url)
