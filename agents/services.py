@@ -7,7 +7,7 @@ Running a paid agent: charge, run, record; refund when the run fails.
                IntegrityError, which rolls its debit back; it then answers with the first run.
     2. run     outside any transaction and holding no lock: the runner may be a slow HTTP call.
     3. record  success: a conditional UPDATE charged -> succeeded with the output.
-               failure: one transaction: a compensating REFUND credit and charged -> failed.
+               failure: one transaction: a compensating AGENT_REFUND credit and charged -> failed.
 
 Only wallet.services moves money; this module calls its credit/debit and never writes a balance.
 """
@@ -180,7 +180,7 @@ def _charge(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> tu
 
 
 def _refund(*, run: AgentRun, error_message: str) -> bool:
-    """Compensate a charged run that failed: a REFUND credit and charged -> failed, atomically.
+    """Compensate a charged run that failed: an AGENT_REFUND credit and charged -> failed, atomically.
 
     False (and nothing written) when the run had already left the charged state."""
     try:
@@ -189,7 +189,7 @@ def _refund(*, run: AgentRun, error_message: str) -> bool:
             entry = credit(
                 user=run.user_id,
                 amount=run.price,
-                type=TxType.REFUND,
+                type=TxType.AGENT_REFUND,
                 description=f"Refund: {run.agent.name} run failed",
             )
             updated = AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.CHARGED).update(

@@ -176,7 +176,7 @@ class UserAdmin(DjangoUserAdmin):
             (
                 (
                     timezone.localtime(row.created_at).strftime("%Y-%m-%d %H:%M"),
-                    row.get_type_display(),
+                    row.kind_label,
                     format_signed_money(row.amount),
                     format_money(row.balance_after),
                     row.description,

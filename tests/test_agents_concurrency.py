@@ -113,7 +113,7 @@ def test_racing_duplicates_of_a_failing_run_are_refunded_once(make_user, agent, 
     rid = uuid.uuid4()
     results = run_concurrently(lambda i: post(clients[i], agent.slug, rid), 15)
     assert {r.status_code for r in results} <= {200, 202}  # failed (refunded) or still running
-    assert WalletTransaction.objects.filter(user=user, type=TxType.REFUND).count() == 1
+    assert WalletTransaction.objects.filter(user=user, type=TxType.AGENT_REFUND).count() == 1
     assert assert_ledger_consistent(user) == Decimal("10.00")
 
 

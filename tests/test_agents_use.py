@@ -207,7 +207,7 @@ def test_runner_error_refunds_and_answers_200_failed_without_leaking(client, mak
     assert run.status == AgentRun.Status.FAILED
     assert run.charge_transaction.amount == Decimal("-4.00")
     assert run.refund_transaction.amount == Decimal("4.00")
-    assert run.refund_transaction.type == TxType.REFUND
+    assert run.refund_transaction.type == TxType.AGENT_REFUND
     total = WalletTransaction.objects.filter(user=user).aggregate(s=Sum("amount"))["s"]
     assert total == Decimal("10.00") == balance_of(user)
     ledger_ok()
@@ -272,7 +272,7 @@ def test_same_request_id_of_a_failed_run_returns_the_failure(client, make_user, 
     again = use(client, agent, request_id=rid)
     assert again.status_code == 200 and again.json()["duplicate"] is True
     assert again.json()["status"] == "failed"
-    assert WalletTransaction.objects.filter(user=user, type=TxType.REFUND).count() == 1
+    assert WalletTransaction.objects.filter(user=user, type=TxType.AGENT_REFUND).count() == 1
 
 
 def test_duplicate_of_a_run_still_in_progress_answers_202(client, make_user, agent):

@@ -45,7 +45,7 @@ def test_the_pentest_sequence_can_no_longer_pass_the_column(user, superuser, set
     with pytest.raises(BalanceLimitExceeded, match="cannot hold"):
         services.adjust(user=user, amount="1.00", reason="one more", staff=superuser)
     with pytest.raises(BalanceLimitExceeded):
-        services.credit(user=user, amount="0.01", type=TxType.REFUND, description="refund")
+        services.credit(user=user, amount="0.01", type=TxType.AGENT_REFUND, description="refund")
     user.refresh_from_db()
     assert user.wallet_balance == COLUMN_MAX
     assert check_ledger().ok

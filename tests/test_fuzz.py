@@ -646,7 +646,7 @@ def test_fuzz_agent_use_with_funds_charges_once_per_success(auth_client, make_us
     assert balance_of(user) == start - agent.price * len(succeeded)
     ledger = WalletTransaction.objects.filter(user=user)
     assert ledger.filter(type="agent_usage").count() == runs.count()
-    assert ledger.filter(type="refund").count() == failed.count()
+    assert ledger.filter(type="agent_refund").count() == failed.count()
     assert_ledger_clean()
 
 

@@ -220,7 +220,7 @@ def test_bad_filters_are_reported_not_crashing(auth_client, user):
 
 def test_filtered_empty_state(auth_client, user):
     credit(user, "1.00")
-    body = auth_client.get(URL, {"type": TxType.REFUND}).content.decode()
+    body = auth_client.get(URL, {"type": TxType.CARD_REFUND}).content.decode()
     assert "No transactions match these filters." in body
     assert "No transactions yet." not in body
 

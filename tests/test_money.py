@@ -179,7 +179,7 @@ def test_create_payment_intent_takes_other_digit_forms(auth_client, stripe_sandb
 def test_refund_form_follows_the_rule(raw, ok):
     from wallet.admin_actions import RefundForm
 
-    form = RefundForm({"amount": raw, "reason": "r", "request_key": "2b1f3a5e-2f70-4b2f-8f0e-7d0d1c1b1a19"})
+    form = RefundForm({"amount": raw, "customer_reason": "duplicate", "reason": "r", "request_key": "2b1f3a5e-2f70-4b2f-8f0e-7d0d1c1b1a19"})
     assert form.is_valid() is ok
     if ok:
         assert form.cleaned_data["amount"] == Decimal("5.00")

@@ -41,7 +41,7 @@ def test_full_refund(user, staff, stripe_sandbox):
     assert refund.status == CardRefund.Status.SUCCEEDED and refund.stripe_refund_id.startswith("re_")
     assert refund.requested_by == staff and refund.reason == "Customer closed account"
     entry = refund.debit_transaction
-    assert entry.type == TxType.REFUND and entry.amount == Decimal("-100.00") and entry.created_by == staff
+    assert entry.type == TxType.CARD_REFUND and entry.amount == Decimal("-100.00") and entry.created_by == staff
     assert entry.stripe_payment_intent_id == topup.stripe_payment_intent_id
     user.refresh_from_db()
     assert user.wallet_balance == Decimal("0.00")
@@ -196,15 +196,18 @@ def test_admin_refund_action(user, staff, stripe_sandbox, rf):
     modeladmin = admin.ModelAdmin(TopUp, admin.site)
     selected = TopUp.objects.filter(pk=topup.pk)
 
-    # First the confirmation page, prefilled with what can be refunded (min of remainder, balance).
+    # First the form: empty (the amount is a decision), with the limits shown.
     page = refund_to_card(modeladmin, _admin_request(rf, staff, {"action": "refund_to_card"}), selected)
     page.render()
     html = page.content.decode()
-    assert page.status_code == 200 and 'value="80.00"' in html and "Refund to card" in html
+    assert page.status_code == 200 and "data-balance>80.00 AED<" in html and "Refund to card" in html
     key = _request_key(html)
 
-    # Over the balance: the form comes back with the service's message; nothing written.
-    request = _admin_request(rf, staff, {"apply": "yes", "amount": "90.00", "reason": "too much", "request_key": key})
+    # Over the balance: the form comes back with the message; nothing written.
+    request = _admin_request(
+        rf, staff,
+        {"apply": "yes", "amount": "90.00", "customer_reason": "duplicate", "reason": "too much", "request_key": key},
+    )
     page = refund_to_card(modeladmin, request, selected)
     page.render()
     assert "The wallet holds only 80.00 AED" in page.content.decode()
@@ -217,7 +220,10 @@ def test_admin_refund_action(user, staff, stripe_sandbox, rf):
     page.render()
     assert "This field is required." in page.content.decode()
 
-    request = _admin_request(rf, staff, {"apply": "yes", "amount": "50.00", "reason": "Goodwill", "request_key": key})
+    request = _admin_request(
+        rf, staff,
+        {"apply": "yes", "amount": "50.00", "customer_reason": "service_issue", "reason": "Goodwill", "request_key": key},
+    )
     assert refund_to_card(modeladmin, request, selected) is None
     [text] = _messages(request)
     refund = CardRefund.objects.get()
@@ -255,7 +261,8 @@ def test_ledger_is_consistent_after_refunds(user, staff, stripe_sandbox):
     out = StringIO()
     call_command("check_ledger", stdout=out)
     assert "Ledger OK." in out.getvalue()
-    assert WalletTransaction.objects.filter(type=TxType.REFUND).count() == 3
+    assert WalletTransaction.objects.filter(type=TxType.CARD_REFUND).count() == 2
+    assert WalletTransaction.objects.filter(type=TxType.CARD_REFUND_REVERSAL).count() == 1
 
 
 def test_refund_through_the_admin_changelist(user, staff, stripe_sandbox, client):
@@ -265,11 +272,12 @@ def test_refund_through_the_admin_changelist(user, staff, stripe_sandbox, client
     url = "/admin/wallet/topup/"
     page = client.post(url, {"action": "refund_to_card", "_selected_action": [str(topup.pk)]})
     assert page.status_code == 200
-    assert b"Refund a top-up to the card" in page.content and b'value="60.00"' in page.content
+    assert b"Refund a top-up to the card" in page.content and b"data-remainder>60.00 AED<" in page.content
     done = client.post(
         url,
         {"action": "refund_to_card", "_selected_action": [str(topup.pk)], "apply": "yes",
-         "amount": "60.00", "reason": "Duplicate payment", "request_key": _request_key(page.content.decode())},
+         "amount": "60.00", "customer_reason": "duplicate", "reason": "Duplicate payment",
+         "request_key": _request_key(page.content.decode())},
         follow=True,
     )
     assert done.status_code == 200
@@ -384,7 +392,7 @@ def test_admin_double_submit_refunds_once(user, staff, stripe_sandbox, client):
     url = "/admin/wallet/topup/"
     page = client.post(url, {"action": "refund_to_card", "_selected_action": [str(topup.pk)]})
     data = {"action": "refund_to_card", "_selected_action": [str(topup.pk)], "apply": "yes",
-            "amount": "20.00", "reason": "Double click", "request_key": _request_key(page.content.decode())}
+            "amount": "20.00", "customer_reason": "duplicate", "reason": "Double click", "request_key": _request_key(page.content.decode())}
     first = client.post(url, data, follow=True)
     assert b"Refunded 20.00 AED to the card" in first.content
     second = client.post(url, data, follow=True)
@@ -401,7 +409,7 @@ def test_admin_double_submit_refunds_once(user, staff, stripe_sandbox, client):
 def test_admin_refund_form_accepts_one_fil():
     from wallet.admin_actions import RefundForm
 
-    form = RefundForm({"amount": "0.01", "reason": "r", "request_key": str(uuid.uuid4())})
+    form = RefundForm({"amount": "0.01", "customer_reason": "duplicate", "reason": "r", "request_key": str(uuid.uuid4())})
     assert form.is_valid(), form.errors
     assert form.cleaned_data["amount"] == Decimal("0.01")
     assert not RefundForm({"amount": "0.00", "reason": "r", "request_key": str(uuid.uuid4())}).is_valid()

@@ -276,7 +276,7 @@ def test_dashboard_refund_debits_the_difference_once(user, stripe_sandbox, webho
     assert refund.amount == Decimal("30.00") and refund.requested_by is None
     assert refund.status == CardRefund.Status.SUCCEEDED and refund.failure_reason == ""
     assert refund.debit_transaction.amount == Decimal("-30.00")
-    assert refund.debit_transaction.type == TxType.REFUND
+    assert refund.debit_transaction.type == TxType.CARD_REFUND
 
     # A second dashboard refund: the cumulative total grows by 20, so 20 more is debited.
     charge = _dashboard_refund(stripe_sandbox, topup.stripe_payment_intent_id, 2000)
@@ -403,7 +403,8 @@ def test_refund_that_fails_after_success_is_reversed_once(event_type, user, make
     assert refund.status == CardRefund.Status.FAILED and refund.reversal_transaction.amount == Decimal("40.00")
     user.refresh_from_db()
     assert user.wallet_balance == Decimal("100.00")
-    assert WalletTransaction.objects.filter(type=TxType.REFUND).count() == 2
+    assert WalletTransaction.objects.filter(type=TxType.CARD_REFUND).count() == 1
+    assert WalletTransaction.objects.filter(type=TxType.CARD_REFUND_REVERSAL).count() == 1
 
 
 def test_refund_event_finishes_a_pending_refund_and_ignores_others(user, make_user, stripe_sandbox, webhook_secret, client, monkeypatch):

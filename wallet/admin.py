@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from netcop_hub.views import PermissionDeniedWithReason
@@ -234,6 +234,37 @@ class TopUpAdmin(SearchByIdsMixin, ReadOnlyAdmin):
     actions = [reconcile_with_stripe, refund_to_card]
     show_full_result_count = False
     ordering = ["-created_at"]
+    readonly_fields = ["refunds_list"]
+
+    @admin.display(description="Refunds to card")
+    def refunds_list(self, obj):
+        # One query; a top-up has a handful of refunds at most (each capped by the remainder).
+        refunds = list(obj.refunds.select_related("requested_by").order_by("-created_at")) if obj else []
+        if not refunds:
+            return "None"
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td class="num">{}</td><td>{}</td><td>{}</td><td>{}</td>'
+            "<td>{}</td></tr>",
+            (
+                (
+                    reverse("admin:wallet_cardrefund_change", args=[r.pk]),
+                    date_format(timezone.localtime(r.created_at), "DATETIME_FORMAT"),
+                    format_money(r.amount, obj.currency),
+                    r.get_status_display(),
+                    r.get_customer_reason_display() or "—",
+                    r.reason,
+                    r.requested_by or "—",
+                )
+                for r in refunds
+            ),
+        )
+        return format_html(
+            '<table id="topup-refunds"><thead><tr><th>Date</th><th>Amount</th><th>Status</th>'
+            "<th>Customer reason</th><th>Internal note</th><th>By</th></tr></thead><tbody>{}</tbody>"
+            "</table>",
+            rows,
+        )
 
     @admin.display(description="Amount", ordering="amount")
     def amount_with_currency(self, obj):

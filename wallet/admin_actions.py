@@ -76,12 +76,40 @@ def describe_outcome(topup: TopUp, outcome) -> tuple[str, int]:
 
 
 class RefundForm(forms.Form):
+    """Amount, the reason the customer reads, and an internal note; checked against the caps."""
+
     amount = AmountField(min_value=CENT, help_text="The amount to send back to the card.")
+    customer_reason = forms.ChoiceField(
+        label="Reason for the customer",
+        choices=[("", "Choose a reason…"), *CardRefund.CustomerReason.choices],
+        help_text="Shown to the customer in their history and in the refund email.",
+    )
     # Single-use key made when the page is rendered: a double submit cannot refund twice.
     request_key = forms.UUIDField(widget=forms.HiddenInput)
     reason = forms.CharField(
-        max_length=255, widget=forms.Textarea(attrs={"rows": 3}), help_text="Recorded with the refund."
+        label="Internal note",
+        max_length=255,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For staff only: why, ticket number. The customer never sees it.",
     )
+
+    def __init__(self, *args, remainder=None, balance=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.remainder, self.balance = remainder, balance
+
+    def clean_amount(self):
+        # Refused here, before the confirmation, what refund_topup would refuse (it checks again).
+        amount = self.cleaned_data["amount"]
+        if self.remainder is not None and amount > self.remainder:
+            raise forms.ValidationError(
+                f"At most {format_money(self.remainder)} of this top-up can still be refunded."
+            )
+        if self.balance is not None and amount > self.balance:
+            raise forms.ValidationError(
+                f"The wallet holds only {format_money(self.balance)}: a refund to the card cannot "
+                "exceed the current balance."
+            )
+        return amount
 
     def clean_reason(self):
         reason = self.cleaned_data["reason"].strip()
@@ -92,7 +120,11 @@ class RefundForm(forms.Form):
 
 @admin.action(description="Refund to card", permissions=["view"])
 def refund_to_card(modeladmin, request, queryset):
-    """Confirmation page with amount and reason; on POST, services.refund_topup as this staff member."""
+    """Form (amount, customer reason, internal note) -> confirmation -> services.refund_topup.
+
+    Posts carry stage buttons: "review" shows the confirmation, "edit" goes back to the form with
+    the values, "apply" refunds (validated again, and capped again by the service).
+    """
     if not request.user.has_perm("wallet.add_cardrefund"):
         modeladmin.message_user(request, "You do not have permission to refund top-ups.", messages.ERROR)
         return None
@@ -104,14 +136,19 @@ def refund_to_card(modeladmin, request, queryset):
         modeladmin.message_user(request, "Only a succeeded top-up can be refunded.", messages.ERROR)
         return None
     remainder = services.refundable_amount(topup)
-    if "apply" in request.POST:
-        form = RefundForm(request.POST)
-        if form.is_valid():
+    balance = topup.user.wallet_balance
+    stage = "form"
+    if "apply" in request.POST or "review" in request.POST:
+        form = RefundForm(request.POST, remainder=remainder, balance=balance)
+        if form.is_valid() and "review" in request.POST:
+            stage = "confirm"
+        elif form.is_valid():
             try:
                 refund = services.refund_topup(
                     topup=topup,
                     amount=form.cleaned_data["amount"],
                     reason=form.cleaned_data["reason"],
+                    customer_reason=form.cleaned_data["customer_reason"],
                     staff=request.user,
                     request_key=str(form.cleaned_data["request_key"]),
                 )
@@ -123,18 +160,35 @@ def refund_to_card(modeladmin, request, queryset):
             else:
                 _report_refund(modeladmin, request, refund)
                 return None
-    else:
+    elif "edit" in request.POST:
+        # Back from the confirmation: the form again, with what was typed (and the same key).
         form = RefundForm(
-            initial={"amount": min(remainder, topup.user.wallet_balance), "request_key": uuid.uuid4()}
+            initial={k: request.POST.get(k, "") for k in RefundForm.base_fields},
+            remainder=remainder,
+            balance=balance,
         )
+    else:
+        # Empty on purpose: the amount is a decision, not a default.
+        form = RefundForm(initial={"request_key": uuid.uuid4()}, remainder=remainder, balance=balance)
+    amount = form.cleaned_data["amount"] if stage == "confirm" else None
     context = {
         **modeladmin.admin_site.each_context(request),
-        "title": "Refund a top-up to the card",
+        "title": "Confirm the refund to the card" if stage == "confirm" else "Refund a top-up to the card",
         "opts": modeladmin.model._meta,
         "topup": topup,
         "remainder": remainder,
-        "balance": topup.user.wallet_balance,
+        "balance": balance,
         "form": form,
+        "stage": stage,
+        "amount": amount,
+        "balance_after": balance - amount if amount is not None else None,
+        "remainder_after": remainder - amount if amount is not None else None,
+        "customer_reason_label": (
+            CardRefund.CustomerReason(form.cleaned_data["customer_reason"]).label
+            if stage == "confirm"
+            else ""
+        ),
+        "refunds": list(topup.refunds.select_related("requested_by").order_by("-created_at")),
         "action_name": "refund_to_card",
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
     }

@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import TopUp, TxType, WalletTransaction
+from .models import FILTER_TYPES, TopUp, TxType, WalletTransaction, kind_filter, ledger_kind
 
 PAGE_SIZE = 50
 CHART_DAYS = (30, 90)
@@ -53,7 +53,7 @@ def _in_range(day: dt.date) -> None:
 class HistoryFilterForm(forms.Form):
     """The filters in the URL: ?type=&from=&to= (dates inclusive, in the site's time zone)."""
 
-    type = forms.ChoiceField(label="Type", required=False, choices=[("", "All types"), *TxType.choices])
+    type = forms.ChoiceField(label="Type", required=False, choices=[("", "All types"), *FILTER_TYPES])
     date_from = forms.DateField(label="From", required=False, widget=_date_input(), validators=[_in_range])
     date_to = forms.DateField(label="To", required=False, widget=_date_input(), validators=[_in_range])
 
@@ -96,7 +96,8 @@ def filtered_ledger(user, filters: dict) -> QuerySet:
     """The user's ledger rows matching `filters` (type, date_from, date_to), unordered."""
     qs = WalletTransaction.objects.filter(user=user)
     if filters.get("type"):
-        qs = qs.filter(type=filters["type"])
+        # Old "refund" rows are matched by what they were (card refund, reversal, agent refund).
+        qs = qs.filter(kind_filter(filters["type"]))
     if filters.get("date_from"):
         qs = qs.filter(created_at__gte=_start_of_day(filters["date_from"]))
     if filters.get("date_to"):
@@ -285,7 +286,7 @@ def csv_rows(qs: QuerySet, currency: str) -> Iterator[str]:
                 # ISO 8601 with the UTC offset: unambiguous in any spreadsheet or time zone.
                 timezone.localtime(created_at, tz).isoformat(timespec="seconds"),
                 str(pk),
-                csv_safe(type_labels.get(tx_type, tx_type)),
+                csv_safe(type_labels.get(ledger_kind(tx_type, amount, description), tx_type)),
                 csv_safe(description),
                 f"{Decimal(amount).quantize(CENT):f}",
                 currency,

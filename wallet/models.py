@@ -26,8 +26,51 @@ class LedgerQuerySet(models.QuerySet):
 class TxType(models.TextChoices):
     TOP_UP = "top_up", "Top-up"
     AGENT_USAGE = "agent_usage", "Agent usage"
-    REFUND = "refund", "Refund"
+    # Money back into the wallet for an agent run that failed (a credit).
+    AGENT_REFUND = "agent_refund", "Agent refund"
+    # Money out of the wallet back to the card (a debit), and its reversal when Stripe refuses it.
+    CARD_REFUND = "card_refund", "Refund to card"
+    CARD_REFUND_REVERSAL = "card_refund_reversal", "Refund reversed"
     ADJUSTMENT = "adjustment", "Adjustment"
+    # Rows written before the three refund types above existed. Never written any more; ledger rows
+    # keep their type, and `ledger_kind` tells which of the three such a row was.
+    REFUND = "refund", "Refund (older entry)"
+
+
+# What people may filter the history by: every type still written (old refund rows are matched by
+# `kind_filter`, so the legacy type is not offered on its own).
+FILTER_TYPES = [
+    (value, label) for value, label in TxType.choices if value != TxType.REFUND
+]
+_REVERSAL_PREFIX = "Refund reversed"
+
+
+def ledger_kind(type: str, amount, description: str) -> str:
+    """The row's type as shown to people: an old "refund" row is read as the refund it was.
+
+    Before the split, a debit of type refund was a refund to the card, a credit whose description
+    starts "Refund reversed" its reversal, and any other credit an agent-run refund.
+    """
+    if type != TxType.REFUND:
+        return type
+    if amount < 0:
+        return TxType.CARD_REFUND
+    if (description or "").startswith(_REVERSAL_PREFIX):
+        return TxType.CARD_REFUND_REVERSAL
+    return TxType.AGENT_REFUND
+
+
+def kind_filter(kind: str) -> Q:
+    """Rows whose ledger_kind is `kind`, old refund rows included."""
+    legacy = Q(type=TxType.REFUND)
+    reversal = Q(description__startswith=_REVERSAL_PREFIX)
+    if kind == TxType.CARD_REFUND:
+        return Q(type=kind) | (legacy & Q(amount__lt=0))
+    if kind == TxType.CARD_REFUND_REVERSAL:
+        return Q(type=kind) | (legacy & Q(amount__gt=0) & reversal)
+    if kind == TxType.AGENT_REFUND:
+        return Q(type=kind) | (legacy & Q(amount__gt=0) & ~reversal)
+    return Q(type=kind)
 
 
 class WalletTransaction(models.Model):
@@ -84,11 +127,20 @@ class WalletTransaction(models.Model):
 
     def __str__(self):
         # No user here: str() must not cost a query (admin titles, logs); the page shows the user.
-        return f"{self.get_type_display()} {format_signed_money(self.amount)}"
+        return f"{self.kind_label} {format_signed_money(self.amount)}"
 
     @property
     def is_credit(self) -> bool:
         return self.amount > 0
+
+    @property
+    def kind(self) -> str:
+        """The type as shown to people (old "refund" rows read as the refund they were)."""
+        return ledger_kind(self.type, self.amount, self.description)
+
+    @property
+    def kind_label(self) -> str:
+        return TxType(self.kind).label
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
@@ -180,10 +232,27 @@ class CardRefund(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
+    class CustomerReason(models.TextChoices):
+        # The labels are what the customer reads (history, email): plain words, no internals.
+        REQUESTED = "requested_by_customer", "At your request"
+        DUPLICATE = "duplicate", "Duplicate payment"
+        IN_ERROR = "charged_in_error", "Payment made in error"
+        SERVICE_ISSUE = "service_issue", "Service problem"
+        ACCOUNT_CLOSED = "account_closed", "Account closed"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     topup = models.ForeignKey(TopUp, on_delete=models.PROTECT, related_name="refunds")
     amount = models.DecimalField(max_digits=12, decimal_places=2)
-    reason = models.CharField(max_length=255)
+    customer_reason = models.CharField(
+        "reason shown to the customer",
+        max_length=32,
+        choices=CustomerReason.choices,
+        blank=True,
+        help_text="In the customer's history and refund email. Empty for refunds made outside the form.",
+    )
+    reason = models.CharField(
+        "internal note", max_length=255, help_text="For staff only; never shown to the customer."
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

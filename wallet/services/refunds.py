@@ -10,10 +10,12 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import stripe_gateway
+from ..emails import send_refund_email
 from ..exceptions import (
     PaymentDeclined,
     PaymentProviderError,
@@ -55,8 +57,13 @@ REFUND_RETRY_WINDOW = timedelta(hours=20)
 NEEDS_REVIEW = "Needs review: "
 
 
-def refund_topup(*, topup, amount, reason: str, staff, request_key: str | None = None):
+def refund_topup(
+    *, topup, amount, reason: str, staff, customer_reason: str = "", request_key: str | None = None
+):
     """Refund (part of) a settled top-up to the card; returns the CardRefund.
+
+    `reason` is the internal note (staff only); `customer_reason` one of
+    CardRefund.CustomerReason, the words the customer reads in their history and refund email.
 
     Order, so that a failure at any step neither creates nor loses money:
     1. one transaction: validate the caps, record the CardRefund (pending) and debit the wallet;
@@ -72,9 +79,11 @@ def refund_topup(*, topup, amount, reason: str, staff, request_key: str | None =
     reason = (reason or "").strip()
     if not reason:
         raise RefundNotAllowed("A reason is required for every refund.")
+    if customer_reason and customer_reason not in CardRefund.CustomerReason.values:
+        raise RefundNotAllowed("Choose a reason for the customer from the list.")
     money = ledger.positive(amount)
     try:
-        refund, locked = _record_refund(topup, money, reason, staff, request_key)
+        refund, locked = _record_refund(topup, money, reason, customer_reason, staff, request_key)
     except IntegrityError:
         # The unique request_key backs up the check in _record_refund; the transaction rolled back.
         if request_key and CardRefund.objects.filter(request_key=request_key).exists():
@@ -84,7 +93,7 @@ def refund_topup(*, topup, amount, reason: str, staff, request_key: str | None =
     return _send_refund(refund)
 
 
-def _record_refund(topup, money: Decimal, reason: str, staff, request_key):
+def _record_refund(topup, money: Decimal, reason: str, customer_reason: str, staff, request_key):
     """One transaction: check the caps and the request key, record the pending refund, debit."""
     with transaction.atomic():
         # Lock order everywhere: user row, then TopUp.
@@ -109,14 +118,20 @@ def _record_refund(topup, money: Decimal, reason: str, staff, request_key):
             topup=locked,
             amount=money,
             reason=reason[:255],
+            customer_reason=customer_reason,
             requested_by=staff,
             request_key=request_key or None,
         )
+        # The customer reads the description: the chosen customer reason, never the internal note.
         refund.debit_transaction = ledger.apply_change(
             user_id=locked.user_id,
             delta=-money,
-            type=TxType.REFUND,
-            description=f"Refund to card: {reason}",
+            type=TxType.CARD_REFUND,
+            description=(
+                f"Refund to card: {refund.get_customer_reason_display()}"
+                if customer_reason
+                else "Refund to card"
+            ),
             stripe_payment_intent_id=locked.stripe_payment_intent_id,
             created_by=staff,
         )
@@ -238,6 +253,13 @@ def _finish_refund(refund_id, *, stripe_refund_id: str = "", refused: str = ""):
             refund.failure_reason = ""
             refund.save(update_fields=["status", "stripe_refund_id", "failure_reason", "updated_at"])
             logger.info("card refund %s succeeded: %s", refund.id, refund.stripe_refund_id)
+            if refund.debit_transaction_id is not None:
+                # Tell the customer once the card refund is confirmed (never for an uncredited
+                # payment sent back, which has its own status on the top-up).
+                email, name = (
+                    get_user_model().objects.values_list("email", "username").get(pk=user_id)
+                )
+                transaction.on_commit(lambda: _send_refund_email(refund=refund, email=email, name=name))
             return refund
         claimed = CardRefund.objects.filter(
             pk=refund_id,
@@ -255,11 +277,12 @@ def _finish_refund(refund_id, *, stripe_refund_id: str = "", refused: str = ""):
         debit = refund.debit_transaction
         if debit is None:  # cannot happen: the claim above required a debit
             raise RuntimeError(f"card refund {refund_id} claimed without a debit")
+        # Stripe's words stay on the refund (failure_reason) for staff; the customer reads this.
         refund.reversal_transaction = ledger.apply_change(
             user_id=user_id,
             delta=-debit.amount,
-            type=TxType.REFUND,
-            description=f"Refund reversed: {refused}"[:255],
+            type=TxType.CARD_REFUND_REVERSAL,
+            description="Refund reversed: the refund to your card did not go through",
             created_by=refund.requested_by,
         )
         refund.status = CardRefund.Status.FAILED
@@ -272,6 +295,14 @@ def _finish_refund(refund_id, *, stripe_refund_id: str = "", refused: str = ""):
         )
         logger.warning("card refund %s failed and was reversed: %s", refund.id, refused)
         return refund
+
+
+def _send_refund_email(*, refund: CardRefund, email: str, name: str) -> None:
+    """Email the customer about a refund to their card (after commit; a failure is only logged)."""
+    try:
+        send_refund_email(refund=refund, email=email, name=name)
+    except Exception:  # noqa: BLE001 - the refund is done; an email failure must not undo it
+        logger.exception("could not send the refund email for card refund %s", refund.id)
 
 
 def record_external_refund(
@@ -322,7 +353,7 @@ def record_external_refund(
             refund.debit_transaction = ledger.apply_change(
                 user_id=topup.user_id,
                 delta=-take,
-                type=TxType.REFUND,
+                type=TxType.CARD_REFUND,
                 description=f"Refund to card made in Stripe ({charge_id})",
                 stripe_payment_intent_id=payment_intent_id,
             )
