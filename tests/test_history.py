@@ -81,8 +81,8 @@ def test_rows_show_date_type_description_signed_amounts_balance_and_copy_buttons
     local = timezone.localtime(use.created_at)
     assert local.strftime("%H:%M") in body and str(local.year) in body
     assert "Top-up" in body and "Agent usage" in body and "Port scan" in body
-    assert re.search(r'class="num amount-credit">\s*<span class="visually-hidden">Credit</span>\s*\+100\.00 AED', body)
-    assert re.search(r'class="num amount-debit">\s*<span class="visually-hidden">Debit</span>\s*\u22125\.25 AED', body)
+    assert re.search(r'class="num history-amount amount-credit">\s*<span class="visually-hidden">Credit</span>\s*\+100\.00 AED', body)
+    assert re.search(r'class="num history-amount amount-debit">\s*<span class="visually-hidden">Debit</span>\s*\u22125\.25 AED', body)
     assert "94.75 AED" in body and "100.00 AED" in body
     # One copy button per transaction id, and one for the PaymentIntent of the top-up only.
     assert f'data-copy="{use.pk}"' in body and f'data-copy="{top.pk}"' in body
@@ -213,7 +213,7 @@ def test_bad_filters_are_reported_not_crashing(auth_client, user):
     assert "Enter a valid date." in response.content.decode()
     assert "Correct the filters above" in response.content.decode()
     swapped = auth_client.get(URL, {"from": "2026-03-05", "to": "2026-03-01"})
-    assert "The start date must be on or before the end date." in swapped.content.decode()
+    assert "The end date must be on or after the start date." in swapped.content.decode()
     assert rows_in(swapped) == []
     assert rows_in(auth_client.get(URL)) == [str(row.pk)]
 
@@ -330,7 +330,7 @@ def test_balance_series_costs_one_query_and_no_history_for_new_user(user, django
 
 
 def test_chart_rendered_with_title_desc_axes_and_labels(auth_client, user):
-    with at(timezone.now() - dt.timedelta(days=5)):
+    with at(timezone.now() - dt.timedelta(days=45)):
         credit(user, "250.00")
     debit(user, "50.00")
     body = auth_client.get(URL).content.decode()
@@ -338,7 +338,7 @@ def test_chart_rendered_with_title_desc_axes_and_labels(auth_client, user):
     assert 'role="img"' in svg and 'aria-labelledby="chart-title chart-desc"' in svg
     assert '<title id="chart-title">Wallet balance over the last 30 days</title>' in svg
     desc = re.search(r'<desc id="chart-desc">(.*?)</desc>', svg).group(1)
-    assert "200.00 AED" in desc and "Lowest 0.00 AED, highest 250.00 AED" in desc
+    assert "200.00 AED" in desc and "Lowest 200.00 AED, highest 250.00 AED" in desc
     assert "chart-axis-x" in svg and "chart-axis-y" in svg
     # y labels up to a round maximum covering 250, and today's date as the last x label.
     assert ">0</text>" in svg and ">300</text>" in svg
@@ -352,7 +352,8 @@ def test_chart_rendered_with_title_desc_axes_and_labels(auth_client, user):
 
 
 def test_chart_toggle_90_days_and_invalid_value(auth_client, user):
-    credit(user, "10.00")
+    with at(timezone.now() - dt.timedelta(days=120)):
+        credit(user, "10.00")
     body = auth_client.get(URL, {"days": "90", "type": "adjustment"}).content.decode()
     assert "over the last 90 days" in body
     assert 'aria-current="true" class="is-active">90 days' in body
@@ -430,7 +431,7 @@ def test_query_count_is_the_same_for_10_and_500_rows(client, make_user):
         filtered, _ = _count_queries(client, {"type": "top_up", "from": "2020-01-01", "days": "90"})
         assert filtered == counts[u.pk]
     assert counts[few.pk] == counts[many.pk]
-    # ...and a deep page of the big ledger costs the same as the first.
+    # ...and a deep page of the big ledger costs no more than the first (it has no chart).
     older = re.search(r'href="\?before=([^"]+)" rel="next"', response.content.decode()).group(1)
     deep, _ = _count_queries(client, {"before": older})
-    assert deep == counts[many.pk]
+    assert deep <= counts[many.pk]

@@ -222,7 +222,7 @@ def test_history_page_reports_bad_dates_and_lists_no_rows(funded_client, query):
     body = response.content.decode()
     assert "data-tx-id=" not in body
     assert 'class="field-error"' in body or 'class="form-errors"' in body
-    assert ("between" in body) or ("on or before the end date" in body)
+    assert ("between" in body) or ("on or after the start date" in body)
 
 
 @pytest.mark.parametrize("query", BAD_RANGES)
@@ -231,7 +231,7 @@ def test_history_csv_refuses_bad_dates_with_a_clear_400(funded_client, query):
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/plain")
     text = response.content.decode()
-    assert ("between" in text) or ("on or before the end date" in text)
+    assert ("between" in text) or ("on or after the start date" in text)
     assert "Traceback" not in text and "Date" not in text.splitlines()[0][:4]
 
 

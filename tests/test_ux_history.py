@@ -1,14 +1,17 @@
 """Issue 12: money formatted one way everywhere (#11) and the history page's layout and chart (#10)."""
 
+import datetime as dt
 import re
 import uuid
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.template import Context, Template
 from django.urls import reverse
+from django.utils import timezone
 
-from wallet import services
+from wallet import history, services
 from wallet.models import TopUp, TxType
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +71,76 @@ def test_admin_ledger_columns_and_totals_have_thousands_separators(admin_client,
     change = admin_client.get(reverse("admin:authentication_user_change", args=[user.pk])).content.decode()
     table = re.search(r'<table class="ledger-mini".*?</table>', change, re.S).group(0)
     assert "+12,345.60 AED" in table and "\u22121,000.00 AED" in table
+
+
+# --- #10 history page ----------------------------------------------------------------------------
+
+HISTORY = "/wallet/history/"
+
+
+def _at(when):
+    return mock.patch("django.utils.timezone.now", return_value=when)
+
+
+def test_chart_starts_at_the_first_activity_with_a_tooltip_per_point(auth_client, user):
+    five_days_ago = timezone.now() - dt.timedelta(days=5)
+    with _at(five_days_ago):
+        services.credit(user=user, amount="1000.00", type=TxType.ADJUSTMENT, description="first")
+    services.debit(user=user, amount="250.00", type=TxType.AGENT_USAGE, description="spent")
+    series = history.balance_series(user, 30)
+    assert series.points[0] == (timezone.localdate(five_days_ago), Decimal("1000.00"))
+    assert len(series.points) == 6 and series.points[-1][1] == Decimal("750.00")
+
+    body = auth_client.get(HISTORY).content.decode()
+    svg = re.search(r"<svg class=\"balance-chart\".*?</svg>", body, re.S).group(0)
+    first = timezone.localdate(five_days_ago)
+    assert f"Wallet balance since {first.day} {first:%B %Y}</title>" in svg
+    assert "Lowest 750.00 AED" in re.search(r"<desc[^>]*>(.*?)</desc>", svg).group(1)  # no day of zeros
+    labels = re.findall(r'<g class="chart-hit" data-label="([^"]+)">\s*<title>([^<]+)</title>', svg)
+    assert len(labels) == 6 and all(a == b for a, b in labels)
+    assert labels[0][0] == f"{first.day} {first:%b %Y}: 1,000.00 AED"
+    today = timezone.localdate()
+    assert labels[-1][0] == f"{today.day} {today:%b %Y}: 750.00 AED"
+
+
+def test_an_older_account_fills_the_whole_period(user):
+    with _at(timezone.now() - dt.timedelta(days=100)):
+        services.credit(user=user, amount="5.00", type=TxType.ADJUSTMENT, description="old")
+    assert len(history.balance_series(user, 30).points) == 30
+
+
+def test_invalid_range_error_sits_at_its_field_and_lists_no_rows(auth_client, user):
+    services.credit(user=user, amount="5.00", type=TxType.ADJUSTMENT, description="x")
+    body = auth_client.get(HISTORY, {"from": "2026-03-05", "to": "2026-03-01"}).content.decode()
+    field = re.search(r'<div class="field field-invalid">.*?</div>\s*</div>', body, re.S).group(0)
+    assert 'name="to"' in field and "The end date must be on or after the start date." in field
+    assert 'aria-invalid="true"' in field
+    assert "data-tx-id" not in body and 'class="form-errors"' not in body
+    assert "Export CSV" not in body  # it would only answer 400
+
+
+def test_pagination_says_where_you_are_and_page_two_is_just_rows(auth_client, user):
+    for i in range(120):
+        services.credit(user=user, amount="1.00", type=TxType.ADJUSTMENT, description=f"row {i}")
+    TopUp.objects.create(user=user, amount=Decimal("5.00"), currency="AED", idempotency_key="p")
+    first = auth_client.get(HISTORY).content.decode()
+    assert "data-pager-position>1–50 of 120<" in first
+    assert "balance-chart" in first and "history-topups" in first
+    older = re.search(r'href="\?before=([^"]+)" rel="next"', first).group(1)
+    second = auth_client.get(HISTORY, {"before": older}).content.decode()
+    assert "data-pager-position>51–100 of 120<" in second
+    assert "balance-chart" not in second and "history-topups" not in second
+    older = re.search(r'href="\?before=([^"]+)" rel="next"', second).group(1)
+    third = auth_client.get(HISTORY, {"before": older}).content.decode()
+    assert "data-pager-position>101–120 of 120<" in third
+    newer = re.search(r'href="\?after=([^"]+)" rel="prev"', third).group(1)
+    assert "data-pager-position>51–100 of 120<" in auth_client.get(HISTORY, {"after": newer}).content.decode()
+    filtered = auth_client.get(HISTORY, {"type": "agent_usage"}).content.decode()
+    assert "data-tx-id" not in filtered
+
+
+def test_export_sits_in_the_table_header_above_the_filters(auth_client, user):
+    services.credit(user=user, amount="5.00", type=TxType.ADJUSTMENT, description="x")
+    body = auth_client.get(HISTORY).content.decode()
+    head = re.search(r'<div class="history-tx-head">.*?</div>', body, re.S).group(0)
+    assert "Export CSV" in head and body.index("history-tx-head") < body.index("history-filters")

@@ -25,6 +25,18 @@ class Tick:
     pos: float
     label: str
     minor: bool = False  # hidden on narrow screens, where the labels would collide
+    anchor: str = "middle"  # "end" for a label at the right edge, so it does not overflow
+
+
+@dataclass
+class Hit:
+    """A day's hover target: a full-height strip around its point, with a tooltip."""
+
+    x: float
+    width: float
+    cx: float
+    cy: float
+    label: str  # "25 Nov 2026: 1,690.50 AED"
 
 
 @dataclass
@@ -45,6 +57,11 @@ class BalanceChart:
     y_ticks: list[Tick] = field(default_factory=list)
     x_ticks: list[Tick] = field(default_factory=list)
     changes: list[tuple[dt.date, Decimal]] = field(default_factory=list)  # for the text table
+    hits: list[Hit] = field(default_factory=list)
+
+    @property
+    def plot_height(self) -> int:
+        return self.bottom - self.top
 
     @property
     def middle(self) -> float:
@@ -72,6 +89,10 @@ def _date_label(day: dt.date) -> str:
     return f"{day.day} {day:%b}"
 
 
+def _short_long_date(day: dt.date) -> str:
+    return f"{day.day} {day:%b %Y}"
+
+
 def _long_date(day: dt.date) -> str:
     return f"{day.day} {day:%B %Y}"
 
@@ -82,10 +103,16 @@ def balance_chart(points: list[tuple[dt.date, Decimal]], *, days: int, currency:
     low, high = min(values), max(values)
     first_day, first_value = points[0]
     last_day, last_value = points[-1]
+    # Fewer points than days: the account is younger than the period (see balance_series).
+    title = (
+        f"Wallet balance over the last {days} days"
+        if len(points) >= days
+        else f"Wallet balance since {_long_date(first_day)}"
+    )
     chart = BalanceChart(
         days=days,
         currency=currency,
-        title=f"Wallet balance over the last {days} days",
+        title=title,
         desc=(
             f"End-of-day balance from {_long_date(first_day)} ({format_money(first_value, currency)}) "
             f"to {_long_date(last_day)} ({format_money(last_value, currency)}). "
@@ -98,7 +125,8 @@ def balance_chart(points: list[tuple[dt.date, Decimal]], *, days: int, currency:
     plot_h = chart.bottom - chart.top
 
     def x_at(index: int) -> float:
-        return chart.left + (plot_w * index / (len(points) - 1) if len(points) > 1 else plot_w)
+        # A single day sits in the middle rather than against an edge.
+        return chart.left + (plot_w * index / (len(points) - 1) if len(points) > 1 else plot_w / 2)
 
     def y_at(value) -> float:
         return chart.bottom - plot_h * float(value) / y_max
@@ -111,6 +139,12 @@ def balance_chart(points: list[tuple[dt.date, Decimal]], *, days: int, currency:
         + f" L{coords[-1][0]},{chart.bottom} Z"
     )
     chart.last = coords[-1]
+    # Hover strips reach halfway to the neighbouring points, so every x has exactly one tooltip.
+    half = plot_w / (len(points) - 1) / 2 if len(points) > 1 else plot_w / 2
+    for (day, value), (x, y) in zip(points, coords, strict=True):
+        left, right = max(chart.left, x - half), min(chart.right, x + half)
+        label = f"{_short_long_date(day)}: {format_money(value, currency)}"
+        chart.hits.append(Hit(round(left, 1), round(right - left, 1), x, y, label))
     chart.y_ticks = [
         Tick(round(y_at(step * i), 1), _amount_label(step * i, step)) for i in range(Y_TICKS + 1)
     ]
@@ -118,7 +152,12 @@ def balance_chart(points: list[tuple[dt.date, Decimal]], *, days: int, currency:
     # Label from the newest day backwards so "today" always has a label.
     indexes = sorted(range(len(points) - 1, -1, -every))
     chart.x_ticks = [
-        Tick(round(x_at(i), 1), _date_label(points[i][0]), minor=(len(points) - 1 - i) // every % 2 == 1)
+        Tick(
+            round(x_at(i), 1),
+            _date_label(points[i][0]),
+            minor=(len(points) - 1 - i) // every % 2 == 1,
+            anchor="end" if x_at(i) > chart.right - 30 else "middle",
+        )
         for i in indexes
     ]
     previous = None

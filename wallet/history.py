@@ -73,7 +73,8 @@ class HistoryFilterForm(forms.Form):
         cleaned = super().clean() or {}
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
         if start and end and start > end:
-            raise forms.ValidationError("The start date must be on or before the end date.")
+            # Next to the field it concerns, where the eye already is.
+            self.add_error("date_to", "The end date must be on or after the start date.")
         return cleaned
 
     @property
@@ -139,6 +140,29 @@ class LedgerPage:
     newer_cursor: str | None  # ?after=  (the page of newer rows), None on the first page
     older_cursor: str | None  # ?before= (the page of older rows), None on the last page
     is_first: bool
+    start: int = 0  # position of the first row shown (1-based) and of the last, and the total
+    end: int = 0
+    total: int = 0
+
+
+def count_position(qs: QuerySet, page: LedgerPage) -> LedgerPage:
+    """Fill in "start–end of total" for a page of `qs`: two COUNTs over the user's index range.
+
+    Counting is linear in the user's rows, but an index-only count of even 100k entries is a few
+    milliseconds, and people want to know where they are.
+    """
+    page.total = qs.count()
+    if not page.rows:
+        return page
+    first = page.rows[0]
+    newer = 0
+    if not page.is_first:
+        newer = qs.filter(
+            Q(created_at__gt=first.created_at) | Q(created_at=first.created_at, id__gt=first.pk)
+        ).count()
+    page.start = newer + 1
+    page.end = newer + len(page.rows)
+    return page
 
 
 def ledger_page(qs: QuerySet, *, before: str | None = None, after: str | None = None) -> LedgerPage:
@@ -198,7 +222,9 @@ def chart_days(value) -> int:
 
 @dataclass
 class BalanceSeries:
-    points: list[tuple[dt.date, Decimal]]  # one per day, oldest first, the balance at day's end
+    # One per day, oldest first, the balance at day's end; from the account's first activity when
+    # that is within the period.
+    points: list[tuple[dt.date, Decimal]]
     has_history: bool  # False: the user never had a ledger row up to today
 
 
@@ -227,11 +253,16 @@ def balance_series(user, days: int, today: dt.date | None = None) -> BalanceSeri
     with connection.cursor() as cursor:
         cursor.execute("SELECT " + ", ".join([probe] * len(moments)), params)
         opening, *closing = cursor.fetchone()
+    has_history = opening is not None or any(value is not None for value in closing)
     points = [
         (first_day + dt.timedelta(days=offset), Decimal(value or 0).quantize(CENT))
         for offset, value in enumerate(closing)
     ]
-    has_history = opening is not None or any(value is not None for value in closing)
+    if opening is None and has_history:
+        # A young account: start at its first day with activity, not with days of zeros and a
+        # cliff up to the first top-up. (No row before a day's end means no activity up to then.)
+        first_active = next(i for i, value in enumerate(closing) if value is not None)
+        points = points[first_active:]
     return BalanceSeries(points=points, has_history=has_history)
 
 

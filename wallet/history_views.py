@@ -18,20 +18,20 @@ def history(request):
     form = queries.HistoryFilterForm(request.GET)
     filters = form.filters
     if form.is_valid():
-        page = queries.ledger_page(
-            queries.filtered_ledger(request.user, filters),
-            before=request.GET.get("before"),
-            after=request.GET.get("after"),
-        )
+        ledger = queries.filtered_ledger(request.user, filters)
+        page = queries.ledger_page(ledger, before=request.GET.get("before"), after=request.GET.get("after"))
+        queries.count_position(ledger, page)
     else:
         # Filters we cannot apply: the errors show inline and no rows are listed (listing everything
         # would pass for the answer to the question asked).
         page = queries.LedgerPage(rows=[], newer_cursor=None, older_cursor=None, is_first=True)
     days = queries.chart_days(request.GET.get("days"))
-    series = queries.balance_series(request.user, days)
+    # The overview (chart, card payments) belongs to the first page; older pages are just rows.
+    overview = page.is_first
+    series = queries.balance_series(request.user, days) if overview else None
     chart = (
         balance_chart(series.points, days=days, currency=settings.WALLET_CURRENCY)
-        if series.has_history
+        if series and series.has_history
         else None
     )
     return render(
@@ -45,7 +45,8 @@ def history(request):
             "chart": chart,
             "chart_days": days,
             "chart_choices": queries.CHART_DAYS,
-            "problem_topups": queries.problem_topups(request.user),
+            "overview": overview,
+            "problem_topups": queries.problem_topups(request.user) if overview else [],
         },
     )
 

@@ -64,3 +64,46 @@
     );
   });
 })();
+
+// Balance chart: an instant tooltip with the day and balance under the pointer (the SVG's own
+// <title> tooltips are the no-JavaScript fallback, removed here so the two don't show together).
+(function () {
+  "use strict";
+
+  var frame = document.querySelector(".chart-frame");
+  if (!frame) return;
+  var svg = frame.querySelector("svg");
+  var tip = frame.querySelector(".chart-tooltip");
+  var active = null;
+  frame.querySelectorAll(".chart-hit > title").forEach(function (title) { title.remove(); });
+
+  function show(hit) {
+    if (active === hit) return;
+    if (active) active.classList.remove("is-active");
+    active = hit;
+    hit.classList.add("is-active");
+    var dot = hit.querySelector(".chart-hit-dot");
+    var box = dot.getBoundingClientRect();
+    var outer = frame.getBoundingClientRect();
+    tip.textContent = hit.getAttribute("data-label");
+    tip.hidden = false;
+    var x = box.left + box.width / 2 - outer.left;
+    // Keep the tooltip inside the frame near the edges.
+    var half = tip.offsetWidth / 2;
+    x = Math.max(half, Math.min(outer.width - half, x));
+    tip.style.left = x + "px";
+    tip.style.top = (box.top - outer.top) + "px";
+  }
+
+  function hide() {
+    if (active) active.classList.remove("is-active");
+    active = null;
+    tip.hidden = true;
+  }
+
+  svg.addEventListener("pointermove", function (event) {
+    var hit = event.target.closest && event.target.closest(".chart-hit");
+    if (hit) show(hit); else hide();
+  });
+  svg.addEventListener("pointerleave", hide);
+})();
