@@ -3,7 +3,8 @@ Rate limits on the endpoints worth abusing (card top-ups, agent runs, log-in), c
 cache (Redis in production), per user and per client IP.
 
 A limit is a setting such as TOPUP_RATE_LIMIT="10/10m": at most 10 POSTs per 10-minute window for
-each user and, separately, for each IP. Limits apply by URL name, so views stay free of it.
+each user and, separately, at most 10 failed or refused POSTs for each IP (see RateLimitMiddleware).
+Limits apply by URL name, so views stay free of it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ LIMITED_VIEWS = {
     "admin:login": "LOGIN_RATE_LIMIT",
     "authentication:signup": "SIGNUP_RATE_LIMIT",
 }
+# Views whose per-IP budget counts every POST, not only failures (see RateLimitMiddleware).
+IP_COUNTS_EVERY_POST = frozenset({"authentication:signup"})
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
@@ -63,57 +66,114 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "unknown")
 
 
-def hit(scope: str, ident: str, rate: Rate) -> int:
-    """Count one request in the current fixed window; return seconds to wait (0 if allowed)."""
+def _window(rate: Rate) -> tuple[int, int]:
+    """(start of the current fixed window, seconds until it ends)."""
     now = int(time.time())
-    window = now - now % rate.seconds
-    key = f"rl:{scope}:{ident}:{window}"
+    start = now - now % rate.seconds
+    return start, start + rate.seconds - now
+
+
+def _key(scope: str, ident: str, rate: Rate) -> str:
+    return f"rl:{scope}:{ident}:{_window(rate)[0]}"
+
+
+def count(scope: str, ident: str, rate: Rate) -> int:
+    """Add one to this window's counter; return the new total."""
+    key = _key(scope, ident, rate)
     cache.add(key, 0, timeout=rate.seconds + 5)
     try:
-        used = cache.incr(key)
+        return cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.set(key, 1, timeout=rate.seconds + 5)
-        used = 1
-    return 0 if used <= rate.count else window + rate.seconds - now
+        return 1
+
+
+def peek(scope: str, ident: str, rate: Rate) -> int:
+    """Seconds to wait if this window's budget is already spent (0 if allowed); counts nothing."""
+    used = cache.get(_key(scope, ident, rate), 0)
+    return _window(rate)[1] if used >= rate.count else 0
+
+
+def hit(scope: str, ident: str, rate: Rate) -> int:
+    """Count one request in the current fixed window; return seconds to wait (0 if allowed)."""
+    used = count(scope, ident, rate)
+    return 0 if used <= rate.count else _window(rate)[1]
+
+
+def failed(response) -> bool:
+    """True for an answer that did not do what was asked: an error or refusal (4xx/5xx, 429 included),
+    or a form shown again with its errors (a 200 page; a form that worked redirects)."""
+    if response.status_code >= 400:
+        return True
+    return response.status_code == 200 and response.get("Content-Type", "").startswith("text/html")
+
+
+def _limit(request) -> tuple[str, Rate, str] | None:
+    """(scope, rate, URL name) for a POST to a limited view, else None."""
+    if request.method != "POST" or not getattr(settings, "RATE_LIMITS_ENABLED", True):
+        return None
+    match = getattr(request, "resolver_match", None)
+    name = match.view_name if match else ""
+    setting = LIMITED_VIEWS.get(name)
+    if not setting:
+        return None
+    rate = parse_rate(getattr(settings, setting, ""))
+    if rate is None:
+        return None
+    return setting.removesuffix("_RATE_LIMIT").lower(), rate, name
 
 
 class RateLimitMiddleware:
-    """Answer 429 (JSON or a page) once a limited view's POSTs exceed their rate."""
+    """Answer 429 (JSON or a page) once a limited view's budget is spent.
+
+    Two budgets per limited view, each the view's rate:
+    - per signed-in user: every POST counts (one person's own pace);
+    - per client IP: only failed and refused POSTs count (declines, bad requests, wrong passwords,
+      CSRF refusals, 429s), so an office or a carrier NAT full of people paying successfully never
+      locks out the next person, while card testing and password guessing from one address still do.
+      Sign-up is the exception: there every POST from an IP counts (each success is a new account).
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        response = self.get_response(request)
+        limit = _limit(request)  # resolver_match is known once the request went through the URLconf
+        if limit is not None and limit[2] not in IP_COUNTS_EVERY_POST and failed(response):
+            scope, rate, _ = limit
+            count(scope, f"ip:{client_ip(request)}", rate)
+        return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        if request.method != "POST" or not getattr(settings, "RATE_LIMITS_ENABLED", True):
+        limit = _limit(request)
+        if limit is None:
             return None
-        match = request.resolver_match
-        setting = LIMITED_VIEWS.get(match.view_name if match else "")
-        if not setting:
-            return None
-        rate = parse_rate(getattr(settings, setting, ""))
-        if rate is None:
-            return None
-        scope = setting.removesuffix("_RATE_LIMIT").lower()
-        idents = [f"ip:{client_ip(request)}"]
+        scope, rate, name = limit
+        ip = f"ip:{client_ip(request)}"
+        # Failures are counted after the answer (__call__); here the IP budget is only checked.
+        waits = [hit(scope, ip, rate) if name in IP_COUNTS_EVERY_POST else peek(scope, ip, rate)]
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            idents.append(f"user:{user.pk}")
-        wait = max(hit(scope, ident, rate) for ident in idents)
+            waits.append(hit(scope, f"user:{user.pk}", rate))
+        wait = max(waits)
         if not wait:
             return None
-        logger.warning("rate limit %s exceeded by %s", scope, ", ".join(idents))
+        logger.warning("rate limit %s exceeded by %s (user %s)", scope, ip, getattr(user, "pk", None))
         return too_many(request, wait)
 
 
+def wait_text(seconds: int) -> str:
+    """42 -> "42 s"; 582 -> "9 min 42 s" (static/js/topup.js counts down in the same words)."""
+    minutes, rest = divmod(max(int(seconds), 0), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
 def too_many(request, wait: int):
-    minutes, seconds = divmod(wait, 60)
-    when = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-    message = f"Too many attempts. Please wait {when} and try again."
+    """The 429 answer: `retry_after` seconds in the JSON body and the Retry-After header."""
+    message = f"Too many attempts. Try again in {wait_text(wait)}."
     if wants_json(request):
-        response = JsonResponse({"error": message}, status=429)
+        response = JsonResponse({"error": message, "retry_after": wait}, status=429)
     else:
         response = render(request, "429.html", {"message": message}, status=429)
     response["Retry-After"] = str(wait)

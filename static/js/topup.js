@@ -26,6 +26,8 @@
   var NETWORK_ERROR = "We couldn't reach the server. Check your connection and try again.";
 
   var busy = false;
+  // Seconds left before the server accepts another attempt (after a 429); the button stays disabled.
+  var coolingDown = false;
   // One idempotency key per attempt: reused when the same attempt is retried (double click, a
   // lost response), replaced once the server has given a final answer or the amount changes.
   var attempt = null;
@@ -59,6 +61,7 @@
   var SESSION_ENDED = "Your session has ended.";
 
   function showStatus(kind, message) {
+    statusBox.setAttribute("aria-live", "polite");
     statusBox.className = "topup-status alert alert-" + kind;
     statusBox.textContent = message;
     // Logged out meanwhile: link to log in (back to this page) and show the logged-out nav.
@@ -66,13 +69,56 @@
   }
 
   function clearStatus() {
+    statusBox.setAttribute("aria-live", "polite");
     statusBox.className = "topup-status";
     statusBox.textContent = "";
   }
 
+  // 42 -> "42 s", 582 -> "9 min 42 s": the server's words (netcop_hub/ratelimit.py wait_text).
+  function waitText(seconds) {
+    var minutes = Math.floor(seconds / 60);
+    var rest = seconds % 60;
+    return minutes ? minutes + " min " + rest + " s" : rest + " s";
+  }
+
+  function setAlert(box, kind) {
+    ["alert-error", "alert-info", "alert-success", "alert-warning"].forEach(function (name) {
+      box.classList.remove(name);
+    });
+    box.classList.add("alert", "alert-" + kind);
+  }
+
+  // A 429: count the server's retry_after down in the message, the button disabled until then.
+  // The message is announced once; the ticking itself is not read out every second.
+  function coolDown(seconds, box, buttons, onDone) {
+    var left = Math.max(1, Math.ceil(Number(seconds) || 60));
+    var until = Date.now() + left * 1000;
+    buttons.forEach(function (button) { button.disabled = true; });
+    function render() {
+      setAlert(box, "error");
+      box.textContent = "Too many attempts. Try again in " + waitText(left) + ".";
+    }
+    box.setAttribute("aria-live", "polite");
+    render();
+    var timer = window.setInterval(function () {
+      box.setAttribute("aria-live", "off");
+      left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+      if (left > 0) {
+        render();
+        return;
+      }
+      window.clearInterval(timer);
+      box.setAttribute("aria-live", "polite");
+      setAlert(box, "info");
+      box.textContent = "You can try again now.";
+      buttons.forEach(function (button) { button.disabled = false; });
+      if (onDone) onDone();
+    }, 1000);
+  }
+
   function setBusy(on) {
     busy = on;
-    submit.disabled = on;
+    submit.disabled = on || coolingDown;
     submit.setAttribute("aria-busy", on ? "true" : "false");
     spinner.hidden = !on;
     submitLabel.textContent = on ? "Processing\u2026" : "Add to wallet";
@@ -162,6 +208,12 @@
           .then(function (next) { return handleAnswer(next, result && result.error); });
       });
     }
+    if (answer.status === 429) {
+      // Refused before anything happened: the same attempt (and key) may be retried later.
+      coolingDown = true;
+      coolDown(body.retry_after, statusBox, [submit], function () { coolingDown = false; });
+      return null;
+    }
     if (body.status === "processing") {
       attempt = null;
       showStatus("info", body.message || "Your payment is being processed.");
@@ -199,7 +251,7 @@
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    if (busy) return;
+    if (busy || coolingDown) return;
     clearStatus();
     var amount = checkAmount(amountInput.value);
     if (amount.error) {
