@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 LIMITED_VIEWS = {
     "wallet:create_payment_intent": "TOPUP_RATE_LIMIT",
     "wallet:confirm_payment": "CONFIRM_RATE_LIMIT",
+    # Finishing or cancelling a top-up left at 3-D Secure: the same budget as confirming one.
+    "wallet:resume_topup": "CONFIRM_RATE_LIMIT",
+    "wallet:cancel_topup": "CONFIRM_RATE_LIMIT",
     "agents:use": "AGENT_RATE_LIMIT",
     "authentication:login": "LOGIN_RATE_LIMIT",
     # The admin's log-in shares the budget (same setting, same counter): one door, not two.

@@ -144,7 +144,8 @@ def test_recent_topups_show_pending_and_failed_states(auth_client, user, stripe_
     html = auth_client.get(reverse("wallet:topup")).content.decode()
     assert ">Pending<" in html
     assert ">Awaiting authentication<" in html
-    assert ">Failed: Your card was declined.<" in html
+    # A short badge; the reason is secondary text under it, not a sentence inside the pill.
+    assert ">Failed<" in html and '<p class="topup-reason">Your card was declined.</p>' in html
     assert "30.00 AED" in html
 
 

@@ -86,3 +86,143 @@ def test_successful_log_ins_from_one_ip_do_not_use_up_its_budget(client, make_us
     for n in range(2):
         assert client.post(url, {"username": f"guess{n}@example.com", "password": "x"}).status_code == 200
     assert client.post(url, {"username": "guess9@example.com", "password": "x"}).status_code == 429
+
+
+# --- 12. a top-up left at 3-D Secure: Finish authentication and Cancel -----------------------------
+
+
+def abandoned_3ds(client, stripe_sandbox, amount="25.00", key="3ds"):
+    """A top-up Stripe holds at 3-D Secure, the page closed before the cardholder answered."""
+    body = {"amount": amount, "payment_method_id": stripe_sandbox.card("4000002500003155"), "idempotency_key": key}
+    resp = post_json(client, CREATE, body)
+    assert resp.status_code == 200 and resp.json()["status"] == "requires_action", resp.content
+    from wallet.models import TopUp
+
+    return TopUp.objects.get(pk=resp.json()["topup_id"])
+
+
+def resume_url(topup):
+    return reverse("wallet:resume_topup", args=[topup.id])
+
+
+def cancel_url(topup):
+    return reverse("wallet:cancel_topup", args=[topup.id])
+
+
+def test_the_page_offers_finish_and_cancel_for_a_top_up_left_at_3ds(user, stripe_sandbox):
+    client = client_for(user)
+    topup = abandoned_3ds(client, stripe_sandbox)
+    html = client.get(reverse("wallet:topup")).content.decode()
+    assert f'data-url="{resume_url(topup)}"' in html and f'data-url="{cancel_url(topup)}"' in html
+    assert ">Awaiting authentication<" in html
+
+
+def test_finish_hands_the_owner_the_client_secret_to_authenticate(user, stripe_sandbox):
+    client = client_for(user)
+    topup = abandoned_3ds(client, stripe_sandbox)
+    resp = client.post(resume_url(topup))
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["status"] == "requires_action" and body["topup_id"] == str(topup.id)
+    assert body["client_secret"].startswith(topup.stripe_payment_intent_id)
+    # The page then runs Stripe.js's next action and confirm-payment settles it.
+    stripe_sandbox.authenticate(topup.stripe_payment_intent_id, body["client_secret"])
+    done = post_json(client, "/wallet/confirm-payment/", {"payment_intent_id": topup.stripe_payment_intent_id})
+    assert done.status_code == 200 and done.json()["status"] == "succeeded"
+    user.refresh_from_db()
+    assert str(user.wallet_balance) == "25.00"
+
+
+def test_finish_after_authenticating_elsewhere_credits_without_a_second_3ds(user, stripe_sandbox):
+    client = client_for(user)
+    topup = abandoned_3ds(client, stripe_sandbox)
+    secret = client.post(resume_url(topup)).json()["client_secret"]
+    stripe_sandbox.authenticate(topup.stripe_payment_intent_id, secret)  # e.g. in another tab
+    resp = client.post(resume_url(topup))
+    assert resp.status_code == 200 and resp.json()["status"] == "succeeded"
+    assert "client_secret" not in resp.json()
+    user.refresh_from_db()
+    assert str(user.wallet_balance) == "25.00"
+
+
+def test_cancel_cancels_the_intent_and_marks_the_top_up(user, stripe_sandbox):
+    client = client_for(user)
+    topup = abandoned_3ds(client, stripe_sandbox)
+    resp = client.post(cancel_url(topup))
+    assert resp.status_code == 200
+    assert resp.json() == {
+        "status": "canceled", "topup_id": str(topup.id), "payment_intent_id": topup.stripe_payment_intent_id,
+        "message": "Top-up canceled. Nothing was charged.",
+    }
+    topup.refresh_from_db()
+    assert topup.status == "canceled"
+    intent = stripe_sandbox.request("GET", f"/v1/payment_intents/{topup.stripe_payment_intent_id}")
+    assert intent["status"] == "canceled"
+    # A second click answers the same; Finish on it reports it canceled, never a secret.
+    assert client.post(cancel_url(topup)).json()["status"] == "canceled"
+    again = client.post(resume_url(topup))
+    assert again.json()["status"] == "canceled" and "client_secret" not in again.json()
+
+
+def test_cancel_after_the_payment_went_through_credits_instead(user, stripe_sandbox):
+    client = client_for(user)
+    topup = abandoned_3ds(client, stripe_sandbox)
+    secret = client.post(resume_url(topup)).json()["client_secret"]
+    stripe_sandbox.authenticate(topup.stripe_payment_intent_id, secret)
+    resp = client.post(cancel_url(topup))
+    assert resp.status_code == 200 and resp.json()["status"] == "succeeded"
+    topup.refresh_from_db()
+    assert topup.status == "succeeded"
+    user.refresh_from_db()
+    assert str(user.wallet_balance) == "25.00"
+
+
+def test_a_settled_top_up_cannot_be_canceled(user, stripe_sandbox):
+    client = client_for(user)
+    pay(client, stripe_sandbox, key="paid")
+    from wallet.models import TopUp
+
+    topup = TopUp.objects.get(user=user)
+    resp = client.post(cancel_url(topup))
+    assert resp.status_code == 409 and resp.json()["status"] == "succeeded"
+    topup.refresh_from_db()
+    assert topup.status == "succeeded"
+
+
+def test_finish_and_cancel_check_the_owner(make_user, user, stripe_sandbox, monkeypatch):
+    topup = abandoned_3ds(client_for(user), stripe_sandbox)
+    from wallet import stripe_gateway
+
+    for name in ("retrieve_intent", "cancel_intent"):
+        monkeypatch.setattr(stripe_gateway, name, lambda *a, **k: pytest.fail("Stripe asked for another's top-up"))
+    stranger = client_for(make_user())
+    for url in (resume_url(topup), cancel_url(topup)):
+        resp = stranger.post(url)
+        assert resp.status_code == 404 and resp.json() == {"error": "No such top-up."}
+        assert Client().post(url).status_code == 401
+    topup.refresh_from_db()
+    assert topup.status == "requires_action"
+
+
+def test_finish_and_cancel_need_the_csrf_token_and_a_post(user, stripe_sandbox):
+    topup = abandoned_3ds(client_for(user), stripe_sandbox)
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(user)
+    for url in (resume_url(topup), cancel_url(topup)):
+        assert strict.post(url).status_code == 403
+        assert strict.get(url).status_code == 405
+    page = strict.get(reverse("wallet:topup"))
+    token = page.context["csrf_token"]
+    assert strict.post(cancel_url(topup), HTTP_X_CSRFTOKEN=str(token)).status_code == 200
+    topup.refresh_from_db()
+    assert topup.status == "canceled"
+
+
+def test_amount_errors_are_one_sentence_the_page_also_says(user, settings):
+    client = client_for(user)
+    body = {"payment_method_id": "pm_card_visa", "idempotency_key": "k"}
+    script = (settings.BASE_DIR / "static" / "js" / "topup.js").read_text()
+    for amount in ("1", "20000", "99999999999999"):
+        resp = post_json(client, CREATE, {**body, "amount": amount})
+        assert resp.json()["error"] == "Enter an amount between 2.00 AED and 10,000.00 AED."
+    assert '"Enter an amount between " + formatCents(min) + " and " + formatCents(max) + "."' in script

@@ -23,9 +23,9 @@ from django.views.decorators.http import require_GET, require_POST
 from netcop_hub import http
 
 from . import services, stripe_gateway
-from .exceptions import InvalidAmount, PaymentMethodRejected
+from .exceptions import InvalidAmount, PaymentMethodRejected, PaymentProviderError
 from .models import TopUp
-from .money import parse_amount
+from .money import TOO_LARGE_MESSAGE, format_money, parse_amount
 from .templatetags.money import money
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,12 @@ def _success_message(topup: TopUp) -> str:
     return f"{money(topup.amount, topup.currency)} was added to your wallet."
 
 
+def _range_message() -> str:
+    """The one sentence for an amount out of range (services.validate_topup_amount says the same)."""
+    low, high = settings.TOPUP_MIN_AMOUNT, settings.TOPUP_MAX_AMOUNT
+    return f"Enter an amount between {format_money(low)} and {format_money(high)}."
+
+
 def _prefill_amount(raw: str | None) -> str:
     """A `?amount=` value made safe: what the amount rule refuses is ignored, the rest clamped to min..max."""
     if not raw or len(raw) > 32:
@@ -86,11 +92,19 @@ def _sandbox_js_url() -> str:
     return base.rstrip("/") + "/js.stripe.com/v3/"
 
 
-def _status_text(topup: TopUp) -> str:
-    """ "Pending", "Awaiting authentication", "Failed: <reason>"... for the recent top-ups list."""
+def _recent_row(topup: TopUp) -> dict:
+    """One line of "Recent top-ups": a short badge, the reason as secondary text, and what can be done."""
+    reason = ""
     if topup.status == TopUp.Status.FAILED:
-        return f"Failed: {_failure_message(topup)}"
-    return topup.get_status_display()
+        reason = _failure_message(topup)
+    elif topup.status == TopUp.Status.RETURNED:
+        reason = topup.failure_reason
+    elif topup.status == TopUp.Status.REQUIRES_ACTION:
+        reason = "Your bank is waiting for you to confirm this payment."
+    badge = "Failed" if topup.status == TopUp.Status.FAILED else topup.get_status_display()
+    # Only a top-up Stripe is holding at 3-D Secure can be finished or cancelled from here.
+    actionable = topup.status == TopUp.Status.REQUIRES_ACTION and bool(topup.stripe_payment_intent_id)
+    return {"topup": topup, "badge": badge, "reason": reason, "actionable": actionable}
 
 
 @require_GET
@@ -113,8 +127,7 @@ def topup_page(request):
         "max_amount": settings.TOPUP_MAX_AMOUNT,
         "topup_config": config,
         "recent_topups": [
-            {"topup": topup, "status_text": _status_text(topup)}
-            for topup in TopUp.objects.filter(user=request.user)[:RECENT_TOPUPS]
+            _recent_row(topup) for topup in TopUp.objects.filter(user=request.user)[:RECENT_TOPUPS]
         ],
         "sandbox": sandbox,
         "sandbox_js_url": _sandbox_js_url() if sandbox else "",
@@ -141,7 +154,9 @@ def create_payment_intent(request):
         try:
             amount = parse_amount(data.get("amount"))
         except InvalidAmount as exc:
-            raise http.BadRequest(str(exc)) from None
+            # Too many digits is out of the top-up range: said as the range, like the page says it.
+            too_large = str(exc) == TOO_LARGE_MESSAGE
+            raise http.BadRequest(_range_message() if too_large else str(exc)) from None
         payment_method_id = http.string_field(data, "payment_method_id", 255)
         if not PAYMENT_METHOD_ID.fullmatch(payment_method_id):
             raise http.BadRequest("Missing or invalid payment method id.")
@@ -242,6 +257,84 @@ def confirm_payment(request):
         return http.json_error(NOT_FOUND, 404)
     except http.DOMAIN_ERRORS as exc:
         return http.error_response(exc, request=request)
+    return _outcome(request, result, after_authentication=True)
+
+
+CANCELED = "Top-up canceled. Nothing was charged."
+NOT_CANCELABLE = "This top-up can no longer be canceled."
+
+
+def _own_topup(request, topup_id) -> TopUp | None:
+    """The signed-in user's top-up with this id that has a PaymentIntent, else None (answered 404)."""
+    return (
+        TopUp.objects.filter(user=request.user, pk=topup_id, stripe_payment_intent_id__isnull=False).first()
+    )
+
+
+@require_POST
+@_json_login_required
+def resume_topup(request, topup_id):
+    """"Finish authentication" for a top-up left at 3-D Secure: its state now, with the client secret
+    when Stripe still waits for the cardholder (the page then runs Stripe.js and confirm-payment).
+
+    The state is read from Stripe and settled first: the customer may have finished in another tab.
+    """
+    topup = _own_topup(request, topup_id)  # owner checked here; the browser only names an id
+    intent_id = topup.stripe_payment_intent_id if topup is not None else None
+    if topup is None or not intent_id:
+        return http.json_error(NOT_FOUND, 404)
+    if topup.is_final:
+        settled = services.SettleResult(topup=topup, credited_now=False)
+        return _outcome(request, settled, after_authentication=True)
+    try:
+        intent = stripe_gateway.retrieve_intent(intent_id)
+        result = services.settle_topup(intent=intent, user=request.user)
+    except TopUp.DoesNotExist:
+        return http.json_error(NOT_FOUND, 404)
+    except http.DOMAIN_ERRORS as exc:
+        return http.error_response(exc, request=request)
+    return _outcome(request, result, after_authentication=False)
+
+
+def _not_cancelable(status: str, base: dict) -> JsonResponse:
+    body = {"status": status, **base, "message": NOT_CANCELABLE, "error": NOT_CANCELABLE}
+    return http.json_response(body, 409)
+
+
+@require_POST
+@_json_login_required
+def cancel_topup(request, topup_id):
+    """"Cancel" for a top-up left at 3-D Secure: cancel its PaymentIntent, then settle what Stripe says.
+
+    The Stripe call runs outside any transaction; the top-up's new state is written by
+    services.settle_topup only. If Stripe refuses because the payment went through meanwhile, the
+    intent is read back and settled, so the customer is credited rather than told it was canceled.
+    """
+    topup = _own_topup(request, topup_id)  # owner checked here; the browser only names an id
+    intent_id = topup.stripe_payment_intent_id if topup is not None else None
+    if topup is None or not intent_id:
+        return http.json_error(NOT_FOUND, 404)
+    base = {"topup_id": str(topup.id), "payment_intent_id": intent_id}
+    if topup.status == TopUp.Status.CANCELED:  # a repeated click: already done
+        return http.json_response({"status": "canceled", **base, "message": CANCELED})
+    if topup.status != TopUp.Status.REQUIRES_ACTION:
+        return _not_cancelable(topup.status, base)
+    stripe_gateway.assert_no_transaction()
+    try:
+        try:
+            intent = stripe_gateway.cancel_intent(intent_id)
+        except PaymentProviderError:
+            # Stripe refuses to cancel an intent that has moved on (succeeded, processing...).
+            intent = stripe_gateway.retrieve_intent(intent_id)
+        result = services.settle_topup(intent=intent, user=request.user)
+    except TopUp.DoesNotExist:
+        return http.json_error(NOT_FOUND, 404)
+    except http.DOMAIN_ERRORS as exc:
+        return http.error_response(exc, request=request)
+    if result.topup.status == TopUp.Status.CANCELED:
+        return http.json_response({"status": "canceled", **base, "message": CANCELED})
+    if result.topup.status == TopUp.Status.REQUIRES_ACTION:
+        return _not_cancelable("requires_action", base)
     return _outcome(request, result, after_authentication=True)
 
 

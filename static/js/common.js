@@ -53,7 +53,7 @@
     var match = /^([0-9]+)(?:\.([0-9]{1,2}))?$/.exec(text);
     if (!match) return { error: BAD_AMOUNT };
     var whole = match[1].replace(/^0+(?=\d)/, "");
-    if (whole.length > MAX_INTEGER_DIGITS) return { error: TOO_LARGE };
+    if (whole.length > MAX_INTEGER_DIGITS) return { error: TOO_LARGE, tooLarge: true };
     var cents = ((match[2] || "") + "00").slice(0, 2);
     return { text: whole + "." + cents, cents: parseInt(whole, 10) * 100 + parseInt(cents, 10) };
   }

@@ -21,6 +21,9 @@
   var submitLabel = submit.querySelector(".topup-submit-label");
   var statusBox = document.getElementById("topup-status");
   var presets = Array.prototype.slice.call(form.querySelectorAll("[data-amount]"));
+  var fields = document.getElementById("topup-fields");
+  var done = document.getElementById("topup-done");
+  var again = document.getElementById("topup-again");
 
   var GENERIC_ERROR = "Something went wrong. Please try again.";
   var NETWORK_ERROR = "We couldn't reach the server. Check your connection and try again.";
@@ -36,15 +39,17 @@
 
   var formatCents = function (cents) { return NetCop.formatMoney(NetCop.centsToText(cents)); };
 
-  // The one amount rule (NetCop.parseAmount, the server's too), then the range.
+  // The one amount rule (NetCop.parseAmount, the server's too), then the range. Each refusal is one
+  // sentence, the server's own: the format ("like 100 or 100.50"), or the range (nothing typed, or
+  // out of range, however far).
   function checkAmount(raw) {
     var min = NetCop.parseAmount(config.minAmount).cents;
     var max = NetCop.parseAmount(config.maxAmount).cents;
-    var range = "Enter an amount between " + formatCents(min) + " and " + formatCents(max) + ".";
-    if (!(raw || "").trim()) return { error: "Enter an amount to add. " + range };
+    var range = { error: "Enter an amount between " + formatCents(min) + " and " + formatCents(max) + "." };
+    if (!(raw || "").trim()) return range;
     var amount = NetCop.parseAmount(raw);
-    if (amount.error) return amount;
-    if (amount.cents < min || amount.cents > max) return { error: range };
+    if (amount.error) return amount.tooLarge ? range : amount;
+    if (amount.cents < min || amount.cents > max) return range;
     return amount;
   }
 
@@ -150,12 +155,28 @@
   }
   var stripe = window.Stripe(config.publishableKey);
   var elements = stripe.elements();
-  var card = elements.create("card");
-  card.mount("#card-element");
-  card.on("change", function (event) {
-    // Stripe passes {error, complete, ...}; the sandbox's fake element passes nothing.
-    cardErrors.textContent = event && event.error ? event.error.message : "";
-  });
+  var card = null;
+
+  function mountCard() {
+    if (card) card.destroy(); // a fresh, empty element (the sandbox's fake one has no clear())
+    card = elements.create("card");
+    card.mount("#card-element");
+    card.on("change", function (event) {
+      // Stripe passes {error, complete, ...}; the sandbox's fake element passes nothing.
+      cardErrors.textContent = event && event.error ? event.error.message : "";
+    });
+  }
+
+  function focusCard() {
+    if (typeof card.focus === "function") {
+      card.focus();
+      return;
+    }
+    var input = document.querySelector("#card-element input");
+    if (input) input.focus();
+  }
+
+  mountCard();
   submit.disabled = false;
 
   // --- outcomes --------------------------------------------------------------------------------
@@ -164,18 +185,31 @@
     setBusy(false);
   }
 
-  // After a final outcome, show it in "Recent top-ups" too: re-read that section of this page.
+  // After a final outcome, show it in "Recent top-ups" too: re-read that list from this page.
   function refreshRecent() {
-    var section = document.querySelector(".topup-recent");
-    if (!section || !window.fetch || !window.DOMParser) return;
+    var list = document.querySelector(".topup-recent-body");
+    if (!list || !window.fetch || !window.DOMParser) return;
     fetch(window.location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
         if (!html) return;
-        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector(".topup-recent");
-        if (fresh) section.replaceWith(fresh);
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.querySelector(".topup-recent-body");
+        if (fresh) list.replaceWith(fresh);
       })
       .catch(function () { /* the list is a convenience; the status message already says it all */ });
+  }
+
+  // The form steps aside after a success, so a second click cannot pay again by accident: the
+  // message stays, with "Back to <agent>" (when the page came from one) and "Add another top-up".
+  function showDone() {
+    fields.hidden = true;
+    done.hidden = false;
+    amountInput.value = "";
+    syncPresets();
+    mountCard();
+    var back = document.getElementById("topup-back");
+    (back || again).focus();
   }
 
   function succeeded(body) {
@@ -183,8 +217,15 @@
     refreshRecent();
     NetCop.updateBalance(body);
     showStatus("success", body.message || "Your wallet was topped up.");
-    if (typeof card.clear === "function") card.clear();
+    showDone();
   }
+
+  again.addEventListener("click", function () {
+    clearStatus();
+    done.hidden = true;
+    fields.hidden = false;
+    amountInput.focus();
+  });
 
   function failed(message) {
     attempt = null;
@@ -234,6 +275,75 @@
     return null;
   }
 
+  // --- a top-up left at 3-D Secure: "Finish authentication" and "Cancel" in Recent top-ups ---------
+
+  // Finish: the server checks the top-up is this user's, reads it from Stripe (it may have gone
+  // through in another tab) and hands back the client secret only while Stripe still waits; then
+  // the same path as in the form: Stripe.js's next action, and confirm-payment settles it.
+  // Cancel: the server cancels the PaymentIntent and records the outcome.
+  function rowAction(button) {
+    var row = button.closest("[data-topup-id]");
+    var box = document.getElementById("recent-status");
+    var buttons = Array.prototype.slice.call(row.querySelectorAll("[data-topup-action]"));
+    var resume = button.getAttribute("data-topup-action") === "resume";
+    buttons.forEach(function (b) { b.disabled = true; });
+    button.setAttribute("aria-busy", "true");
+    showIn(box, "info", resume ? "Your bank asks you to confirm this payment\u2026" : "Canceling\u2026");
+    postJSON(button.getAttribute("data-url"), {})
+      .then(function (answer) {
+        var body = answer.body || {};
+        if (resume && answer.status === 200 && body.status === "requires_action" && body.client_secret) {
+          return stripe.handleNextAction({ clientSecret: body.client_secret }).then(function () {
+            return postJSON(config.confirmUrl, { payment_intent_id: body.payment_intent_id });
+          });
+        }
+        return answer;
+      })
+      .then(function (answer) {
+        var body = answer.body || {};
+        button.removeAttribute("aria-busy");
+        if (answer.status === 429) {
+          coolDown(body.retry_after, box, buttons);
+          return;
+        }
+        if (answer.status === 200 && body.status === "succeeded") {
+          NetCop.updateBalance(body);
+          showIn(box, "success", body.message);
+          var back = document.getElementById("topup-back");
+          if (back) {
+            // Came from an agent: the way back right here too.
+            var link = back.cloneNode(true);
+            link.removeAttribute("id");
+            box.appendChild(document.createTextNode(" "));
+            box.appendChild(link);
+          }
+        } else if (answer.status === 200 && body.status === "canceled") {
+          showIn(box, "info", body.message);
+        } else {
+          showIn(box, "error", errorFor(answer));
+        }
+        refreshRecent();
+      })
+      .catch(function () {
+        button.removeAttribute("aria-busy");
+        buttons.forEach(function (b) { b.disabled = false; });
+        showIn(box, "error", NETWORK_ERROR);
+      });
+  }
+
+  function showIn(box, kind, message) {
+    box.setAttribute("aria-live", "polite");
+    box.textContent = message;
+    box.hidden = false;
+    setAlert(box, kind);
+    if (message === SESSION_ENDED && window.NetCopSession) window.NetCopSession.ended(box);
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-topup-action]");
+    if (button && !button.disabled) rowAction(button);
+  });
+
   // --- events ----------------------------------------------------------------------------------
 
   presets.forEach(function (button) {
@@ -269,6 +379,7 @@
       .then(function (result) {
         if (result.error) {
           cardErrors.textContent = result.error.message || "Check your card details.";
+          focusCard();
           return null;
         }
         cardErrors.textContent = "";

@@ -62,11 +62,13 @@ def test_visa_tops_up_and_nav_balance_updates_in_place(wallet_page, expect):
     expect(page.locator("[data-wallet-balance]")).to_have_text("100.00 AED")
     expect(page.locator("[data-wallet-balance]")).to_have_attribute("data-wallet-balance", "100.00")
     expect(page.locator("[data-topup-balance]")).to_have_text("100.00 AED")
-    expect(page.get_by_role("button", name=ADD)).to_be_enabled()
+    # The form steps aside (no second payment by accident); "Add another top-up" brings it back.
+    expect(page.get_by_role("button", name=ADD)).to_be_hidden()
+    expect(page.get_by_role("button", name="Add another top-up")).to_be_focused()
     # The recent top-ups list shows the payment without a reload.
-    expect(page.locator(".topup-recent tbody tr")).to_have_count(1)
-    expect(page.locator(".topup-recent tbody tr")).to_contain_text("100.00 AED")
-    expect(page.locator(".topup-recent tbody tr")).to_contain_text("Succeeded")
+    expect(page.locator(".topup-recent [data-topup-id]")).to_have_count(1)
+    expect(page.locator(".topup-recent [data-topup-id]")).to_contain_text("100.00 AED")
+    expect(page.locator(".topup-recent [data-topup-id]")).to_contain_text("Succeeded")
     assert len(creates) == 1
     page.user.refresh_from_db()
     assert page.user.wallet_balance == Decimal("100.00")
@@ -126,9 +128,12 @@ def test_declined_card_shows_clear_error(wallet_page, expect):
     expect(status).to_have_text("Your card was declined.")
     expect(status).to_have_class(re.compile(r"alert-error"))
     expect(page.locator("[data-wallet-balance]")).to_have_text("0.00 AED")
-    expect(page.locator(".topup-recent tbody tr")).to_contain_text("Failed: Your card was declined.")
+    row = page.locator(".topup-recent [data-topup-id]")
+    expect(row.locator(".badge")).to_have_text("Failed")
+    expect(row.locator(".topup-reason")).to_have_text("Your card was declined.")
     assert not WalletTransaction.objects.exists()
     # After a final outcome the next attempt is a new top-up (a fresh idempotency key).
+    page.get_by_label("Amount in AED").fill("50")
     fill_card(page, "4242424242424242")
     page.get_by_role("button", name=ADD).click()
     expect(status).to_have_text("50.00 AED was added to your wallet.")

@@ -85,3 +85,95 @@ def test_too_many_attempts_counts_down_and_keeps_the_button_disabled(open_wallet
     expect(status).to_have_text("You can try again now.", timeout=4000)
     expect(page.get_by_role("button", name=ADD)).to_be_enabled()
     assert TopUp.objects.filter(user=page.user).count() == 1
+
+
+# --- 12. the wallet page itself --------------------------------------------------------------------
+
+
+def test_after_a_success_the_form_steps_aside_so_a_second_click_cannot_pay(open_wallet, expect):
+    page = open_wallet()
+    creates = []
+    page.on("request", lambda r: creates.append(r.url) if "create-payment-intent" in r.url else None)
+    page.get_by_role("button", name="50.00 AED").click()
+    fill_card(page, "4242424242424242")
+    page.get_by_role("button", name=ADD).click()
+    expect(page.locator("#topup-status")).to_have_text("50.00 AED was added to your wallet.")
+    expect(page.get_by_role("button", name=ADD)).to_be_hidden()
+    again = page.get_by_role("button", name="Add another top-up")
+    expect(again).to_be_focused()
+    page.keyboard.press("Enter")  # a second press lands on "Add another top-up", never on a payment
+    expect(page.get_by_label("Amount in AED")).to_have_value("")
+    expect(page.get_by_label("Amount in AED")).to_be_focused()
+    expect(page.get_by_role("button", name="50.00 AED")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#card-element").get_by_placeholder("number", exact=True)).to_have_value("")
+    expect(page.locator("#topup-status")).to_be_hidden()
+    assert len(creates) == 1 and TopUp.objects.filter(user=page.user).count() == 1
+
+
+def test_an_empty_card_moves_focus_to_the_card(open_wallet, expect):
+    page = open_wallet()
+    page.get_by_label("Amount in AED").fill("20")
+    page.get_by_role("button", name=ADD).click()
+    expect(page.locator("#card-errors")).not_to_be_empty()
+    expect(page.locator("#card-element").get_by_placeholder("number", exact=True)).to_be_focused()
+
+
+def test_a_failed_payment_shows_a_short_badge_with_its_reason_under_it(open_wallet, expect):
+    page = open_wallet()
+    page.get_by_label("Amount in AED").fill("30")
+    fill_card(page, "4000000000000341")
+    page.get_by_role("button", name=ADD).click()
+    row = page.locator(".topup-recent [data-topup-id]")
+    expect(row.locator(".badge")).to_have_text("Failed")
+    expect(row.locator(".topup-reason")).to_have_text("Your card was declined.")
+    badge, reason = row.locator(".badge").bounding_box(), row.locator(".topup-reason").bounding_box()
+    assert reason["y"] >= badge["y"] + badge["height"]
+
+
+def abandon_3ds(page, amount):
+    page.get_by_label("Amount in AED").fill(amount)
+    fill_card(page, "4000002500003155")
+    page.get_by_role("button", name=ADD).click()
+    page.get_by_role("button", name="Complete authentication").wait_for()
+    page.reload()  # the cardholder walked away from the bank's box
+    page.locator("#card-element").get_by_placeholder("number", exact=True).wait_for()
+
+
+def test_an_abandoned_3ds_top_up_can_be_finished_or_canceled(open_wallet, expect):
+    page = open_wallet()
+    abandon_3ds(page, "25")
+    abandon_3ds(page, "35")
+    box = page.locator("#recent-status")
+    expect(page.get_by_role("button", name=re.compile("^Finish authentication"))).to_have_count(2)
+
+    page.get_by_role("button", name="Finish authentication for 25.00 AED").click()
+    page.get_by_role("button", name="Complete authentication").click()
+    expect(box).to_have_text("25.00 AED was added to your wallet.")
+    expect(page.locator("[data-wallet-balance]")).to_have_text("25.00 AED")
+
+    page.get_by_role("button", name="Cancel top-up of 35.00 AED").click()
+    expect(box).to_have_text("Top-up canceled. Nothing was charged.")
+    expect(page.get_by_role("button", name=re.compile("^Finish authentication"))).to_have_count(0)
+    statuses = dict(TopUp.objects.filter(user=page.user).values_list("amount", "status"))
+    assert {str(k): v for k, v in statuses.items()} == {"25.00": "succeeded", "35.00": "canceled"}
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_layout_uses_the_width_and_never_scrolls_sideways(open_wallet, width, expect):
+    page = open_wallet()
+    abandon_3ds(page, "25")
+    page.set_viewport_size({"width": width, "height": 900})
+    page.wait_for_timeout(200)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    form = page.locator(".topup-card").bounding_box()
+    recent = page.locator(".topup-recent").bounding_box()
+    balance = page.locator(".wallet-balance").bounding_box()
+    if width >= 1280:  # the form beside balance and recent top-ups
+        assert balance["x"] > form["x"] + form["width"] - 1 and recent["x"] == balance["x"]
+        assert abs(balance["y"] - form["y"]) < 2
+    else:  # stacked: balance, form, recent
+        assert balance["y"] < form["y"] < recent["y"]
+        for box in (form, recent, balance):
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width
+        actions = page.locator(".topup-row-actions").bounding_box()
+        assert actions["x"] + actions["width"] <= width

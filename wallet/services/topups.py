@@ -35,9 +35,8 @@ def validate_topup_amount(value) -> Decimal:
     amount = parse_amount(value) if isinstance(value, str) else to_money(value)
     low, high = settings.TOPUP_MIN_AMOUNT, settings.TOPUP_MAX_AMOUNT
     if amount < low or amount > high:
-        raise InvalidAmount(
-            f"Top-ups must be between {low:,.2f} and {high:,.2f} {settings.WALLET_CURRENCY}."
-        )
+        # The wallet page says the same, word for word (static/js/topup.js).
+        raise InvalidAmount(f"Enter an amount between {format_money(low)} and {format_money(high)}.")
     return amount
 
 
