@@ -226,3 +226,69 @@ def test_amount_errors_are_one_sentence_the_page_also_says(user, settings):
         resp = post_json(client, CREATE, {**body, "amount": amount})
         assert resp.json()["error"] == "Enter an amount between 2.00 AED and 10,000.00 AED."
     assert '"Enter an amount between " + formatCents(min) + " and " + formatCents(max) + "."' in script
+
+
+# --- 5. from an agent to the wallet and back --------------------------------------------------------
+
+
+@pytest.fixture
+def agent(db):
+    from agents.models import Agent
+
+    return Agent.objects.create(
+        name="Email header analyzer", slug="email-headers", description="d", price="3.00", runner="email_headers"
+    )
+
+
+def test_the_page_names_the_agent_and_the_amount_it_needs(make_user, agent):
+    from decimal import Decimal
+
+    client = client_for(make_user(balance=Decimal("1.00")))
+    resp = client.get("/wallet/?amount=2.00&next=/agents/email-headers/")
+    html = resp.content.decode()
+    assert "Top up to run Email header analyzer" in html
+    assert "you need <strong>2.00 AED</strong> more" in html
+    assert html.count('href="/agents/email-headers/"') == 2  # in the context line, and after success
+    assert 'id="topup-back"' in html and ">Back to Email header analyzer</a>" in html
+    # A prefill below what a run needs is raised to it.
+    assert resp.context["prefill"] == "2.00"
+    low = client.get("/wallet/?amount=2.00&next=/agents/email-headers/")
+    assert low.context["back"]["need"] == Decimal("2.00")
+
+
+def test_prefill_is_at_least_what_a_run_needs(make_user, agent):
+    client = client_for(make_user())
+    resp = client.get("/wallet/?amount=2.00&next=/agents/email-headers/")
+    assert resp.context["prefill"] == "3.00"
+    assert client.get("/wallet/?next=/agents/email-headers/").context["prefill"] == "3.00"
+    assert client.get("/wallet/?amount=50&next=/agents/email-headers/").context["prefill"] == "50.00"
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "https://evil.example/agents/email-headers/",
+        "//evil.example/agents/email-headers/",
+        "/\\evil.example/agents/email-headers/",
+        "/agents/email-headers/?next=https://evil.example/",
+        "/agents/email-headers/use/",
+        "/agents/",
+        "/agents/no-such-agent/",
+        "/agents/retired/",
+        "/wallet/history/",
+        "/admin/",
+        "javascript:alert(1)",
+        "/agents/email-headers/" + "x" * 300,
+        "",
+    ],
+)
+def test_next_is_ignored_unless_it_is_an_active_agents_page(user, agent, next_url):
+    from agents.models import Agent
+
+    Agent.objects.create(name="Retired", slug="retired", description="d", price="1.00", runner="x", is_active=False)
+    resp = client_for(user).get(reverse("wallet:topup"), {"next": next_url})
+    assert resp.status_code == 200
+    html = resp.content.decode()
+    assert resp.context["back"] is None
+    assert "evil.example" not in html and "Top up to run" not in html and 'id="topup-back"' not in html
+    assert "Add money by card" in html

@@ -13,11 +13,12 @@ import re
 from decimal import Decimal
 from functools import wraps
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from netcop_hub import http
@@ -86,6 +87,24 @@ def _prefill_amount(raw: str | None) -> str:
     return str(min(max(value, low), high).quantize(services.CENT))
 
 
+def _return_agent(raw: str | None):
+    """The agent a `?next=` names, if it is exactly an active agent's page (/agents/<slug>/); else None.
+
+    Anything else (another site, //host, a query, an unknown or inactive agent) is ignored, and the
+    link back is rebuilt from the agent itself, never echoed from the request: no open redirect.
+    """
+    if not raw or len(raw) > 200 or not raw.startswith("/") or raw.startswith("//"):
+        return None
+    try:
+        match = resolve(raw)
+    except Resolver404:
+        return None
+    if match.view_name != "agents:detail":
+        return None
+    Agent = apps.get_model("agents", "Agent")
+    return Agent.objects.filter(slug=match.kwargs.get("slug"), is_active=True).first()
+
+
 def _sandbox_js_url() -> str:
     # Read at request time: tests point the app at a localstripe on a free port.
     base = settings.STRIPE_API_BASE or settings.LOCALSTRIPE_URL
@@ -112,6 +131,18 @@ def _recent_row(topup: TopUp) -> dict:
 def topup_page(request):
     """The wallet page: balance, recent top-ups, and the card form."""
     sandbox = settings.STRIPE_SANDBOX
+    prefill = _prefill_amount(request.GET.get("amount"))
+    # Came from an agent that needs more balance (/wallet/?amount=...&next=/agents/<slug>/).
+    agent = _return_agent(request.GET.get("next"))
+    back = None
+    if agent is not None:
+        balance = request.user.wallet_balance
+        need = max(agent.price - balance, Decimal(0)).quantize(services.CENT)
+        back = {"agent": agent, "url": reverse("agents:detail", args=[agent.slug]), "need": need,
+                "balance": balance}
+        # At least what a run needs: a smaller top-up could not run the agent anyway.
+        if need and (not prefill or Decimal(prefill) < need):
+            prefill = _prefill_amount(str(need))
     config = {
         "publishableKey": settings.STRIPE_PUBLISHABLE_KEY,
         "createUrl": reverse("wallet:create_payment_intent"),
@@ -122,7 +153,8 @@ def topup_page(request):
     }
     context = {
         "presets": [str(p.quantize(services.CENT)) for p in PRESET_AMOUNTS],
-        "prefill": _prefill_amount(request.GET.get("amount")),
+        "prefill": prefill,
+        "back": back,
         "min_amount": settings.TOPUP_MIN_AMOUNT,
         "max_amount": settings.TOPUP_MAX_AMOUNT,
         "topup_config": config,

@@ -212,11 +212,22 @@
     (back || again).focus();
   }
 
+  // Came from an agent and the new balance still does not cover a run: say so with the success.
+  function stillShort(body) {
+    var back = document.getElementById("topup-back");
+    if (!back || body.new_balance === undefined) return "";
+    var price = NetCop.parseAmount(back.getAttribute("data-agent-price")).cents;
+    var balance = NetCop.parseAmount(body.new_balance).cents;
+    if (!(price > balance)) return "";
+    return " You need " + formatCents(price - balance) + " more to run " +
+      back.getAttribute("data-agent-name") + ".";
+  }
+
   function succeeded(body) {
     attempt = null;
     refreshRecent();
     NetCop.updateBalance(body);
-    showStatus("success", body.message || "Your wallet was topped up.");
+    showStatus("success", (body.message || "Your wallet was topped up.") + stillShort(body));
     showDone();
   }
 

@@ -177,3 +177,40 @@ def test_layout_uses_the_width_and_never_scrolls_sideways(open_wallet, width, ex
             assert box["x"] >= 0 and box["x"] + box["width"] <= width
         actions = page.locator(".topup-row-actions").bounding_box()
         assert actions["x"] + actions["width"] <= width
+
+
+# --- 5. from an agent to the wallet and back --------------------------------------------------------
+
+
+def test_from_an_agent_to_the_wallet_and_back(open_wallet, live_server, expect):
+    from agents.models import Agent
+
+    Agent.objects.create(name="Log triage", slug="log-triage", description="d", price="5.00", runner="log_triage")
+    page = open_wallet("?amount=5.00&next=/agents/log-triage/")
+    expect(page.get_by_role("heading", name="Top up to run Log triage")).to_be_visible()
+    expect(page.locator("#topup-context")).to_contain_text("you need 5.00 AED more")
+    expect(page.get_by_label("Amount in AED")).to_have_value("5.00")
+    # Less than a run needs: credited, and the page says what is still missing.
+    page.get_by_label("Amount in AED").fill("3")
+    fill_card(page, "4242424242424242")
+    page.get_by_role("button", name=ADD).click()
+    expect(page.locator("#topup-status")).to_have_text(
+        "3.00 AED was added to your wallet. You need 2.00 AED more to run Log triage."
+    )
+    back = page.get_by_role("link", name="Back to Log triage", exact=True).last
+    expect(back).to_be_visible()
+    expect(back).to_be_focused()
+    expect(back).to_have_attribute("href", "/agents/log-triage/")
+    page.get_by_role("button", name="Add another top-up").click()
+    fill_card(page, "4242424242424242")
+    page.get_by_label("Amount in AED").fill("2")
+    page.get_by_role("button", name=ADD).click()
+    expect(page.locator("#topup-status")).to_have_text("2.00 AED was added to your wallet.")
+    back.click()
+    page.wait_for_url(f"{live_server.url}/agents/log-triage/")
+
+
+def test_a_foreign_next_shows_no_way_back(open_wallet, expect):
+    page = open_wallet("?amount=20&next=https://evil.example/agents/x/")
+    expect(page.get_by_role("heading", name="Add money by card")).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile("^Back to"))).to_have_count(0)
