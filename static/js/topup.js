@@ -172,7 +172,9 @@
       card.focus();
       return;
     }
-    var input = document.querySelector("#card-element input");
+    // The sandbox's fake element has no focus(): the input its error is about, else the first.
+    var input = document.querySelector("#card-element [aria-invalid=true]") ||
+      document.querySelector("#card-element input");
     if (input) input.focus();
   }
 

@@ -31,7 +31,7 @@ def open_wallet(live_server, stripe_sandbox, make_user, login):
         user = user or make_user()
         page = login(user)
         page.goto(f"{live_server.url}/wallet/{query}")
-        page.locator("#card-element").get_by_placeholder("number", exact=True).wait_for()
+        page.locator("#card-element").get_by_label("Card number").wait_for()
         page.user = user
         return page
 
@@ -40,11 +40,11 @@ def open_wallet(live_server, stripe_sandbox, make_user, login):
 
 def fill_card(page, number):
     element = page.locator("#card-element")
-    element.get_by_placeholder("number", exact=True).fill(number)
-    element.get_by_placeholder("exp_month", exact=True).fill("12")
-    element.get_by_placeholder("exp_year", exact=True).fill("34")
-    element.get_by_placeholder("cvc", exact=True).fill("123")
-    element.get_by_placeholder("postal_code", exact=True).fill("12345")
+    element.get_by_label("Card number").fill(number)
+    element.get_by_label("Expiry month").fill("12")
+    element.get_by_label("Expiry year").fill("34")
+    element.get_by_label("Security code (CVC)").fill("123")
+    element.get_by_label("Postcode").fill("12345")
 
 
 # --- 8. a 429 counts down live; the button waits with it ------------------------------------------
@@ -68,7 +68,7 @@ def test_too_many_attempts_counts_down_and_keeps_the_button_disabled(open_wallet
 
     # A short wait (answered by the route) ends: the button comes back and the message says so.
     page.reload()
-    page.locator("#card-element").get_by_placeholder("number", exact=True).wait_for()
+    page.locator("#card-element").get_by_label("Card number").wait_for()
     page.route(
         "**/wallet/create-payment-intent/",
         lambda route: route.fulfill(
@@ -105,7 +105,7 @@ def test_after_a_success_the_form_steps_aside_so_a_second_click_cannot_pay(open_
     expect(page.get_by_label("Amount in AED")).to_have_value("")
     expect(page.get_by_label("Amount in AED")).to_be_focused()
     expect(page.get_by_role("button", name="50.00 AED")).to_have_attribute("aria-pressed", "false")
-    expect(page.locator("#card-element").get_by_placeholder("number", exact=True)).to_have_value("")
+    expect(page.locator("#card-element").get_by_label("Card number")).to_have_value("")
     expect(page.locator("#topup-status")).to_be_hidden()
     assert len(creates) == 1 and TopUp.objects.filter(user=page.user).count() == 1
 
@@ -115,7 +115,7 @@ def test_an_empty_card_moves_focus_to_the_card(open_wallet, expect):
     page.get_by_label("Amount in AED").fill("20")
     page.get_by_role("button", name=ADD).click()
     expect(page.locator("#card-errors")).not_to_be_empty()
-    expect(page.locator("#card-element").get_by_placeholder("number", exact=True)).to_be_focused()
+    expect(page.locator("#card-element").get_by_label("Card number")).to_be_focused()
 
 
 def test_a_failed_payment_shows_a_short_badge_with_its_reason_under_it(open_wallet, expect):
@@ -136,7 +136,7 @@ def abandon_3ds(page, amount):
     page.get_by_role("button", name=ADD).click()
     page.get_by_role("button", name="Complete authentication").wait_for()
     page.reload()  # the cardholder walked away from the bank's box
-    page.locator("#card-element").get_by_placeholder("number", exact=True).wait_for()
+    page.locator("#card-element").get_by_label("Card number").wait_for()
 
 
 def test_an_abandoned_3ds_top_up_can_be_finished_or_canceled(open_wallet, expect):
