@@ -25,7 +25,8 @@ class Verdict:
 
 @dataclass
 class Block:
-    """One part of a report: kind is "table", "list", "facts", "callout" (text with a level) or "text"."""
+    """One part of a report: kind is "table", "list", "facts", "callout" (text with a level), "card"
+    (one checked item: a title with its own verdict, facts and findings) or "text"."""
 
     kind: str
     title: str = ""
@@ -37,6 +38,8 @@ class Block:
     numeric: tuple[int, ...] = ()  # table columns aligned right
     level: str = INFO  # a callout's colour
     stack: bool = False  # a wide table shown as one card per row on narrow screens
+    badge: Verdict | None = None  # a card's own verdict
+    facts: list[tuple[str, str]] = field(default_factory=list)  # a card's (label, value) pairs
 
     @property
     def cells(self) -> list[list[tuple[str, str, bool]]]:
@@ -241,13 +244,57 @@ _URL_LEVELS = [
 ]
 
 
+_URL_HEAD = re.compile(r"^\[(\d+)\] (.*)$")
+_URL_FACT = re.compile(r"^\s+(Host|Domain|Verdict):\s+(.*)$")
+_URL_FINDING = re.compile(r"^\s+- (?:\[\+(\d+)\] )?(.*)$")
+
+
+def _points_level(points: int) -> str:
+    return DANGER if points >= 4 else WARNING if points >= 2 else INFO
+
+
+def _url_card(head: str, lines: list[str]) -> Block | None:
+    card = Block("card", title=_URL_HEAD.match(head)[2])
+    for line in lines:
+        if m := _URL_FACT.match(line):
+            if m[1] == "Verdict":
+                level = next((v for key, v in _URL_LEVELS if m[2].startswith(key)), None)
+                score = re.search(r"\(risk score (\d+)\)$", m[2])
+                if level is None or score is None:
+                    return None
+                card.badge = level
+                card.facts.append(("Risk score", score[1]))
+            else:
+                card.facts.append((m[1], m[2]))
+        elif m := _URL_FINDING.match(line):
+            points = int(m[1]) if m[1] else 0
+            card.items.append((f"+{points}" if points else "", _points_level(points) if points else OK, m[2]))
+        else:
+            return None
+    return card if card.badge is not None else None
+
+
 def _phishing(text: str) -> Report:
     found = {m[1] for m in map(_URL_VERDICT.match, text.split("\n")) if m}
-    report = Report(blocks=[Block("text", text=text)])
+    report = Report()
     for key, verdict in _URL_LEVELS:
         if key in found:
             report.verdict = verdict
             break
+    for head, lines in _sections(text):
+        if head.startswith("PHISHING URL CHECK:"):
+            continue
+        if _URL_HEAD.match(head) and (card := _url_card(head, lines)) is not None:
+            report.blocks.append(card)
+            continue
+        if head.startswith("SUMMARY:"):
+            level = report.verdict.level if report.verdict else INFO
+            summary = head.removeprefix("SUMMARY:").strip()
+            report.blocks.append(Block("callout", "Summary", text=summary, level=level))
+            if lines:
+                report.blocks.append(Block("note", text=" ".join(line.strip() for line in lines)))
+            continue
+        report.blocks.append(_text("", [head, *lines]))
     return report
 
 
@@ -256,8 +303,46 @@ def _phishing(text: str) -> Report:
 _RESULT = re.compile(r"^RESULT: (\d+) of (\d+) meets? the policy", re.M)
 
 
+_PW_HEAD = re.compile(r"^Password (\d+) \((\d+) characters?\)$")
+_PW_FACT = re.compile(r"^\s+([A-Z][A-Za-z ,()/0-9]*?):\s*(.*)$")
+
+
+def _password_card(head: str, lines: list[str]) -> Block | None:
+    m = _PW_HEAD.match(head)
+    card = Block("card", title=f"Password {m[1]} ({m[2]} character{'' if m[2] == '1' else 's'})")
+    for line in lines:
+        fact = _PW_FACT.match(line)
+        if fact is None:
+            return None
+        label, value = fact[1], fact[2]
+        if label == "Time to crack":
+            continue  # the scenario lines that follow are facts of their own
+        if label == "Policy":
+            card.badge = Verdict(OK, "Passes") if value == "PASS" else Verdict(DANGER, "Fails")
+            if value != "PASS":
+                card.items.extend(("FAIL", DANGER, problem.strip()) for problem in value[6:].split(";"))
+            continue
+        if label in ("Warning", "Tip"):
+            card.items.append((label.upper(), WARNING if label == "Warning" else INFO, value))
+            continue
+        card.facts.append((label, value))
+    return card if card.badge is not None else None
+
+
 def _passwords(text: str) -> Report:
-    report = Report(blocks=[Block("text", text=text)])
+    report = Report()
+    for head, lines in _sections(text):
+        if head.startswith("PASSWORD STRENGTH AUDIT:"):
+            continue
+        if _PW_HEAD.match(head) and (card := _password_card(head, lines)) is not None:
+            report.blocks.append(card)
+            continue
+        if head.startswith("RESULT:"):
+            report.blocks.append(Block("callout", "Result", text=head.removeprefix("RESULT:").strip()))
+            if lines:
+                report.blocks.append(Block("note", text=" ".join(line.strip() for line in lines)))
+            continue
+        report.blocks.append(_text("", [head, *lines]))
     if m := _RESULT.search(text):
         passed, total = int(m[1]), int(m[2])
         if passed == total:
@@ -266,6 +351,9 @@ def _passwords(text: str) -> Report:
             report.verdict = Verdict(DANGER, "Fails the policy" if total == 1 else "None pass")
         else:
             report.verdict = Verdict(WARNING, f"{total - passed} of {total} fail")
+        for block in report.blocks:
+            if block.kind == "callout":
+                block.level = report.verdict.level
     return report
 
 

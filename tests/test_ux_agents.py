@@ -312,3 +312,14 @@ def test_builtin_limits_match_the_validators():
     assert phishing.LIMITS.notes == ("Up to 25 URLs per run",)
     assert logs.LIMITS.max_chars == 1_000_000 and email_headers.LIMITS.max_chars == 100_000
     assert passwords.LIMITS.max_chars == 2_000
+
+
+def test_phishing_and_password_results_are_one_card_per_item(client, person, agents):
+    html = use(client, agents["phishing_url"], "https://xn--pypal-4ve.com/login https://github.com/").json()["html"]
+    assert html.count('<section class="check">') == 2
+    assert 'badge-risk-danger">High risk</span> <span class="check-name">https://xn--pypal-4ve.com/login<' in html
+    assert "<dt>Risk score</dt><dd>12</dd>" in html and 'tag-danger">+5<' in html
+    html = use(client, agents["password_audit"], "password123\nCorrect-Horse-Battery-Staple-42").json()["html"]
+    assert 'badge-risk-danger">Fails</span> <span class="check-name">Password 1 (11 characters)<' in html
+    assert 'badge-risk-ok">Passes</span>' in html and 'badge-risk-warning">1 of 2 fail<' in html
+    assert "password123" not in html  # the report never repeats a password
