@@ -248,7 +248,7 @@ def test_successful_run_answer_carries_the_rendered_run(auth_client, user, agent
         auth_client, "/agents/checker/use/", {"input": "https://a.example/", "request_id": str(uuid.uuid4())}
     ).json()
     assert body["status"] == "succeeded"
-    assert 'class="run-output"' in body["html"] and "run-highlight" in body["html"]
+    assert 'class="check"' in body["html"] and "run-highlight" in body["html"]
     assert "charged 2.50 AED" in body["html"] and body["charged_display"] == "2.50 AED"
     page = auth_client.get(f"/agents/checker/?run={body['run_id']}").content.decode()
     assert body["html"].strip().split("\n", 1)[1].split("<time")[0] in page

@@ -15,7 +15,7 @@ from wallet.models import TxType
 pytestmark = pytest.mark.e2e
 
 SAMPLES = {
-    "phishing-url-checker": ("https://xn--pypal-4ve.com/login", "HIGH RISK"),
+    "phishing-url-checker": ("https://xn--pypal-4ve.com/login", "High risk"),
     "email-header-analyzer": (
         "From: \"PayPal\" <service@paypa1.example>\nReturn-Path: <b@bulk.example>\nTo: me@example.org\n"
         "Authentication-Results: mx; spf=fail; dkim=none; dmarc=fail\nSubject: Limited\n",
@@ -91,8 +91,8 @@ def test_keyboard_only_run(live_server, login, funded):
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent").startswith("Run for")
     page.keyboard.press("Enter")
-    page.locator(".run-highlight pre.run-output").wait_for()
-    assert "Strength:   4/4, very strong" in page.locator(".run-highlight pre.run-output").inner_text()
+    page.locator(".run-highlight [data-run-report]").wait_for()
+    assert "4/4, very strong" in page.locator(".run-highlight [data-run-report]").inner_text()
 
 
 def test_without_javascript_at_375px(live_server, browser, funded, make_user):
@@ -110,7 +110,7 @@ def test_without_javascript_at_375px(live_server, browser, funded, make_user):
         page.get_by_label("URLs to check").fill("http://192.0.2.1/paypal/login.php")
         page.get_by_role("button", name="Run for 2.00 AED").click()
         page.wait_for_url(re.compile(r".*/agents/phishing-url-checker/\?run=.*"))
-        assert "HIGH RISK" in page.locator(".run-highlight pre.run-output").inner_text()
+        assert "High risk" in page.locator(".run-highlight [data-run-report]").inner_text()
         assert "finished. 2.00 AED charged." in page.locator(".messages").inner_text()
         assert nav_balance(page) == ("1232.00", "1,232.00 AED")
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
