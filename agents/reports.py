@@ -190,18 +190,17 @@ def _email_headers(text: str) -> Report:
                 report.blocks.append(Block("facts", head, items=rows))
                 continue
         elif head.startswith("Route ("):
-            hop_lines = [line for line in lines if _HOP.match(line)]
+            hops = [m for m in map(_HOP.match, lines) if m is not None]
             other = [line for line in lines if not _HOP.match(line)]
-            if hop_lines:
-                rows = []
-                for line in hop_lines:
-                    m = _HOP.match(line)
+            if hops:
+                hop_rows: list[list[str]] = []
+                for m in hops:
                     sender = m["from"] + (f" ({m['helo']})" if m["helo"] else "")
                     ip = (m["ip"] or "") + (" (private/reserved)" if m["note"] else "")
                     at = (m["at"] or "").replace("T", " ")
-                    rows.append([m["n"], sender, ip, m["by"], m["with"] or "", at, m["delay"] or ""])
+                    hop_rows.append([m["n"], sender, ip, m["by"], m["with"] or "", at, m["delay"] or ""])
                 report.blocks.append(Block(
-                    "table", head, ["Hop", "From", "IP", "By", "With", "Time", "Delay"], rows,
+                    "table", head, ["Hop", "From", "IP", "By", "With", "Time", "Delay"], hop_rows,
                     numeric=(0, 6), stack=True,
                 ))
                 if other:
@@ -210,8 +209,8 @@ def _email_headers(text: str) -> Report:
         elif head == "Authentication":
             items = []
             for line in lines:
-                m = _AUTH_ROW.match(line)
-                items.append(m.groups() if m else tuple(part.strip() for part in line.split(":", 1)))
+                auth = _AUTH_ROW.match(line)
+                items.append(auth.groups() if auth else tuple(part.strip() for part in line.split(":", 1)))
             if all(len(i) == 2 for i in items):
                 report.blocks.append(Block("facts", head, items=items))
                 continue
@@ -254,7 +253,10 @@ def _points_level(points: int) -> str:
 
 
 def _url_card(head: str, lines: list[str]) -> Block | None:
-    card = Block("card", title=_URL_HEAD.match(head)[2])
+    head_match = _URL_HEAD.match(head)
+    if head_match is None:
+        return None
+    card = Block("card", title=head_match[2])
     for line in lines:
         if m := _URL_FACT.match(line):
             if m[1] == "Verdict":
@@ -309,6 +311,8 @@ _PW_FACT = re.compile(r"^\s+([A-Z][A-Za-z ,()/0-9]*?):\s*(.*)$")
 
 def _password_card(head: str, lines: list[str]) -> Block | None:
     m = _PW_HEAD.match(head)
+    if m is None:
+        return None
     card = Block("card", title=f"Password {m[1]} ({m[2]} character{'' if m[2] == '1' else 's'})")
     for line in lines:
         fact = _PW_FACT.match(line)

@@ -135,7 +135,7 @@ def _detail_context(request, agent: Agent, *, input_text: str = "", error: str =
     user_runs = AgentRun.objects.filter(user=request.user, agent=agent)
     runs = user_runs.select_related("agent")[:RECENT_RUNS]
     can_afford = balance >= agent.price
-    topup_amount = None if can_afford else services.topup_amount_for(price=agent.price, balance=balance)
+    topup_amount = services.topup_amount_for(price=agent.price, balance=balance)
     return {
         "agent": agent,
         "runs": runs,
@@ -221,7 +221,9 @@ def _use_agent_json(request, slug):
         message = exc.message if exc.status != 400 else BAD_BODY
         return http.json_error(message, exc.status, **_balance_fields(request))
     except InsufficientBalance as exc:
-        return http.json_response(_insufficient_payload(exc, agent), 402)
+        # Raised by the run, so the agent was found (the look-up only satisfies the type checker).
+        found = agent or services.get_active_agent(slug=slug)
+        return http.json_response(_insufficient_payload(exc, found), 402)
     except InputTooLong as exc:
         return http.error_response(
             exc, request=request, length=exc.length, limit=exc.limit, **_balance_fields(request)

@@ -17,7 +17,7 @@ LIMITS = InputLimits(
         f"The first {MAX_LENGTH} characters of each are scored",
     ),
 )
-NO_PASSWORD = "Enter a password to audit (one per line)."
+NOTHING_TO_AUDIT = "Enter a password to audit (one per line)."
 SCORE_LABELS = ["very weak", "weak", "fair", "strong", "very strong"]
 SCENARIOS = [
     ("online_throttling_100_per_hour", "Online, throttled (100/hour)"),
@@ -74,7 +74,7 @@ def validate_input(text: str) -> str:
     """Refuse, before the charge, input without a password or with more than one run audits."""
     count = len(_candidates(text))
     if not count:
-        raise InvalidAgentInput(NO_PASSWORD)
+        raise InvalidAgentInput(NOTHING_TO_AUDIT)
     if count > MAX_PASSWORDS:
         raise InvalidAgentInput(
             f"The input has {count} passwords (one per line); "
@@ -87,7 +87,7 @@ def audit_passwords(input_text: str, config: dict) -> str:
     """Runner: one password per line (up to 10), each scored by zxcvbn with advice."""
     candidates = _candidates(input_text)
     if not candidates:
-        raise RunnerError("no password", user_message=NO_PASSWORD)
+        raise RunnerError("no password", user_message=NOTHING_TO_AUDIT)
     min_length = int(config.get("min_length", 12))
     lines = [f"PASSWORD STRENGTH AUDIT: {plural(min(len(candidates), MAX_PASSWORDS), 'password')}", ""]
     passed = 0
