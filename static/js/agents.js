@@ -100,7 +100,8 @@
 
   // --- messages ------------------------------------------------------------------------------------
 
-  function showError(message, link) {
+  // `notInput`: the message is not about the text (a 402): the field is not marked invalid.
+  function showError(message, link, notInput) {
     errorBox.textContent = "";
     var p = document.createElement("p");
     p.textContent = message;
@@ -113,6 +114,7 @@
       p.appendChild(a);
     }
     errorBox.appendChild(p);
+    if (notInput) { return; }
     textarea.setAttribute("aria-invalid", "true");
     textarea.closest(".field").classList.add("field-invalid");
   }
@@ -182,6 +184,7 @@
     link.href = href;
     link.textContent = label;
     submit.hidden = true;
+    link.focus(); // the next step; the message above says why
   }
 
   function finish(data) {
@@ -240,14 +243,14 @@
           return;
         } else if (res.status === 402) {
           // The balance, price and shortfall in words; the run button becomes the way to top up.
-          showError(data.error);
+          showError(data.error, null, true);
           showTopup(data.topup_url, data.topup_label);
         } else {
           showError(data.error || "Something went wrong. Please try again.");
           if (res.status === 413) { counter.classList.add("is-over"); }
         }
         if (res.status === 400 || res.status === 409 || res.status === 413) { requestIdInput.value = NetCop.uuid(); }
-        textarea.focus();
+        if (res.status !== 402) { textarea.focus(); }
       }).catch(function () {
         // Keep the same request id: retrying cannot charge twice.
         setBusy(false);

@@ -113,6 +113,9 @@ def test_nav_balance_updates_after_a_402_and_the_answer_is_in_words(live_server,
     link = page.get_by_role("link", name="Top up 2.00 AED to run Access log triage")
     assert link.get_attribute("href") == "/wallet/?amount=2.00&next=/agents/log-triage/"
     assert page.get_by_role("button", name="Run for 5.00 AED").is_hidden()
+    # The text is fine: the field is not marked invalid, and the next step has the focus.
+    assert page.get_by_label(re.compile("Access log lines")).get_attribute("aria-invalid") is None
+    assert page.evaluate("document.activeElement.textContent") == "Top up 2.00 AED to run Access log triage"
     assert AgentRun.objects.filter(agent__slug="log-triage").count() == 0
 
 
