@@ -25,6 +25,20 @@ class InvalidAgentInput(AgentError):
         self.user_message = user_message
 
 
+class InputTooLong(InvalidAgentInput):
+    """The input is over the agent's character limit (the view answers 413); nothing was charged."""
+
+    def __init__(self, *, length: int, limit: int):
+        super().__init__(too_long_message(length=length, limit=limit))
+        self.length = length
+        self.limit = limit
+
+
+def too_long_message(*, length: int, limit: int) -> str:
+    """The one over-limit message; static/js/agents.js builds the same text before posting."""
+    return f"The input is too long: {length:,} characters; this agent takes up to {limit:,}."
+
+
 class InvalidRequestId(AgentError):
     """The request id is missing or not a UUID."""
 
@@ -61,3 +75,14 @@ class InsufficientBalance(AgentError):
         self.price = price
         self.balance = balance
         self.topup_amount = topup_amount
+
+    @property
+    def shortfall(self):
+        return max(self.price - self.balance, 0)
+
+    @property
+    def user_message(self) -> str:
+        return (
+            f"Not enough balance: this run costs {format_money(self.price)} and your wallet has "
+            f"{format_money(self.balance)} ({format_money(self.shortfall)} short)."
+        )

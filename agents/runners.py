@@ -24,16 +24,21 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from .builtins import email_headers, logs, passwords, phishing
 from .builtins.email_headers import analyse_headers
 from .builtins.logs import triage_log
 from .builtins.passwords import audit_passwords
 from .builtins.phishing import check_urls
 from .exceptions import RunnerError, RunnerTimeout
+from .limits import InputLimits
 
 logger = logging.getLogger(__name__)
 
 RunnerFunc = Callable[[str, dict], str]
 ConfigValidator = Callable[[dict], list[str]]
+# validate(input) -> cleaned input, or InvalidAgentInput saying what the agent expects. Called by
+# agents.services before the charge: input a runner cannot use is refused, never charged and refunded.
+InputValidator = Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class RunnerSpec:
     # Input that must not be stored with the run (passwords): the run keeps only its length.
     sensitive_input: bool = False
     validate_config: ConfigValidator | None = None
+    validate_input: InputValidator | None = None
+    limits: InputLimits = InputLimits()
 
     def __call__(self, input_text: str, config: dict) -> str:
         return self.func(input_text, config)
@@ -53,9 +60,13 @@ REGISTRY: dict[str, RunnerSpec] = {}
 
 
 def register(key: str, func: RunnerFunc, *, label: str, sensitive_input: bool = False,
-             validate_config: ConfigValidator | None = None) -> RunnerSpec:
+             validate_config: ConfigValidator | None = None,
+             validate_input: InputValidator | None = None,
+             limits: InputLimits | None = None) -> RunnerSpec:
     """Add a runner to the registry (a later registration of the same key replaces it)."""
-    spec = RunnerSpec(key, label, func, sensitive_input, validate_config)
+    spec = RunnerSpec(
+        key, label, func, sensitive_input, validate_config, validate_input, limits or InputLimits()
+    )
     REGISTRY[key] = spec
     return spec
 
@@ -340,8 +351,12 @@ def run_http(input_text: str, config: dict) -> str:
     return _output_from_reply(body, content_type, charset)
 
 
-register("phishing_url", check_urls, label="Phishing URL checker")
-register("email_headers", analyse_headers, label="Email header analyser")
-register("password_audit", audit_passwords, label="Password strength auditor", sensitive_input=True)
-register("log_triage", triage_log, label="Access log triage")
+register("phishing_url", check_urls, label="Phishing URL checker",
+         validate_input=phishing.validate_input, limits=phishing.LIMITS)
+register("email_headers", analyse_headers, label="Email header analyser",
+         validate_input=email_headers.validate_input, limits=email_headers.LIMITS)
+register("password_audit", audit_passwords, label="Password strength auditor", sensitive_input=True,
+         validate_input=passwords.validate_input, limits=passwords.LIMITS)
+register("log_triage", triage_log, label="Access log triage",
+         validate_input=logs.validate_input, limits=logs.LIMITS)
 register("http", run_http, label="External HTTP service", validate_config=_validate_http_config)

@@ -31,18 +31,20 @@ from wallet.services import CENT, credit, debit, to_money
 
 from .exceptions import (
     AgentUnavailable,
+    InputTooLong,
     InsufficientBalance,
     InvalidAgentInput,
     InvalidRequestId,
     RequestIdReused,
     RunnerError,
 )
+from .limits import DEFAULT_MAX_INPUT_CHARS, InputLimits
 from .models import Agent, AgentRun
 from .runners import REGISTRY
 
 logger = logging.getLogger(__name__)
 
-MAX_INPUT_CHARS = 50_000
+MAX_INPUT_CHARS = DEFAULT_MAX_INPUT_CHARS  # for runners that declare no limits of their own
 MAX_OUTPUT_CHARS = 200_000
 GENERIC_FAILURE = "The agent could not complete this run."
 
@@ -69,17 +71,16 @@ def get_active_agent(*, slug: str) -> Agent:
     return agent
 
 
-def clean_input(*, text) -> str:
+def clean_input(*, text, max_chars: int = MAX_INPUT_CHARS) -> str:
     """Normalise and check the user's input; InvalidAgentInput explains what is wrong."""
     if not isinstance(text, str):
         raise InvalidAgentInput("Enter some text for the agent to analyse.")
     text = text.replace("\r\n", "\n")
     if not text.strip():
         raise InvalidAgentInput("Enter some text for the agent to analyse.")
-    if len(text) > MAX_INPUT_CHARS:
-        raise InvalidAgentInput(
-            f"The input is too long ({len(text):,} characters); the limit is {MAX_INPUT_CHARS:,}."
-        )
+    if len(text) > max_chars:
+        # Refused whole, never cut: a truncated input would be charged for a partial analysis.
+        raise InputTooLong(length=len(text), limit=max_chars)
     if "\x00" in text:
         raise InvalidAgentInput("The input must be text; it contains binary data.")
     try:
@@ -87,6 +88,26 @@ def clean_input(*, text) -> str:
     except UnicodeEncodeError:
         raise InvalidAgentInput("The input must be valid Unicode text.") from None
     return text
+
+
+def input_limits(*, agent: Agent) -> InputLimits:
+    """The limits of the agent's runner (the defaults for a runner that declares none)."""
+    spec = REGISTRY.get(agent.runner)
+    return spec.limits if spec is not None else InputLimits()
+
+
+def prepare_input(*, agent: Agent, text) -> str:
+    """The input as the agent's runner will get it, or InvalidAgentInput (InputTooLong past the
+    character limit) saying what the agent expects. Runs before the charge: input a runner cannot
+    use is refused here, not charged and then refunded."""
+    spec = REGISTRY.get(agent.runner)
+    if spec is None:
+        return clean_input(text=text)
+    if isinstance(text, str) and not text.strip() and spec.validate_input is not None:
+        # Empty: the runner's own message says what to paste.
+        return spec.validate_input("")
+    text = clean_input(text=text, max_chars=spec.limits.max_chars)
+    return spec.validate_input(text) if spec.validate_input is not None else text
 
 
 def parse_request_id(value) -> uuid.UUID:
@@ -256,7 +277,7 @@ def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
     charged), RequestIdReused (the id belongs to another agent's run). A runner failure is not an
     exception here: the returned run has status failed and its refund row.
     """
-    text = clean_input(text=input_text)
+    text = prepare_input(agent=agent, text=input_text)
     rid = parse_request_id(request_id)
     if not agent.is_active or agent.runner not in REGISTRY:
         if agent.runner not in REGISTRY:

@@ -9,4 +9,5 @@ urlpatterns = [
     path("runs/<uuid:run_id>/", views.run_status, name="run_status"),
     path("<slug:slug>/", views.agent_detail, name="detail"),
     path("<slug:slug>/use/", views.use_agent, name="use"),
+    path("<slug:slug>/runs/", views.agent_runs, name="runs"),
 ]

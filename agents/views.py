@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -22,6 +23,7 @@ from wallet.templatetags.money import money
 from . import services
 from .exceptions import (
     AgentUnavailable,
+    InputTooLong,
     InsufficientBalance,
     InvalidAgentInput,
     InvalidRequestId,
@@ -32,11 +34,45 @@ from .models import Agent, AgentRun
 logger = logging.getLogger(__name__)
 
 RECENT_RUNS = 10
+RUNS_PER_PAGE = 25
 BAD_BODY = "The request body must be a JSON object with input and request_id."
 
 
-def _topup_url(amount: Decimal) -> str:
-    return f"{reverse('wallet:topup')}?{urlencode({'amount': f'{amount:.2f}'})}"
+def _topup_url(amount: Decimal, slug: str | None = None) -> str:
+    """The wallet page with the amount filled in and, from an agent, the way back to it (`next`;
+    the wallet page validates it before linking to it)."""
+    query = {"amount": f"{amount:.2f}"}
+    if slug:
+        query["next"] = reverse("agents:detail", args=[slug])
+    return f"{reverse('wallet:topup')}?{urlencode(query, safe='/')}"
+
+
+def _topup_label(amount: Decimal, agent: Agent) -> str:
+    return f"Top up {money(amount)} to run {agent.name}"
+
+
+def _balance_fields(request) -> dict:
+    """The balance as stored now, for every JSON answer that knows the user (the page's nav)."""
+    if not request.user.is_authenticated:
+        return {}
+    balance = services.current_balance(user=request.user)
+    return {"balance": f"{balance:.2f}", "balance_display": money(balance)}
+
+
+def _insufficient_payload(exc: InsufficientBalance, agent: Agent) -> dict:
+    """The 402 body: the balance, the price and the shortfall in figures and in words."""
+    return {
+        "error": exc.user_message,
+        "balance": f"{exc.balance:.2f}",
+        "balance_display": money(exc.balance),
+        "price": f"{exc.price:.2f}",
+        "price_display": money(exc.price),
+        "shortfall": f"{exc.shortfall:.2f}",
+        "shortfall_display": money(exc.shortfall),
+        "topup_amount": f"{exc.topup_amount:.2f}",
+        "topup_url": _topup_url(exc.topup_amount, agent.slug),
+        "topup_label": _topup_label(exc.topup_amount, agent),
+    }
 
 
 def _run_payload(request, outcome: services.RunOutcome) -> tuple[dict, int]:
@@ -96,30 +132,55 @@ def catalogue(request):
 
 def _detail_context(request, agent: Agent, *, input_text: str = "", error: str = "") -> dict:
     balance = request.user.wallet_balance
-    runs = AgentRun.objects.filter(user=request.user, agent=agent).select_related("agent")[:RECENT_RUNS]
+    user_runs = AgentRun.objects.filter(user=request.user, agent=agent)
+    runs = user_runs.select_related("agent")[:RECENT_RUNS]
     can_afford = balance >= agent.price
+    topup_amount = services.topup_amount_for(price=agent.price, balance=balance)
     return {
         "agent": agent,
         "runs": runs,
+        "run_count": user_runs.count(),
+        "balance": balance,
         "can_afford": can_afford,
-        "topup_url": None
-        if can_afford
-        else _topup_url(services.topup_amount_for(price=agent.price, balance=balance)),
+        "shortfall": max(agent.price - balance, 0),
+        "topup_url": None if can_afford else _topup_url(topup_amount, agent.slug),
+        "topup_label": None if can_afford else _topup_label(topup_amount, agent),
         # A fresh id per page view: a double submit of this form is one charge.
         "request_id": uuid.uuid4(),
         "input_text": input_text,
+        "input_length": len(input_text.replace("\r\n", "\n")),
         "error": error,
-        "max_input_chars": services.MAX_INPUT_CHARS,
+        "limits": services.input_limits(agent=agent),
         "highlight": request.GET.get("run", ""),
     }
+
+
+def _refused_key(slug: str) -> str:
+    return f"agents:refused:{slug}"
 
 
 @login_required
 @require_GET
 def agent_detail(request, slug):
-    """An agent's page: description, price, the input form and the user's recent runs."""
+    """An agent's page: description, price, the input form and the user's recent runs.
+
+    After a refused form post (post/redirect/get) it shows the refusal once, with what was typed."""
     agent = get_object_or_404(Agent, slug=slug, is_active=True)
-    return render(request, "agents/detail.html", _detail_context(request, agent))
+    refused = request.session.pop(_refused_key(slug), None) or {}
+    context = _detail_context(
+        request, agent, input_text=refused.get("input", ""), error=refused.get("error", "")
+    )
+    return render(request, "agents/detail.html", context)
+
+
+@login_required
+@require_GET
+def agent_runs(request, slug):
+    """All of the user's runs of one agent, newest first, 25 a page (also of a retired agent)."""
+    agent = get_object_or_404(Agent, slug=slug)
+    runs = AgentRun.objects.filter(user=request.user, agent=agent).select_related("agent")
+    page_obj = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "agents/runs.html", {"agent": agent, "page_obj": page_obj})
 
 
 @login_required
@@ -146,20 +207,29 @@ def _run(request, agent: Agent, input_text, request_id) -> services.RunOutcome:
 
 
 def _use_agent_json(request, slug):
-    """The page script's call: a JSON body in, the run (or a domain error) as JSON out."""
+    """The page script's call: a JSON body in, the run (or a domain error) as JSON out.
+
+    Every answer carries the balance as stored now, so the page's nav never goes stale."""
     if not request.user.is_authenticated:
         return http.json_error("Log in to use agents.", 401)
+    agent = None
     try:
         agent = services.get_active_agent(slug=slug)
         data = http.json_body(request)
         outcome = _run(request, agent, data.get("input"), data.get("request_id"))
     except http.BadRequest as exc:
         message = exc.message if exc.status != 400 else BAD_BODY
-        return http.json_error(message, exc.status)
+        return http.json_error(message, exc.status, **_balance_fields(request))
     except InsufficientBalance as exc:
-        return http.error_response(exc, request=request, redirect_url=_topup_url(exc.topup_amount))
+        # Raised by the run, so the agent was found (the look-up only satisfies the type checker).
+        found = agent or services.get_active_agent(slug=slug)
+        return http.json_response(_insufficient_payload(exc, found), 402)
+    except InputTooLong as exc:
+        return http.error_response(
+            exc, request=request, length=exc.length, limit=exc.limit, **_balance_fields(request)
+        )
     except http.DOMAIN_ERRORS as exc:
-        return http.error_response(exc, request=request)
+        return http.error_response(exc, request=request, **_balance_fields(request))
     body, status = _run_payload(request, outcome)
     return http.json_response(body, status)
 
@@ -179,15 +249,19 @@ def _use_agent_form(request, slug):
     except AgentUnavailable:
         raise Http404("No such agent.") from None
     except (InvalidAgentInput, InvalidRequestId) as exc:
-        # Shown on the page again, with what was typed.
-        message = http.describe_error(exc).message
-        context = _detail_context(request, agent, input_text=input_text or "", error=message)
-        return render(request, "agents/detail.html", context, status=400)
+        # Post/redirect/get: the page shows the message once, with what was typed, and a reload
+        # does not post again. A password is never kept in the session.
+        keep = isinstance(input_text, str) and not agent.has_sensitive_input
+        request.session[_refused_key(slug)] = {
+            "input": input_text if keep else "",
+            "error": http.describe_error(exc).message,
+        }
+        return redirect(f"{detail_url}#agent-input")
     except RequestIdReused as exc:
         messages.error(request, http.describe_error(exc).message)
         return redirect(detail_url)
     except InsufficientBalance as exc:
         messages.error(request, http.describe_error(exc).message)
-        return redirect(_topup_url(exc.topup_amount))
+        return redirect(_topup_url(exc.topup_amount, agent.slug))
     _run_message(request, outcome)
     return redirect(f"{detail_url}?{urlencode({'run': outcome.run.id})}#run-{outcome.run.id}")

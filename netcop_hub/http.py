@@ -19,7 +19,6 @@ from django.http import JsonResponse
 
 from agents import exceptions as agent_errors
 from wallet import exceptions as wallet_errors
-from wallet.money import format_money
 
 logger = logging.getLogger(__name__)
 
@@ -126,10 +125,6 @@ def _own_text(exc) -> str:
     return str(exc)
 
 
-def _insufficient(exc) -> str:
-    return f"Insufficient balance. Need {format_money(exc.price)}."
-
-
 # Domain exception -> (status, message, log level). Checked in order: subclasses before their base.
 # A message is a fixed text or a function of the exception returning a text we wrote.
 ERRORS: tuple[tuple[type[Exception], int, str | Callable[[Exception], str], int | None], ...] = (
@@ -143,6 +138,7 @@ ERRORS: tuple[tuple[type[Exception], int, str | Callable[[Exception], str], int 
     (wallet_errors.PaymentProviderError, 502, PROVIDER_ERROR, logging.ERROR),
     (wallet_errors.InsufficientFunds, 402, "Your balance is too low for this.", None),
     # agents
+    (agent_errors.InputTooLong, 413, _user_message, None),
     (agent_errors.InvalidAgentInput, 400, _user_message, None),
     (agent_errors.InvalidRequestId, 400, "This form has expired. Reload the page and try again.", None),
     (
@@ -151,7 +147,7 @@ ERRORS: tuple[tuple[type[Exception], int, str | Callable[[Exception], str], int 
         "This request id was already used for another agent. Reload the page and try again.",
         None,
     ),
-    (agent_errors.InsufficientBalance, 402, _insufficient, None),
+    (agent_errors.InsufficientBalance, 402, _user_message, None),
     (agent_errors.AgentUnavailable, 404, "No such agent.", None),
 )
 

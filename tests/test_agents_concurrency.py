@@ -62,7 +62,8 @@ def test_fifty_simultaneous_runs_with_balance_for_ten(make_user, agent):
     assert codes.count(402) == 40, codes
     for r in results:
         if r.status_code == 402:
-            assert r.json()["error"] == "Insufficient balance. Need 2.00 AED."
+            assert r.json()["error"].startswith("Not enough balance: this run costs 2.00 AED")
+            assert r.json()["price"] == "2.00"
     assert AgentRun.objects.filter(status=AgentRun.Status.SUCCEEDED).count() == 10
     assert WalletTransaction.objects.filter(user=user, type=TxType.AGENT_USAGE).count() == 10
     assert assert_ledger_consistent(user) == Decimal("0.00")

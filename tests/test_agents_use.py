@@ -150,12 +150,14 @@ def test_insufficient_balance_json_402_and_nothing_charged(client, make_user, ma
     agent = make_agent(price=Decimal("2.50"))
     response = use(client, agent)
     assert response.status_code == 402
-    assert response.json() == {
-        "error": "Insufficient balance. Need 2.50 AED.",
-        "redirect_url": "/wallet/?amount=2.00",  # shortfall 1.50, raised to the top-up minimum
-    }
+    body = response.json()
+    assert body["error"] == (
+        "Not enough balance: this run costs 2.50 AED and your wallet has 1.00 AED (1.50 AED short)."
+    )
+    # shortfall 1.50, the top-up raised to the top-up minimum; the way back is the agent's page
+    assert body["topup_url"] == f"/wallet/?amount=2.00&next=/agents/{agent.slug}/"
     big = make_agent(price=Decimal("20.00"))
-    assert use(client, big).json()["redirect_url"] == "/wallet/?amount=19.00"
+    assert use(client, big).json()["topup_url"] == f"/wallet/?amount=19.00&next=/agents/{big.slug}/"
     assert not AgentRun.objects.exists()
     assert balance_of(user) == Decimal("1.00")
     assert WalletTransaction.objects.filter(user=user).count() == 1
@@ -167,9 +169,9 @@ def test_insufficient_balance_form_redirects_to_topup_with_message(client, make_
     agent = make_agent(price=Decimal("5.00"))
     response = client.post(f"/agents/{agent.slug}/use/", {"input": URL, "request_id": str(uuid.uuid4())})
     assert response.status_code == 302
-    assert response["Location"] == "/wallet/?amount=5.00"
+    assert response["Location"] == f"/wallet/?amount=5.00&next=/agents/{agent.slug}/"
     messages = [str(m) for m in response.wsgi_request._messages]
-    assert messages == ["Insufficient balance. Need 5.00 AED."]
+    assert messages == ["Not enough balance: this run costs 5.00 AED and your wallet has 0.00 AED (5.00 AED short)."]
     assert not AgentRun.objects.exists()
 
 
@@ -178,12 +180,13 @@ def test_page_shows_topup_link_instead_of_button_when_balance_is_low(client, mak
     client.force_login(user)
     agent = make_agent(price=Decimal("7.25"))
     page = client.get(f"/agents/{agent.slug}/").content.decode()
-    assert "Top up to use this agent" in page
-    assert 'href="/wallet/?amount=4.25"' in page
+    assert "Top up 4.25 AED to run Phishing URL checker" in page
+    assert f'href="/wallet/?amount=4.25&amp;next=/agents/{agent.slug}/"' in page
+    assert "Your balance is 3.00 AED and a run costs 7.25 AED: you need 4.25 AED more." in page
     assert "data-agent-submit" not in page
     cheap = make_agent(price=Decimal("3.00"))
     page = client.get(f"/agents/{cheap.slug}/").content.decode()
-    assert "Run for 3.00 AED" in page and "Top up to use this agent" not in page
+    assert "Run for 3.00 AED" in page and "Top up" not in page.split("<main", 1)[-1]
 
 
 # --- failure and refund ---------------------------------------------------------------------------
@@ -226,13 +229,14 @@ def test_crashing_runner_is_refunded_with_a_generic_message(client, make_user, m
     ledger_ok()
 
 
-def test_runner_input_error_message_is_shown_and_refunded(client, make_user, agent):
+def test_input_the_runner_cannot_use_is_refused_before_the_charge(client, make_user, agent):
     user = make_user(balance=Decimal("10.00"))
     client.force_login(user)
     response = use(client, agent, "no links in here")
-    assert response.status_code == 200 and response.json()["status"] == "failed"
-    assert response.json()["error"].startswith("No URL found.")
-    assert balance_of(user) == Decimal("10.00")
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("No URL found. This agent checks links")
+    assert not AgentRun.objects.exists()
+    assert WalletTransaction.objects.filter(user=user).count() == 1  # the funding row only
 
 
 def test_failed_http_agent_costs_nothing(client, make_user, make_agent, settings):
@@ -333,11 +337,11 @@ def test_inactive_or_unknown_agent_is_404(client, make_user, make_agent):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("", "Enter some text"),
-        ("   \n\t ", "Enter some text"),
+        ("", "No URL found."),
+        ("   \n\t ", "No URL found."),
         (None, "Enter some text"),
         (12345, "Enter some text"),
-        ("x" * (services.MAX_INPUT_CHARS + 1), "the limit is 50,000"),
+        ("x" * (services.MAX_INPUT_CHARS + 1), "this agent takes up to 50,000"),
         ("abc\x00def", "binary data"),
         ("bad \ud800 surrogate", "valid Unicode"),
     ],
@@ -346,7 +350,7 @@ def test_bad_input_is_400_and_nothing_charged(client, make_user, agent, text, me
     user = make_user(balance=Decimal("10.00"))
     client.force_login(user)
     response = use(client, agent, text)
-    assert response.status_code == 400
+    assert response.status_code == (413 if "takes up to" in message else 400)
     assert message in response.json()["error"]
     assert not AgentRun.objects.exists() and balance_of(user) == Decimal("10.00")
 
@@ -358,13 +362,17 @@ def test_input_at_the_limit_is_accepted(client, make_user, agent):
     assert use(client, agent, text).status_code == 200
 
 
-def test_form_with_bad_input_rerenders_with_400(client, make_user, agent):
+def test_form_with_bad_input_redirects_and_shows_the_refusal_once(client, make_user, agent):
     user = make_user(balance=Decimal("10.00"))
     client.force_login(user)
-    response = client.post(f"/agents/{agent.slug}/use/", {"input": "  ", "request_id": str(uuid.uuid4())})
-    assert response.status_code == 400
-    page = response.content.decode()
-    assert "Enter some text for the agent to analyse." in page and 'aria-invalid="true"' in page
+    response = client.post(f"/agents/{agent.slug}/use/", {"input": "no link", "request_id": str(uuid.uuid4())})
+    # Post/redirect/get: a reload of the page that follows does not post again.
+    assert response.status_code == 302 and response["Location"] == f"/agents/{agent.slug}/#agent-input"
+    page = client.get(f"/agents/{agent.slug}/").content.decode()
+    assert "No URL found. This agent checks links" in page and 'aria-invalid="true"' in page
+    assert ">no link</textarea>" in page  # what was typed comes back
+    again = client.get(f"/agents/{agent.slug}/").content.decode()
+    assert "No URL found" not in again and 'aria-invalid="true"' not in again
     assert not AgentRun.objects.exists()
 
 

@@ -11,10 +11,18 @@ from email.policy import compat32
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from typing import Any
 
-from ..exceptions import RunnerError
+from ..exceptions import InvalidAgentInput, RunnerError
+from ..limits import InputLimits
 from ._util import plural, printable, registrable_domain
 
 MAX_HEADER_CHARS = 100_000
+MAX_HOPS = 50
+LIMITS = InputLimits(max_chars=MAX_HEADER_CHARS, notes=(f"Up to {MAX_HOPS} Received hops",))
+NO_HEADERS = (
+    "No email headers found. This agent reads a message's raw headers: paste lines like "
+    "'Received: …' and 'From: …' (in most mail apps: Show original)."
+)
+_KNOWN = {"from", "received", "return-path", "subject", "to", "message-id", "date"}
 _AUTH_RE = re.compile(r"\b(spf|dkim|dmarc|arc)\s*=\s*([a-z]+)", re.I)
 _FROM_RE = re.compile(r"\bfrom\s+(\S+)(?:\s+\(([^)]*)\))?", re.I)
 _BY_RE = re.compile(r"\bby\s+(\S+)", re.I)
@@ -71,21 +79,34 @@ def _ip_note(ip: str) -> str:
     return ""
 
 
-def analyse_headers(input_text: str, config: dict) -> str:
-    """Runner: parse raw email headers and report the route, authentication and sender checks."""
+def _parse(input_text: str):
     text = input_text[:MAX_HEADER_CHARS].replace("\r\n", "\n").lstrip("\n")
     # A pasted "mbox" separator line is not a header.
     if text.startswith("From ") and "\n" in text:
         text = text.split("\n", 1)[1]
     msg = Parser(policy=compat32).parsestr(text, headersonly=True)
     keys = {k.lower() for k in msg.keys()}
-    if not keys or not keys & {"from", "received", "return-path", "subject", "to", "message-id", "date"}:
-        raise RunnerError(
-            "no recognisable headers",
-            user_message=(
-                "No email headers found. Paste the raw headers (lines like 'Received: …' and 'From: …')."
-            ),
+    return msg, bool(keys & _KNOWN)
+
+
+def validate_input(text: str) -> str:
+    """Refuse, before the charge, input with no recognisable header or more hops than one run traces."""
+    msg, recognised = _parse(text)
+    if not recognised:
+        raise InvalidAgentInput(NO_HEADERS)
+    hops = len(msg.get_all("Received", []))
+    if hops > MAX_HOPS:
+        raise InvalidAgentInput(
+            f"The headers have {hops} Received lines; this agent traces up to {MAX_HOPS} hops per run."
         )
+    return text
+
+
+def analyse_headers(input_text: str, config: dict) -> str:
+    """Runner: parse raw email headers and report the route, authentication and sender checks."""
+    msg, recognised = _parse(input_text)
+    if not recognised:
+        raise RunnerError("no recognisable headers", user_message=NO_HEADERS)
 
     findings: list[tuple[str, str]] = []  # (severity, text)
     from_raw = _decoded(msg.get("From"))

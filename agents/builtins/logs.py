@@ -6,10 +6,17 @@ import re
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from ..exceptions import RunnerError
+from ..exceptions import InvalidAgentInput, RunnerError
+from ..limits import InputLimits
 from ._util import plural, printable, top
 
 MAX_LINES = 20_000
+# A real log excerpt is long: about 6,000 typical lines fit in a million characters.
+LIMITS = InputLimits(max_chars=1_000_000, notes=(f"Up to {MAX_LINES:,} lines per run",))
+NOT_A_LOG = (
+    "No access-log lines recognised. This agent reads web server access logs in Common or Combined "
+    'Log Format, e.g. 203.0.113.9 - - [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 200 512.'
+)
 # Common and Combined Log Format (Apache, nginx).
 LINE_RE = re.compile(
     r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<request>[^"]*)" (?P<status>\d{3}) (?P<size>\S+)'
@@ -42,6 +49,19 @@ def _minute(raw: str) -> str:
         return datetime.strptime(raw, "%d/%b/%Y:%H:%M:%S %z").strftime("%Y-%m-%d %H:%M %z")
     except ValueError:
         return raw[:17]
+
+
+def validate_input(text: str) -> str:
+    """Refuse, before the charge, input with no access-log line or more lines than one run reads."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) > MAX_LINES:
+        raise InvalidAgentInput(
+            f"The log has {len(lines):,} lines; this agent triages up to {MAX_LINES:,} per run. "
+            "Split it over several runs."
+        )
+    if not any(LINE_RE.match(line) for line in lines):
+        raise InvalidAgentInput(NOT_A_LOG)
+    return text
 
 
 def triage_log(input_text: str, config: dict) -> str:
@@ -92,10 +112,7 @@ def triage_log(input_text: str, config: dict) -> str:
             scanners[ip] += 1
     parsed = len(raw_lines) - unparsed
     if parsed == 0:
-        raise RunnerError(
-            "no parsable log lines",
-            user_message="No access-log lines recognised. Paste lines in Common or Combined Log Format.",
-        )
+        raise RunnerError("no parsable log lines", user_message=NOT_A_LOG)
 
     lines = ["ACCESS LOG TRIAGE", ""]
     lines.append(f"Lines: {len(raw_lines)} read, {parsed} parsed, {unparsed} not recognised"
@@ -112,7 +129,8 @@ def triage_log(input_text: str, config: dict) -> str:
     lines.append("")
     lines.append("Top client IPs")
     for ip, n in top(ips, 10):
-        lines.append(f"  {printable(ip, 45):<40}{n:>7} requests  {ip_errors[ip]:>5} errors")
+        requests, errors = plural(n, "request"), plural(ip_errors[ip], "error")
+        lines.append(f"  {printable(ip, 45):<40}{requests:>16}  {errors:>12}")
     lines.append("")
     lines.append("Top paths")
     for path, n in top(paths, 10):
@@ -121,10 +139,10 @@ def triage_log(input_text: str, config: dict) -> str:
 
     findings = []
     busiest = top(per_minute, 1)[0]
-    lines.append(f"Busiest minute: {busiest[0]} with {busiest[1]} requests")
+    lines.append(f"Busiest minute: {busiest[0]} with {plural(busiest[1], 'request')}")
     bursts = [(key, n) for key, n in top(ip_minute, 10) if n >= burst_limit]
     for (ip, minute), n in bursts:
-        findings.append(f"[BURST]  {printable(ip, 45)} sent {n} requests in the minute {minute} "
+        findings.append(f"[BURST]  {printable(ip, 45)} sent {plural(n, 'request')} in the minute {minute} "
                         f"(threshold {burst_limit}/min)")
     for ip, n in top(ip_auth_fail, 5):
         if n >= 5:

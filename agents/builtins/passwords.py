@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from zxcvbn import zxcvbn
 
-from ..exceptions import RunnerError
+from ..exceptions import InvalidAgentInput, RunnerError
+from ..limits import InputLimits
 from ._util import plural
 
 MAX_PASSWORDS = 10
 MAX_LENGTH = 72  # zxcvbn refuses longer input (its matching is quadratic); we analyse a prefix.
+LIMITS = InputLimits(
+    max_chars=2_000,
+    notes=(
+        f"Up to {MAX_PASSWORDS} passwords, one per line",
+        f"The first {MAX_LENGTH} characters of each are scored",
+    ),
+)
+NOTHING_TO_AUDIT = "Enter a password to audit (one per line)."
 SCORE_LABELS = ["very weak", "weak", "fair", "strong", "very strong"]
 SCENARIOS = [
     ("online_throttling_100_per_hour", "Online, throttled (100/hour)"),
@@ -57,11 +66,28 @@ def _pattern(match: dict) -> str:
     return f"{name} ({plural(length, 'char')}{extra})"
 
 
+def _candidates(text: str) -> list[str]:
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+
+def validate_input(text: str) -> str:
+    """Refuse, before the charge, input without a password or with more than one run audits."""
+    count = len(_candidates(text))
+    if not count:
+        raise InvalidAgentInput(NOTHING_TO_AUDIT)
+    if count > MAX_PASSWORDS:
+        raise InvalidAgentInput(
+            f"The input has {count} passwords (one per line); "
+            f"this agent audits up to {MAX_PASSWORDS} per run."
+        )
+    return text
+
+
 def audit_passwords(input_text: str, config: dict) -> str:
     """Runner: one password per line (up to 10), each scored by zxcvbn with advice."""
-    candidates = [line.rstrip("\r") for line in input_text.split("\n") if line.strip()]
+    candidates = _candidates(input_text)
     if not candidates:
-        raise RunnerError("no password", user_message="Enter a password to audit (one per line).")
+        raise RunnerError("no password", user_message=NOTHING_TO_AUDIT)
     min_length = int(config.get("min_length", 12))
     lines = [f"PASSWORD STRENGTH AUDIT: {plural(min(len(candidates), MAX_PASSWORDS), 'password')}", ""]
     passed = 0
@@ -80,7 +106,7 @@ def audit_passwords(input_text: str, config: dict) -> str:
             problems.append("in the 10,000 most common passwords")
         ok = not problems
         passed += ok
-        lines.append(f"Password {i} ({len(password)} characters)")
+        lines.append(f"Password {i} ({plural(len(password), 'character')})")
         if len(password) > MAX_LENGTH:
             lines.append(f"  Note: only the first {MAX_LENGTH} characters were analysed.")
         lines.append(f"  Strength:   {score}/4, {SCORE_LABELS[score]}")
@@ -99,7 +125,8 @@ def audit_passwords(input_text: str, config: dict) -> str:
         lines.append("")
     if len(candidates) > MAX_PASSWORDS:
         lines.append(f"Only the first {MAX_PASSWORDS} of {len(candidates)} lines were audited.")
-    lines.append(f"RESULT: {passed} of {min(len(candidates), MAX_PASSWORDS)} meet the policy "
+    audited = min(len(candidates), MAX_PASSWORDS)
+    lines.append(f"RESULT: {passed} of {audited} {'meets' if audited == 1 else 'meet'} the policy "
                  f"(at least {min_length} characters, zxcvbn score 3+, not a common password).")
     lines.append("Your input is not stored with this run. Prefer a password manager and unique passphrases.")
     return "\n".join(lines)

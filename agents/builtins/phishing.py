@@ -8,11 +8,14 @@ import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-from ..exceptions import RunnerError
+from ..exceptions import InvalidAgentInput, RunnerError
+from ..limits import InputLimits
 from ._util import plural, printable, registrable_domain
 
 MAX_URLS = 25
 MAX_SCAN_CHARS = 200_000
+LIMITS = InputLimits(max_chars=50_000, notes=(f"Up to {MAX_URLS} URLs per run",))
+NO_URL = "No URL found. This agent checks links: paste one or more, e.g. https://example.com/login."
 
 # Brand -> registrable domains it really owns.
 BRANDS: dict[str, set[str]] = {
@@ -287,14 +290,24 @@ def _check_path(report: UrlReport, parts) -> None:
         report.flag(2, "The link downloads an executable or script file")
 
 
+def validate_input(text: str) -> str:
+    """Refuse, before the charge, input without a URL or with more URLs than one run checks."""
+    urls = extract_urls(text)
+    if not urls:
+        raise InvalidAgentInput(NO_URL)
+    if len(urls) > MAX_URLS:
+        raise InvalidAgentInput(
+            f"The input has {len(urls)} different URLs; this agent checks up to {MAX_URLS} per run. "
+            "Split them over several runs."
+        )
+    return text
+
+
 def check_urls(input_text: str, config: dict) -> str:
     """Runner: analyse each URL in the input and write a report."""
     urls = extract_urls(input_text)
     if not urls:
-        raise RunnerError(
-            "no URL in input",
-            user_message="No URL found. Paste one or more links (e.g. https://example.com/login).",
-        )
+        raise RunnerError("no URL in input", user_message=NO_URL)
     truncated = len(urls) > MAX_URLS
     reports = [analyse_url(u) for u in urls[:MAX_URLS]]
     lines = [f"PHISHING URL CHECK: {plural(len(reports), 'URL')} analysed", ""]

@@ -5,30 +5,116 @@
   "use strict";
 
   var form = document.querySelector("[data-agent-form]");
-  if (!form || !window.fetch || !window.NetCop) { return; }
-  var submit = form.querySelector("[data-agent-submit]");
-  if (!submit) { return; } // balance too low: the page shows a top-up link instead
+  if (!form || !window.NetCop) { return; }
 
   var textarea = form.querySelector("textarea[name=input]");
   var requestIdInput = form.querySelector("input[name=request_id]");
   var errorBox = form.querySelector("[data-agent-error]");
   var statusBox = form.querySelector("[data-agent-status]");
+  var counter = form.querySelector("[data-char-count]");
   var runList = document.querySelector("[data-run-list]");
-  var submitLabel = submit.textContent;
+  var submit = form.querySelector("[data-agent-submit]");
+  var submitLabel = submit ? submit.textContent : "";
   var busy = false;
 
-  function showError(message, link) {
+  // --- limits: the count, live; the server's own message past the limit -------------------------
+
+  var maxChars = parseInt(form.getAttribute("data-max-chars"), 10) || 0;
+  var grouping = new Intl.NumberFormat("en-US");
+
+  // Characters as the server counts them (Unicode code points, not UTF-16 units).
+  function charCount(text) {
+    var low = text.match(/[\uDC00-\uDFFF]/g);
+    return text.length - (low ? low.length : 0);
+  }
+
+  // agents/exceptions.py too_long_message, word for word.
+  function tooLongMessage(length) {
+    return "The input is too long: " + grouping.format(length) + " characters; this agent takes up to " +
+      grouping.format(maxChars) + ".";
+  }
+
+  var overShown = false;
+  function updateCount() {
+    var length = charCount(textarea.value);
+    var over = maxChars > 0 && length > maxChars;
+    counter.textContent = grouping.format(length) + " / " + grouping.format(maxChars);
+    counter.classList.toggle("is-over", over);
+    if (over) {
+      showError(tooLongMessage(length));
+      overShown = true;
+    } else if (overShown) {
+      clearError();
+      overShown = false;
+    }
+    return !over;
+  }
+
+  // --- the draft: kept per agent for this tab, so a trip to the wallet does not lose it ----------
+
+  var slug = form.getAttribute("data-agent-slug") || "";
+  // Passwords are never written to storage.
+  var keepDraft = !form.hasAttribute("data-sensitive");
+  var draftKey = "netcop:agent-draft:" + slug;
+
+  var dirty = false; // typed since the draft was last saved or cleared
+
+  function saveDraft() {
+    dirty = false;
+    if (!keepDraft) { return; }
+    try {
+      if (textarea.value.trim()) {
+        window.sessionStorage.setItem(draftKey, textarea.value);
+      } else {
+        window.sessionStorage.removeItem(draftKey);
+      }
+    } catch (e) { /* storage full or disabled: the draft is a convenience */ }
+  }
+
+  function clearDraft() {
+    dirty = false;
+    window.clearTimeout(saveTimer);
+    try { window.sessionStorage.removeItem(draftKey); } catch (e) { /* see saveDraft */ }
+  }
+
+  function restoreDraft() {
+    if (!keepDraft || textarea.value) { return; } // what the server put back wins
+    try {
+      var draft = window.sessionStorage.getItem(draftKey);
+      if (draft) { textarea.value = draft; }
+    } catch (e) { /* see saveDraft */ }
+  }
+
+  var saveTimer = null;
+  textarea.addEventListener("input", function () {
+    dirty = true;
+    updateCount();
+    window.clearTimeout(saveTimer);
+    saveTimer = window.setTimeout(saveDraft, 250);
+  });
+  // Following a top-up link (the page's or a 402's) saves at once.
+  form.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-topup-link]")) { saveDraft(); }
+  });
+  window.addEventListener("pagehide", function () { if (dirty) { saveDraft(); } });
+
+  // --- messages ------------------------------------------------------------------------------------
+
+  // `notInput`: the message is not about the text (a 402): the field is not marked invalid.
+  function showError(message, link, notInput) {
     errorBox.textContent = "";
     var p = document.createElement("p");
     p.textContent = message;
-    if (link) {
+    if (link && link.href) {
       p.appendChild(document.createTextNode(" "));
       var a = document.createElement("a");
       a.href = link.href;
       a.textContent = link.text;
+      a.setAttribute("data-topup-link", "");
       p.appendChild(a);
     }
     errorBox.appendChild(p);
+    if (notInput) { return; }
     textarea.setAttribute("aria-invalid", "true");
     textarea.closest(".field").classList.add("field-invalid");
   }
@@ -38,6 +124,21 @@
     textarea.removeAttribute("aria-invalid");
     textarea.closest(".field").classList.remove("field-invalid");
   }
+
+  // Any answer that knows the balance updates the nav: runs carry new_balance, refusals balance.
+  function updateNav(data) {
+    if (!data) { return; }
+    if (data.new_balance !== undefined) {
+      NetCop.updateBalance(data);
+    } else if (data.balance !== undefined) {
+      NetCop.updateBalance({ new_balance: data.balance, new_balance_display: data.balance_display });
+    }
+  }
+
+  restoreDraft();
+  updateCount();
+
+  if (!submit || !window.fetch) { return; } // balance too low: the page shows a top-up link instead
 
   function setBusy(on) {
     busy = on;
@@ -55,22 +156,44 @@
     }
   }
 
-  // The run as the server rendered it (templates/agents/_run.html), at the top of the list.
+  // The run as the server rendered it (templates/agents/_run.html), expanded at the top of the
+  // list; the older runs collapse.
   function addRun(data) {
     var empty = runList.querySelector("[data-no-runs]");
     if (empty) { empty.remove(); }
     var old = document.getElementById("run-" + data.run_id);
     if (old) { old.remove(); }
+    runList.querySelectorAll(".run-highlight").forEach(function (li) { li.classList.remove("run-highlight"); });
+    runList.querySelectorAll("details[data-run][open]").forEach(function (d) { d.open = false; });
     runList.insertAdjacentHTML("afterbegin", data.html);
-    return document.getElementById("run-" + data.run_id);
+    var li = document.getElementById("run-" + data.run_id);
+    var details = li && li.querySelector("details[data-run]");
+    if (details) { details.open = true; }
+    return li;
+  }
+
+  function showTopup(href, label) {
+    if (!href) { return; }
+    var link = form.querySelector("a.button[data-topup-link]");
+    if (!link) {
+      link = document.createElement("a");
+      link.className = "button";
+      link.setAttribute("data-topup-link", "");
+      submit.parentNode.insertBefore(link, submit.nextSibling);
+    }
+    link.href = href;
+    link.textContent = label;
+    submit.hidden = true;
+    link.focus(); // the next step; the message above says why
   }
 
   function finish(data) {
     // A definitive answer: the next submission is a new request.
     requestIdInput.value = NetCop.uuid();
-    NetCop.updateBalance(data);
+    updateNav(data);
     var li = addRun(data);
     if (data.status === "succeeded") {
+      clearDraft();
       statusBox.textContent = "Done. " + (data.charged_display || NetCop.formatMoney(data.charged)) + " charged.";
     } else {
       statusBox.textContent = "";
@@ -101,15 +224,14 @@
     event.preventDefault();
     if (busy) { return; }
     clearError();
-    if (!textarea.value.trim()) {
-      showError("Enter some text for the agent to analyse.");
-      textarea.focus();
-      return;
-    }
+    overShown = false;
+    if (!updateCount()) { textarea.focus(); return; } // over the limit: refused here, as the server would
+    saveDraft();
     setBusy(true);
     NetCop.postJSON(form.action, { input: textarea.value, request_id: requestIdInput.value }, form)
       .then(function (res) {
         var data = res.body;
+        updateNav(data);
         if (res.status === 202) { poll(data.status_url, 0); statusBox.textContent = data.detail; return; }
         setBusy(false);
         // 200: the run finished, succeeded or failed (and refunded); data.status says which.
@@ -120,12 +242,15 @@
           window.NetCopSession.ended(errorBox);
           return;
         } else if (res.status === 402) {
-          showError(data.error, { href: data.redirect_url, text: "Top up your wallet" });
+          // The balance, price and shortfall in words; the run button becomes the way to top up.
+          showError(data.error, null, true);
+          showTopup(data.topup_url, data.topup_label);
         } else {
           showError(data.error || "Something went wrong. Please try again.");
+          if (res.status === 413) { counter.classList.add("is-over"); }
         }
-        if (res.status === 400 || res.status === 409) { requestIdInput.value = NetCop.uuid(); }
-        textarea.focus();
+        if (res.status === 400 || res.status === 409 || res.status === 413) { requestIdInput.value = NetCop.uuid(); }
+        if (res.status !== 402) { textarea.focus(); }
       }).catch(function () {
         // Keep the same request id: retrying cannot charge twice.
         setBusy(false);

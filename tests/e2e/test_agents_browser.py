@@ -15,16 +15,16 @@ from wallet.models import TxType
 pytestmark = pytest.mark.e2e
 
 SAMPLES = {
-    "phishing-url-checker": ("https://xn--pypal-4ve.com/login", "HIGH RISK"),
+    "phishing-url-checker": ("https://xn--pypal-4ve.com/login", "High risk"),
     "email-header-analyzer": (
         "From: \"PayPal\" <service@paypa1.example>\nReturn-Path: <b@bulk.example>\nTo: me@example.org\n"
         "Authentication-Results: mx; spf=fail; dkim=none; dmarc=fail\nSubject: Limited\n",
-        "VERDICT: LIKELY SPOOFED",
+        "Likely spoofed or malicious",
     ),
     "password-strength-auditor": ("password123", "very weak"),
     "log-triage": (
         '203.0.113.9 - - [10/Oct/2024:13:55:36 +0000] "GET /../../etc/passwd HTTP/1.1" 400 0 "-" "sqlmap/1.7"',
-        "[ATTACK] Path traversal",
+        "Path traversal",
     ),
 }
 
@@ -52,9 +52,9 @@ def test_run_each_builtin_agent_and_see_report_and_balance(live_server, login, f
         page.wait_for_url(f"**/agents/{slug}/")
         page.get_by_label(agent.input_label).fill(text)
         page.get_by_role("button", name=re.compile(r"^Run for")).click()
-        card = page.locator(".run-highlight")
-        card.locator("pre.run-output").wait_for()
-        assert expected in card.locator("pre.run-output").inner_text()
+        report = page.locator(".run-highlight [data-run-report]")
+        report.wait_for()
+        assert expected in report.inner_text()
         balance -= agent.price
         assert nav_balance(page) == (f"{balance:.2f}", f"{balance:,.2f} AED")
         assert f"{agent.price:.2f} AED charged" in page.locator("[data-agent-status]").inner_text()
@@ -63,7 +63,7 @@ def test_run_each_builtin_agent_and_see_report_and_balance(live_server, login, f
     assert funded.wallet_balance == balance
     # A reload shows the same run from the server, with the same balance.
     page.reload()
-    assert "[ATTACK] Path traversal" in page.locator("pre.run-output").first.inner_text()
+    assert "Path traversal" in page.locator("[data-run-report]").first.inner_text()
     assert nav_balance(page)[0] == f"{balance:.2f}"
 
 
@@ -91,8 +91,8 @@ def test_keyboard_only_run(live_server, login, funded):
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent").startswith("Run for")
     page.keyboard.press("Enter")
-    page.locator(".run-highlight pre.run-output").wait_for()
-    assert "Strength:   4/4, very strong" in page.locator(".run-highlight pre.run-output").inner_text()
+    page.locator(".run-highlight [data-run-report]").wait_for()
+    assert "4/4, very strong" in page.locator(".run-highlight [data-run-report]").inner_text()
 
 
 def test_without_javascript_at_375px(live_server, browser, funded, make_user):
@@ -110,7 +110,7 @@ def test_without_javascript_at_375px(live_server, browser, funded, make_user):
         page.get_by_label("URLs to check").fill("http://192.0.2.1/paypal/login.php")
         page.get_by_role("button", name="Run for 2.00 AED").click()
         page.wait_for_url(re.compile(r".*/agents/phishing-url-checker/\?run=.*"))
-        assert "HIGH RISK" in page.locator(".run-highlight pre.run-output").inner_text()
+        assert "High risk" in page.locator(".run-highlight [data-run-report]").inner_text()
         assert "finished. 2.00 AED charged." in page.locator(".messages").inner_text()
         assert nav_balance(page) == ("1232.00", "1,232.00 AED")
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
@@ -123,8 +123,8 @@ def test_without_javascript_at_375px(live_server, browser, funded, make_user):
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url(re.compile(r".*/wallet/.*"))
         page.goto(f"{live_server.url}/agents/log-triage/")
-        link = page.get_by_role("link", name="Top up to use this agent")
-        assert link.get_attribute("href") == "/wallet/?amount=5.00"
+        link = page.get_by_role("link", name="Top up 5.00 AED to run Access log triage")
+        assert link.get_attribute("href") == "/wallet/?amount=5.00&next=/agents/log-triage/"
         assert page.get_by_role("button", name=re.compile("^Run for")).count() == 0
     finally:
         context.close()
