@@ -47,6 +47,10 @@ class RequestIdReused(AgentError):
     """The request id already belongs to a run of another agent (the view answers 409)."""
 
 
+class RunNotCancellable(AgentError):
+    """The run is not the user's, or a worker already took it (only a queued run can be cancelled)."""
+
+
 class RunnerError(AgentError):
     """A runner could not produce an output. The run is refunded.
 

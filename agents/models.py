@@ -71,7 +71,12 @@ class AgentRun(models.Model):
     """One paid use of an agent. The row exists if and only if its charge was written."""
 
     class Status(models.TextChoices):
+        # An inline run (a built-in runner) goes charged -> succeeded/failed inside its request.
         CHARGED = "charged", "Charged, running"
+        # A queued run (a runner that waits on the network) goes queued -> running -> succeeded/failed,
+        # and back to queued once if its worker vanished mid-run.
+        QUEUED = "queued", "Charged, waiting for a worker"
+        RUNNING = "running", "Running on a worker"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed (refunded)"
 
@@ -100,6 +105,15 @@ class AgentRun(models.Model):
     error_message = models.CharField(
         max_length=255, blank=True, help_text="Shown to the user; details are in the server logs."
     )
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times a worker picked up this queued run (each pick-up is a claim)."
+    )
+    queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When this run was (last) handed to the task queue."
+    )
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker last picked up this queued run."
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -121,7 +135,7 @@ class AgentRun(models.Model):
                 name="agentrun_failed_iff_refunded",
             ),
             models.CheckConstraint(
-                condition=Q(status="charged") | Q(finished_at__isnull=False),
+                condition=Q(status__in=["charged", "queued", "running"]) | Q(finished_at__isnull=False),
                 name="agentrun_finished_has_time",
             ),
         ]
@@ -129,9 +143,11 @@ class AgentRun(models.Model):
     def __str__(self):
         return f"{self.agent} run {self.id} ({self.get_status_display()})"
 
+    UNFINISHED = ("charged", "queued", "running")
+
     @property
     def is_finished(self) -> bool:
-        return self.status != self.Status.CHARGED
+        return self.status not in self.UNFINISHED
 
     @property
     def is_failed(self) -> bool:

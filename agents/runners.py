@@ -4,6 +4,9 @@ The runner registry: runner key -> callable(input_text, config) -> output text.
 A runner raises RunnerError (or RunnerTimeout) when it cannot produce an output; agents.services
 then refunds the run. Runners are called outside any database transaction, so the `http` runner
 may take its time without holding a lock.
+
+A runner is either inline (the built-in, CPU-only runners: they answer in milliseconds, inside the
+request) or queued (`http`: it waits on the network, so a worker runs it and the request answers 202).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class RunnerSpec:
     validate_config: ConfigValidator | None = None
     validate_input: InputValidator | None = None
     limits: InputLimits = InputLimits()
+    # Queued runners run on a task worker, never inside the web request (agents.tasks).
+    queued: bool = False
 
     def __call__(self, input_text: str, config: dict) -> str:
         return self.func(input_text, config)
@@ -62,10 +67,14 @@ REGISTRY: dict[str, RunnerSpec] = {}
 def register(key: str, func: RunnerFunc, *, label: str, sensitive_input: bool = False,
              validate_config: ConfigValidator | None = None,
              validate_input: InputValidator | None = None,
-             limits: InputLimits | None = None) -> RunnerSpec:
+             limits: InputLimits | None = None, queued: bool = False) -> RunnerSpec:
     """Add a runner to the registry (a later registration of the same key replaces it)."""
+    if queued and sensitive_input:
+        # A worker reads the input from the run row, and sensitive input is never stored there.
+        raise ValueError(f"runner {key!r}: a queued runner cannot take sensitive input")
     spec = RunnerSpec(
-        key, label, func, sensitive_input, validate_config, validate_input, limits or InputLimits()
+        key, label, func, sensitive_input, validate_config, validate_input, limits or InputLimits(),
+        queued,
     )
     REGISTRY[key] = spec
     return spec
@@ -359,4 +368,6 @@ register("password_audit", audit_passwords, label="Password strength auditor", s
          validate_input=passwords.validate_input, limits=passwords.LIMITS)
 register("log_triage", triage_log, label="Access log triage",
          validate_input=logs.validate_input, limits=logs.LIMITS)
-register("http", run_http, label="External HTTP service", validate_config=_validate_http_config)
+register(
+    "http", run_http, label="External HTTP service", validate_config=_validate_http_config, queued=True
+)

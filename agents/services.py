@@ -9,6 +9,13 @@ Running a paid agent: charge, run, record; refund when the run fails.
     3. record  success: a conditional UPDATE charged -> succeeded with the output.
                failure: one transaction: a compensating AGENT_REFUND credit and charged -> failed.
 
+A queued runner (one that waits on the network, e.g. `http`) is charged the same way, but its run
+starts as `queued` and is handed to a task worker after commit (agents.tasks.execute_run); the
+request answers at once. The worker claims the run with a conditional UPDATE queued -> running that
+counts the attempt, and records its result only if the run is still running *that* attempt. Every
+transition is such a conditional UPDATE, so a task delivered twice, a cancel racing the worker, or
+a sweep racing a slow worker each find exactly one winner: a run is retried or refunded, never both.
+
 Only wallet.services moves money; this module calls its credit/debit and never writes a balance.
 """
 
@@ -19,6 +26,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -27,6 +35,7 @@ from django.utils import timezone
 
 from wallet.exceptions import InsufficientFunds
 from wallet.models import TxType
+from wallet.reconcile import parse_duration
 from wallet.services import CENT, credit, debit, to_money
 
 from .exceptions import (
@@ -37,6 +46,7 @@ from .exceptions import (
     InvalidRequestId,
     RequestIdReused,
     RunnerError,
+    RunNotCancellable,
 )
 from .limits import DEFAULT_MAX_INPUT_CHARS, InputLimits
 from .models import Agent, AgentRun
@@ -47,6 +57,12 @@ logger = logging.getLogger(__name__)
 MAX_INPUT_CHARS = DEFAULT_MAX_INPUT_CHARS  # for runners that declare no limits of their own
 MAX_OUTPUT_CHARS = 200_000
 GENERIC_FAILURE = "The agent could not complete this run."
+QUEUE_UNAVAILABLE = "The agent could not be started: our task queue is unavailable. Try again shortly."
+QUEUE_EXPIRED = "No worker picked up this run in time."
+RUN_LOST = "The agent did not finish this run."
+RUN_CANCELLED = "You cancelled this run."
+# A queued run whose worker vanished mid-run is run once more, then refunded.
+MAX_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
@@ -156,6 +172,26 @@ def _first_run(*, user, request_id: uuid.UUID, agent: Agent) -> AgentRun | None:
     return run
 
 
+def is_queued(agent: Agent) -> bool:
+    """Whether this agent's runs go to a task worker (the runner waits on the network)."""
+    spec = REGISTRY.get(agent.runner)
+    return bool(spec and spec.queued)
+
+
+def _enqueue(run_id) -> None:
+    """Hand a committed queued run to the task queue; if the queue refuses, refund the run now."""
+    from .tasks import execute_run  # tasks imports this module
+
+    try:
+        execute_run.enqueue(str(run_id))
+    except Exception:
+        # Redis down, the task table unwritable, ...: the user must not pay for a run nobody will do.
+        logger.exception("agent run %s could not be enqueued; refunding it", run_id)
+        run = AgentRun.objects.select_related("agent").filter(pk=run_id).first()
+        if run is not None:
+            _refund(run=run, error_message=QUEUE_UNAVAILABLE, from_status=AgentRun.Status.QUEUED)
+
+
 def _charge(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> tuple[AgentRun, bool]:
     """Debit the price and create the run in one transaction; (run, created).
 
@@ -173,6 +209,7 @@ def _charge(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> tu
                 description=f"Agent run: {agent.name}",
                 savepoint=False,
             )
+            queued = is_queued(agent)
             run = AgentRun.objects.create(
                 user=user,
                 agent=agent,
@@ -180,7 +217,13 @@ def _charge(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> tu
                 input=_stored_input(agent, input_text),
                 price=price,
                 charge_transaction=entry,
+                status=AgentRun.Status.QUEUED if queued else AgentRun.Status.CHARGED,
+                queued_at=timezone.now() if queued else None,
             )
+            if queued:
+                # After commit: a worker must never see a run whose charge could still roll back,
+                # and a network call to the queue (Redis) must not happen inside this transaction.
+                transaction.on_commit(partial(_enqueue, run.pk))
         return run, True
     except IntegrityError:
         # A racing twin committed first; our debit was rolled back with this transaction.
@@ -200,10 +243,15 @@ def _charge(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> tu
         ) from None
 
 
-def _refund(*, run: AgentRun, error_message: str) -> bool:
-    """Compensate a charged run that failed: an AGENT_REFUND credit and charged -> failed, atomically.
+def _refund(
+    *, run: AgentRun, error_message: str, from_status: str = AgentRun.Status.CHARGED,
+    attempt: int | None = None,
+) -> bool:
+    """Compensate a run that failed: an AGENT_REFUND credit and `from_status` -> failed, atomically.
 
-    False (and nothing written) when the run had already left the charged state."""
+    False (and nothing written) when the run had already left `from_status` (or, with `attempt`,
+    is no longer running that attempt)."""
+    expected = {"status": from_status} if attempt is None else {"status": from_status, "attempts": attempt}
     try:
         with transaction.atomic():
             # Same lock order as the charge: the user row (inside credit) first, then the run.
@@ -213,7 +261,7 @@ def _refund(*, run: AgentRun, error_message: str) -> bool:
                 type=TxType.AGENT_REFUND,
                 description=f"Refund: {run.agent.name} run failed",
             )
-            updated = AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.CHARGED).update(
+            updated = AgentRun.objects.filter(pk=run.pk, **expected).update(
                 status=AgentRun.Status.FAILED,
                 refund_transaction=entry,
                 error_message=error_message[:255],
@@ -222,17 +270,21 @@ def _refund(*, run: AgentRun, error_message: str) -> bool:
             if updated != 1:
                 raise _AlreadyFinished
     except _AlreadyFinished:
-        logger.warning("agent run %s was already finished; no refund written", run.pk)
+        logger.warning("agent run %s had already moved on from %s; no refund written", run.pk, from_status)
         return False
     run.status, run.refund_transaction = AgentRun.Status.FAILED, entry
     run.error_message, run.finished_at = error_message[:255], timezone.now()
     return True
 
 
-def _execute(run: AgentRun, input_text: str) -> bool:
+def _execute(
+    run: AgentRun, input_text: str, *, from_status: str = AgentRun.Status.CHARGED, attempt: int | None = None
+) -> bool:
     """Call the runner (no transaction, no lock) and record its result on the run (in the database
     and on `run`). False if the run had already been finished elsewhere (then `run` is stale)."""
     agent = run.agent
+    refund = partial(_refund, run=run, from_status=from_status, attempt=attempt)
+    expected = {"status": from_status} if attempt is None else {"status": from_status, "attempts": attempt}
     try:
         spec = REGISTRY.get(agent.runner)
         if spec is None:
@@ -242,13 +294,13 @@ def _execute(run: AgentRun, input_text: str) -> bool:
             raise RunnerError(f"runner {agent.runner!r} returned {type(output).__name__}, not text")
     except RunnerError as exc:
         logger.warning("agent run %s (%s) failed: %s", run.pk, agent.slug, exc)
-        return _refund(run=run, error_message=exc.user_message)
+        return refund(error_message=exc.user_message)
     except Exception:
         # A bug in a runner must not keep the user's money: log it, refund, answer generically.
         logger.exception("agent run %s (%s) crashed", run.pk, agent.slug)
-        return _refund(run=run, error_message=GENERIC_FAILURE)
+        return refund(error_message=GENERIC_FAILURE)
     output, finished_at = _clean_output(output), timezone.now()
-    updated = AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.CHARGED).update(
+    updated = AgentRun.objects.filter(pk=run.pk, **expected).update(
         status=AgentRun.Status.SUCCEEDED, output=output, finished_at=finished_at
     )
     if updated != 1:
@@ -259,7 +311,7 @@ def _execute(run: AgentRun, input_text: str) -> bool:
 
 
 def refund_stuck_runs(*, older_than: timedelta) -> int:
-    """Refund runs left "charged" by a crash between charge and record; returns how many."""
+    """Refund inline runs left "charged" by a crash between charge and record; returns how many."""
     stuck = AgentRun.objects.select_related("agent").filter(
         status=AgentRun.Status.CHARGED, started_at__lt=timezone.now() - older_than
     )
@@ -273,6 +325,9 @@ def refund_stuck_runs(*, older_than: timedelta) -> int:
 def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
     """Charge the agent's price once per (user, request_id), run it, refund it if it fails.
 
+    A queued agent's run is only charged and enqueued here: the outcome's run is `queued` (or
+    `failed` and refunded if the queue refused it), and a worker finishes it later.
+
     Raises InvalidAgentInput / InvalidRequestId (nothing charged), InsufficientBalance (nothing
     charged), RequestIdReused (the id belongs to another agent's run). A runner failure is not an
     exception here: the returned run has status failed and its refund row.
@@ -284,6 +339,10 @@ def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
             logger.error("agent %s uses unknown runner %r; treated as unavailable", agent.slug, agent.runner)
         raise AgentUnavailable(agent.slug)
     run, created = _charge(user=user, agent=agent, input_text=text, request_id=rid)
+    if created and run.status == AgentRun.Status.QUEUED:
+        # The enqueue ran on commit; re-read to see whether the queue refused it (then refunded).
+        run = AgentRun.objects.select_related("agent").get(pk=run.pk)
+        return RunOutcome(run=run, new_balance=current_balance(user=user), duplicate=False)
     if created:
         run.agent = agent
         if _execute(run, text):
@@ -292,3 +351,92 @@ def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
             return RunOutcome(run=run, new_balance=current_balance(user=user), duplicate=False)
     run = AgentRun.objects.select_related("agent").get(pk=run.pk)
     return RunOutcome(run=run, new_balance=current_balance(user=user), duplicate=not created)
+
+
+# --- queued runs: the worker's side, cancelling, and the sweep ------------------------------------
+
+
+def execute_queued_run(*, run_id, now=None) -> str:
+    """Claim a queued run, run it, record the result; what happened, as a word (for the task log).
+
+    Safe to call any number of times for one run: only the call whose claim (queued -> running,
+    attempts + 1) succeeds runs the agent, and it records only while the run is still its attempt.
+    """
+    now = now or timezone.now()
+    run = AgentRun.objects.select_related("agent").filter(pk=run_id).first()
+    if run is None:
+        logger.warning("queued agent run %s does not exist", run_id)
+        return "missing"
+    if run.status != AgentRun.Status.QUEUED:
+        return "skipped"  # delivered twice, cancelled, expired or already done
+    if run.queued_at and run.queued_at < now - parse_duration(settings.AGENT_QUEUE_MAX_WAIT):
+        refunded = _refund(run=run, error_message=QUEUE_EXPIRED, from_status=AgentRun.Status.QUEUED)
+        return "expired" if refunded else "skipped"
+    attempt = run.attempts + 1
+    claimed = AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.QUEUED, attempts=run.attempts).update(
+        status=AgentRun.Status.RUNNING, attempts=attempt, claimed_at=now
+    )
+    if not claimed:
+        return "skipped"  # another delivery, a cancel or the sweep got there first
+    run.status, run.attempts, run.claimed_at = AgentRun.Status.RUNNING, attempt, now
+    if not _execute(run, run.input, from_status=AgentRun.Status.RUNNING, attempt=attempt):
+        return "superseded"  # the sweep gave up on this attempt (retried or refunded) meanwhile
+    return run.status
+
+
+def cancel_run(*, user, run_id) -> AgentRun:
+    """Cancel one of the user's queued runs and refund it; RunNotCancellable once a worker has it."""
+    run = AgentRun.objects.select_related("agent").filter(pk=run_id, user=user).first()
+    if run is None:
+        raise RunNotCancellable("no such run")
+    if run.status != AgentRun.Status.QUEUED or not _refund(
+        run=run, error_message=RUN_CANCELLED, from_status=AgentRun.Status.QUEUED
+    ):
+        raise RunNotCancellable(f"run {run.pk} is no longer queued")
+    return run
+
+
+@dataclass
+class SweepReport:
+    retried: int = 0
+    refunded: int = 0
+
+    def __str__(self):
+        return f"{self.retried} queued run(s) retried, {self.refunded} refunded"
+
+
+def sweep_queued_runs(*, now=None) -> SweepReport:
+    """Refund queued runs no worker took in time; retry (once) or refund runs whose worker vanished.
+
+    Safe on several hosts at once: each transition is a conditional UPDATE on (status, attempts).
+    """
+    now = now or timezone.now()
+    report = SweepReport()
+    max_wait = parse_duration(settings.AGENT_QUEUE_MAX_WAIT)
+    lost_after = parse_duration(settings.AGENT_RUN_LOST_AFTER)
+    waiting = AgentRun.objects.select_related("agent").filter(
+        status=AgentRun.Status.QUEUED, queued_at__lt=now - max_wait
+    )
+    for run in waiting:
+        logger.warning("agent run %s waited in the queue since %s; refunding", run.pk, run.queued_at)
+        report.refunded += _refund(run=run, error_message=QUEUE_EXPIRED, from_status=AgentRun.Status.QUEUED)
+    lost = AgentRun.objects.select_related("agent").filter(
+        status=AgentRun.Status.RUNNING, claimed_at__lt=now - lost_after
+    )
+    for run in lost:
+        if run.attempts < MAX_ATTEMPTS:
+            with transaction.atomic():
+                requeued = AgentRun.objects.filter(
+                    pk=run.pk, status=AgentRun.Status.RUNNING, attempts=run.attempts
+                ).update(status=AgentRun.Status.QUEUED, queued_at=now)
+                if requeued:
+                    transaction.on_commit(partial(_enqueue, run.pk))
+            if requeued:
+                logger.warning("agent run %s lost its worker (attempt %s); retrying", run.pk, run.attempts)
+                report.retried += 1
+        else:
+            logger.warning("agent run %s lost its worker again (attempt %s); refunding", run.pk, run.attempts)
+            report.refunded += _refund(
+                run=run, error_message=RUN_LOST, from_status=AgentRun.Status.RUNNING, attempt=run.attempts
+            )
+    return report

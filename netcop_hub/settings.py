@@ -54,6 +54,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    "django_tasks",
+    "django_tasks_db",
+    "django_rq",
     "authentication",
     "wallet",
     "agents",
@@ -181,6 +184,42 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Background work: Django's tasks framework (django-tasks, the backport of django.tasks) ----------
+# TASKS_BACKEND=db (default): tasks are rows in the app's own database, run by `manage.py db_worker`.
+# TASKS_BACKEND=rq: tasks go to Redis (TASKS_REDIS_URL, default REDIS_URL), run by `manage.py rqworker
+# default agents --with-scheduler` on as many hosts as needed. TASKS_BACKEND=immediate runs each
+# task inside the call that enqueues it (tests, debugging; a slow agent then blocks its request again).
+TASKS_BACKEND = optional("TASKS_BACKEND", "db").lower()
+# "agents" holds agent runs (slow, network-bound); "default" holds emails and the periodic chores,
+# so a deployment can give each its own workers.
+TASK_QUEUES = ["default", "agents"]
+TASKS_REDIS_URL = optional("TASKS_REDIS_URL", REDIS_URL or "redis://127.0.0.1:6379/0")
+_TASK_BACKENDS = {
+    "db": "django_tasks_db.DatabaseBackend",
+    "rq": "django_tasks_rq.RQBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+}
+if TASKS_BACKEND not in _TASK_BACKENDS:
+    raise ImproperlyConfigured(
+        f"TASKS_BACKEND must be one of {', '.join(_TASK_BACKENDS)}, not {TASKS_BACKEND!r}."
+    )
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS[TASKS_BACKEND], "QUEUES": TASK_QUEUES}}
+# django-rq's queues (used only by the rq backend). The job timeout is the hard limit RQ kills a job
+# at: longer than the slowest agent run (the http runner times out after at most 120 s).
+RQ_QUEUES = {name: {"URL": TASKS_REDIS_URL, "DEFAULT_TIMEOUT": 300} for name in TASK_QUEUES}
+RQ_SHOW_ADMIN_LINK = False
+
+# Queued agent runs: a run not picked up by a worker within AGENT_QUEUE_MAX_WAIT is refunded; a run
+# whose worker vanished (no result AGENT_RUN_LOST_AFTER after it started) is retried once, then refunded.
+AGENT_QUEUE_MAX_WAIT = optional("AGENT_QUEUE_MAX_WAIT", "10m")
+AGENT_RUN_LOST_AFTER = optional("AGENT_RUN_LOST_AFTER", "5m")
+
+# The scheduler (`manage.py run_scheduler`, started by `make run`) enqueues the periodic chores at
+# these intervals ("off" disables one). Safe on several hosts: each (chore, time slot) is claimed
+# once in the database.
+SCHEDULE_RECONCILE_TOPUPS = optional("SCHEDULE_RECONCILE_TOPUPS", "5m")
+SCHEDULE_SWEEP_AGENT_RUNS = optional("SCHEDULE_SWEEP_AGENT_RUNS", "1m")
 
 # --- Email ------------------------------------------------------------------------------------
 EMAIL_BACKEND = optional("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

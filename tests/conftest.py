@@ -42,6 +42,21 @@ def _fast_password_hasher():
     hashers.get_hashers_by_algorithm.cache_clear()
 
 
+IMMEDIATE_TASKS = {
+    "default": {
+        "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+        "QUEUES": ["default", "agents"],
+    }
+}
+
+
+@pytest.fixture(autouse=True)
+def _immediate_tasks(settings):
+    """Tasks run inside the call that enqueues them (on commit), unless a test asks for real workers
+    (tests/workers.py): most tests are not about the queue."""
+    settings.TASKS = IMMEDIATE_TASKS
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate-limit counters live in the cache: every test starts with none."""

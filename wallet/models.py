@@ -284,3 +284,37 @@ class CardRefund(models.Model):
 
     def __str__(self):
         return f"Refund to card {format_money(self.amount)} ({self.get_status_display().lower()})"
+
+
+class ChoreSlot(models.Model):
+    """A periodic chore's claim on one time slot. The scheduler on every host tries to insert the
+    slot; the unique constraint lets exactly one of them enqueue the chore for it."""
+
+    chore = models.CharField(max_length=60)
+    slot_start = models.DateTimeField()
+    claimed_by = models.CharField(max_length=120, blank=True, help_text="host:pid of the scheduler.")
+    claimed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "scheduled chore slot"
+        ordering = ["-slot_start"]
+        constraints = [
+            models.UniqueConstraint(fields=["chore", "slot_start"], name="choreslot_unique_chore_slot"),
+        ]
+
+    def __str__(self):
+        return f"{self.chore} @ {self.slot_start:%Y-%m-%d %H:%M:%S}"
+
+
+class SentEmail(models.Model):
+    """An email a task has sent, by key (e.g. "receipt:<topup id>"): a task delivered twice, or
+    retried after the send went through, does not send it again."""
+
+    key = models.CharField(max_length=120)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key"], name="sentemail_unique_key")]
+
+    def __str__(self):
+        return self.key

@@ -1,0 +1,88 @@
+"""
+The periodic chores and the small scheduler that enqueues them (`manage.py run_scheduler`).
+
+Every SCHEDULE_* interval is cut into fixed time slots (aligned to the epoch, so every host computes
+the same slots). On each tick a scheduler inserts a ChoreSlot row for the current slot of each chore;
+the unique (chore, slot_start) constraint lets one insert win across all hosts, and only the winner
+enqueues the chore, after its insert commits. The chores themselves are idempotent, so a slot lost
+between the insert and the enqueue (queue down) only means the chore waits for the next slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from .models import ChoreSlot
+from .reconcile import parse_duration
+
+logger = logging.getLogger(__name__)
+
+# How long claimed slots are kept (for the admin / debugging) before the scheduler prunes them.
+KEEP_SLOTS = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class Chore:
+    name: str
+    task_path: str
+    setting: str
+
+    def interval(self) -> timedelta | None:
+        raw = str(getattr(settings, self.setting, "off")).strip().lower()
+        if raw in {"", "off", "0", "none"}:
+            return None
+        interval = parse_duration(raw)
+        return interval if interval.total_seconds() >= 1 else None
+
+
+CHORES = [
+    Chore("reconcile_topups", "wallet.tasks.reconcile_topups", "SCHEDULE_RECONCILE_TOPUPS"),
+    Chore("sweep_agent_runs", "agents.tasks.sweep_agent_runs", "SCHEDULE_SWEEP_AGENT_RUNS"),
+]
+
+
+def slot_start(now: datetime, interval: timedelta) -> datetime:
+    """Start of the slot containing `now`: the same answer on every host."""
+    step = int(interval.total_seconds())
+    seconds = int(now.timestamp()) // step * step
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _enqueue(chore: Chore) -> None:
+    try:
+        import_string(chore.task_path).enqueue()
+    except Exception:
+        # The slot stays claimed: the chore runs at its next slot (chores are idempotent).
+        logger.exception("could not enqueue chore %s; it will run at its next slot", chore.name)
+
+
+def tick(*, now: datetime | None = None, who: str = "") -> list[str]:
+    """Claim and enqueue every chore whose current slot nobody has claimed yet; the names enqueued."""
+    now = now or timezone.now()
+    who = who or f"{socket.gethostname()}:{os.getpid()}"
+    claimed = []
+    for chore in CHORES:
+        interval = chore.interval()
+        if interval is None:
+            continue
+        start = slot_start(now, interval)
+        try:
+            with transaction.atomic():
+                ChoreSlot.objects.create(chore=chore.name, slot_start=start, claimed_by=who[:120])
+                transaction.on_commit(lambda chore=chore: _enqueue(chore))
+        except IntegrityError:
+            continue  # this slot was claimed already, by this host or another
+        logger.info("scheduler: enqueued %s for the slot starting %s", chore.name, start.isoformat())
+        claimed.append(chore.name)
+    if claimed:
+        ChoreSlot.objects.filter(slot_start__lt=now - KEEP_SLOTS).delete()
+    return claimed
