@@ -207,3 +207,7 @@ def stripe_sandbox(localstripe_server, settings):
     stripe_gateway.reset_client()
     yield helper
     stripe_gateway.reset_client()
+
+
+# Real task workers (db_worker, rqworker, run_scheduler) and a local http agent: see tests/workers.py.
+from tests.workers import agent_http_server, task_workers  # noqa: E402, F401

@@ -5,7 +5,6 @@ anything a task does to money goes through wallet.services and its constraints."
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django_tasks import task
 
@@ -15,9 +14,12 @@ logger = logging.getLogger(__name__)
 @task()
 def reconcile_topups() -> str:
     """Periodic chore: settle, fail or cancel unfinished top-ups from Stripe (manage.py reconcile_topups)."""
+    from django.conf import settings
+
+    from .reconcile import parse_duration
     from .reconcile import reconcile_topups as reconcile
 
-    report = reconcile(older_than=timedelta(minutes=2), limit=500)
+    report = reconcile(older_than=parse_duration(settings.RECONCILE_OLDER_THAN), limit=500)
     for line in report.lines:
         logger.info("reconcile: %s", line)
     return report.summary()
