@@ -231,6 +231,12 @@ EMAIL_HOST_USER = optional("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = optional("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = optional("EMAIL_USE_TLS", False, cast=bool)
 DEFAULT_FROM_EMAIL = optional("DEFAULT_FROM_EMAIL", "NetCop Wallet <wallet@localhost>")
+# Directory for django.core.mail.backends.filebased.EmailBackend (one file per email).
+EMAIL_FILE_PATH = optional("EMAIL_FILE_PATH", str(BASE_DIR / "sent_emails"))
+# Receipts and refund notices are sent by a task: while the mail server is down it retries, waiting
+# EMAIL_RETRY_AFTER, then twice that, ..., EMAIL_MAX_ATTEMPTS sends in all.
+EMAIL_RETRY_AFTER = optional("EMAIL_RETRY_AFTER", "1m")
+EMAIL_MAX_ATTEMPTS = optional("EMAIL_MAX_ATTEMPTS", 6, cast=int)
 
 # --- Wallet and Stripe ------------------------------------------------------------------------
 WALLET_CURRENCY = optional("WALLET_CURRENCY", "AED").upper()

@@ -86,6 +86,8 @@ class WorkerProcess:
             self.proc.wait(10)
 
     def stop(self) -> None:
+        if self.log.closed:
+            return
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from django_tasks import task
+from django_tasks.exceptions import InvalidTaskError
 
 logger = logging.getLogger(__name__)
 
@@ -23,3 +24,42 @@ def reconcile_topups() -> str:
     for line in report.lines:
         logger.info("reconcile: %s", line)
     return report.summary()
+
+
+@task()
+def send_email(kind: str, object_id: str, attempt: int = 1) -> str:
+    """Send one customer email (wallet.emails), once: a mail-server outage schedules a retry with
+    backoff; a second delivery of an email already sent does nothing."""
+    import smtplib
+
+    from django.conf import settings
+    from django.db import IntegrityError
+    from django.utils import timezone
+
+    from . import emails
+    from .models import SentEmail
+    from .reconcile import parse_duration
+
+    key = f"{kind}:{object_id}"
+    if SentEmail.objects.filter(key=key).exists():
+        return "already sent"
+    try:
+        if not emails.send(kind, object_id):
+            return "nothing to send"
+    except (OSError, smtplib.SMTPException) as exc:
+        if attempt >= settings.EMAIL_MAX_ATTEMPTS:
+            logger.error("giving up on %s email after %s attempts: %r", key, attempt, exc)
+            return "gave up"
+        delay = parse_duration(settings.EMAIL_RETRY_AFTER) * (2 ** (attempt - 1))
+        logger.warning("%s email not sent (%r); retry %s in %s", key, exc, attempt + 1, delay)
+        try:
+            send_email.using(run_after=timezone.now() + delay).enqueue(kind, object_id, attempt + 1)
+        except InvalidTaskError:  # the immediate backend cannot defer a task
+            logger.error("%s email not sent and this task backend cannot retry later", key)
+            return "not sent"
+        return "retry scheduled"
+    try:
+        SentEmail.objects.create(key=key)
+    except IntegrityError:
+        pass  # a twin delivery sent it at the same moment
+    return "sent"

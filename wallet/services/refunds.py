@@ -10,12 +10,11 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import stripe_gateway
-from ..emails import send_refund_email
+from ..emails import CARD_REFUND, enqueue_email
 from ..exceptions import (
     PaymentDeclined,
     PaymentProviderError,
@@ -255,11 +254,8 @@ def _finish_refund(refund_id, *, stripe_refund_id: str = "", refused: str = ""):
             logger.info("card refund %s succeeded: %s", refund.id, refund.stripe_refund_id)
             if refund.debit_transaction_id is not None:
                 # Tell the customer once the card refund is confirmed (never for an uncredited
-                # payment sent back, which has its own status on the top-up).
-                email, name = (
-                    get_user_model().objects.values_list("email", "username").get(pk=user_id)
-                )
-                transaction.on_commit(lambda: _send_refund_email(refund=refund, email=email, name=name))
+                # payment sent back, which has its own status on the top-up). A task sends it.
+                transaction.on_commit(lambda: enqueue_email(CARD_REFUND, refund_id))
             return refund
         claimed = CardRefund.objects.filter(
             pk=refund_id,
@@ -295,14 +291,6 @@ def _finish_refund(refund_id, *, stripe_refund_id: str = "", refused: str = ""):
         )
         logger.warning("card refund %s failed and was reversed: %s", refund.id, refused)
         return refund
-
-
-def _send_refund_email(*, refund: CardRefund, email: str, name: str) -> None:
-    """Email the customer about a refund to their card (after commit; a failure is only logged)."""
-    try:
-        send_refund_email(refund=refund, email=email, name=name)
-    except Exception:  # noqa: BLE001 - the refund is done; an email failure must not undo it
-        logger.exception("could not send the refund email for card refund %s", refund.id)
 
 
 def record_external_refund(

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import stripe_gateway
-from ..emails import send_topup_receipt
+from ..emails import TOPUP_RECEIPT, enqueue_email
 from ..exceptions import (
     BalanceLimitExceeded,
     InvalidAmount,
@@ -22,7 +22,7 @@ from ..exceptions import (
     TopUpError,
     TopUpMismatch,
 )
-from ..models import CardRefund, TopUp, TxType, WalletTransaction
+from ..models import CardRefund, TopUp, TxType
 from ..money import MAX_AMOUNT, format_money, parse_amount, to_money
 from ..stripe_gateway import Intent, IntentStatus
 from . import ledger, refunds
@@ -150,7 +150,6 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
     lock serialises callers, the status check makes repeats no-ops, and the database's unique
     constraint on the ledger's intent id backs both up.
     """
-    User = get_user_model()
     lookup = TopUp.objects.filter(stripe_payment_intent_id=intent.id)
     if user is not None:
         lookup = lookup.filter(user=user)
@@ -158,11 +157,7 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
 
     with transaction.atomic():
         # Lock order everywhere: user row, then TopUp.
-        email, name, balance = (
-            User.objects.select_for_update()
-            .values_list("email", "username", "wallet_balance")
-            .get(pk=user_id)
-        )
+        balance = ledger.lock_user(user_id)
         topup = TopUp.objects.select_for_update().get(stripe_payment_intent_id=intent.id)
         if topup.status in (TopUp.Status.SUCCEEDED, TopUp.Status.RETURNED):
             return SettleResult(topup=topup, credited_now=False)
@@ -199,8 +194,8 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
             topup.credit_transaction = entry
             topup.failure_reason = ""
             topup.save(update_fields=["status", "credit_transaction", "failure_reason", "updated_at"])
-            # After commit, from what we hold: no re-read of what this transaction just wrote.
-            transaction.on_commit(lambda: _send_receipt(topup=topup, entry=entry, email=email, name=name))
+            # After commit: a task sends the receipt, so a mail outage never touches the payment.
+            transaction.on_commit(lambda: enqueue_email(TOPUP_RECEIPT, topup.pk))
             return SettleResult(topup=topup, credited_now=True, new_balance=entry.balance_after)
 
         if topup.is_final:
@@ -234,13 +229,6 @@ def _hold_for_return(topup: TopUp) -> CardRefund:
                  topup.id, topup.amount, topup.currency)
     return CardRefund.objects.create(topup=topup, amount=topup.amount, reason=why)
 
-
-def _send_receipt(*, topup: TopUp, entry: WalletTransaction, email: str, name: str) -> None:
-    """Email a receipt for a credited top-up (runs after commit; a mail failure is only logged)."""
-    try:
-        send_topup_receipt(topup=topup, entry=entry, email=email, name=name)
-    except Exception:  # noqa: BLE001 - the money is credited; a receipt failure must not undo it
-        logger.exception("could not send receipt for topup %s", topup.id)
 
 
 
