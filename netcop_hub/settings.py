@@ -220,6 +220,8 @@ AGENT_RUN_LOST_AFTER = optional("AGENT_RUN_LOST_AFTER", "5m")
 # once in the database.
 SCHEDULE_RECONCILE_TOPUPS = optional("SCHEDULE_RECONCILE_TOPUPS", "5m")
 SCHEDULE_SWEEP_AGENT_RUNS = optional("SCHEDULE_SWEEP_AGENT_RUNS", "1m")
+# The database backend keeps a row per task: rows finished over 14 days ago are pruned this often.
+SCHEDULE_PRUNE_TASK_RESULTS = optional("SCHEDULE_PRUNE_TASK_RESULTS", "1d")
 # The scheduled reconciliation leaves top-ups younger than this to the browser and the webhook.
 RECONCILE_OLDER_THAN = optional("RECONCILE_OLDER_THAN", "2m")
 

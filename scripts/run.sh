@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the app on its embedded defaults: SQLite, sandbox payments on localstripe, demo data.
+# Run the app on its embedded defaults: SQLite, sandbox payments on localstripe, demo data, and one
+# task worker plus the chore scheduler beside the server (both stopped with it).
 #
 # Sandbox mode (no STRIPE_SECRET_KEY in the environment or .env, or STRIPE_SANDBOX=1): start
 # localstripe in the background on LOCALSTRIPE_PORT (stopped again when this script exits), so card
@@ -12,9 +13,9 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 
 # Ask Django itself, so the environment and .env are read exactly as the app will read them.
-read -r SANDBOX LS_PORT API_BASE < <(
+read -r SANDBOX LS_PORT API_BASE TASKS_BACKEND < <(
   $PY manage.py shell -v 0 -c "from django.conf import settings as s; \
-print(int(s.STRIPE_SANDBOX), s.LOCALSTRIPE_PORT, s.STRIPE_API_BASE or '-')"
+print(int(s.STRIPE_SANDBOX), s.LOCALSTRIPE_PORT, s.STRIPE_API_BASE or '-', s.TASKS_BACKEND)"
 )
 [ -n "${SANDBOX:-}" ] || { echo "could not read the settings (see the error above)" >&2; exit 1; }
 LOCALSTRIPE_LOG=${LOCALSTRIPE_LOG:-${TMPDIR:-/tmp}/netcop-localstripe-$LS_PORT.log}
@@ -30,11 +31,19 @@ EOF
 }
 
 LOCALSTRIPE_PID=""
-cleanup() {
-  if [ -n "$LOCALSTRIPE_PID" ] && kill -0 "$LOCALSTRIPE_PID" 2>/dev/null; then
-    kill "$LOCALSTRIPE_PID" 2>/dev/null || true
-    wait "$LOCALSTRIPE_PID" 2>/dev/null || true
+WORKER_PID=""
+SCHEDULER_PID=""
+stop_pid() {
+  if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
   fi
+}
+cleanup() {
+  [ -n "$WORKER_PID$SCHEDULER_PID" ] && echo "== stopping the task worker and the scheduler"
+  stop_pid "$SCHEDULER_PID"
+  stop_pid "$WORKER_PID"
+  stop_pid "$LOCALSTRIPE_PID"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -71,6 +80,26 @@ fi
 $PY manage.py migrate --noinput
 $PY manage.py seed_demo
 
-echo "== NetCop Wallet on http://$HOST:$PORT/  (Ctrl-C stops it$( [ -n "$LOCALSTRIPE_PID" ] && echo " and localstripe"))"
-# Not exec: this shell stays to stop localstripe when the server exits.
+# Background work: one worker for queued agent runs, emails and chores, and the scheduler that
+# enqueues the chores (top-up reconciliation, agent-run sweep). Their output goes to this terminal.
+case "$TASKS_BACKEND" in
+  db)
+    $PY manage.py db_worker --queue-name '*' --no-reload &
+    WORKER_PID=$!
+    echo "== task worker started: manage.py db_worker (database backend), pid $WORKER_PID; stops with the server" ;;
+  rq)
+    $PY manage.py rqworker default agents --with-scheduler --job-class django_tasks_rq.Job &
+    WORKER_PID=$!
+    echo "== task worker started: manage.py rqworker (RQ on Redis), pid $WORKER_PID; stops with the server" ;;
+  *)
+    echo "== TASKS_BACKEND=$TASKS_BACKEND: no worker started (tasks run inside the request)" ;;
+esac
+if [ "$TASKS_BACKEND" != "immediate" ]; then
+  $PY manage.py run_scheduler &
+  SCHEDULER_PID=$!
+  echo "== scheduler started: manage.py run_scheduler, pid $SCHEDULER_PID (reconciles top-ups, sweeps agent runs)"
+fi
+
+echo "== NetCop Wallet on http://$HOST:$PORT/  (Ctrl-C stops it, the worker and the scheduler$( [ -n "$LOCALSTRIPE_PID" ] && echo " and localstripe"))"
+# Not exec: this shell stays to stop the worker, the scheduler and localstripe when the server exits.
 $PY manage.py runserver "$HOST:$PORT"

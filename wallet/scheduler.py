@@ -47,6 +47,7 @@ class Chore:
 CHORES = [
     Chore("reconcile_topups", "wallet.tasks.reconcile_topups", "SCHEDULE_RECONCILE_TOPUPS"),
     Chore("sweep_agent_runs", "agents.tasks.sweep_agent_runs", "SCHEDULE_SWEEP_AGENT_RUNS"),
+    Chore("prune_task_results", "wallet.tasks.prune_task_results", "SCHEDULE_PRUNE_TASK_RESULTS"),
 ]
 
 

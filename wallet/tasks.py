@@ -63,3 +63,15 @@ def send_email(kind: str, object_id: str, attempt: int = 1) -> str:
     except IntegrityError:
         pass  # a twin delivery sent it at the same moment
     return "sent"
+
+
+@task()
+def prune_task_results() -> str:
+    """Periodic chore (database backend only): delete finished task rows older than 14 days."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    if settings.TASKS_BACKEND != "db":
+        return "not the database backend"
+    call_command("prune_db_task_results", queue_name="*", min_age_days=14, verbosity=0)
+    return "pruned"

@@ -3,6 +3,7 @@
 import signal
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
@@ -29,7 +30,10 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        schedule = ", ".join(f"{c.name} every {c.interval() or 'off'}" for c in CHORES)
+        schedule = ", ".join(
+            f"{c.name} every {getattr(settings, c.setting)}" if c.interval() else f"{c.name} off"
+            for c in CHORES
+        )
         self.stdout.write(f"Scheduler started: {schedule}.")
         while self._running:
             close_old_connections()
