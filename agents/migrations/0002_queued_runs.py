@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('agents', '0001_initial'),
-        ('wallet', '0005_choreslot_sentemail'),
+        ('wallet', '0006_choreslot_sentemail'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('wallet', '0004_drop_redundant_user_index'),
+        ('wallet', '0005_topup_returned_status'),
     ]
 
     operations = [
