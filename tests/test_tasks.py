@@ -146,6 +146,50 @@ def test_late_result_of_a_presumed_dead_attempt_is_dropped(funded, monkeypatch, 
     assert money_trail(funded) == (1, 0, Decimal("16.00"))
 
 
+def test_late_result_while_the_retry_runs_is_dropped(funded, monkeypatch, transactional_db):
+    """Attempt 1 is slow; the sweep requeues the run and attempt 2 starts; attempt 1 answers while
+    attempt 2 is still running. Both saw the run "running": only the attempt number tells them apart,
+    so attempt 1's answer is dropped and attempt 2's recorded."""
+    import threading
+
+    from django.db import connections
+
+    monkeypatch.setattr(services, "_enqueue", lambda run_id: None)
+    agent = http_agent("http://127.0.0.1:9/never")
+    run = services._charge(user=funded, agent=agent, input_text="x", request_id=uuid.uuid4())[0]
+    first_may_answer, first_started = threading.Event(), threading.Event()
+    results = {}
+
+    def runner(text, config):
+        if not first_started.is_set():  # attempt 1
+            first_started.set()
+            first_may_answer.wait(30)
+            return "attempt 1, late"
+        first_may_answer.set()  # attempt 2 lets attempt 1 answer, and waits for it to be recorded
+        first.join(30)
+        return "attempt 2"
+
+    from agents.runners import REGISTRY, RunnerSpec
+
+    monkeypatch.setitem(REGISTRY, "http", RunnerSpec("http", "Slow", runner, queued=True))
+
+    def attempt_one():
+        try:
+            results[1] = services.execute_queued_run(run_id=run.pk)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=attempt_one)
+    first.start()
+    assert first_started.wait(30)
+    assert sweep_later().retried == 1
+    results[2] = services.execute_queued_run(run_id=run.pk)
+    assert results == {1: "superseded", 2: AgentRun.Status.SUCCEEDED}
+    run.refresh_from_db()
+    assert run.status == AgentRun.Status.SUCCEEDED and run.output == "attempt 2" and run.attempts == 2
+    assert money_trail(funded) == (1, 0, Decimal("16.00"))
+
+
 # --- the same task delivered twice -------------------------------------------------------------
 
 
