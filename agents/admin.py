@@ -26,7 +26,8 @@ class AgentRunAdmin(admin.ModelAdmin):
     date_hierarchy = "started_at"
     readonly_fields = [
         "id", "user", "agent", "request_id", "status", "price", "charge_transaction",
-        "refund_transaction", "error_message", "started_at", "finished_at", "input", "output",
+        "refund_transaction", "error_message", "started_at", "queued_at", "claimed_at", "attempts",
+        "finished_at", "input", "output",
     ]
     fields = tuple(readonly_fields)
 
