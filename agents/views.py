@@ -28,6 +28,7 @@ from .exceptions import (
     InvalidAgentInput,
     InvalidRequestId,
     RequestIdReused,
+    RunNotCancellable,
 )
 from .models import Agent, AgentRun
 
@@ -75,10 +76,18 @@ def _insufficient_payload(exc: InsufficientBalance, agent: Agent) -> dict:
     }
 
 
+PENDING_DETAIL = {
+    AgentRun.Status.QUEUED: "Queued: waiting for a worker. You can leave this page; the result will "
+    "appear in your recent runs.",
+    AgentRun.Status.RUNNING: "Running the agent…",
+}
+
+
 def _run_payload(request, outcome: services.RunOutcome) -> tuple[dict, int]:
     """The JSON body and status code for a run (first answer, a duplicate's, or a poll's).
 
     A failed run is a business outcome, not a gateway error: 200 with status "failed" (refunded).
+    A run not finished yet (queued for a worker, or running) is 202 with its status URL to poll.
     `html` is the run as "Your recent runs" shows it (templates/agents/_run.html).
     """
     run = outcome.run
@@ -96,13 +105,21 @@ def _run_payload(request, outcome: services.RunOutcome) -> tuple[dict, int]:
         body.update(error=run.error_message, refunded=True, charged="0.00", charged_display=money(0))
         status = 200
     else:
-        # A duplicate of a submission that is still running: accepted, nothing charged by this call.
+        # Queued for a worker or running (or a duplicate of such a submission: nothing charged by
+        # this call). The page polls status_url; a queued run can still be cancelled (refunded).
+        status = 202
+        queued = run.status == AgentRun.Status.QUEUED
+        detail = PENDING_DETAIL.get(run.status, "Running the agent…")
+        if outcome.duplicate:
+            detail = "This request is already being processed. Its result will appear shortly."
         body.update(
-            status="running",
-            detail="This request is already being processed. Its result will appear shortly.",
+            status=run.status if run.status in PENDING_DETAIL else "running",
+            detail=detail,
             status_url=reverse("agents:run_status", args=[run.id]),
+            cancel_url=reverse("agents:cancel_run", args=[run.id]) if queued else None,
+            charged=f"{run.price:.2f}",
+            charged_display=money(run.price),
         )
-        return body, 202
     body["html"] = render_to_string("agents/_run.html", {"run": run, "highlight": str(run.id)}, request)
     return body, status
 
@@ -116,6 +133,12 @@ def _run_message(request, outcome: services.RunOutcome) -> None:
             messages.success(request, f"{run.agent.name} finished. {money(run.price)} charged.")
     elif run.status == AgentRun.Status.FAILED:
         messages.error(request, f"{run.error_message} You were not charged: {money(run.price)} refunded.")
+    elif run.status == AgentRun.Status.QUEUED and not outcome.duplicate:
+        messages.info(
+            request,
+            f"Your run is queued ({money(run.price)} charged; refunded if it fails). "
+            "Its result will appear below: reload the page in a moment.",
+        )
     else:
         messages.info(request, "This request is already being processed. Reload the page in a moment.")
 
@@ -191,6 +214,33 @@ def run_status(request, run_id):
     outcome = services.RunOutcome(run=run, new_balance=services.current_balance(user=request.user))
     body, _ = _run_payload(request, outcome)
     return http.json_response(body)
+
+
+CANCEL_REFUSED = "This run has already started (or finished), so it can no longer be cancelled."
+
+
+@require_POST
+def cancel_run(request, run_id):
+    """Cancel one of the user's queued runs and refund it: JSON for the page's script, else a redirect."""
+    if not request.user.is_authenticated:
+        if http.wants_json(request):
+            return http.json_error("Log in to use agents.", 401)
+        return redirect_to_login(request.path)
+    run = get_object_or_404(AgentRun.objects.select_related("agent"), pk=run_id, user=request.user)
+    detail_url = reverse("agents:detail", args=[run.agent.slug])
+    try:
+        run = services.cancel_run(user=request.user, run_id=run.pk)
+    except RunNotCancellable:
+        if http.wants_json(request):
+            return http.json_error(CANCEL_REFUSED, 409)
+        messages.error(request, CANCEL_REFUSED)
+        return redirect(f"{detail_url}?{urlencode({'run': run.id})}#run-{run.id}")
+    if http.wants_json(request):
+        outcome = services.RunOutcome(run=run, new_balance=services.current_balance(user=request.user))
+        body, status = _run_payload(request, outcome)
+        return http.json_response(body, status)
+    messages.success(request, f"Run cancelled: {money(run.price)} refunded.")
+    return redirect(f"{detail_url}?{urlencode({'run': run.id})}#run-{run.id}")
 
 
 @require_POST

@@ -239,14 +239,22 @@ def test_input_the_runner_cannot_use_is_refused_before_the_charge(client, make_u
     assert WalletTransaction.objects.filter(user=user).count() == 1  # the funding row only
 
 
-def test_failed_http_agent_costs_nothing(client, make_user, make_agent, settings):
+def test_failed_http_agent_costs_nothing(client, make_user, make_agent, settings,
+                                        django_capture_on_commit_callbacks):
     settings.AGENT_HTTP_ALLOW_PRIVATE = True  # reach loopback, so the failure is the refused connection
     user = make_user(balance=Decimal("10.00"))
     client.force_login(user)
     # Port 9 (discard) on loopback: nothing listens, the connection is refused.
     agent = make_agent(runner="http", config={"url": "http://127.0.0.1:9/", "timeout": 2})
-    response = use(client, agent)
-    assert response.status_code == 200 and response.json()["refunded"] is True
+    # A queued run: the request answers 202 at once; on commit the run is enqueued, and the
+    # immediate test backend runs it right there. The status URL then shows it failed and refunded.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = use(client, agent)
+    first = response.json()
+    assert response.status_code == 202 and first["status"] == "queued" and first["cancel_url"]
+    assert "Waiting for a worker" in first["html"]
+    status = client.get(first["status_url"]).json()
+    assert status["status"] == "failed" and status["refunded"] is True
     assert balance_of(user) == Decimal("10.00")
 
 

@@ -493,7 +493,8 @@ def test_http_runner_output_is_only_a_2xx_text_or_json_answer(local_agent_server
     assert run_http("x", {"url": f"http://127.0.0.1:{port}/created", "timeout": 2}) == "secret internal answer"
 
 
-def test_failed_private_http_agent_run_is_refunded(client, make_user, local_agent_server):
+def test_failed_private_http_agent_run_is_refunded(client, make_user, local_agent_server,
+                                                   django_capture_on_commit_callbacks):
     import json
     import uuid
     from decimal import Decimal
@@ -507,10 +508,13 @@ def test_failed_private_http_agent_run_is_refunded(client, make_user, local_agen
         name="Local", slug="local", description="d", price=Decimal("2.00"), runner="http",
         config={"url": f"http://localhost:{port}/ok", "timeout": 2},
     )
-    response = client.post(
-        reverse("agents:use", args=[agent.slug]),
-        json.dumps({"input": "x", "request_id": str(uuid.uuid4())}), content_type="application/json",
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the queued run runs on commit (test backend)
+        queued = client.post(
+            reverse("agents:use", args=[agent.slug]),
+            json.dumps({"input": "x", "request_id": str(uuid.uuid4())}), content_type="application/json",
+        )
+    assert queued.status_code == 202
+    response = client.get(queued.json()["status_url"])
     # A failed run is an outcome (refunded), answered 200 with its status, not a 502.
     assert response.status_code == 200 and response.json()["status"] == "failed" and response.json()["refunded"] is True
     assert "secret internal answer" not in response.content.decode()

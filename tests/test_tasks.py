@@ -344,3 +344,79 @@ def test_scheduled_reconciliation_credits_a_paid_topup_without_browser_or_cron(
     funded.refresh_from_db()
     assert funded.wallet_balance == Decimal("45.00")
     assert WalletTransaction.objects.filter(user=funded, type=TxType.TOP_UP).count() == 1
+
+
+# --- the pages: 202 and polling, other pages answering meanwhile, cancel, queue down --------------
+
+
+def post_run(client, agent, text="10.0.0.1"):
+    import json
+
+    from django.urls import reverse
+
+    return client.post(
+        reverse("agents:use", args=[agent.slug]),
+        json.dumps({"input": text, "request_id": str(uuid.uuid4())}), content_type="application/json",
+    )
+
+
+def test_pages_answer_while_a_slow_http_run_is_in_flight(client, task_workers, agent_http_server, funded):
+    import time
+
+    task_workers("db")
+    client.force_login(funded)
+    agent = http_agent(f"{agent_http_server.url}/hold")
+    started = time.monotonic()
+    answer = post_run(client, agent)
+    assert answer.status_code == 202 and time.monotonic() - started < 5
+    body = answer.json()
+    assert body["status"] == "queued" and body["new_balance"] == "16.00"
+    wait_for(agent_http_server.entered.is_set, 60, "the worker to call the agent")
+    # The agent is holding its answer: the site, top-ups included, keeps answering.
+    for url in ("/agents/", f"/agents/{agent.slug}/", "/wallet/", "/wallet/history/"):
+        started = time.monotonic()
+        page = client.get(url)
+        assert page.status_code == 200 and time.monotonic() - started < 5, url
+    running = client.get(body["status_url"])
+    assert running.status_code == 200 and running.json()["status"] == "running"
+    assert "Running on a worker" in running.json()["html"] and running.json()["cancel_url"] is None
+    # Too late to cancel: a worker has it.
+    refused = client.post(body["cancel_url"], "{}", content_type="application/json")
+    assert refused.status_code == 409
+    agent_http_server.release.set()
+    done = wait_for(lambda: (lambda d: d if d["status"] == "succeeded" else None)(
+        client.get(body["status_url"]).json()), 60, "the result")
+    assert done["output"] == "report for 10.0.0.1" and "report for 10.0.0.1" in done["html"]
+    assert money_trail(funded) == (1, 0, Decimal("16.00"))
+
+
+def test_cancel_from_the_page_refunds_a_queued_run(client, task_workers, funded):
+    task_workers("db", configure_only=True)  # queued in the database, no worker
+    client.force_login(funded)
+    agent = http_agent("http://127.0.0.1:9/")
+    body = post_run(client, agent).json()
+    assert body["status"] == "queued" and "Cancel and refund" in body["html"]
+    page = client.get(f"/agents/{agent.slug}/")
+    assert f'data-run-pending="{body["status_url"]}"' in page.content.decode()  # the reopened tab polls it
+    cancelled = client.post(body["cancel_url"], "{}", content_type="application/json")
+    assert cancelled.status_code == 200
+    data = cancelled.json()
+    assert data["status"] == "failed" and data["refunded"] is True and data["new_balance"] == "20.00"
+    assert services.RUN_CANCELLED in data["html"]
+    assert money_trail(funded) == (1, 1, Decimal("20.00"))
+    # Without JavaScript: the form posts and the page comes back with a message.
+    second = post_run(client, agent).json()
+    response = client.post(second["cancel_url"], follow=True)
+    assert response.status_code == 200 and "Run cancelled" in response.content.decode()
+    assert money_trail(funded) == (2, 2, Decimal("20.00"))
+
+
+def test_queue_down_the_page_is_told_and_nothing_is_charged(client, task_workers, funded, settings):
+    task_workers("rq", configure_only=True)
+    settings.RQ_QUEUES = {q: {"URL": "redis://127.0.0.1:1/0"} for q in ("default", "agents")}
+    client.force_login(funded)
+    answer = post_run(client, http_agent("http://127.0.0.1:9/"))
+    assert answer.status_code == 200
+    data = answer.json()
+    assert data["status"] == "failed" and data["refunded"] is True and data["error"] == services.QUEUE_UNAVAILABLE
+    assert data["new_balance"] == "20.00"

@@ -1,4 +1,7 @@
 /* Agent page: submit runs as JSON, show the server-rendered run and update the nav balance in place.
+   A queued run (an agent that runs on a task worker) answers 202: the page shows it queued, then
+   running, then its result, by polling the run's status URL; runs still pending when the page loads
+   (the tab was closed and reopened) are polled too, and a queued run can be cancelled (refunded).
    Needs common.js (window.NetCop) first. Without JavaScript the form posts normally and the server
    redirects back with the result. */
 (function () {
@@ -138,6 +141,79 @@
   restoreDraft();
   updateCount();
 
+  // --- queued runs: follow them until their result arrives; cancel a queued one ------------------
+
+  var watched = {};
+
+  // Replace a run's list item with the server's rendering of it (templates/agents/_run.html).
+  function showRun(data) {
+    if (!data.html || !runList) { return null; }
+    var empty = runList.querySelector("[data-no-runs]");
+    if (empty) { empty.remove(); }
+    var old = document.getElementById("run-" + data.run_id);
+    if (old) {
+      old.insertAdjacentHTML("beforebegin", data.html);
+      old.remove();
+    } else {
+      runList.insertAdjacentHTML("afterbegin", data.html);
+    }
+    return document.getElementById("run-" + data.run_id);
+  }
+
+  function getJSON(url) {
+    return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) { throw new Error("status " + r.status); } return r.json(); });
+  }
+
+  // Poll a pending run until it finishes: every 1.5 s at first, then every 5 s, for up to ~15 min
+  // (a queued run is refunded long before: AGENT_QUEUE_MAX_WAIT). onUpdate sees every answer.
+  function watch(url, onUpdate, attempt) {
+    attempt = attempt || 0;
+    if (attempt > 200) { onUpdate(null); return; }
+    window.setTimeout(function () {
+      getJSON(url).then(function (data) {
+        onUpdate(data);
+        if (data.status === "queued" || data.status === "running") { watch(url, onUpdate, attempt + 1); }
+      }).catch(function () { watch(url, onUpdate, attempt + 1); });
+    }, attempt < 40 ? 1500 : 5000);
+  }
+
+  if (runList && window.fetch) {
+    // Runs already pending when the page loads: keep them up to date without a reload.
+    runList.querySelectorAll("[data-run-pending]").forEach(function (li) {
+      var url = li.getAttribute("data-run-pending");
+      if (watched[url]) { return; }
+      watched[url] = true;
+      watch(url, function (data) {
+        if (!data) { return; }
+        showRun(data);
+        if (data.status !== "queued" && data.status !== "running") { updateNav(data); }
+      });
+    });
+
+    // "Cancel and refund" on a queued run, without leaving the page.
+    runList.addEventListener("submit", function (event) {
+      var cancel = event.target.closest("[data-run-cancel]");
+      if (!cancel) { return; }
+      event.preventDefault();
+      var button = cancel.querySelector("button");
+      if (button) { button.disabled = true; }
+      NetCop.postJSON(cancel.action, {}, cancel).then(function (res) {
+        if (res.status === 200) {
+          showRun(res.body);
+          updateNav(res.body);
+          statusBox.textContent = "Run cancelled and refunded.";
+          return;
+        }
+        if (button) { button.disabled = false; }
+        statusBox.textContent = res.body.error || "The run could not be cancelled.";
+      }).catch(function () {
+        if (button) { button.disabled = false; }
+        statusBox.textContent = "Network problem: the run was not cancelled. Try again.";
+      });
+    });
+  }
+
   if (!submit || !window.fetch) { return; } // balance too low: the page shows a top-up link instead
 
   function setBusy(on) {
@@ -202,22 +278,28 @@
     if (li) { li.scrollIntoView({ block: "nearest" }); }
   }
 
-  function poll(url, attempt) {
-    if (attempt > 60) {
-      setBusy(false);
-      statusBox.textContent = "Still running. Reload the page later to see the result.";
-      return;
-    }
-    window.setTimeout(function () {
-      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-        .then(function (r) { return r.json(); })
-        .then(function (data) {
-          if (data.status === "running") { poll(url, attempt + 1); return; }
-          setBusy(false);
-          finish(data);
-        })
-        .catch(function () { poll(url, attempt + 1); });
-    }, 1500);
+  // A 202: the run is queued or running. Show it in the list, free the form for another run (the
+  // charge is done), and follow the run until its result arrives.
+  function pending(data) {
+    requestIdInput.value = NetCop.uuid();
+    clearDraft();
+    setBusy(false);
+    statusBox.textContent = data.detail;
+    var li = addRun(data);
+    if (li) { li.scrollIntoView({ block: "nearest" }); }
+    watched[data.status_url] = true;
+    watch(data.status_url, function (update) {
+      if (!update) {
+        statusBox.textContent = "Still running. Your recent runs will show the result.";
+        return;
+      }
+      if (update.status === "queued" || update.status === "running") {
+        showRun(update);
+        statusBox.textContent = update.detail;
+        return;
+      }
+      finish(update);
+    });
   }
 
   form.addEventListener("submit", function (event) {
@@ -232,7 +314,7 @@
       .then(function (res) {
         var data = res.body;
         updateNav(data);
-        if (res.status === 202) { poll(data.status_url, 0); statusBox.textContent = data.detail; return; }
+        if (res.status === 202) { pending(data); return; }
         setBusy(false);
         // 200: the run finished, succeeded or failed (and refunded); data.status says which.
         if (res.status === 200) { finish(data); return; }
