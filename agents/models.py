@@ -75,8 +75,8 @@ class AgentRun(models.Model):
         CHARGED = "charged", "Charged, running"
         # A queued run (a runner that waits on the network) goes queued -> running -> succeeded/failed,
         # and back to queued once if its worker vanished mid-run.
-        QUEUED = "queued", "Charged, waiting for a worker"
-        RUNNING = "running", "Running on a worker"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed (refunded)"
 

@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='agentrun',
             name='status',
-            field=models.CharField(choices=[('charged', 'Charged, running'), ('queued', 'Charged, waiting for a worker'), ('running', 'Running on a worker'), ('succeeded', 'Succeeded'), ('failed', 'Failed (refunded)')], default='charged', max_length=20),
+            field=models.CharField(choices=[('charged', 'Charged, running'), ('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed (refunded)')], default='charged', max_length=20),
         ),
         migrations.AddConstraint(
             model_name='agentrun',
