@@ -216,9 +216,6 @@ def run_status(request, run_id):
     return http.json_response(body)
 
 
-CANCEL_REFUSED = "This run has already started (or finished), so it can no longer be cancelled."
-
-
 @require_POST
 def cancel_run(request, run_id):
     """Cancel one of the user's queued runs and refund it: JSON for the page's script, else a redirect."""
@@ -230,10 +227,10 @@ def cancel_run(request, run_id):
     detail_url = reverse("agents:detail", args=[run.agent.slug])
     try:
         run = services.cancel_run(user=request.user, run_id=run.pk)
-    except RunNotCancellable:
+    except RunNotCancellable as exc:
         if http.wants_json(request):
-            return http.json_error(CANCEL_REFUSED, 409)
-        messages.error(request, CANCEL_REFUSED)
+            return http.error_response(exc, request=request)
+        messages.error(request, http.describe_error(exc).message)
         return redirect(f"{detail_url}?{urlencode({'run': run.id})}#run-{run.id}")
     if http.wants_json(request):
         outcome = services.RunOutcome(run=run, new_balance=services.current_balance(user=request.user))

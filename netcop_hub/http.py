@@ -148,6 +148,12 @@ ERRORS: tuple[tuple[type[Exception], int, str | Callable[[Exception], str], int 
         None,
     ),
     (agent_errors.InsufficientBalance, 402, _user_message, None),
+    (
+        agent_errors.RunNotCancellable,
+        409,
+        "This run has already started (or finished), so it can no longer be cancelled.",
+        None,
+    ),
     (agent_errors.AgentUnavailable, 404, "No such agent.", None),
 )
 
