@@ -243,6 +243,11 @@ def _charge(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> tu
         ) from None
 
 
+def _expected(status: str, attempt: int | None) -> dict[str, object]:
+    """The filter a conditional transition of a run needs: its status, and its attempt if given."""
+    return {"status": status} if attempt is None else {"status": status, "attempts": attempt}
+
+
 def _refund(
     *, run: AgentRun, error_message: str, from_status: str = AgentRun.Status.CHARGED,
     attempt: int | None = None,
@@ -251,7 +256,7 @@ def _refund(
 
     False (and nothing written) when the run had already left `from_status` (or, with `attempt`,
     is no longer running that attempt)."""
-    expected = {"status": from_status} if attempt is None else {"status": from_status, "attempts": attempt}
+    expected = _expected(from_status, attempt)
     try:
         with transaction.atomic():
             # Same lock order as the charge: the user row (inside credit) first, then the run.
@@ -284,7 +289,7 @@ def _execute(
     and on `run`). False if the run had already been finished elsewhere (then `run` is stale)."""
     agent = run.agent
     refund = partial(_refund, run=run, from_status=from_status, attempt=attempt)
-    expected = {"status": from_status} if attempt is None else {"status": from_status, "attempts": attempt}
+    expected = _expected(from_status, attempt)
     try:
         spec = REGISTRY.get(agent.runner)
         if spec is None:

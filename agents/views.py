@@ -76,7 +76,7 @@ def _insufficient_payload(exc: InsufficientBalance, agent: Agent) -> dict:
     }
 
 
-PENDING_DETAIL = {
+PENDING_DETAIL: dict[str, str] = {
     AgentRun.Status.QUEUED: "Queued: waiting for a worker. You can leave this page; the result will "
     "appear in your recent runs.",
     AgentRun.Status.RUNNING: "Running the agent…",

@@ -15,6 +15,7 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -79,7 +80,7 @@ def tick(*, now: datetime | None = None, who: str = "") -> list[str]:
         try:
             with transaction.atomic():
                 ChoreSlot.objects.create(chore=chore.name, slot_start=start, claimed_by=who[:120])
-                transaction.on_commit(lambda chore=chore: _enqueue(chore))
+                transaction.on_commit(partial(_enqueue, chore))
         except IntegrityError:
             continue  # this slot was claimed already, by this host or another
         logger.info("scheduler: enqueued %s for the slot starting %s", chore.name, start.isoformat())
