@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents', '0001_initial'),
+        ('agents', '0002_agent_slug_help_text'),
         ('wallet', '0006_choreslot_sentemail'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
