@@ -53,7 +53,7 @@ def money_trail(user) -> tuple[int, int, Decimal]:
     rows = WalletTransaction.objects.filter(user=user)
     assert rows.aggregate(s=Sum("amount"))["s"] == user.wallet_balance
     charges = rows.filter(type=TxType.AGENT_USAGE).count()
-    refunds = rows.filter(type=TxType.REFUND).count()
+    refunds = rows.filter(type=TxType.AGENT_REFUND).count()
     return charges, refunds, user.wallet_balance
 
 

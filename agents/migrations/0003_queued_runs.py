@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('agents', '0002_agent_slug_help_text'),
-        ('wallet', '0006_choreslot_sentemail'),
+        ('wallet', '0007_choreslot_sentemail'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

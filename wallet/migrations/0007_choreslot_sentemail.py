@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('wallet', '0005_topup_returned_status'),
+        ('wallet', '0006_refund_types_and_customer_reason'),
     ]
 
     operations = [
