@@ -121,10 +121,14 @@ def test_the_service_validates_before_charging(person, agents):
     assert ledger_rows(person) == 1
 
 
-def test_a_failure_while_running_is_still_charged_and_refunded(client, person, http_agent, settings):
+def test_a_failure_while_running_is_still_charged_and_refunded(client, person, http_agent, settings,
+                                                               django_capture_on_commit_callbacks):
     settings.AGENT_HTTP_ALLOW_PRIVATE = True
     Agent.objects.filter(pk=http_agent.pk).update(config={"url": "http://127.0.0.1:9/", "timeout": 2})
-    data = use(client, http_agent, "scan this").json()
+    # http agents are queued: 202, then (the test backend runs it on commit) the status URL tells.
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = use(client, http_agent, "scan this").json()
+    data = client.get(queued["status_url"]).json()
     assert data["status"] == "failed" and data["refunded"] is True
     assert ledger_rows(person) == 3 and balance_of(person) == Decimal("50.00")
 
