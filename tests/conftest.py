@@ -5,14 +5,9 @@ import uuid
 
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def skip_or_fail(reason: str):
-    """Skip locally; under CI=true a missing dependency is a failure, never a skip."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: refusing to skip)")
-    pytest.skip(reason)
+# Re-exported for modules that imported them from here before tests/helpers.py existed.
+from tests.helpers import IN_CI, PASSWORD, free_port, skip_or_fail  # noqa: F401
+from tests.helpers import free_port as _free_port  # noqa: F401
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +69,7 @@ def make_user(db):
 
     from wallet import services
 
-    def factory(email=None, password="Sup3r-secret-pass", balance=None, **extra):
+    def factory(email=None, password=PASSWORD, balance=None, **extra):
         User = get_user_model()
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
         user = User.objects.create_user(email=email, password=password, **extra)
@@ -99,15 +94,40 @@ def auth_client(client, user):
     return client
 
 
+@pytest.fixture
+def make_agent(db):
+    """Factory: make_agent(slug=..., price=Decimal(...), runner=...); a phishing-URL checker by default."""
+    from decimal import Decimal
+
+    from agents.models import Agent
+
+    def factory(**kw):
+        kw.setdefault("name", "Phishing URL checker")
+        kw.setdefault("slug", "phish-" + uuid.uuid4().hex[:6])
+        kw.setdefault("description", "Checks links.")
+        kw.setdefault("price", Decimal("2.50"))
+        kw.setdefault("runner", "phishing_url")
+        return Agent.objects.create(**kw)
+
+    return factory
+
+
+@pytest.fixture
+def agent(make_agent):
+    """A paid agent at 2.50 AED (modules that need a fixed slug override this with make_agent)."""
+    return make_agent()
+
+
+@pytest.fixture
+def webhook_secret(settings):
+    """The app verifies webhooks with tests.helpers.WEBHOOK_SECRET (what post_event signs with)."""
+    from tests.helpers import WEBHOOK_SECRET
+
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    return WEBHOOK_SECRET
+
+
 # --- localstripe: a real, stateful fake Stripe server for the whole session ---------------------
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +143,7 @@ def localstripe_server():
     exe = shutil.which("localstripe") or str(pathlib.Path(sys.executable).with_name("localstripe"))
     if not pathlib.Path(exe).exists():
         skip_or_fail("localstripe is not installed (pip install -r requirements-dev.txt)")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--from-scratch"],
         stdout=subprocess.DEVNULL,

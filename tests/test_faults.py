@@ -8,7 +8,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from tests.test_webhooks import SECRET, authenticated_but_unconfirmed, intent_event, post_event
+from tests.helpers import WEBHOOK_SECRET as SECRET
+from tests.helpers import authenticated_but_unconfirmed, intent_event, post_event
 from wallet import reconcile, services, stripe_gateway
 from wallet.exceptions import PaymentProviderUnavailable
 from wallet.models import StripeEvent, TopUp, TxType, WalletTransaction

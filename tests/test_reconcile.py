@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.test_webhooks import authenticated_but_unconfirmed
+from tests.helpers import authenticated_but_unconfirmed
 from wallet import reconcile, services, stripe_gateway
 from wallet.models import TopUp, TxType, WalletTransaction
 

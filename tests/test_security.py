@@ -246,10 +246,8 @@ def test_history_dates_at_the_edges_of_the_range_work(funded_client):
 
 
 @pytest.fixture
-def signed(settings):
-    from tests.test_webhooks import SECRET
-
-    settings.STRIPE_WEBHOOK_SECRET = SECRET
+def signed(webhook_secret):
+    return webhook_secret
 
 
 # 330 s, not 301: a second passing between signing and checking must not decide the outcome.
@@ -257,7 +255,7 @@ def signed(settings):
 def test_webhook_refuses_timestamps_outside_the_tolerance(client, signed, offset):
     import time
 
-    from tests.test_webhooks import make_event, post_event
+    from tests.helpers import make_event, post_event
     from wallet.models import StripeEvent
 
     event = make_event("customer.created", {"id": "cus_1", "object": "customer"})
@@ -270,7 +268,7 @@ def test_webhook_refuses_timestamps_outside_the_tolerance(client, signed, offset
 def test_webhook_accepts_timestamps_within_the_tolerance(client, signed, offset):
     import time
 
-    from tests.test_webhooks import make_event, post_event
+    from tests.helpers import make_event, post_event
 
     event = make_event("customer.created", {"id": "cus_1", "object": "customer"})
     assert post_event(client, event, timestamp=int(time.time()) + offset).status_code == 200
@@ -279,7 +277,7 @@ def test_webhook_accepts_timestamps_within_the_tolerance(client, signed, offset)
 def test_webhook_about_an_intent_nobody_knows_is_acknowledged_and_logged(
     client, signed, stripe_sandbox, caplog
 ):
-    from tests.test_webhooks import intent_event, post_event
+    from tests.helpers import intent_event, post_event
     from wallet.models import StripeEvent
 
     event = intent_event("pi_0000000000000000000nobody")
@@ -296,7 +294,7 @@ def test_webhook_about_a_charge_nobody_knows_is_acknowledged_and_logged(
 ):
     from decimal import Decimal
 
-    from tests.test_webhooks import make_event, post_event
+    from tests.helpers import make_event, post_event
     from wallet.models import StripeEvent, TopUp
 
     # The intent is one of ours, the charge id is not known to Stripe.

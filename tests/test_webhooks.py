@@ -1,7 +1,5 @@
 """The Stripe webhook endpoint against a real localstripe: signed events, dedup, settle, refunds."""
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -10,62 +8,22 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
+from tests.helpers import (
+    WEBHOOK_SECRET,
+    WEBHOOK_URL,
+    authenticated_but_unconfirmed,
+    intent_event,
+    make_event,
+    post_event,
+    sign_webhook,
+)
 from wallet import services, stripe_gateway
 from wallet.models import CardRefund, StripeEvent, TopUp, TxType, WalletTransaction
 
 pytestmark = pytest.mark.django_db
 
-SECRET = "whsec_netcop_tests"
-URL = "/wallet/webhooks/stripe/"
-
-
-# --- helpers (also used by test_faults / test_reconcile) -------------------------------------------
-
-
-def signature(body: bytes, secret: str = SECRET, timestamp: int | None = None) -> str:
-    """A Stripe-Signature header, computed as Stripe does: HMAC-SHA256 of "<t>.<raw body>"."""
-    ts = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={ts},v1={mac}"
-
-
-def make_event(event_type: str, obj: dict, event_id: str | None = None) -> dict:
-    return {
-        "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
-        "object": "event",
-        "type": event_type,
-        "created": int(time.time()),
-        "data": {"object": obj},
-    }
-
-
-def post_event(client, event: dict, secret: str = SECRET, timestamp: int | None = None):
-    body = json.dumps(event).encode()
-    return client.post(
-        URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature(body, secret, timestamp)
-    )
-
-
-def intent_event(intent_id: str, event_type: str = "payment_intent.succeeded", **fields) -> dict:
-    return make_event(event_type, {"id": intent_id, "object": "payment_intent", **fields})
-
-
-def authenticated_but_unconfirmed(user, sandbox, amount="25.00", key=None):
-    """A 3-D Secure top-up the cardholder completed at Stripe; the browser never told us."""
-    result = services.start_topup(
-        user=user, amount=amount, payment_method_id=sandbox.card("4000002500003155"),
-        idempotency_key=key or uuid.uuid4().hex,
-    )
-    assert result.status == TopUp.Status.REQUIRES_ACTION
-    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
-    sandbox.authenticate(intent.id, intent.client_secret, success=True)
-    return result.topup
-
-
-@pytest.fixture
-def webhook_secret(settings):
-    settings.STRIPE_WEBHOOK_SECRET = SECRET
-    return SECRET
+SECRET = WEBHOOK_SECRET
+URL = WEBHOOK_URL
 
 
 # --- signature and transport -----------------------------------------------------------------------
@@ -110,11 +68,11 @@ def test_bad_signatures_are_rejected_and_nothing_written(fault, user, stripe_san
     topup = authenticated_but_unconfirmed(user, stripe_sandbox)
     event = intent_event(topup.stripe_payment_intent_id)
     body = json.dumps(event).encode()
-    header = signature(body)
+    header = sign_webhook(body)
     if fault == "wrong_secret":
-        header = signature(body, secret="whsec_someone_else")
+        header = sign_webhook(body, secret="whsec_someone_else")
     elif fault == "stale":
-        header = signature(body, timestamp=int(time.time()) - 600)  # tolerance is 300 s
+        header = sign_webhook(body, timestamp=int(time.time()) - 600)  # tolerance is 300 s
     elif fault == "altered":
         body = body.replace(b"payment_intent.succeeded", b"payment_intent.succeedeD")
     elif fault == "missing":
@@ -133,7 +91,7 @@ def test_bad_signatures_are_rejected_and_nothing_written(fault, user, stripe_san
 def test_endpoint_is_off_without_a_secret(settings, client):
     settings.STRIPE_WEBHOOK_SECRET = ""
     body = json.dumps(make_event("payment_intent.succeeded", {"id": "pi_x"})).encode()
-    response = client.post(URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature(body))
+    response = client.post(URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=sign_webhook(body))
     assert response.status_code == 404
     assert not StripeEvent.objects.exists()
 

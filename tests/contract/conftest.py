@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.conftest import _free_port, skip_or_fail
+from tests.helpers import free_port, skip_or_fail
 
 KEY = "sk_test_123NetCopContract"  # stripe-mock wants a valid-looking test key: no underscores after sk_test_
 
@@ -46,7 +46,7 @@ def stripe_mock_url():
             "stripe-mock not found: set STRIPE_MOCK_BIN to the binary (../shared/tools/stripe-mock/stripe-mock) "
             "or STRIPE_MOCK_URL to a running server"
         )
-    http_port, https_port = _free_port(), _free_port()
+    http_port, https_port = free_port(), free_port()
     proc = subprocess.Popen(
         # -strict-version-check: a request in another API version than the spec's is a 400, so
         # the gateway's pinned STRIPE_API_VERSION is checked too.

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.conftest import skip_or_fail
+from tests.helpers import PASSWORD, skip_or_fail
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -21,7 +21,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "test-artifacts"
-PASSWORD = "Sup3r-secret-pass"
 
 
 @pytest.hookimpl(wrapper=True)

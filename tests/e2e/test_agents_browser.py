@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from agents.models import Agent
-from tests.e2e.conftest import PASSWORD
+from tests.helpers import PASSWORD
 from wallet import services
 from wallet.models import TxType
 
