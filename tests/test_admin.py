@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -17,13 +16,6 @@ pytestmark = pytest.mark.django_db
 
 LEDGER = "/admin/wallet/wallettransaction/"
 HEALTH = "/admin/wallet/wallettransaction/health/"
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """Racing agent runs on one wallet: no overdraft, exactly-once per request id (SQLite and PostgreSQL)."""
 
-import json
 import threading
 import uuid
 from decimal import Decimal
@@ -17,6 +16,7 @@ from agents.exceptions import RunnerError
 from agents.models import Agent, AgentRun
 from agents.runners import REGISTRY, RunnerSpec
 from tests.concurrency import run_concurrently
+from tests.helpers import use_agent
 from wallet.models import TxType, WalletTransaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,10 +24,8 @@ URL = "http://paypa1.com/login"
 
 
 @pytest.fixture
-def agent(db):
-    return Agent.objects.create(
-        name="Phishing URL checker", slug="phish", description="", price=Decimal("2.00"), runner="phishing_url"
-    )
+def agent(make_agent):
+    return make_agent(slug="phish", description="", price=Decimal("2.00"))
 
 
 def logged_in_clients(user, n):
@@ -40,8 +38,7 @@ def logged_in_clients(user, n):
 
 
 def post(client, slug, request_id, text=URL):
-    body = json.dumps({"input": text, "request_id": str(request_id)})
-    return client.post(f"/agents/{slug}/use/", body, content_type="application/json")
+    return use_agent(client, slug, text, request_id)
 
 
 def assert_ledger_consistent(user):

@@ -16,28 +16,11 @@ from agents import services
 from agents.exceptions import RunnerError
 from agents.models import Agent, AgentRun
 from agents.runners import REGISTRY, RunnerSpec
+from tests.helpers import balance_of, use_agent
 from wallet.models import TxType, WalletTransaction
 
 pytestmark = pytest.mark.django_db
 URL = "https://paypal.com.secure-login.xyz/verify"
-
-
-@pytest.fixture
-def make_agent(db):
-    def factory(**kw):
-        kw.setdefault("name", "Phishing URL checker")
-        kw.setdefault("slug", "phish-" + uuid.uuid4().hex[:6])
-        kw.setdefault("description", "Checks links.")
-        kw.setdefault("price", Decimal("2.50"))
-        kw.setdefault("runner", "phishing_url")
-        return Agent.objects.create(**kw)
-
-    return factory
-
-
-@pytest.fixture
-def agent(make_agent):
-    return make_agent()
 
 
 @pytest.fixture
@@ -59,12 +42,7 @@ def crashing_runner(monkeypatch):
 
 
 def use(client, agent, text=URL, request_id=None, **extra):
-    body = {"input": text, "request_id": str(request_id or uuid.uuid4())}
-    return client.post(f"/agents/{agent.slug}/use/", json.dumps(body), content_type="application/json", **extra)
-
-
-def balance_of(user):
-    return get_user_model().objects.get(pk=user.pk).wallet_balance
+    return use_agent(client, agent.slug, text, request_id, **extra)
 
 
 def ledger_ok():

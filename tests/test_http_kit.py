@@ -2,7 +2,6 @@
 for both top-up endpoints, no-store on JSON, a JSON 413 for oversized bodies, the one amount rule,
 an HttpOnly CSRF cookie, and a failed agent run answered as an outcome, not a 502."""
 
-import json
 import uuid
 from decimal import Decimal
 
@@ -14,24 +13,19 @@ from agents.exceptions import RunnerError
 from agents.models import Agent
 from agents.runners import REGISTRY, RunnerSpec
 from netcop_hub import http
+from tests.helpers import CONFIRM_URL, CREATE_URL, create_topup, post_json
 from wallet import money, services, stripe_gateway
 from wallet.exceptions import InvalidAmount
 from wallet.models import TopUp
 
 pytestmark = pytest.mark.django_db
 
-CREATE = "/wallet/create-payment-intent/"
-CONFIRM = "/wallet/confirm-payment/"
+CREATE = CREATE_URL
+CONFIRM = CONFIRM_URL
 BAD_AMOUNT = "Enter an amount like 100 or 100.50."
 
 
-def post_json(client, url, data):
-    body = data if isinstance(data, str | bytes) else json.dumps(data)
-    return client.post(url, body, content_type="application/json")
-
-
-def create(client, amount="100.00", pm="pm_card_visa", key="key-1"):
-    return post_json(client, CREATE, {"amount": amount, "payment_method_id": pm, "idempotency_key": key})
+create = create_topup
 
 
 def fund(user, amount=Decimal("10.00")):
@@ -39,10 +33,8 @@ def fund(user, amount=Decimal("10.00")):
 
 
 @pytest.fixture
-def agent(db):
-    return Agent.objects.create(
-        name="Checker", slug="checker", description="Checks.", price=Decimal("2.50"), runner="phishing_url"
-    )
+def agent(make_agent):
+    return make_agent(name="Checker", slug="checker", description="Checks.", price=Decimal("2.50"))
 
 
 @pytest.fixture

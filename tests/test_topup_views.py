@@ -9,22 +9,17 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
 
+from tests.helpers import CONFIRM_URL, CREATE_URL, create_topup, post_json
 from wallet import services, stripe_gateway
 from wallet.models import TopUp, TxType, WalletTransaction
 
 pytestmark = pytest.mark.django_db
 
-CREATE = "/wallet/create-payment-intent/"
-CONFIRM = "/wallet/confirm-payment/"
+CREATE = CREATE_URL
+CONFIRM = CONFIRM_URL
 
 
-def post_json(client, url, data, **extra):
-    body = data if isinstance(data, str | bytes) else json.dumps(data)
-    return client.post(url, body, content_type="application/json", **extra)
-
-
-def create(client, amount="100.00", pm="pm_card_visa", key="key-1"):
-    return post_json(client, CREATE, {"amount": amount, "payment_method_id": pm, "idempotency_key": key})
+create = create_topup
 
 
 @pytest.fixture
