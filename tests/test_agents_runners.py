@@ -198,7 +198,7 @@ def test_password_audit_hostile_input():
     assert "Only the first 10 of 30 lines were audited." in report
     report = passwords(JUNK[:500], {})
     assert "PASSWORD STRENGTH AUDIT" in report
-    with pytest.raises(RunnerError):
+    with pytest.raises(RunnerError, match="no password"):
         passwords("\n \n", {})
 
 
@@ -370,7 +370,7 @@ def test_http_runner_timeout(agent_server):
 
 
 def test_http_runner_unreachable_and_misconfigured():
-    with pytest.raises(RunnerError):
+    with pytest.raises(RunnerError, match="http: cannot reach"):
         run_http("x", {"url": "http://127.0.0.1:9/", "timeout": 2})
     with pytest.raises(RunnerError) as err:
         run_http("x", {"url": "file:///etc/passwd"})

@@ -435,18 +435,20 @@ def test_price_change_applies_to_new_runs_only(client, make_user, agent):
 def test_database_constraints(make_user, agent):
     user = make_user(balance=Decimal("10.00"))
     run, _ = services._charge(user=user, agent=agent, input_text="x", request_id=uuid.uuid4())
-    with pytest.raises(IntegrityError), transaction.atomic():
+    duplicate = r"agentrun_unique_request_per_user|agents_agentrun\.request_id"
+    with pytest.raises(IntegrityError, match=duplicate), transaction.atomic():
         AgentRun.objects.create(
             user=user, agent=agent, request_id=run.request_id, price=Decimal("1"),
             charge_transaction=WalletTransaction.objects.filter(type=TxType.ADJUSTMENT).first(),
         )
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError, match="agentrun_failed_iff_refunded"), transaction.atomic():
         AgentRun.objects.filter(pk=run.pk).update(status="failed")  # failed without a refund row
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError, match="agentrun_finished_has_time"), transaction.atomic():
         AgentRun.objects.filter(pk=run.pk).update(status="succeeded")  # finished without a time
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError, match="agent_price_positive"), transaction.atomic():
         Agent.objects.filter(pk=agent.pk).update(price=Decimal("0"))
-    with pytest.raises(IntegrityError), transaction.atomic():
+    # PostgreSQL names the unique constraint; SQLite names its column.
+    with pytest.raises(IntegrityError, match=r"agent_unique_slug|agents_agent\.slug"), transaction.atomic():
         Agent.objects.create(name="x", slug=agent.slug, description="", price=Decimal("1"), runner="http")
 
 

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_negative_balance_is_refused_by_the_database(user):
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError, match="user_wallet_balance_non_negative"), transaction.atomic():
         type(user).objects.filter(pk=user.pk).update(wallet_balance=Decimal("-0.01"))
 
 
@@ -20,7 +20,9 @@ def test_second_credit_for_one_intent_is_refused_by_the_database(user):
     services.credit(
         user=user, amount="10.00", type=TxType.TOP_UP, stripe_payment_intent_id="pi_123"
     )
-    with pytest.raises(IntegrityError), transaction.atomic():
+    # PostgreSQL names the unique constraint; SQLite names its columns.
+    unique = r"wallettx_one_credit_per_intent|wallet_wallettransaction\.stripe_payment_intent_id"
+    with pytest.raises(IntegrityError, match=unique), transaction.atomic():
         WalletTransaction.objects.create(
             user=user,
             amount=Decimal("10.00"),
@@ -31,7 +33,7 @@ def test_second_credit_for_one_intent_is_refused_by_the_database(user):
 
 
 def test_zero_amount_row_is_refused_by_the_database(user):
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError, match="wallettx_amount_non_zero"), transaction.atomic():
         WalletTransaction.objects.create(
             user=user, amount=Decimal("0"), type=TxType.ADJUSTMENT, balance_after=Decimal("0")
         )
@@ -41,7 +43,7 @@ def test_user_with_ledger_rows_cannot_be_deleted(user):
     from django.db.models import ProtectedError
 
     services.credit(user=user, amount="1.00", type=TxType.ADJUSTMENT)
-    with pytest.raises(ProtectedError):
+    with pytest.raises(ProtectedError, match=r"protected foreign keys: .*WalletTransaction\.user"):
         user.delete()
 
 

@@ -49,7 +49,7 @@ def test_crash_between_stripe_success_and_our_credit(next_path, user, stripe_san
         raise RuntimeError("process killed mid-settle")
 
     monkeypatch.setattr(services.ledger, "apply_change", crash)  # where settle_topup looks it up
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="process killed mid-settle"):
         services.settle_topup(intent=intent, user=user)
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.REQUIRES_ACTION and topup.credit_transaction is None
@@ -77,7 +77,7 @@ def test_stripe_unreachable_during_create_credits_nothing(user, stripe_sandbox, 
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"
     settings.STRIPE_TIMEOUT_SECONDS = 2
     stripe_gateway.reset_client()
-    with pytest.raises(PaymentProviderUnavailable):
+    with pytest.raises(PaymentProviderUnavailable, match="could not be reached"):
         services.start_topup(user=user, amount="30.00", payment_method_id="pm_card_visa", idempotency_key="down")
     topup = TopUp.objects.get(user=user)
     # Left for reconcile (the intent may exist), never credited; the view answers 503 for this error.

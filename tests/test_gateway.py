@@ -78,7 +78,7 @@ def test_no_stripe_call_inside_a_transaction(name, unreachable_stripe):
     with transaction.atomic(), pytest.raises(RuntimeError, match="inside a database transaction"):
         NETWORK_CALLS[name]()
     # Outside a transaction the same call goes out (and finds nobody listening).
-    with pytest.raises(PaymentProviderUnavailable):
+    with pytest.raises(PaymentProviderUnavailable, match="could not be reached"):
         NETWORK_CALLS[name]()
 
 
@@ -121,7 +121,7 @@ def test_an_unknown_intent_status_is_never_credited(user):
 
 @pytest.mark.django_db
 def test_a_payment_method_stripe_does_not_know_is_rejected_as_such(user, stripe_sandbox):
-    with pytest.raises(PaymentMethodRejected):
+    with pytest.raises(PaymentMethodRejected, match="refused the payment method"):
         services.start_topup(user=user, amount="10.00", payment_method_id="pm_zz_nope", idempotency_key="pm")
     assert TopUp.objects.get().status == TopUp.Status.FAILED
 
@@ -185,5 +185,5 @@ def test_reconcile_fails_an_old_topup_search_cannot_find(user, settings, monkeyp
 
 @pytest.mark.parametrize("value", ["x' OR metadata['a']:'b", "", "a" * 101, "id with space"])
 def test_search_refuses_values_that_are_not_ids(value):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="search keys and values are ids"):
         stripe_gateway.search_intents_by_metadata("topup_id", value)

@@ -24,7 +24,7 @@ def test_parse_rate(text, rate):
 
 @pytest.mark.parametrize("bad", ["ten/10m", "10/10x", "10", "/m"])
 def test_parse_rate_rejects_nonsense(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Bad rate limit"):
         parse_rate(bad)
 
 

@@ -47,21 +47,29 @@ def test_debit_to_exactly_zero_with_cents(user):
 
 def test_insufficient_funds_writes_nothing(user):
     services.credit(user=user, amount="5.00", type=TxType.ADJUSTMENT)
-    with pytest.raises(InsufficientFunds):
+    with pytest.raises(InsufficientFunds, match="Insufficient balance"):
         services.debit(user=user, amount="5.01", type=TxType.AGENT_USAGE)
     user.refresh_from_db()
     assert user.wallet_balance == Decimal("5.00")
     assert WalletTransaction.objects.filter(user=user).count() == 1
 
 
+NOT_POSITIVE = "greater than zero"
+NOT_DECIMAL = "never float"
+NOT_AN_AMOUNT = "Enter an amount like"
+
+
 @pytest.mark.parametrize(
-    "bad", [0, "0", "-1", Decimal("-0.01"), 1.5, 0.1, "1.234", "abc", "", None, [], True, "NaN",
-            "Infinity", Decimal("1E+20"), "1e9999"],
+    ("bad", "message"),
+    [(0, NOT_POSITIVE), ("0", NOT_POSITIVE), ("-1", NOT_POSITIVE), (Decimal("-0.01"), NOT_POSITIVE),
+     (1.5, NOT_DECIMAL), (0.1, NOT_DECIMAL), ("1.234", NOT_AN_AMOUNT), ("abc", NOT_AN_AMOUNT),
+     ("", NOT_AN_AMOUNT), (None, NOT_DECIMAL), ([], NOT_DECIMAL), (True, NOT_DECIMAL), ("NaN", NOT_AN_AMOUNT),
+     ("Infinity", NOT_AN_AMOUNT), (Decimal("1E+20"), "too large"), ("1e9999", NOT_AN_AMOUNT)],
 )
-def test_bad_amounts_are_rejected(user, bad):
-    with pytest.raises(InvalidAmount):
+def test_bad_amounts_are_rejected(user, bad, message):
+    with pytest.raises(InvalidAmount, match=message):
         services.credit(user=user, amount=bad, type=TxType.ADJUSTMENT)
-    with pytest.raises(InvalidAmount):
+    with pytest.raises(InvalidAmount, match=message):
         services.debit(user=user, amount=bad, type=TxType.AGENT_USAGE)
     assert not WalletTransaction.objects.filter(user=user).exists()
 
@@ -71,7 +79,7 @@ def test_trailing_zeros_are_fine(user):
     # (wallet.money): a third decimal place is refused even when it is a zero.
     row = services.credit(user=user, amount=Decimal("1.500"), type=TxType.ADJUSTMENT)
     assert row.amount == Decimal("1.50")
-    with pytest.raises(InvalidAmount):
+    with pytest.raises(InvalidAmount, match=NOT_AN_AMOUNT):
         services.credit(user=user, amount="1.500", type=TxType.ADJUSTMENT)
     row = services.credit(user=user, amount=7, type=TxType.ADJUSTMENT)
     assert row.balance_after == Decimal("8.50")
@@ -80,26 +88,26 @@ def test_trailing_zeros_are_fine(user):
 def test_rows_are_append_only(user):
     row = services.credit(user=user, amount="1.00", type=TxType.ADJUSTMENT)
     row.description = "edited"
-    with pytest.raises(AppendOnlyError):
+    with pytest.raises(AppendOnlyError, match="append-only"):
         row.save()
-    with pytest.raises(AppendOnlyError):
+    with pytest.raises(AppendOnlyError, match="append-only"):
         row.delete()
-    with pytest.raises(AppendOnlyError):
+    with pytest.raises(AppendOnlyError, match="append-only"):
         WalletTransaction.objects.filter(pk=row.pk).update(description="x")
-    with pytest.raises(AppendOnlyError):
+    with pytest.raises(AppendOnlyError, match="append-only"):
         WalletTransaction.objects.filter(pk=row.pk).delete()
     assert WalletTransaction.objects.get(pk=row.pk).description == ""
 
 
 def test_adjust_requires_reason_and_records_staff(user, make_user):
     staff = make_user(email="ops@example.com", is_staff=True)
-    with pytest.raises(InvalidAmount):
+    with pytest.raises(InvalidAmount, match="A reason is required"):
         services.adjust(user=user, amount="5.00", reason="  ", staff=staff)
     row = services.adjust(user=user, amount="5.00", reason="goodwill", staff=staff)
     assert row.created_by == staff and row.type == TxType.ADJUSTMENT and "goodwill" in row.description
     row = services.adjust(user=user, amount="-2.00", reason="correction", staff=staff)
     assert row.amount == Decimal("-2.00") and row.balance_after == Decimal("3.00")
-    with pytest.raises(InsufficientFunds):
+    with pytest.raises(InsufficientFunds, match="Insufficient balance"):
         services.adjust(user=user, amount="-3.01", reason="too much", staff=staff)
 
 

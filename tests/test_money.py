@@ -55,9 +55,9 @@ def test_huge_values_are_too_large_not_a_crash(raw):
 @pytest.mark.parametrize(("raw", "expected"), [("-5", "-5.00"), ("\u221210.50", "-10.50"), ("-0", "0.00"), ("3", "3.00")])
 def test_signed_allows_a_leading_minus_only(raw, expected):
     assert money.parse_amount(raw, signed=True) == Decimal(expected)
-    with pytest.raises(InvalidAmount):
+    with pytest.raises(InvalidAmount, match="Enter an amount like"):
         money.parse_amount("+3", signed=True)
-    with pytest.raises(InvalidAmount):
+    with pytest.raises(InvalidAmount, match="Enter an amount like"):
         money.parse_amount("--3", signed=True)
 
 
@@ -113,11 +113,16 @@ def test_no_hard_coded_currency_in_python():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("raw", ["1e2", "1_0", "+12", "-5", "1 000", "1,000", "NaN", "1.001"])
-def test_services_refuse_what_the_rule_refuses(user, raw):
-    with pytest.raises(InvalidAmount):
+@pytest.mark.parametrize(
+    ("raw", "credit_refusal"),
+    [("1e2", "Enter an amount like"), ("1_0", "Enter an amount like"), ("+12", "Enter an amount like"),
+     ("-5", "greater than zero"), ("1 000", "Enter an amount like"), ("1,000", "Enter an amount like"),
+     ("NaN", "Enter an amount like"), ("1.001", "Enter an amount like")],
+)
+def test_services_refuse_what_the_rule_refuses(user, raw, credit_refusal):
+    with pytest.raises(InvalidAmount, match=credit_refusal):
         services.credit(user=user, amount=raw, type=TxType.ADJUSTMENT)
-    with pytest.raises(InvalidAmount):
+    with pytest.raises(InvalidAmount, match="Enter an amount like"):
         services.validate_topup_amount(raw)
     assert not WalletTransaction.objects.exists()
 

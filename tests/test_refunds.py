@@ -74,13 +74,13 @@ def test_refund_never_exceeds_the_balance(user, staff, stripe_sandbox):
 
 
 @pytest.mark.parametrize(
-    ("amount", "reason", "error"),
-    [("0", "r", InvalidAmount), ("-5", "r", InvalidAmount), ("1.001", "r", InvalidAmount),
-     ("10", "   ", RefundNotAllowed)],
+    ("amount", "reason", "error", "message"),
+    [("0", "r", InvalidAmount, "greater than zero"), ("-5", "r", InvalidAmount, "greater than zero"),
+     ("1.001", "r", InvalidAmount, "Enter an amount like"), ("10", "   ", RefundNotAllowed, "A reason is required")],
 )
-def test_bad_requests_are_refused(amount, reason, error, user, staff, stripe_sandbox):
+def test_bad_requests_are_refused(amount, reason, error, message, user, staff, stripe_sandbox):
     topup = settled(user)
-    with pytest.raises(error):
+    with pytest.raises(error, match=message):
         services.refund_topup(topup=topup, amount=amount, reason=reason, staff=staff)
     assert not CardRefund.objects.exists()
 
@@ -378,7 +378,7 @@ def test_request_key_unique_constraint_backs_up_the_check(user, staff, stripe_sa
 
     blind_filter.seen = False
     monkeypatch.setattr(CardRefund.objects, "filter", blind_filter)
-    with pytest.raises(services.RefundAlreadySubmitted):
+    with pytest.raises(services.RefundAlreadySubmitted, match="already submitted"):
         services.refund_topup(topup=topup, amount="10.00", reason="r", staff=staff, request_key="k-2")
     monkeypatch.undo()
     assert CardRefund.objects.count() == 1

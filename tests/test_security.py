@@ -444,7 +444,7 @@ def test_http_runner_refuses_a_name_that_resolves_to_loopback(local_agent_server
     _fake_dns(monkeypatch, lambda host: ["127.0.0.1"])
     config = {"url": f"http://agent.example.test:{port}/ok", "timeout": 2}
     assert validate_runner_config("http", config) == {}  # a name: only run time can tell
-    with pytest.raises(RunnerError):
+    with pytest.raises(RunnerError, match="http: refused"):
         run_http("x", config)
     assert hits == []
 
@@ -455,7 +455,7 @@ def test_http_runner_checks_every_address_of_a_name(local_agent_server, monkeypa
 
     port, hits = local_agent_server
     _fake_dns(monkeypatch, lambda host: ["8.8.8.8", "127.0.0.1"])
-    with pytest.raises(RunnerError):
+    with pytest.raises(RunnerError, match="http: refused"):
         run_http("x", {"url": f"http://agent.example.test:{port}/ok", "timeout": 1})
     assert hits == []
 

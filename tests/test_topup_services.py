@@ -74,9 +74,13 @@ def test_declined_card_marks_failed_and_credits_nothing(user, stripe_sandbox):
     assert not WalletTransaction.objects.exists()
 
 
-@pytest.mark.parametrize("amount", ["1.99", "10000.01", "0", "-5", "1.234", 1.5])
-def test_out_of_range_amounts_rejected_before_any_record(user, amount):
-    with pytest.raises(InvalidAmount):
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [("1.99", "Top-ups must be between"), ("10000.01", "Top-ups must be between"), ("0", "Top-ups must be between"),
+     ("-5", "Enter an amount like"), ("1.234", "Enter an amount like"), (1.5, "never float")],
+)
+def test_out_of_range_amounts_rejected_before_any_record(user, amount, message):
+    with pytest.raises(InvalidAmount, match=message):
         services.start_topup(user=user, amount=amount, payment_method_id="pm_card_visa", idempotency_key="x")
     assert not TopUp.objects.exists()
 
@@ -87,10 +91,10 @@ def test_amount_mismatch_is_refused(user, stripe_sandbox):
     )
     intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
     forged = stripe_gateway.Intent(id=intent.id, status="succeeded", amount=300000, currency="aed")
-    with pytest.raises(TopUpMismatch):
+    with pytest.raises(TopUpMismatch, match="does not match this top-up"):
         services.settle_topup(intent=forged)
     forged = stripe_gateway.Intent(id=intent.id, status="succeeded", amount=3000, currency="usd")
-    with pytest.raises(TopUpMismatch):
+    with pytest.raises(TopUpMismatch, match="does not match this top-up"):
         services.settle_topup(intent=forged)
     assert not WalletTransaction.objects.exists()
 
@@ -105,7 +109,7 @@ def test_other_users_intent_is_not_found(user, make_user, stripe_sandbox):
 def test_stripe_is_never_called_inside_a_transaction(user, stripe_sandbox):
     from django.db import transaction
 
-    with pytest.raises(RuntimeError), transaction.atomic():
+    with pytest.raises(RuntimeError, match="inside a database transaction"), transaction.atomic():
         services.start_topup(user=user, amount="10", payment_method_id="pm_card_visa", idempotency_key="tx")
 
 
