@@ -552,5 +552,5 @@ def test_stuck_charged_runs_are_refunded_once(make_user, agent, capsys):
 def test_refund_stuck_runs_refuses_a_window_too_short_for_running_agents():
     from django.core.management.base import CommandError
 
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match="--minutes must be at least 3"):
         call_command("refund_stuck_runs", "--minutes", "0")

@@ -103,7 +103,7 @@ def test_create_response_lost_after_stripe_charged(user, stripe_sandbox, setting
         raise PaymentProviderUnavailable("The payment provider could not be reached.")  # ... we never heard
 
     monkeypatch.setattr(stripe_gateway, "create_and_confirm_intent", charged_then_timed_out)
-    with pytest.raises(PaymentProviderUnavailable):
+    with pytest.raises(PaymentProviderUnavailable, match="could not be reached"):
         services.start_topup(user=user, amount="30.00", payment_method_id="pm_card_visa", idempotency_key="lost")
     monkeypatch.undo()
     topup = TopUp.objects.get(user=user)

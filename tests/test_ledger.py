@@ -137,6 +137,6 @@ def test_check_ledger_passes_and_detects_mismatch(user, make_user, capsys):
     assert "Ledger OK" in capsys.readouterr().out
     # Corrupt the balance past the service: the check must notice.
     type(user).objects.filter(pk=user.pk).update(wallet_balance=Decimal("11.00"))
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match="Ledger check failed for 1 user"):
         call_command("check_ledger")
     assert "MISMATCH" in capsys.readouterr().out

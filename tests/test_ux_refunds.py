@@ -5,7 +5,6 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 from wallet import services
@@ -15,13 +14,6 @@ from wallet.models import CardRefund, TopUp, TxType, WalletTransaction
 pytestmark = pytest.mark.django_db
 
 MINUS = "\u2212"
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
@@ -146,7 +138,7 @@ def test_refused_card_refund_is_reversed_with_its_own_type_and_no_email(
 
 def test_refund_refuses_an_unknown_customer_reason(user, superuser, stripe_sandbox):
     topup = settled(user)
-    with pytest.raises(RefundNotAllowed):
+    with pytest.raises(RefundNotAllowed, match="Choose a reason for the customer"):
         services.refund_topup(topup=topup, amount="1.00", reason="x", staff=superuser, customer_reason="lol")
     assert not CardRefund.objects.exists()
 
