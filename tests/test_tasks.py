@@ -329,7 +329,7 @@ def test_scheduled_reconciliation_credits_a_paid_topup_without_browser_or_cron(
 ):
     """A 3-D Secure payment completed at Stripe, the browser never came back, no webhook, no cron:
     the scheduler process enqueues the reconciliation and the db worker credits the top-up."""
-    from tests.test_webhooks import authenticated_but_unconfirmed
+    from tests.helpers import authenticated_but_unconfirmed
 
     topup = authenticated_but_unconfirmed(funded, stripe_sandbox, amount="25.00")
     assert topup.status == TopUp.Status.REQUIRES_ACTION

@@ -1,20 +1,17 @@
 """The wallet page as a customer meets it (issue 12): rate limits that let an office pay, the way
 back to an agent, and finishing or cancelling an abandoned 3-D Secure top-up."""
 
-import json
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from tests.helpers import post_json
+
 pytestmark = pytest.mark.django_db
 
 CREATE = "/wallet/create-payment-intent/"
 OFFICE_IP = "203.0.113.7"
-
-
-def post_json(client, url, data, **extra):
-    return client.post(url, json.dumps(data), content_type="application/json", **extra)
 
 
 def pay(client, stripe_sandbox, *, amount="20.00", card="4242424242424242", key="k1", ip=OFFICE_IP):
@@ -232,10 +229,8 @@ def test_amount_errors_are_one_sentence_the_page_also_says(user, settings):
 
 
 @pytest.fixture
-def agent(db):
-    from agents.models import Agent
-
-    return Agent.objects.create(
+def agent(make_agent):
+    return make_agent(
         name="Email header analyzer", slug="email-headers", description="d", price="3.00", runner="email_headers"
     )
 

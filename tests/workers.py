@@ -103,7 +103,7 @@ class WorkerProcess:
 def redis_or_skip():
     import redis
 
-    from tests.conftest import skip_or_fail
+    from tests.helpers import skip_or_fail
 
     try:
         client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1)

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from agents.exceptions import too_long_message
 from agents.models import Agent, AgentRun
 from agents.services import run_agent
-from tests.e2e.conftest import PASSWORD
+from tests.helpers import PASSWORD
 from wallet import services
 from wallet.models import TxType, WalletTransaction
 
