@@ -76,7 +76,7 @@ def test_declined_card_marks_failed_and_credits_nothing(user, stripe_sandbox):
 
 @pytest.mark.parametrize(
     ("amount", "message"),
-    [("1.99", "Top-ups must be between"), ("10000.01", "Top-ups must be between"), ("0", "Top-ups must be between"),
+    [("1.99", "Enter an amount between"), ("10000.01", "Enter an amount between"), ("0", "Enter an amount between"),
      ("-5", "Enter an amount like"), ("1.234", "Enter an amount like"), (1.5, "never float")],
 )
 def test_out_of_range_amounts_rejected_before_any_record(user, amount, message):
