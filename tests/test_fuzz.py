@@ -381,6 +381,15 @@ def test_fuzz_agent_use_with_funds_charges_once_per_success(auth_client, make_us
         body=st.one_of(bodies(fields), well_formed),
         content_type=st.one_of(st.just("application/json"), st.sampled_from(CONTENT_TYPES)),
     )
+    # Always one valid run (then its replay): the pass must exercise charging, whatever is drawn.
+    @example(
+        body=encode({"input": "https://paypal.com.secure-login.xyz/verify", "request_id": pool[0]}, True),
+        content_type="application/json",
+    )
+    @example(
+        body=encode({"input": "https://paypal.com.secure-login.xyz/verify", "request_id": pool[0]}, True),
+        content_type="application/json",
+    )
     def run(body, content_type):
         response = send(auth_client, f"/agents/{agent.slug}/use/", body, content_type)
         check_response(response, promises_json=_promises_json(content_type))
