@@ -68,17 +68,19 @@ class Agent(models.Model):
 
 
 class AgentRun(models.Model):
-    """One paid use of an agent. The row exists if and only if its charge was written."""
+    """One use of an agent. Every run that is (or was) running for money carries its charge; the one
+    exception is an inline run whose runner failed: it is recorded as failed and never charged."""
 
     class Status(models.TextChoices):
-        # An inline run (a built-in runner) goes charged -> succeeded/failed inside its request.
+        # An inline run (a built-in runner) is computed first and written once, already succeeded
+        # (charged) or failed (not charged). "charged" is left for rows from before that change.
         CHARGED = "charged", "Charged, running"
         # A queued run (a runner that waits on the network) goes queued -> running -> succeeded/failed,
         # and back to queued once if its worker vanished mid-run.
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed (refunded)"
+        FAILED = "failed", "Failed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="agent_runs")
@@ -93,7 +95,12 @@ class AgentRun(models.Model):
         max_digits=12, decimal_places=2, help_text="AED charged for this run (the price at the time)."
     )
     charge_transaction = models.OneToOneField(
-        WalletTransaction, on_delete=models.PROTECT, related_name="agent_run_charge"
+        WalletTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="agent_run_charge",
+        help_text="Empty only for an inline run that failed before it was charged.",
     )
     refund_transaction = models.OneToOneField(
         WalletTransaction,
@@ -128,11 +135,17 @@ class AgentRun(models.Model):
             # Exactly-once: a retried or racing submission cannot create (and charge) a second run.
             models.UniqueConstraint(fields=["user", "request_id"], name="agentrun_unique_request_per_user"),
             models.CheckConstraint(condition=Q(price__gt=0), name="agentrun_price_positive"),
-            # A failed run always carries its refund, and only a failed run has one.
+            # Money matches the status: a run that is not failed is charged and not refunded; a
+            # failed run was either charged and refunded, or (inline, failed before its charge)
+            # neither. So no failed run keeps the user's money, and no refund exists without a charge.
             models.CheckConstraint(
-                condition=(Q(status="failed") & Q(refund_transaction__isnull=False))
-                | (~Q(status="failed") & Q(refund_transaction__isnull=True)),
-                name="agentrun_failed_iff_refunded",
+                condition=(~Q(status="failed") & Q(charge_transaction__isnull=False)
+                           & Q(refund_transaction__isnull=True))
+                | (Q(status="failed") & Q(charge_transaction__isnull=False)
+                   & Q(refund_transaction__isnull=False))
+                | (Q(status="failed") & Q(charge_transaction__isnull=True)
+                   & Q(refund_transaction__isnull=True)),
+                name="agentrun_money_matches_status",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["charged", "queued", "running"]) | Q(finished_at__isnull=False),
@@ -152,6 +165,11 @@ class AgentRun(models.Model):
     @property
     def is_failed(self) -> bool:
         return self.status == self.Status.FAILED
+
+    @property
+    def was_refunded(self) -> bool:
+        """A failed run that had been charged (queued runs); an inline failure was never charged."""
+        return self.refund_transaction_id is not None
 
     @property
     def is_succeeded(self) -> bool:

@@ -1,20 +1,27 @@
 """
-Running a paid agent: charge, run, record; refund when the run fails.
+Running a paid agent: exactly one charge per (user, request_id), and a failed run keeps no money.
 
-    1. charge  one transaction: debit exactly the price AND insert the AgentRun (status charged) that
-               links the ledger row. A run row exists if and only if it was charged. The unique
+An inline runner (the built-ins: pure functions of their input, no network) is computed first and
+charged after, in ONE transaction:
+
+    1. check   no lock, no transaction: the balance as this request loaded it must cover the price
+               (re-read once before refusing), so an empty wallet cannot buy free computation.
+    2. run     the pure function, outside any transaction and holding no lock.
+    3. record  one transaction: debit exactly the price (the conditional UPDATE refuses to go below
+               zero, so a wallet emptied meanwhile answers 402 and the output is discarded) and insert
+               the AgentRun already succeeded, with its output and charge row. The unique
                (user, request_id) constraint makes a retried or racing submission lose with an
                IntegrityError, which rolls its debit back; it then answers with the first run.
-    2. run     outside any transaction and holding no lock: the runner may be a slow HTTP call.
-    3. record  success: a conditional UPDATE charged -> succeeded with the output.
-               failure: one transaction: a compensating AGENT_REFUND credit and charged -> failed.
+    A runner that fails is recorded as a failed run with no charge and no refund row (it shows
+    in the run list as "not charged"): nothing was taken, so nothing is given back.
 
-A queued runner (one that waits on the network, e.g. `http`) is charged the same way, but its run
-starts as `queued` and is handed to a task worker after commit (agents.tasks.execute_run); the
-request answers at once. The worker claims the run with a conditional UPDATE queued -> running that
+A queued runner (one that waits on the network, e.g. `http`) is charged first instead: debit and
+a `queued` run in one transaction, handed to a task worker after commit (agents.tasks.execute_run);
+the request answers at once. The worker claims the run with a conditional UPDATE queued -> running that
 counts the attempt, and records its result only if the run is still running *that* attempt. Every
 transition is such a conditional UPDATE, so a task delivered twice, a cancel racing the worker, or
 a sweep racing a slow worker each find exactly one winner: a run is retried or refunded, never both.
+A queued run that fails gets a compensating AGENT_REFUND credit.
 
 Only wallet.services moves money; this module calls its credit/debit and never writes a balance.
 """
@@ -209,7 +216,7 @@ def _charge(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> tu
                 description=f"Agent run: {agent.name}",
                 savepoint=False,
             )
-            queued = is_queued(agent)
+            queued = is_queued(agent)  # always, from run_agent; kept for legacy "charged" callers
             run = AgentRun.objects.create(
                 user=user,
                 agent=agent,
@@ -327,15 +334,95 @@ def refund_stuck_runs(*, older_than: timedelta) -> int:
     return count
 
 
-def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
-    """Charge the agent's price once per (user, request_id), run it, refund it if it fails.
+def _insufficient(*, user, agent: Agent, request_id: uuid.UUID, price: Decimal) -> RunOutcome:
+    """No money for this run: a duplicate of a run already made is answered with that run;
+    anything else is InsufficientBalance (nothing charged, nothing run)."""
+    existing = _first_run(user=user, request_id=request_id, agent=agent)
+    if existing is not None:
+        return RunOutcome(run=existing, new_balance=current_balance(user=user), duplicate=True)
+    balance = current_balance(user=user)
+    raise InsufficientBalance(
+        price=price, balance=balance, topup_amount=topup_amount_for(price=price, balance=balance)
+    )
 
-    A queued agent's run is only charged and enqueued here: the outcome's run is `queued` (or
-    `failed` and refunded if the queue refused it), and a worker finishes it later.
+
+def _compute(agent: Agent, input_text: str) -> tuple[str | None, str]:
+    """Call an inline runner (no transaction, no lock): (output, "") or (None, the user's message)."""
+    spec = REGISTRY[agent.runner]
+    try:
+        output = spec(input_text, dict(agent.config or {}))
+        if not isinstance(output, str) or not output.strip():
+            raise RunnerError(f"runner {agent.runner!r} returned {type(output).__name__}, not text")
+    except RunnerError as exc:
+        logger.warning("inline run of %s failed: %s", agent.slug, exc)
+        return None, exc.user_message
+    except Exception:
+        # A bug in a runner: log it and answer generically; the user was not charged.
+        logger.exception("inline run of %s crashed", agent.slug)
+        return None, GENERIC_FAILURE
+    return _clean_output(output), ""
+
+
+def _run_inline(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> RunOutcome:
+    """Compute, then charge and record in one transaction (see the module docstring)."""
+    price = to_money(agent.price)
+    # 1. The balance the request loaded (the session's user row, no extra query). A stale object
+    # can only be too low here (re-read before refusing) or too high (the debit below refuses).
+    balance = getattr(user, "wallet_balance", None)
+    if balance is None or balance < price:
+        if current_balance(user=user) < price:
+            return _insufficient(user=user, agent=agent, request_id=request_id, price=price)
+    # 2. The pure function, before any money moves. A retried request id computes again here and
+    # then loses on the unique constraint below: CPU only, never a second charge.
+    output, error = _compute(agent, input_text)
+    stored_input, now = _stored_input(agent, input_text), timezone.now()
+    try:
+        if output is None:
+            # Failed: recorded, not charged (no ledger row). Atomic so that a duplicate's
+            # IntegrityError also leaves a caller's enclosing transaction usable.
+            with transaction.atomic():
+                run = AgentRun.objects.create(
+                    user=user, agent=agent, request_id=request_id, input=stored_input, price=price,
+                    status=AgentRun.Status.FAILED, error_message=error[:255], finished_at=now,
+                )
+            return RunOutcome(run=run, new_balance=current_balance(user=user))
+        # 3. One transaction, one commit: the debit and the finished run, or neither.
+        with transaction.atomic():
+            entry = debit(
+                user=user,
+                amount=price,
+                type=TxType.AGENT_USAGE,
+                description=f"Agent run: {agent.name}",
+                savepoint=False,
+            )
+            run = AgentRun.objects.create(
+                user=user, agent=agent, request_id=request_id, input=stored_input, price=price,
+                charge_transaction=entry, status=AgentRun.Status.SUCCEEDED, output=output, finished_at=now,
+            )
+    except IntegrityError:
+        # A racing twin with this request id committed first; our debit rolled back with us.
+        existing = _first_run(user=user, request_id=request_id, agent=agent)
+        if existing is None:
+            raise
+        return RunOutcome(run=existing, new_balance=current_balance(user=user), duplicate=True)
+    except InsufficientFunds:
+        # The wallet was emptied while we computed (or a twin spent it): the output is discarded.
+        return _insufficient(user=user, agent=agent, request_id=request_id, price=price)
+    # The ledger row's balance_after is the balance as of this commit: no re-read for the answer.
+    return RunOutcome(run=run, new_balance=entry.balance_after)
+
+
+def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
+    """Charge the agent's price once per (user, request_id) for a run that succeeds.
+
+    An inline agent is computed first and charged with its recorded result in one transaction; a
+    failed inline run is recorded and not charged. A queued agent's run is charged and enqueued
+    here: the outcome's run is `queued` (or `failed` and refunded if the queue refused it), and a
+    worker finishes it later.
 
     Raises InvalidAgentInput / InvalidRequestId (nothing charged), InsufficientBalance (nothing
     charged), RequestIdReused (the id belongs to another agent's run). A runner failure is not an
-    exception here: the returned run has status failed and its refund row.
+    exception here: the returned run has status failed.
     """
     text = prepare_input(agent=agent, text=input_text)
     rid = parse_request_id(request_id)
@@ -343,17 +430,11 @@ def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
         if agent.runner not in REGISTRY:
             logger.error("agent %s uses unknown runner %r; treated as unavailable", agent.slug, agent.runner)
         raise AgentUnavailable(agent.slug)
+    if not is_queued(agent):
+        return _run_inline(user=user, agent=agent, input_text=text, request_id=rid)
     run, created = _charge(user=user, agent=agent, input_text=text, request_id=rid)
-    if created and run.status == AgentRun.Status.QUEUED:
-        # The enqueue ran on commit; re-read to see whether the queue refused it (then refunded).
-        run = AgentRun.objects.select_related("agent").get(pk=run.pk)
-        return RunOutcome(run=run, new_balance=current_balance(user=user), duplicate=False)
-    if created:
-        run.agent = agent
-        if _execute(run, text):
-            # The run object is already current: no re-read. The balance is read fresh, since
-            # other payments may have moved it while the agent ran.
-            return RunOutcome(run=run, new_balance=current_balance(user=user), duplicate=False)
+    # On a first submission the enqueue ran on commit; re-read to see whether the queue refused it
+    # (then refunded). A duplicate's run is as stored.
     run = AgentRun.objects.select_related("agent").get(pk=run.pk)
     return RunOutcome(run=run, new_balance=current_balance(user=user), duplicate=not created)
 

@@ -86,7 +86,8 @@ PENDING_DETAIL: dict[str, str] = {
 def _run_payload(request, outcome: services.RunOutcome) -> tuple[dict, int]:
     """The JSON body and status code for a run (first answer, a duplicate's, or a poll's).
 
-    A failed run is a business outcome, not a gateway error: 200 with status "failed" (refunded).
+    A failed run is a business outcome, not a gateway error: 200 with status "failed" (refunded
+    when it had been charged: a queued run; an inline run that fails is never charged).
     A run not finished yet (queued for a worker, or running) is 202 with its status URL to poll.
     `html` is the run as "Your recent runs" shows it (templates/agents/_run.html).
     """
@@ -102,7 +103,9 @@ def _run_payload(request, outcome: services.RunOutcome) -> tuple[dict, int]:
         body.update(output=run.output, charged=f"{run.price:.2f}", charged_display=money(run.price))
         status = 200
     elif run.status == AgentRun.Status.FAILED:
-        body.update(error=run.error_message, refunded=True, charged="0.00", charged_display=money(0))
+        body.update(
+            error=run.error_message, refunded=run.was_refunded, charged="0.00", charged_display=money(0)
+        )
         status = 200
     else:
         # Queued for a worker or running (or a duplicate of such a submission: nothing charged by
@@ -132,7 +135,10 @@ def _run_message(request, outcome: services.RunOutcome) -> None:
         else:
             messages.success(request, f"{run.agent.name} finished. {money(run.price)} charged.")
     elif run.status == AgentRun.Status.FAILED:
-        messages.error(request, f"{run.error_message} You were not charged: {money(run.price)} refunded.")
+        if run.was_refunded:
+            messages.error(request, f"{run.error_message} You were not charged: {money(run.price)} refunded.")
+        else:
+            messages.error(request, f"{run.error_message} You were not charged.")
     elif run.status == AgentRun.Status.QUEUED and not outcome.duplicate:
         messages.info(
             request,

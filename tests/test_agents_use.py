@@ -169,15 +169,18 @@ def test_page_shows_topup_link_instead_of_button_when_balance_is_low(client, mak
 
 # --- failure and refund ---------------------------------------------------------------------------
 
-def test_runner_error_refunds_and_answers_200_failed_without_leaking(client, make_user, make_agent, failing_runner):
+def test_runner_error_charges_nothing_and_answers_200_failed_without_leaking(
+    client, make_user, make_agent, failing_runner
+):
     user = make_user(balance=Decimal("10.00"))
     client.force_login(user)
     agent = make_agent(runner="test_fail", price=Decimal("4.00"))
     response = use(client, agent)
-    # A failed run is a business outcome (refunded), not a gateway error: never a 502.
+    # A failed run is a business outcome (not charged), not a gateway error: never a 502.
     assert response.status_code == 200
     data = response.json()
-    assert data["status"] == "failed" and data["refunded"] is True
+    # An inline run is computed before it is charged: a failure never took the money at all.
+    assert data["status"] == "failed" and data["refunded"] is False and data["charged"] == "0.00"
     assert data["error"] == "The agent could not complete this run."
     assert data["new_balance"] == "10.00"
     # The runner's internal text ("upstream said 42 secret") must not leak; look outside the ids,
@@ -186,22 +189,24 @@ def test_runner_error_refunds_and_answers_200_failed_without_leaking(client, mak
     assert "secret" not in str(leakable) and "upstream said" not in response.content.decode()
     run = AgentRun.objects.get(pk=data["run_id"])
     assert run.status == AgentRun.Status.FAILED
-    assert run.charge_transaction.amount == Decimal("-4.00")
-    assert run.refund_transaction.amount == Decimal("4.00")
-    assert run.refund_transaction.type == TxType.AGENT_REFUND
+    # Recorded (it shows in the run list) with no charge and no refund: no ledger rows at all.
+    assert run.charge_transaction is None and run.refund_transaction is None
+    assert WalletTransaction.objects.filter(user=user).count() == 1  # the funding row only
+    assert "not charged" in data["html"]
     total = WalletTransaction.objects.filter(user=user).aggregate(s=Sum("amount"))["s"]
     assert total == Decimal("10.00") == balance_of(user)
     ledger_ok()
 
 
-def test_crashing_runner_is_refunded_with_a_generic_message(client, make_user, make_agent, crashing_runner):
+def test_crashing_runner_is_not_charged_and_answers_a_generic_message(client, make_user, make_agent, crashing_runner):
     user = make_user(balance=Decimal("10.00"))
     client.force_login(user)
     agent = make_agent(runner="test_crash")
     response = client.post(f"/agents/{agent.slug}/use/", {"input": "x", "request_id": str(uuid.uuid4())})
     assert response.status_code == 302
     page = client.get(response["Location"]).content.decode()
-    assert "The agent could not complete this run. You were not charged: 2.50 AED refunded." in page
+    assert "The agent could not complete this run. You were not charged." in page
+    assert "refunded" not in page
     assert "secret traceback" not in page
     assert balance_of(user) == Decimal("10.00")
     ledger_ok()
@@ -262,7 +267,8 @@ def test_same_request_id_of_a_failed_run_returns_the_failure(client, make_user, 
     again = use(client, agent, request_id=rid)
     assert again.status_code == 200 and again.json()["duplicate"] is True
     assert again.json()["status"] == "failed"
-    assert WalletTransaction.objects.filter(user=user, type=TxType.AGENT_REFUND).count() == 1
+    assert AgentRun.objects.filter(user=user).count() == 1
+    assert WalletTransaction.objects.filter(user=user).count() == 1  # the funding row only
 
 
 def test_duplicate_of_a_run_still_in_progress_answers_202(client, make_user, agent):
@@ -554,3 +560,59 @@ def test_refund_stuck_runs_refuses_a_window_too_short_for_running_agents():
 
     with pytest.raises(CommandError, match="--minutes must be at least 3"):
         call_command("refund_stuck_runs", "--minutes", "0")
+
+
+# --- the inline path: compute first, then charge and record in one transaction ------------------
+
+
+def test_an_empty_wallet_is_refused_before_the_runner_runs(client, make_user, make_agent, monkeypatch):
+    calls = []
+    monkeypatch.setitem(REGISTRY, "test_count", RunnerSpec("test_count", "Counts", lambda t, c: calls.append(t) or "ok"))
+    user = make_user(balance=Decimal("1.00"))
+    client.force_login(user)
+    agent = make_agent(runner="test_count", price=Decimal("2.50"))
+    response = use(client, agent, "x")
+    assert response.status_code == 402
+    assert calls == []  # no free computation for a wallet that cannot pay
+    assert not AgentRun.objects.exists()
+
+
+def test_a_wallet_emptied_while_computing_gets_402_and_the_output_is_discarded(
+    client, make_user, make_agent, monkeypatch
+):
+    user = make_user(balance=Decimal("3.00"))
+
+    def spend_meanwhile(text, config):
+        # Another payment takes the money after the pre-check passed, before the charge.
+        from wallet.services import debit
+
+        debit(user=user.pk, amount=Decimal("2.00"), type=TxType.AGENT_USAGE, description="elsewhere")
+        return "computed"
+
+    monkeypatch.setitem(REGISTRY, "test_spend", RunnerSpec("test_spend", "Spends", spend_meanwhile))
+    client.force_login(user)
+    agent = make_agent(runner="test_spend", price=Decimal("2.50"))
+    response = use(client, agent, "x")
+    assert response.status_code == 402
+    assert not AgentRun.objects.exists()
+    assert balance_of(user) == Decimal("1.00")
+    ledger_ok()
+
+
+def test_an_inline_run_is_one_commit_and_eight_statements(client, make_user, agent):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    user = make_user(balance=Decimal("10.00"))
+    client.force_login(user)
+    use(client, agent)  # warm up (content types, first-request work)
+    with CaptureQueriesContext(connection) as ctx:
+        response = use(client, agent)
+    assert response.status_code == 200 and response.json()["status"] == "succeeded"
+    assert response.json()["new_balance"] == f"{Decimal('10.00') - 2 * agent.price:.2f}"
+    sql = [q["sql"].split()[0].upper() for q in ctx.captured_queries]
+    # Session, user, agent; then the debit UPDATE, the ledger INSERT and the finished run's INSERT in
+    # one transaction. No second UPDATE recording the output, no re-read of the balance.
+    assert sql.count("UPDATE") == 1, sql
+    assert sql.count("INSERT") == 2, sql
+    assert len([s for s in sql if s not in ("SAVEPOINT", "RELEASE")]) <= 8, sql
