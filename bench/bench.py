@@ -81,6 +81,8 @@ def base_env(db_url: str, stripe_url: str) -> dict:
             "LOCALSTRIPE_URL": stripe_url,
             "STRIPE_MAX_NETWORK_RETRIES": "0",
             "LOG_LEVEL": "WARNING",
+            # The queued-agent bench calls a slow agent service on loopback (bench only).
+            "AGENT_HTTP_ALLOW_PRIVATE": "True",
         }
     )
     return env
@@ -252,6 +254,113 @@ def bench_agent_vs_noop(base: str, session: Session, env: dict, seconds: int) ->
     return out
 
 
+class SlowServer:
+    """A local HTTP agent backend that answers every POST after `delay` seconds (threaded)."""
+
+    def __init__(self, delay: float):
+        import http.server
+
+        delay_s = delay
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(delay_s)
+                body = json.dumps({"output": "slow agent done"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/agent"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def _slow_runs_in_flight(session: Session, slug: str, stop: threading.Event, done: list, queued: bool) -> None:
+    """One client: submit a slow run and wait for its result, again and again until `stop`."""
+    while not stop.is_set():
+        status, body = session.post_json(f"/agents/{slug}/use/", {"input": "slow", "request_id": str(uuid.uuid4())})
+        if queued and status == 202:
+            # Queued: the request answered at once; wait for the worker (poll its status URL).
+            while not stop.is_set():
+                time.sleep(0.25)
+                with session.opener.open(session.base + body["status_url"], timeout=30) as resp:
+                    body = json.loads(resp.read())
+                if body.get("status") in ("succeeded", "failed"):
+                    break
+        done.append(body.get("status", status))
+
+
+def bench_queued(base: str, session: Session, env: dict, seconds: int, workers: int, procs: list) -> dict:
+    """Light-page req/s while 4 slow (2 s) http runs are in flight: queued (db_worker) vs inline.
+
+    Inline execution is the same app with TASKS_BACKEND=immediate: the task runs inside the
+    request (on commit), so each slow run holds a gunicorn worker for 2 s, as inline runs did.
+    """
+    slow = SlowServer(2.0)
+    slug = "bench-slow-http"
+    django_shell(
+        env,
+        "from agents.models import Agent; "
+        f"Agent.objects.update_or_create(slug='{slug}', defaults=dict(name='Slow HTTP agent', "
+        f"description='bench', price='1.00', runner='http', is_active=True, "
+        f"config={{'url': '{slow.url}', 'timeout': 10}}))",
+    )
+    out: dict = {"slow_seconds": 2.0, "in_flight": 4}
+    qenv = {**env, "AGENT_HTTP_ALLOW_PRIVATE": "True"}
+    inline_port = free_port()
+    mode_procs = {
+        # Four db_worker processes, so four queued runs are in flight at once.
+        "queued": [subprocess.Popen([PY, "manage.py", "db_worker", "--queue-name", "agents", "--no-startup-delay",
+                                     "--no-reload"],
+                                    cwd=ROOT, env=qenv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for _ in range(4)],
+    }
+    procs.extend(mode_procs["queued"])
+    inline = subprocess.Popen(
+        [str(pathlib.Path(PY).with_name("gunicorn")), "netcop_hub.wsgi", "-b", f"127.0.0.1:{inline_port}",
+         "-w", str(workers), "-k", "sync", "--log-level", "warning", "--timeout", "60"],
+        cwd=ROOT, env={**qenv, "TASKS_BACKEND": "immediate"},
+    )
+    procs.append(inline)
+    wait_port(inline_port)
+    try:
+        for mode, url in (("queued", base), ("inline", f"http://127.0.0.1:{inline_port}")):
+            s = Session(url)
+            s.login(BENCH_EMAIL, BENCH_PASSWORD)
+            idle = wrk(url + "/wallet/balance.json", s.headers(), 8, seconds)
+            stop, done = threading.Event(), []
+            clients = [threading.Thread(target=_slow_runs_in_flight, args=(s, slug, stop, done, mode == "queued"))
+                       for _ in range(4)]
+            for t in clients:
+                t.start()
+            time.sleep(0.5)  # let the four slow runs start
+            busy = wrk(url + "/wallet/balance.json", s.headers(), 8, seconds)
+            stop.set()
+            for t in clients:
+                t.join(timeout=30)
+            out[mode] = {"idle": idle, "with_4_slow_runs": busy, "slow_runs_finished": len(done),
+                         "slow_run_results": sorted(set(map(str, done))),
+                         "ratio_to_idle": busy["ok_rps"] / idle["ok_rps"]}
+            log(f"light page with 4 slow runs in flight ({mode}): {busy['ok_rps']:.0f} ok/s "
+                f"(idle {idle['ok_rps']:.0f}/s), p99 {busy['p99_ms']:.0f} ms, errors {busy['errors']}; "
+                f"{len(done)} slow runs done {sorted(set(map(str, done)))}")
+        out["queued_vs_inline"] = out["queued"]["with_4_slow_runs"]["ok_rps"] / max(
+            out["inline"]["with_4_slow_runs"]["ok_rps"], 0.001)
+        log(f"queued vs inline while 4 slow runs are in flight: {out['queued_vs_inline']:.1f}x")
+    finally:
+        slow.close()
+    return out
+
+
 def balance_of(env: dict) -> Decimal:
     return Decimal(
         django_shell(
@@ -365,7 +474,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per HTTP measurement")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
     parser.add_argument("--topups", type=int, default=100)
-    parser.add_argument("--only", default="agent,ledger,history,csv,topup")
+    parser.add_argument("--only", default="agent,queued,ledger,history,csv,topup")
     args = parser.parse_args()
     only = set(args.only.split(","))
     if not shutil.which("wrk"):
@@ -415,6 +524,8 @@ def main() -> int:
 
         if "agent" in only:
             results["agent_use_vs_noop"] = bench_agent_vs_noop(base, session, env, args.seconds)
+        if "queued" in only:
+            results["queued_agent_responsiveness"] = bench_queued(base, session, env, args.seconds, args.workers, procs)
         if "ledger" in only:
             results["ledger_debit_vs_raw_sql"] = bench_ledger(env)
         if "history" in only:
