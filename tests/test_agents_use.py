@@ -447,8 +447,17 @@ def test_database_constraints(make_user, agent):
             user=user, agent=agent, request_id=run.request_id, price=Decimal("1"),
             charge_transaction=WalletTransaction.objects.filter(type=TxType.ADJUSTMENT).first(),
         )
-    with pytest.raises(IntegrityError, match="agentrun_failed_iff_refunded"), transaction.atomic():
-        AgentRun.objects.filter(pk=run.pk).update(status="failed")  # failed without a refund row
+    money = "agentrun_money_matches_status"
+    with pytest.raises(IntegrityError, match=money), transaction.atomic():
+        AgentRun.objects.filter(pk=run.pk).update(status="failed")  # charged, failed, not refunded
+    with pytest.raises(IntegrityError, match=money), transaction.atomic():
+        AgentRun.objects.filter(pk=run.pk).update(charge_transaction=None)  # a live run without its charge
+    refund = services.credit(user=user, amount="2.50", type=TxType.AGENT_REFUND, description="refund")
+    with pytest.raises(IntegrityError, match=money), transaction.atomic():
+        # A refund on a run that was never charged (an inline failure) would hand out money.
+        AgentRun.objects.filter(pk=run.pk).update(
+            status="failed", charge_transaction=None, refund_transaction=refund, finished_at=run.started_at
+        )
     with pytest.raises(IntegrityError, match="agentrun_finished_has_time"), transaction.atomic():
         AgentRun.objects.filter(pk=run.pk).update(status="succeeded")  # finished without a time
     with pytest.raises(IntegrityError, match="agent_price_positive"), transaction.atomic():

@@ -366,13 +366,15 @@ def test_fuzz_agent_use_with_funds_charges_once_per_success(auth_client, make_us
         runs = AgentRun.objects.filter(user=user)
         succeeded = {str(r) for r in runs.filter(status=AgentRun.Status.SUCCEEDED).values_list("id", flat=True)}
         failed = runs.filter(status=AgentRun.Status.FAILED)
-        assert runs.count() == len(succeeded) + failed.count(), "a run left charged (not finished, not refunded)"
-        assert not failed.filter(refund_transaction__isnull=True).exists()
-        # Exactly one charge per run, one refund per failed run: balance = start - price x succeeded.
+        assert runs.count() == len(succeeded) + failed.count(), "a run left unfinished"
+        # An inline run is charged with its result: a failed one has neither a charge nor a refund.
+        assert not failed.filter(charge_transaction__isnull=False).exists()
+        assert not failed.filter(refund_transaction__isnull=False).exists()
+        # Exactly one charge per succeeded run: balance = start - price x succeeded.
         assert balance_of(user) == start - agent.price * len(succeeded)
         ledger = WalletTransaction.objects.filter(user=user)
-        assert ledger.filter(type="agent_usage").count() == runs.count()
-        assert ledger.filter(type="agent_refund").count() == failed.count()
+        assert ledger.filter(type="agent_usage").count() == len(succeeded)
+        assert ledger.filter(type="agent_refund").count() == 0
         assert_ledger_clean()
         return succeeded
 
@@ -394,11 +396,11 @@ def test_fuzz_agent_use_with_funds_charges_once_per_success(auth_client, make_us
         response = send(auth_client, f"/agents/{agent.slug}/use/", body, content_type)
         check_response(response, promises_json=_promises_json(content_type))
         if response.status_code == 200 and response.json()["status"] == "failed":
-            # The runner failed on this input: a finished run whose price was refunded.
+            # The runner failed on this input: a finished run that was never charged.
             answer = response.json()
-            assert answer["refunded"] is True and answer["charged"] == "0.00"
+            assert answer["refunded"] is False and answer["charged"] == "0.00"
             run_row = AgentRun.objects.get(pk=answer["run_id"])
-            assert run_row.status == AgentRun.Status.FAILED and run_row.refund_transaction_id is not None
+            assert run_row.status == AgentRun.Status.FAILED and run_row.charge_transaction_id is None
             failed_answers.add(answer["run_id"])
         elif response.status_code == 200:
             answer = response.json()
