@@ -449,7 +449,8 @@ def test_database_constraints(make_user, agent):
         )
     money = "agentrun_money_matches_status"
     with pytest.raises(IntegrityError, match=money), transaction.atomic():
-        AgentRun.objects.filter(pk=run.pk).update(status="failed")  # charged, failed, not refunded
+        # Charged, failed, not refunded (with a finish time, so only the money rule is broken).
+        AgentRun.objects.filter(pk=run.pk).update(status="failed", finished_at=run.started_at)
     with pytest.raises(IntegrityError, match=money), transaction.atomic():
         AgentRun.objects.filter(pk=run.pk).update(charge_transaction=None)  # a live run without its charge
     refund = services.credit(user=user, amount="2.50", type=TxType.AGENT_REFUND, description="refund")
