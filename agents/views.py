@@ -29,6 +29,7 @@ from .exceptions import (
     InvalidRequestId,
     RequestIdReused,
     RunNotCancellable,
+    SpendLimitReached,
 )
 from .models import Agent, AgentRun
 
@@ -275,6 +276,11 @@ def _use_agent_json(request, slug):
         return http.error_response(
             exc, request=request, length=exc.length, limit=exc.limit, **_balance_fields(request)
         )
+    except SpendLimitReached as exc:
+        return http.error_response(
+            exc, request=request, code="spend_limit", limit=str(exc.limit), spent=str(exc.spent),
+            settings_url=reverse("wallet:settings"), **_balance_fields(request),
+        )
     except http.DOMAIN_ERRORS as exc:
         return http.error_response(exc, request=request, **_balance_fields(request))
     body, status = _run_payload(request, outcome)
@@ -310,5 +316,8 @@ def _use_agent_form(request, slug):
     except InsufficientBalance as exc:
         messages.error(request, http.describe_error(exc).message)
         return redirect(_topup_url(exc.topup_amount, agent.slug))
+    except SpendLimitReached as exc:
+        messages.error(request, http.describe_error(exc).message)
+        return redirect(detail_url)
     _run_message(request, outcome)
     return redirect(f"{detail_url}?{urlencode({'run': outcome.run.id})}#run-{outcome.run.id}")
