@@ -359,13 +359,40 @@ class SavedCard:
 
 
 def _saved_card(obj: Any) -> SavedCard:
-    card = _get(obj, "card")
+    # A PaymentMethod carries the card under `card`; localstripe's token cards (card_...) are the
+    # card itself.
+    card = obj if _get(obj, "object") == "card" else _get(obj, "card")
     return SavedCard(
         id=str(obj.id),
         brand=str(_get(card, "brand", "card")),
         last4=str(_get(card, "last4", "")),
         exp_month=int(_get(card, "exp_month", 0)),
         exp_year=int(_get(card, "exp_year", 0)),
+    )
+
+
+# localstripe cannot attach the token cards (card_...) its Stripe.js makes to a Customer, nor list
+# them; it does charge them off-session with the customer. So the sandbox keeps the list of such
+# saved cards in the Customer's metadata. Real Stripe (and pm_ ids) use the real attach/list/detach.
+_SANDBOX_CARDS = "sandbox_saved_cards"
+
+
+def _sandbox_token_card(payment_method: str) -> bool:
+    return bool(settings.STRIPE_SANDBOX) and payment_method.startswith("card_")
+
+
+def _sandbox_card_ids(customer: str) -> list[str]:
+    obj = _call("retrieve_customer", lambda: _client().v1.customers.retrieve(customer))
+    metadata = _get(obj, "metadata")
+    raw = metadata.to_dict().get(_SANDBOX_CARDS, "") if metadata is not None else ""
+    return [card for card in str(raw).split(",") if card]
+
+
+def _set_sandbox_card_ids(customer: str, ids: list[str]) -> None:
+    value = ",".join(ids)
+    _call(
+        "update_customer",
+        lambda: _client().v1.customers.update(customer, params={"metadata": {_SANDBOX_CARDS: value}}),
     )
 
 
@@ -383,6 +410,16 @@ def create_customer(*, email: str, user_id: int, idempotency_key: str) -> str:
 
 def attach_payment_method(*, payment_method: str, customer: str) -> SavedCard:
     """Attach a card to a Customer (the sandbox's way to save it; real Stripe uses setup_future_usage)."""
+    if _sandbox_token_card(payment_method):
+        obj = _call(
+            "retrieve_payment_method",
+            lambda: _client().v1.payment_methods.retrieve(payment_method),
+            client_param=True,
+        )
+        ids = _sandbox_card_ids(customer)
+        if payment_method not in ids:
+            _set_sandbox_card_ids(customer, [payment_method, *ids])
+        return _saved_card(obj)
     obj = _call(
         "attach_payment_method",
         lambda: _client().v1.payment_methods.attach(payment_method, params={"customer": customer}),
@@ -397,11 +434,19 @@ def list_saved_cards(*, customer: str) -> list[SavedCard]:
         "list_payment_methods",
         lambda: _client().v1.payment_methods.list(params={"customer": customer, "type": "card"}),
     )
-    return [_saved_card(obj) for obj in page.data]
+    cards = [_saved_card(obj) for obj in page.data]
+    if settings.STRIPE_SANDBOX:
+        for card_id in _sandbox_card_ids(customer):
+            obj = _call("retrieve_payment_method", lambda c=card_id: _client().v1.payment_methods.retrieve(c))
+            cards.append(_saved_card(obj))
+    return cards
 
 
-def detach_payment_method(*, payment_method: str) -> None:
+def detach_payment_method(*, payment_method: str, customer: str = "") -> None:
     """Remove a saved card from its Customer (it can no longer be charged off-session)."""
+    if _sandbox_token_card(payment_method) and customer:
+        _set_sandbox_card_ids(customer, [c for c in _sandbox_card_ids(customer) if c != payment_method])
+        return
     _call("detach_payment_method", lambda: _client().v1.payment_methods.detach(payment_method))
 
 

@@ -100,7 +100,8 @@ def remove_card(*, user, payment_method: str) -> None:
     cards = saved_cards(user=user)
     if payment_method not in {card.id for card in cards}:
         raise CardNotFound("No such saved card.")
-    stripe_gateway.detach_payment_method(payment_method=payment_method)
+    customer = settings_for(user.pk).stripe_customer_id or ""
+    stripe_gateway.detach_payment_method(payment_method=payment_method, customer=customer)
     others = [card.id for card in cards if card.id != payment_method]
     with transaction.atomic():
         billing = BillingSettings.objects.select_for_update().get(pk=user.pk)
