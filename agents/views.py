@@ -176,6 +176,8 @@ def _detail_context(request, agent: Agent, *, input_text: str = "", error: str =
         "error": error,
         "limits": services.input_limits(agent=agent),
         "highlight": request.GET.get("run", ""),
+        "spend_limit": services.spend_limit(user_id=request.user.pk),
+        "month_spent": services.month_spent(user_id=request.user.pk),
     }
 
 

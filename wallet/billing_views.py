@@ -26,10 +26,11 @@ class BillingSettingsForm(forms.Form):
     """The settings, field names as in issue 14. Amounts follow the one amount rule (wallet.money)."""
 
     auto_recharge_enabled = forms.BooleanField(label="Top up automatically", required=False)
+    # Signed so that "-5" gets its own message ("0 or more") instead of the generic format one.
     auto_recharge_threshold = AmountField(
-        label="When the balance falls below", required=False, help_text="AED, 0 or more."
+        signed=True, label="When the balance falls below", required=False, help_text="AED, 0 or more."
     )
-    auto_recharge_amount = AmountField(label="Add this amount", required=False)
+    auto_recharge_amount = AmountField(signed=True, label="Add this amount", required=False)
     auto_recharge_monthly_limit = AmountField(
         label="Most auto top-ups per month", required=False, help_text="AED. Leave blank for no cap."
     )

@@ -199,7 +199,11 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
                 user_id=topup.user_id,
                 delta=topup.amount,
                 type=TxType.TOP_UP,
-                description=f"Card top-up {format_money(topup.amount, topup.currency)}",
+                # History and exports tell automatic top-ups (auto-recharge) from the customer's own.
+                description=(
+                    f"{'Automatic top-up' if topup.is_automatic else 'Card top-up'} "
+                    f"{format_money(topup.amount, topup.currency)}"
+                ),
                 stripe_payment_intent_id=intent.id,
                 savepoint=False,  # any error leaves this whole transaction
             )
