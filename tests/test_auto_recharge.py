@@ -228,3 +228,35 @@ def test_runaway_recharges_are_logged_at_warning(user, settings, caplog):
     with caplog.at_level("WARNING"):
         billing.warn_if_runaway(user_id=user.pk)
     assert any("runaway auto-recharge" in r.message and r.levelname == "WARNING" for r in caplog.records)
+
+
+def test_a_lost_answer_keeps_the_recharge_in_flight_until_reconciliation_settles_it(
+    user, stripe_sandbox, monkeypatch
+):
+    """Stripe charged, but its answer never arrived: the automatic TopUp stays pending (blocking a
+    second recharge), and reconcile_topups finds the intent by its metadata and credits it once."""
+    from datetime import timedelta
+
+    from wallet.exceptions import PaymentProviderUnavailable
+    from wallet.reconcile import reconcile_topups
+
+    save_card(user, stripe_sandbox, amount="60.00")
+    arm(user)
+    real = stripe_gateway.charge_saved_card
+
+    def lost(**kwargs):
+        real(**kwargs)
+        raise PaymentProviderUnavailable("timeout")
+
+    monkeypatch.setattr(stripe_gateway, "charge_saved_card", lost)
+    spend(user, "20.00")
+    auto = TopUp.objects.get(is_automatic=True)
+    assert auto.status == TopUp.Status.PENDING and auto.stripe_payment_intent_id is None
+    spend(user, "5.00")  # in flight: no second recharge
+    billing.run_auto_recharge(user_id=user.pk)
+    assert TopUp.objects.filter(is_automatic=True).count() == 1
+    assert balance(user) == Decimal("35.00")
+    reconcile_topups(older_than=timedelta(0), limit=50)
+    auto.refresh_from_db()
+    assert auto.status == TopUp.Status.SUCCEEDED and balance(user) == Decimal("135.00")
+    call_command("check_ledger")
