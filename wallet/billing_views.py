@@ -28,14 +28,15 @@ class BillingSettingsForm(forms.Form):
     auto_recharge_enabled = forms.BooleanField(label="Top up automatically", required=False)
     # Signed so that "-5" gets its own message ("0 or more") instead of the generic format one.
     auto_recharge_threshold = AmountField(
-        signed=True, label="When the balance falls below", required=False, help_text="AED, 0 or more."
+        signed=True, label="Recharge when the balance falls below", required=False,
+        help_text="AED, 0 or more.",
     )
     auto_recharge_amount = AmountField(signed=True, label="Add this amount", required=False)
     auto_recharge_monthly_limit = AmountField(
         label="Most auto top-ups per month", required=False, help_text="AED. Leave blank for no cap."
     )
     low_balance_alert = AmountField(
-        label="Email me when the balance falls below", required=False,
+        label="Email me if the balance drops under", required=False,
         help_text="AED. Leave blank for no alert."
     )
     monthly_spend_limit = AmountField(
