@@ -122,3 +122,19 @@ def test_billing_settings_in_the_admin_flag_runaways(admin_client, user, setting
     assert user.email in page and "2 (runaway)" in page
     topups = admin_client.get("/admin/wallet/topup/?is_automatic__exact=1").content.decode()
     assert topups.count(user.email) >= 2
+
+
+def test_choose_the_card_for_automatic_topups(auth_client, user, make_user, stripe_sandbox):
+    create(auth_client, stripe_sandbox.card(), save_card=True)
+    first = BillingSettings.objects.get(pk=user.pk).auto_recharge_payment_method
+    create(auth_client, stripe_sandbox.card("5555555555554444"), save_card=True)
+    assert BillingSettings.objects.get(pk=user.pk).auto_recharge_payment_method != first
+    auth_client.post(f"/wallet/settings/cards/{first}/use/")
+    assert BillingSettings.objects.get(pk=user.pk).auto_recharge_payment_method == first
+    other = make_user()
+    services.start_topup(user=other, amount="20.00", payment_method_id=stripe_sandbox.card(),
+                         idempotency_key="x", save_card=True)
+    theirs = BillingSettings.objects.get(pk=other.pk).auto_recharge_payment_method
+    answer = auth_client.post(f"/wallet/settings/cards/{theirs}/use/", follow=True)
+    assert "not one of your saved cards" in answer.content.decode()
+    assert BillingSettings.objects.get(pk=user.pk).auto_recharge_payment_method == first

@@ -173,3 +173,18 @@ def remove_card(request, payment_method):
     else:
         messages.success(request, "The card was removed.")
     return redirect("wallet:settings")
+
+
+@require_POST
+@login_required
+def use_card(request, payment_method):
+    """Make one of the user's saved cards the one automatic top-ups charge."""
+    try:
+        billing.use_card(user=request.user, payment_method=payment_method)
+    except billing.CardNotFound:
+        messages.error(request, "That card is not one of your saved cards.")
+    except WalletError:
+        messages.error(request, CARDS_UNAVAILABLE)
+    else:
+        messages.success(request, "Automatic top-ups will use this card.")
+    return redirect("wallet:settings")

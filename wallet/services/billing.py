@@ -95,6 +95,13 @@ def saved_cards(*, user) -> list[stripe_gateway.SavedCard]:
     return stripe_gateway.list_saved_cards(customer=customer)
 
 
+def use_card(*, user, payment_method: str) -> None:
+    """Make one of the user's saved cards the card auto-recharge charges."""
+    if payment_method not in {card.id for card in saved_cards(user=user)}:
+        raise CardNotFound("No such saved card.")
+    remember_card(user_id=user.pk, payment_method=payment_method)
+
+
 def remove_card(*, user, payment_method: str) -> None:
     """Detach one of the user's saved cards; auto-recharge falls back to another card, or turns off."""
     cards = saved_cards(user=user)
