@@ -18,8 +18,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 
 from agents import exceptions as agent_errors
-from wallet.money import format_money
 from wallet import exceptions as wallet_errors
+from wallet.money import format_money
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,8 @@ class BillingSettingsForm(forms.Form):
     )
     auto_recharge_amount = AmountField(signed=True, label="Add this amount", required=False)
     auto_recharge_monthly_limit = AmountField(
-        label="Most added by automatic top-ups per month", required=False, help_text="AED. Leave blank for no cap."
+        label="Most added by automatic top-ups per month", required=False,
+        help_text="AED. Leave blank for no cap.",
     )
     low_balance_alert = AmountField(
         label="Email me if the balance drops under", required=False,
