@@ -89,7 +89,7 @@ class BillingSettingsForm(forms.Form):
         return self._positive_or_blank("monthly_spend_limit", "spend limit")
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("auto_recharge_enabled"):
             if not self.has_card:
                 self.add_error(

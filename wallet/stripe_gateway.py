@@ -13,9 +13,10 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, TypeVar
 
 import stripe
@@ -354,7 +355,7 @@ class SavedCard:
     exp_month: int
     exp_year: int
 
-    def is_expired(self, today) -> bool:
+    def is_expired(self, today: date) -> bool:
         return (self.exp_year, self.exp_month) < (today.year, today.month)
 
 
@@ -428,6 +429,10 @@ def attach_payment_method(*, payment_method: str, customer: str) -> SavedCard:
     return _saved_card(obj)
 
 
+def _retrieve_pm(payment_method: str) -> Any:
+    return _client().v1.payment_methods.retrieve(payment_method)
+
+
 def list_saved_cards(*, customer: str) -> list[SavedCard]:
     """The cards saved on a Customer, newest first."""
     page = _call(
@@ -437,8 +442,7 @@ def list_saved_cards(*, customer: str) -> list[SavedCard]:
     cards = [_saved_card(obj) for obj in page.data]
     if settings.STRIPE_SANDBOX:
         for card_id in _sandbox_card_ids(customer):
-            obj = _call("retrieve_payment_method", lambda c=card_id: _client().v1.payment_methods.retrieve(c))
-            cards.append(_saved_card(obj))
+            cards.append(_saved_card(_call("retrieve_payment_method", partial(_retrieve_pm, card_id))))
     return cards
 
 

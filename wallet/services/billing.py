@@ -71,7 +71,7 @@ def ensure_customer(*, user) -> str:
     BillingSettings.objects.filter(pk=user.pk, stripe_customer_id__isnull=True).update(
         stripe_customer_id=customer
     )
-    return BillingSettings.objects.values_list("stripe_customer_id", flat=True).get(pk=user.pk)
+    return str(BillingSettings.objects.values_list("stripe_customer_id", flat=True).get(pk=user.pk))
 
 
 def remember_card(*, user_id, payment_method: str) -> None:
@@ -206,8 +206,10 @@ def recharge_amount(*, billing: BillingSettings, balance: Decimal, now=None) -> 
     """(amount to charge, note). The configured amount rounded up to whole multiples of it so one
     charge closes the gap to the threshold (within TOPUP_MAX_AMOUNT), then reduced to what the
     wallet limit and the monthly cap allow. Amount 0: nothing fits, the note says why."""
-    step = billing.auto_recharge_amount
-    gap = billing.auto_recharge_threshold - balance
+    step, threshold = billing.auto_recharge_amount, billing.auto_recharge_threshold
+    if step is None or threshold is None:  # the constraint forbids it while enabled
+        return Decimal("0.00"), "No automatic top-up was made: the settings are incomplete."
+    gap = threshold - balance
     wanted = max((gap / step).to_integral_value(rounding=ROUND_CEILING), Decimal(1))
     top = Decimal(settings.TOPUP_MAX_AMOUNT)
     most = max((top / step).to_integral_value(rounding=ROUND_FLOOR), Decimal(1))
