@@ -138,3 +138,20 @@ def test_choose_the_card_for_automatic_topups(auth_client, user, make_user, stri
     answer = auth_client.post(f"/wallet/settings/cards/{theirs}/use/", follow=True)
     assert "not one of your saved cards" in answer.content.decode()
     assert BillingSettings.objects.get(pk=user.pk).auto_recharge_payment_method == first
+
+
+def test_an_expired_card_is_marked_expired(auth_client, user, monkeypatch):
+    from wallet.stripe_gateway import SavedCard
+
+    cards = [SavedCard(id="pm_old", brand="visa", last4="1111", exp_month=1, exp_year=2020),
+             SavedCard(id="pm_new", brand="mastercard", last4="4444", exp_month=12, exp_year=2099)]
+    monkeypatch.setattr(billing, "saved_cards", lambda user: cards)
+    BillingSettings.objects.create(user=user, stripe_customer_id="cus_x", auto_recharge_payment_method="pm_new")
+    page = auth_client.get(SETTINGS).content.decode()
+    old = page[page.index("ending 1111"):page.index("ending 4444")]
+    assert "Expired" in old and "Use for automatic top-ups" not in old
+    # An expired card alone does not count as a card that can be charged.
+    monkeypatch.setattr(billing, "saved_cards", lambda user: cards[:1])
+    answer = auth_client.post(SETTINGS, form(auto_recharge_enabled="on", auto_recharge_threshold="10",
+                                             auto_recharge_amount="20"))
+    assert answer.status_code == 400 and "Save a card first" in answer.content.decode()
