@@ -260,3 +260,19 @@ def test_a_lost_answer_keeps_the_recharge_in_flight_until_reconciliation_settles
     auto.refresh_from_db()
     assert auto.status == TopUp.Status.SUCCEEDED and balance(user) == Decimal("135.00")
     call_command("check_ledger")
+
+
+def test_the_database_allows_one_automatic_recharge_in_flight_per_user(user, make_user):
+    """Written past the service: a second pending automatic TopUp for the same user is refused."""
+    from django.db import IntegrityError, transaction
+
+    TopUp.objects.create(user=user, amount=Decimal("10"), currency="AED", idempotency_key="a1", is_automatic=True)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TopUp.objects.create(user=user, amount=Decimal("10"), currency="AED", idempotency_key="a2",
+                             is_automatic=True, status=TopUp.Status.REQUIRES_ACTION)
+    # Not automatic, another user, or the first one finished: allowed.
+    TopUp.objects.create(user=user, amount=Decimal("10"), currency="AED", idempotency_key="m1")
+    TopUp.objects.create(user=make_user(), amount=Decimal("10"), currency="AED", idempotency_key="a1",
+                         is_automatic=True)
+    TopUp.objects.filter(idempotency_key="a1", user=user).update(status=TopUp.Status.FAILED)
+    TopUp.objects.create(user=user, amount=Decimal("10"), currency="AED", idempotency_key="a3", is_automatic=True)
