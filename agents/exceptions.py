@@ -90,3 +90,11 @@ class InsufficientBalance(AgentError):
             f"Not enough balance: this run costs {format_money(self.price)} and your wallet has "
             f"{format_money(self.balance)} ({format_money(self.shortfall)} short)."
         )
+
+class SpendLimitReached(AgentError):
+    """The run would take this month's agent spending past the user's limit; nothing was charged (402)."""
+
+    def __init__(self, *, limit, spent):
+        super().__init__(f"Monthly spend limit of {format_money(limit)} reached.")
+        self.limit = limit
+        self.spent = spent

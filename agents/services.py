@@ -38,12 +38,14 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from wallet.exceptions import InsufficientFunds
-from wallet.models import TxType
+from wallet.models import BillingSettings, TxType
 from wallet.reconcile import parse_duration
-from wallet.services import CENT, credit, debit, to_money
+from wallet.services import CENT, credit, debit, lock_user, to_money
+from wallet.services.billing import month_start
 
 from .exceptions import (
     AgentUnavailable,
@@ -54,6 +56,7 @@ from .exceptions import (
     RequestIdReused,
     RunnerError,
     RunNotCancellable,
+    SpendLimitReached,
 )
 from .limits import DEFAULT_MAX_INPUT_CHARS, InputLimits
 from .models import Agent, AgentRun
@@ -199,6 +202,33 @@ def _enqueue(run_id) -> None:
             _refund(run=run, error_message=QUEUE_UNAVAILABLE, from_status=AgentRun.Status.QUEUED)
 
 
+def month_spent(*, user_id) -> Decimal:
+    """Agent charges this calendar month (TIME_ZONE), minus the refunds of those runs."""
+    total = AgentRun.objects.filter(
+        user_id=user_id, started_at__gte=month_start(), refund_transaction__isnull=True
+    ).aggregate(total=Sum("price"))["total"]
+    return (total or Decimal("0")).quantize(CENT)
+
+
+def spend_limit(*, user_id) -> Decimal | None:
+    return BillingSettings.objects.filter(pk=user_id).values_list("monthly_spend_limit", flat=True).first()
+
+
+def check_spend_limit(*, user_id, price: Decimal) -> None:
+    """In the charge's transaction: refuse a run that would take the month past the user's limit.
+
+    The user row is locked first (the lock the debit takes next; on SQLite the IMMEDIATE transaction
+    already serialises writers), so parallel runs near the limit are counted one after another.
+    """
+    limit = spend_limit(user_id=user_id)
+    if limit is None:
+        return
+    lock_user(user_id)
+    spent = month_spent(user_id=user_id)
+    if spent + price > limit:
+        raise SpendLimitReached(limit=limit, spent=spent)
+
+
 def _charge(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> tuple[AgentRun, bool]:
     """Debit the price and create the run in one transaction; (run, created).
 
@@ -208,6 +238,7 @@ def _charge(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> tu
     price = to_money(agent.price)
     try:
         with transaction.atomic():
+            check_spend_limit(user_id=user.pk, price=price)
             # No savepoint: any error here leaves this transaction, rolling back debit and run.
             entry = debit(
                 user=user,
@@ -238,6 +269,11 @@ def _charge(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> tu
         if existing is None:
             raise
         return existing, False
+    except SpendLimitReached:
+        existing = _first_run(user=user, request_id=request_id, agent=agent)
+        if existing is not None:
+            return existing, False
+        raise
     except InsufficientFunds:
         # The debit waited for the twin's lock and then found its money spent: if a twin with
         # this request id committed, that is the answer, not "insufficient balance".
@@ -386,8 +422,11 @@ def _run_inline(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -
                     status=AgentRun.Status.FAILED, error_message=error[:255], finished_at=now,
                 )
             return RunOutcome(run=run, new_balance=current_balance(user=user))
-        # 3. One transaction, one commit: the debit and the finished run, or neither.
+        # 3. One transaction, one commit: the debit and the finished run, or neither. The monthly
+        # spend limit is checked here, under the user lock the debit takes (SpendLimitReached
+        # propagates: the output is discarded and nothing is charged).
         with transaction.atomic():
+            check_spend_limit(user_id=user.pk, price=price)
             entry = debit(
                 user=user,
                 amount=price,
@@ -401,6 +440,12 @@ def _run_inline(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -
             )
     except IntegrityError:
         # A racing twin with this request id committed first; our debit rolled back with us.
+        existing = _first_run(user=user, request_id=request_id, agent=agent)
+        if existing is None:
+            raise
+        return RunOutcome(run=existing, new_balance=current_balance(user=user), duplicate=True)
+    except SpendLimitReached:
+        # A twin with this request id may have used the month's last room: that run is the answer.
         existing = _first_run(user=user, request_id=request_id, agent=agent)
         if existing is None:
             raise

@@ -29,6 +29,7 @@ from .exceptions import (
     InvalidRequestId,
     RequestIdReused,
     RunNotCancellable,
+    SpendLimitReached,
 )
 from .models import Agent, AgentRun
 
@@ -181,6 +182,8 @@ def _detail_context(request, agent: Agent, *, input_text: str = "", error: str =
         "error": error,
         "limits": services.input_limits(agent=agent),
         "highlight": request.GET.get("run", ""),
+        "spend_limit": services.spend_limit(user_id=request.user.pk),
+        "month_spent": services.month_spent(user_id=request.user.pk),
     }
 
 
@@ -281,6 +284,11 @@ def _use_agent_json(request, slug):
         return http.error_response(
             exc, request=request, length=exc.length, limit=exc.limit, **_balance_fields(request)
         )
+    except SpendLimitReached as exc:
+        return http.error_response(
+            exc, request=request, code="spend_limit", limit=str(exc.limit), spent=str(exc.spent),
+            settings_url=reverse("wallet:settings"), **_balance_fields(request),
+        )
     except http.DOMAIN_ERRORS as exc:
         return http.error_response(exc, request=request, **_balance_fields(request))
     body, status = _run_payload(request, outcome)
@@ -316,5 +324,8 @@ def _use_agent_form(request, slug):
     except InsufficientBalance as exc:
         messages.error(request, http.describe_error(exc).message)
         return redirect(_topup_url(exc.topup_amount, agent.slug))
+    except SpendLimitReached as exc:
+        messages.error(request, http.describe_error(exc).message)
+        return redirect(detail_url)
     _run_message(request, outcome)
     return redirect(f"{detail_url}?{urlencode({'run': outcome.run.id})}#run-{outcome.run.id}")

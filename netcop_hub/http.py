@@ -19,6 +19,7 @@ from django.http import JsonResponse
 
 from agents import exceptions as agent_errors
 from wallet import exceptions as wallet_errors
+from wallet.money import format_money
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,13 @@ def _own_text(exc) -> str:
     return str(exc)
 
 
+def _spend_limit(exc) -> str:
+    return (
+        f"This run would go over your monthly spend limit of {format_money(exc.limit)} "
+        f"({format_money(exc.spent)} used this month). Raise the limit in your billing settings."
+    )
+
+
 # Domain exception -> (status, message, log level). Checked in order: subclasses before their base.
 # A message is a fixed text or a function of the exception returning a text we wrote.
 ERRORS: tuple[tuple[type[Exception], int, str | Callable[[Exception], str], int | None], ...] = (
@@ -148,6 +156,7 @@ ERRORS: tuple[tuple[type[Exception], int, str | Callable[[Exception], str], int 
         None,
     ),
     (agent_errors.InsufficientBalance, 402, _user_message, None),
+    (agent_errors.SpendLimitReached, 402, _spend_limit, None),
     (
         agent_errors.RunNotCancellable,
         409,

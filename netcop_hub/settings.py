@@ -245,6 +245,14 @@ WALLET_CURRENCY = optional("WALLET_CURRENCY", "AED").upper()
 TOPUP_MIN_AMOUNT = optional("TOPUP_MIN_AMOUNT", Decimal("2.00"), cast=Decimal)
 TOPUP_MAX_AMOUNT = optional("TOPUP_MAX_AMOUNT", Decimal("10000.00"), cast=Decimal)
 # The most one wallet may hold: top-ups and adjustments that would pass it are refused up front.
+# Auto-recharge (issue 14): after a failed automatic top-up no new attempt for AUTO_RECHARGE_BACKOFF
+# (a duration like 30m, 1h), whatever the balance does; ops are warned (log WARNING, admin) about any
+# user with more than AUTO_RECHARGE_RUNAWAY_PER_HOUR automatic top-ups in the last hour.
+# Where emails link to (the wallet, the billing settings): the site's public address.
+SITE_URL = optional("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+AUTO_RECHARGE_BACKOFF = optional("AUTO_RECHARGE_BACKOFF", "1h")
+AUTO_RECHARGE_MAX_FAILURES = optional("AUTO_RECHARGE_MAX_FAILURES", 3, cast=int)
+AUTO_RECHARGE_RUNAWAY_PER_HOUR = optional("AUTO_RECHARGE_RUNAWAY_PER_HOUR", 5, cast=int)
 WALLET_MAX_BALANCE = optional("WALLET_MAX_BALANCE", Decimal("100000.00"), cast=Decimal)
 
 STRIPE_SECRET_KEY = optional("STRIPE_SECRET_KEY", "")

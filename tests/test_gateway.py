@@ -47,6 +47,13 @@ NETWORK_CALLS = {
     ),
     "retrieve_refund": lambda: stripe_gateway.retrieve_refund("re_1"),
     "retrieve_charge": lambda: stripe_gateway.retrieve_charge("ch_1"),
+    "create_customer": lambda: stripe_gateway.create_customer(email="a@example.com", user_id=1, idempotency_key="k"),
+    "attach_payment_method": lambda: stripe_gateway.attach_payment_method(payment_method="pm_1", customer="cus_1"),
+    "list_saved_cards": lambda: stripe_gateway.list_saved_cards(customer="cus_1"),
+    "detach_payment_method": lambda: stripe_gateway.detach_payment_method(payment_method="pm_1"),
+    "charge_saved_card": lambda: stripe_gateway.charge_saved_card(
+        amount_minor=1000, currency="aed", customer="cus_1", payment_method="pm_1", metadata={}, idempotency_key="k"
+    ),
 }
 
 

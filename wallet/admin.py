@@ -7,11 +7,14 @@ page lives on the user admin, authentication/admin.py, and calls services.adjust
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -23,7 +26,7 @@ from netcop_hub.views import PermissionDeniedWithReason
 
 from .admin_actions import reconcile_with_stripe, refund_to_card
 from .health import check_ledger
-from .models import CardRefund, StripeEvent, TopUp, WalletTransaction
+from .models import BillingSettings, CardRefund, StripeEvent, TopUp, WalletTransaction
 from .money import format_money, format_signed_money
 
 CENT = Decimal("0.01")
@@ -225,8 +228,8 @@ class TopUpAdmin(SearchByIdsMixin, ReadOnlyAdmin):
         "Refund to card actions on the list."
     )
 
-    list_display = ["when", "user", "amount_with_currency", "status", "credit_link"]
-    list_filter = ["status", "currency", ("created_at", admin.DateFieldListFilter)]
+    list_display = ["when", "user", "amount_with_currency", "status", "is_automatic", "credit_link"]
+    list_filter = ["status", "is_automatic", "currency", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["user__email"]
     exact_search_fields = ("stripe_payment_intent_id", "idempotency_key")
     search_help_text = "Email, top-up id or Stripe PaymentIntent id."
@@ -314,3 +317,75 @@ class CardRefundAdmin(SearchByIdsMixin, ReadOnlyAdmin):
     @admin.display(description="Amount", ordering="amount")
     def amount_money(self, obj):
         return format_money(obj.amount, obj.topup.currency)
+
+
+class RunawayFilter(admin.SimpleListFilter):
+    """Users whose automatic top-ups in the last hour exceed AUTO_RECHARGE_RUNAWAY_PER_HOUR."""
+
+    title = "automatic top-ups in the last hour"
+    parameter_name = "runaway"
+
+    def lookups(self, request, model_admin):
+        return [("yes", f"More than {settings.AUTO_RECHARGE_RUNAWAY_PER_HOUR} (runaway)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(recent_autos__gt=settings.AUTO_RECHARGE_RUNAWAY_PER_HOUR)
+        return queryset
+
+
+@admin.register(BillingSettings)
+class BillingSettingsAdmin(ReadOnlyAdmin):
+    """Each user's saved-card and spending settings, with runaway auto-recharges flagged."""
+
+    read_only_reason = "Billing settings are the customer's own: they change them on their settings page."
+    list_display = [
+        "user", "auto_recharge_enabled", "threshold_money", "amount_money", "monthly_cap", "state",
+        "recent_automatic", "low_balance_alert", "monthly_spend_limit",
+    ]
+    list_filter = [
+        RunawayFilter, "auto_recharge_enabled", ("auto_recharge_paused_at", admin.EmptyFieldListFilter)
+    ]
+    search_fields = ["user__email", "stripe_customer_id"]
+    list_select_related = ["user"]
+    ordering = ["user__email"]
+
+    def when(self, obj):  # no created_at here
+        return short_datetime(obj.updated_at)
+
+    def get_queryset(self, request):
+        since = timezone.now() - timedelta(hours=1)
+        recent = (
+            TopUp.objects.filter(
+                user_id=OuterRef("user_id"), is_automatic=True, status=TopUp.Status.SUCCEEDED,
+                created_at__gte=since,
+            ).order_by().values("user_id").annotate(n=Count("id")).values("n")
+        )
+        return super().get_queryset(request).annotate(recent_autos=Coalesce(Subquery(recent), 0))
+
+    @admin.display(description="Threshold")
+    def threshold_money(self, obj):
+        return format_money(obj.auto_recharge_threshold) if obj.auto_recharge_threshold is not None else "—"
+
+    @admin.display(description="Recharge")
+    def amount_money(self, obj):
+        return format_money(obj.auto_recharge_amount) if obj.auto_recharge_amount is not None else "—"
+
+    @admin.display(description="Monthly cap")
+    def monthly_cap(self, obj):
+        cap = obj.auto_recharge_monthly_limit
+        return format_money(cap) if cap is not None else "No cap"
+
+    @admin.display(description="State")
+    def state(self, obj):
+        if obj.auto_recharge_paused_at:
+            return f"Paused after {obj.auto_recharge_failures} failures"
+        if obj.auto_recharge_failures:
+            return f"{obj.auto_recharge_failures} failure(s)"
+        return "OK" if obj.auto_recharge_enabled else "—"
+
+    @admin.display(description="Automatic top-ups, last hour", ordering="recent_autos")
+    def recent_automatic(self, obj):
+        if obj.recent_autos > settings.AUTO_RECHARGE_RUNAWAY_PER_HOUR:
+            return format_html('<strong class="errornote">{} (runaway)</strong>', obj.recent_autos)
+        return obj.recent_autos

@@ -12,14 +12,21 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
+from django.urls import reverse
 
-from .models import CardRefund, TopUp
+from .models import BillingSettings, CardRefund, TopUp, WalletTransaction
 from .money import format_money
 
 logger = logging.getLogger(__name__)
 
 TOPUP_RECEIPT = "topup_receipt"
 CARD_REFUND = "card_refund"
+# Issue 14. Object ids: the failed TopUp; "<user id>:<paused at>"; "<user id>:<YYYY-MM>"; the ledger
+# row that crossed the alert. Each id names one occurrence, so each is sent once (SentEmail).
+AUTO_RECHARGE_FAILED = "auto_recharge_failed"
+AUTO_RECHARGE_PAUSED = "auto_recharge_paused"
+AUTO_RECHARGE_LIMIT = "auto_recharge_limit"
+LOW_BALANCE = "low_balance"
 
 
 def enqueue_email(kind: str, object_id) -> None:
@@ -58,6 +65,68 @@ def send_refund_email(*, refund: CardRefund) -> None:
     )
 
 
+def _link(name: str) -> str:
+    return settings.SITE_URL + reverse(name)
+
+
+def _send_billing(subject: str, template: str, user, **context) -> None:
+    context.update(
+        name=user.username, wallet_url=_link("wallet:topup"), settings_url=_link("wallet:settings")
+    )
+    send_mail(
+        subject=subject,
+        message=render_to_string(template, context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[user.email],
+    )
+
+
+def _billing_of(object_id: str) -> BillingSettings | None:
+    user_id = str(object_id).split(":", 1)[0]
+    if not user_id.isdigit():
+        return None
+    return BillingSettings.objects.select_related("user").filter(pk=int(user_id)).first()
+
+
+def _send_issue14(kind: str, object_id: str) -> bool:
+    if kind == AUTO_RECHARGE_FAILED:
+        topup = TopUp.objects.select_related("user").filter(
+            pk=object_id, is_automatic=True, status=TopUp.Status.FAILED
+        ).first()
+        if topup is None:
+            return False
+        _send_billing(
+            f"NetCop Wallet: automatic top-up of {format_money(topup.amount, topup.currency)} failed",
+            "wallet/email/auto_recharge_failed.txt", topup.user, topup=topup,
+        )
+        return True
+    if kind in (AUTO_RECHARGE_PAUSED, AUTO_RECHARGE_LIMIT):
+        billing = _billing_of(object_id)
+        if billing is None:
+            return False
+        if kind == AUTO_RECHARGE_PAUSED:
+            if billing.auto_recharge_paused_at is None:
+                return False  # re-armed before the email went out
+            _send_billing("NetCop Wallet: automatic top-ups are paused",
+                          "wallet/email/auto_recharge_paused.txt", billing.user, billing=billing)
+            return True
+        _send_billing("NetCop Wallet: automatic top-up not made (limit reached)",
+                      "wallet/email/auto_recharge_limit.txt", billing.user, billing=billing)
+        return True
+    if kind == LOW_BALANCE:
+        entry = WalletTransaction.objects.select_related("user").filter(pk=object_id).first()
+        if entry is None:
+            return False
+        billing = BillingSettings.objects.filter(pk=entry.user_id).first()
+        _send_billing(
+            f"NetCop Wallet: your balance is below {format_money(billing.low_balance_alert)}"
+            if billing and billing.low_balance_alert is not None else "NetCop Wallet: low balance",
+            "wallet/email/low_balance.txt", entry.user, entry=entry, billing=billing,
+        )
+        return True
+    raise ValueError(f"unknown email kind {kind!r}")
+
+
 def send(kind: str, object_id: str) -> bool:
     """Render and send one email from the database; False when there is nothing (left) to send."""
     if kind == TOPUP_RECEIPT:
@@ -76,4 +145,4 @@ def send(kind: str, object_id: str) -> bool:
             return False
         send_refund_email(refund=refund)
         return True
-    raise ValueError(f"unknown email kind {kind!r}")
+    return _send_issue14(kind, object_id)

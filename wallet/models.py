@@ -179,6 +179,9 @@ class TopUp(models.Model):
     credit_transaction = models.OneToOneField(
         WalletTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="topup"
     )
+    is_automatic = models.BooleanField(
+        "automatic", default=False, help_text="Charged off-session on a saved card by auto-recharge."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -195,6 +198,13 @@ class TopUp(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="succeeded") | Q(credit_transaction__isnull=False),
                 name="topup_succeeded_has_credit",
+            ),
+            # At most one automatic recharge per user in flight: twenty debits crossing the
+            # threshold together enqueue twenty tasks, and the database lets exactly one charge.
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=Q(is_automatic=True, status__in=["pending", "requires_action"]),
+                name="topup_one_auto_recharge_in_flight",
             ),
         ]
 
@@ -318,3 +328,85 @@ class SentEmail(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class BillingSettings(models.Model):
+    """A user's saved-card and spending settings: auto-recharge, low-balance alert, monthly limit.
+
+    Written by wallet.services.billing (and the settings page's form); the flags below are changed
+    under the user's row lock, in the transaction of the balance change that moves them.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="billing"
+    )
+    stripe_customer_id = models.CharField(
+        "Stripe customer", max_length=255, null=True, blank=True, unique=True,
+        help_text="Created the first time the customer saves a card.",
+    )
+    auto_recharge_payment_method = models.CharField(
+        "card for automatic top-ups", max_length=255, blank=True,
+        help_text="Stripe PaymentMethod id of the saved card charged by auto-recharge.",
+    )
+    auto_recharge_enabled = models.BooleanField(default=False)
+    auto_recharge_threshold = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True,
+        help_text="AED. Recharge when the balance falls below this.",
+    )
+    auto_recharge_amount = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="AED charged per recharge."
+    )
+    auto_recharge_monthly_limit = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True,
+        help_text="AED. Most money auto-recharged per calendar month; blank = no cap.",
+    )
+    auto_recharge_failures = models.PositiveSmallIntegerField(
+        default=0, help_text="Consecutive failed automatic top-ups (3 pause auto-recharge)."
+    )
+    auto_recharge_paused_at = models.DateTimeField(
+        null=True, blank=True, help_text="Paused after repeated failures; saving the settings re-arms it."
+    )
+    auto_recharge_retry_after = models.DateTimeField(
+        null=True, blank=True, help_text="No automatic attempt before this (back-off after a failure)."
+    )
+    auto_recharge_notice = models.CharField(
+        max_length=255, blank=True, help_text="Why the last automatic top-up failed or could not be made."
+    )
+    low_balance_alert = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True,
+        help_text="AED. Email once when the balance falls below this; blank = off.",
+    )
+    low_balance_alerted = models.BooleanField(
+        default=False, help_text="Alert sent for the current crossing; cleared when the balance is back."
+    )
+    monthly_spend_limit = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True,
+        help_text="AED. Most spent on agents per calendar month; blank = no limit.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "billing settings"
+        verbose_name_plural = "billing settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(auto_recharge_amount__isnull=True) | Q(auto_recharge_amount__gt=0),
+                name="billing_recharge_amount_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(auto_recharge_threshold__isnull=True) | Q(auto_recharge_threshold__gte=0),
+                name="billing_threshold_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=~Q(auto_recharge_enabled=True)
+                | (Q(auto_recharge_amount__isnull=False) & Q(auto_recharge_threshold__isnull=False)),
+                name="billing_enabled_has_amount_threshold",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Billing settings of user {self.user_id}"
+
+    @property
+    def auto_recharge_active(self) -> bool:
+        return self.auto_recharge_enabled and self.auto_recharge_paused_at is None

@@ -13,9 +13,10 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, TypeVar
 
 import stripe
@@ -238,7 +239,8 @@ def _translate(exc: stripe.StripeError, action: str, *, client_param: bool = Fal
 
 
 def create_and_confirm_intent(
-    *, amount_minor: int, currency: str, payment_method: str, metadata: dict[str, str], idempotency_key: str
+    *, amount_minor: int, currency: str, payment_method: str, metadata: dict[str, str], idempotency_key: str,
+    customer: str = "", save_card: bool = False,
 ) -> Intent:
     """Create and confirm a card PaymentIntent on the server (Stripe's webhook-free flow).
 
@@ -260,6 +262,12 @@ def create_and_confirm_intent(
         # instead of a redirect. localstripe rejects this parameter ("Unexpected use_stripe_sdk")
         # and behaves as if it were set, so it is sent only outside the sandbox.
         params["use_stripe_sdk"] = True
+    if customer:
+        params["customer"] = customer
+        if save_card and not settings.STRIPE_SANDBOX:
+            # Real Stripe saves the card for off-session use when this payment succeeds.
+            # localstripe rejects the parameter: there billing.save_card attaches the card instead.
+            params["setup_future_usage"] = "off_session"
     options: stripe.RequestOptions = {"idempotency_key": idempotency_key}
     obj = _call(
         "create_intent",
@@ -335,6 +343,144 @@ def retrieve_charge(charge_id: str) -> Charge:
         amount_refunded=int(_get(obj, "amount_refunded", 0)),
         currency=str(obj.currency).lower(),
     )
+
+
+@dataclass(frozen=True)
+class SavedCard:
+    """A card saved on a Stripe Customer (brand, last 4, expiry): all a page may show of it."""
+
+    id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+    def is_expired(self, today: date) -> bool:
+        return (self.exp_year, self.exp_month) < (today.year, today.month)
+
+
+def _saved_card(obj: Any) -> SavedCard:
+    # A PaymentMethod carries the card under `card`; localstripe's token cards (card_...) are the
+    # card itself.
+    card = obj if _get(obj, "object") == "card" else _get(obj, "card")
+    return SavedCard(
+        id=str(obj.id),
+        brand=str(_get(card, "brand", "card")),
+        last4=str(_get(card, "last4", "")),
+        exp_month=int(_get(card, "exp_month", 0)),
+        exp_year=int(_get(card, "exp_year", 0)),
+    )
+
+
+# localstripe cannot attach the token cards (card_...) its Stripe.js makes to a Customer, nor list
+# them; it does charge them off-session with the customer. So the sandbox keeps the list of such
+# saved cards in the Customer's metadata. Real Stripe (and pm_ ids) use the real attach/list/detach.
+_SANDBOX_CARDS = "sandbox_saved_cards"
+
+
+def _sandbox_token_card(payment_method: str) -> bool:
+    return bool(settings.STRIPE_SANDBOX) and payment_method.startswith("card_")
+
+
+def _sandbox_card_ids(customer: str) -> list[str]:
+    obj = _call("retrieve_customer", lambda: _client().v1.customers.retrieve(customer))
+    metadata = _get(obj, "metadata")
+    raw = metadata.to_dict().get(_SANDBOX_CARDS, "") if metadata is not None else ""
+    return [card for card in str(raw).split(",") if card]
+
+
+def _set_sandbox_card_ids(customer: str, ids: list[str]) -> None:
+    value = ",".join(ids)
+    _call(
+        "update_customer",
+        lambda: _client().v1.customers.update(customer, params={"metadata": {_SANDBOX_CARDS: value}}),
+    )
+
+
+def create_customer(*, email: str, user_id: int, idempotency_key: str) -> str:
+    """Create a Stripe Customer for one of our users; returns its id."""
+    obj = _call(
+        "create_customer",
+        lambda: _client().v1.customers.create(
+            params={"email": email, "metadata": {"user_id": str(user_id)}},
+            options={"idempotency_key": idempotency_key},
+        ),
+    )
+    return str(obj.id)
+
+
+def attach_payment_method(*, payment_method: str, customer: str) -> SavedCard:
+    """Attach a card to a Customer (the sandbox's way to save it; real Stripe uses setup_future_usage)."""
+    if _sandbox_token_card(payment_method):
+        obj = _call(
+            "retrieve_payment_method",
+            lambda: _client().v1.payment_methods.retrieve(payment_method),
+            client_param=True,
+        )
+        ids = _sandbox_card_ids(customer)
+        if payment_method not in ids:
+            _set_sandbox_card_ids(customer, [payment_method, *ids])
+        return _saved_card(obj)
+    obj = _call(
+        "attach_payment_method",
+        lambda: _client().v1.payment_methods.attach(payment_method, params={"customer": customer}),
+        client_param=True,
+    )
+    return _saved_card(obj)
+
+
+def _retrieve_pm(payment_method: str) -> Any:
+    return _client().v1.payment_methods.retrieve(payment_method)
+
+
+def list_saved_cards(*, customer: str) -> list[SavedCard]:
+    """The cards saved on a Customer, newest first."""
+    page = _call(
+        "list_payment_methods",
+        lambda: _client().v1.payment_methods.list(params={"customer": customer, "type": "card"}),
+    )
+    cards = [_saved_card(obj) for obj in page.data]
+    if settings.STRIPE_SANDBOX:
+        for card_id in _sandbox_card_ids(customer):
+            cards.append(_saved_card(_call("retrieve_payment_method", partial(_retrieve_pm, card_id))))
+    return cards
+
+
+def detach_payment_method(*, payment_method: str, customer: str = "") -> None:
+    """Remove a saved card from its Customer (it can no longer be charged off-session)."""
+    if _sandbox_token_card(payment_method) and customer:
+        _set_sandbox_card_ids(customer, [c for c in _sandbox_card_ids(customer) if c != payment_method])
+        return
+    _call("detach_payment_method", lambda: _client().v1.payment_methods.detach(payment_method))
+
+
+def charge_saved_card(
+    *, amount_minor: int, currency: str, customer: str, payment_method: str,
+    metadata: dict[str, str], idempotency_key: str,
+) -> Intent:
+    """Create and confirm an off-session PaymentIntent on a saved card (auto-recharge).
+
+    A card that needs the customer raises PaymentDeclined: a decline, an expired card, or
+    (real Stripe) `authentication_required`. localstripe instead answers requires_action for a
+    3-D Secure card: callers treat that state as a failure too.
+    """
+    params: PaymentIntentCreateParams = {
+        "amount": amount_minor,
+        "currency": currency.lower(),
+        "customer": customer,
+        "payment_method": payment_method,
+        "payment_method_types": ["card"],  # type: ignore[typeddict-unknown-key]
+        "confirm": True,
+        "off_session": True,
+        "metadata": metadata,
+    }
+    options: stripe.RequestOptions = {"idempotency_key": idempotency_key}
+    obj = _call(
+        "charge_saved_card", lambda: _client().v1.payment_intents.create(params=params, options=options)
+    )
+    intent = _intent(obj)
+    logger.info("stripe off-session intent %s created status=%s", intent.id, intent.status)
+    return intent
 
 
 class InvalidWebhook(Exception):

@@ -75,3 +75,13 @@ def prune_task_results() -> str:
         return "not the database backend"
     call_command("prune_db_task_results", queue_name="*", min_age_days=14, verbosity=0)
     return "pruned"
+
+
+@task()
+def auto_recharge(user_id: int) -> str:
+    """Top up a wallet whose balance fell below its auto-recharge threshold (wallet.services.billing).
+    Safe to deliver twice or twenty times: at most one recharge per user is in flight (a database
+    constraint), and a delivery that finds the balance restored or the back-off running does nothing."""
+    from .services import billing
+
+    return billing.run_auto_recharge(user_id=user_id)

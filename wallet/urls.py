@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import history_views, views, webhooks
+from . import billing_views, history_views, views, webhooks
 
 app_name = "wallet"
 
@@ -10,6 +10,9 @@ urlpatterns = [
     path("confirm-payment/", views.confirm_payment, name="confirm_payment"),
     path("topups/<uuid:topup_id>/authenticate/", views.resume_topup, name="resume_topup"),
     path("topups/<uuid:topup_id>/cancel/", views.cancel_topup, name="cancel_topup"),
+    path("settings/", billing_views.settings_page, name="settings"),
+    path("settings/cards/<str:payment_method>/use/", billing_views.use_card, name="use_card"),
+    path("settings/cards/<str:payment_method>/remove/", billing_views.remove_card, name="remove_card"),
     path("balance.json", views.balance, name="balance"),
     path("history/", history_views.history, name="history"),
     path("history/export.csv", history_views.history_csv, name="history_csv"),

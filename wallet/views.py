@@ -193,6 +193,9 @@ def create_payment_intent(request):
         if not PAYMENT_METHOD_ID.fullmatch(payment_method_id):
             raise http.BadRequest("Missing or invalid payment method id.")
         idempotency_key = http.string_field(data, "idempotency_key", 64)
+        save_card = data.get("save_card", False)
+        if not isinstance(save_card, bool):
+            raise http.BadRequest("save_card must be true or false.")
     except http.BadRequest as exc:
         return http.json_error(exc.message, exc.status)
 
@@ -202,6 +205,7 @@ def create_payment_intent(request):
             amount=amount,
             payment_method_id=payment_method_id,
             idempotency_key=idempotency_key,
+            save_card=save_card,
         )
     except TopUp.DoesNotExist:
         # The intent Stripe returned is not the one recorded on this top-up (cannot happen with

@@ -323,6 +323,8 @@
           // Logged out meanwhile: link to log in (back to this page) and show the logged-out nav.
           window.NetCopSession.ended(errorBox);
           return;
+        } else if (res.status === 402 && data.code === "spend_limit") {
+          showError(data.error, { href: data.settings_url, text: "Billing settings" }, true);
         } else if (res.status === 402) {
           // The balance, price and shortfall in words; the run button becomes the way to top up.
           showError(data.error, null, true);

@@ -100,6 +100,25 @@
     });
   }
 
+  // With auto-recharge on, money can arrive by itself: the nav re-reads the balance every 10 s while
+  // the tab is visible, and at once when it becomes visible again.
+  var poller = document.querySelector("[data-balance-poll]");
+  if (poller && window.fetch) {
+    var refreshBalance = function () {
+      if (document.visibilityState !== "visible") return;
+      fetch(poller.getAttribute("data-balance-poll"), { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (body) {
+          if (body && body.balance !== poller.getAttribute("data-wallet-balance")) {
+            updateBalance({ new_balance: body.balance, new_balance_display: body.display });
+          }
+        })
+        .catch(function () { /* offline for a moment: the next tick tries again */ });
+    };
+    window.setInterval(refreshBalance, 10000);
+    document.addEventListener("visibilitychange", refreshBalance);
+  }
+
   window.NetCop = {
     currency: currency,
     uuid: uuid,

@@ -16,6 +16,7 @@
   var amountField = document.getElementById("topup-amount-field");
   var amountError = document.getElementById("topup-amount-error");
   var cardErrors = document.getElementById("card-errors");
+  var saveCard = document.getElementById("topup-save-card");
   var submit = document.getElementById("topup-submit");
   var spinner = submit.querySelector(".spinner");
   var submitLabel = submit.querySelector(".topup-submit-label");
@@ -400,6 +401,7 @@
           amount: current.amount,
           payment_method_id: result.paymentMethod.id,
           idempotency_key: current.key,
+          save_card: !!(saveCard && saveCard.checked),
         }).then(handleAnswer);
       })
       .catch(function () {

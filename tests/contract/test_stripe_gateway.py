@@ -160,3 +160,50 @@ def test_requests_speak_the_pinned_api_version(stripe_mock_url, settings):
     with pytest.raises(stripe.InvalidRequestError, match="Stripe-Version"):
         unpinned.v1.payment_intents.retrieve("pi_123")
     assert stripe_gateway.retrieve_intent("pi_123").id.startswith("pi_")
+
+
+# --- saved cards and off-session recharges (issue 14) ---------------------------------------------
+
+
+def test_first_payment_saves_the_card_the_real_stripe_way():
+    """Outside the sandbox a saving payment carries the customer and setup_future_usage=off_session."""
+    intent = stripe_gateway.create_and_confirm_intent(
+        amount_minor=5_000,
+        currency="AED",
+        payment_method="pm_card_visa",
+        metadata={"topup_id": str(uuid.uuid4()), "user_id": "7"},
+        idempotency_key=f"topup-{uuid.uuid4()}",
+        customer="cus_123",
+        save_card=True,
+    )
+    assert intent.amount == 5_000 and intent.id.startswith("pi_")
+
+
+def test_setup_future_usage_misspelled_is_rejected(settings):
+    """The test above can fail: stripe-mock refuses a value the real API refuses."""
+    params = {"amount": 100, "currency": "aed", "payment_method": "pm_card_visa", "confirm": True,
+              "customer": "cus_123", "setup_future_usage": "sometimes"}
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe_gateway._client().v1.payment_intents.create(params=params)
+
+
+def test_customer_and_saved_card_calls_are_valid_requests():
+    customer = stripe_gateway.create_customer(email="a@example.com", user_id=7, idempotency_key="cust-7")
+    assert customer.startswith("cus_")
+    card = stripe_gateway.attach_payment_method(payment_method="pm_card_visa", customer=customer)
+    assert card.id.startswith("pm_") and card.last4 and card.brand and 1 <= card.exp_month <= 12
+    cards = stripe_gateway.list_saved_cards(customer=customer)
+    assert cards and all(c.id.startswith("pm_") for c in cards)
+    stripe_gateway.detach_payment_method(payment_method=card.id)
+
+
+def test_off_session_charge_is_a_valid_request():
+    intent = stripe_gateway.charge_saved_card(
+        amount_minor=10_000,
+        currency="AED",
+        customer="cus_123",
+        payment_method="pm_card_visa",
+        metadata={"topup_id": str(uuid.uuid4()), "user_id": "7", "automatic": "1"},
+        idempotency_key=f"topup-{uuid.uuid4()}",
+    )
+    assert intent.amount == 10_000 and isinstance(intent.status, IntentStatus)

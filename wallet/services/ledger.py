@@ -121,6 +121,10 @@ def apply_change(
             stripe_payment_intent_id=stripe_payment_intent_id,
             created_by=created_by,
         )
+        # Still under the user lock: the low-balance flag and the auto-recharge trigger (issue 14).
+        from . import billing
+
+        billing.after_change(user_id=user_id, new_balance=new_balance, delta=delta, entry_id=entry.pk)
     logger.info(
         "ledger %s user=%s amount=%s balance_after=%s", entry.type, user_id, delta, new_balance
     )

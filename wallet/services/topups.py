@@ -25,7 +25,7 @@ from ..exceptions import (
 from ..models import CardRefund, TopUp, TxType
 from ..money import MAX_AMOUNT, format_money, parse_amount, to_money
 from ..stripe_gateway import Intent, IntentStatus
-from . import ledger, refunds
+from . import billing, ledger, refunds
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,12 @@ def mark_topup(topup_id, **fields) -> TopUp:
         return topup
 
 
-def start_topup(*, user, amount, payment_method_id: str, idempotency_key: str) -> SettleResult:
+def start_topup(
+    *, user, amount, payment_method_id: str, idempotency_key: str, save_card: bool = False
+) -> SettleResult:
     """Record a TopUp, then (outside any transaction) create and confirm its PaymentIntent.
+
+    save_card: also save the card on the user's Stripe Customer for automatic top-ups.
 
     The same idempotency_key from the same user returns the same TopUp and never charges twice.
     Raises InvalidAmount, TopUpError, PaymentDeclined, PaymentProviderUnavailable.
@@ -92,6 +96,10 @@ def start_topup(*, user, amount, payment_method_id: str, idempotency_key: str) -
         return _replay(topup)
 
     try:
+        customer = ""
+        if save_card:
+            customer = billing.ensure_customer(user=user)
+            billing.attach_for_sandbox(customer=customer, payment_method=payment_method_id)
         intent = stripe_gateway.create_and_confirm_intent(
             amount_minor=stripe_gateway.to_minor(amount),
             currency=topup.currency,
@@ -99,6 +107,8 @@ def start_topup(*, user, amount, payment_method_id: str, idempotency_key: str) -
             metadata={"topup_id": str(topup.id), "user_id": str(topup.user_id)},
             # Our TopUp id: a retried create returns the original intent on real Stripe.
             idempotency_key=f"topup-{topup.id}",
+            customer=customer,
+            save_card=save_card,
         )
     except PaymentDeclined as exc:
         mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=exc.user_message[:255])
@@ -112,7 +122,10 @@ def start_topup(*, user, amount, payment_method_id: str, idempotency_key: str) -
         TopUp.objects.filter(pk=topup.id, stripe_payment_intent_id__isnull=True).update(
             stripe_payment_intent_id=intent.id, updated_at=timezone.now()
         )
-    return settle_topup(intent=intent, user=user)
+    result = settle_topup(intent=intent, user=user)
+    if save_card and result.topup.status == TopUp.Status.SUCCEEDED:
+        billing.remember_card(user_id=user.pk, payment_method=payment_method_id)
+    return result
 
 
 def _check_room(user, amount: Decimal) -> None:
@@ -186,7 +199,11 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
                 user_id=topup.user_id,
                 delta=topup.amount,
                 type=TxType.TOP_UP,
-                description=f"Card top-up {format_money(topup.amount, topup.currency)}",
+                # History and exports tell automatic top-ups (auto-recharge) from the customer's own.
+                description=(
+                    f"{'Automatic top-up' if topup.is_automatic else 'Card top-up'} "
+                    f"{format_money(topup.amount, topup.currency)}"
+                ),
                 stripe_payment_intent_id=intent.id,
                 savepoint=False,  # any error leaves this whole transaction
             )
@@ -194,6 +211,8 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
             topup.credit_transaction = entry
             topup.failure_reason = ""
             topup.save(update_fields=["status", "credit_transaction", "failure_reason", "updated_at"])
+            if topup.is_automatic:
+                billing.record_success(user_id=topup.user_id)
             # After commit: a task sends the receipt, so a mail outage never touches the payment.
             transaction.on_commit(lambda: enqueue_email(TOPUP_RECEIPT, topup.pk))
             return SettleResult(topup=topup, credited_now=True, new_balance=entry.balance_after)

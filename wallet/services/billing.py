@@ -1,0 +1,379 @@
+"""Saved cards, auto-recharge and the low-balance alert (issue 14).
+
+- Cards: one Stripe Customer per user, created lazily (outside any transaction); a card is saved with
+  the first payment (real Stripe: setup_future_usage; the sandbox: attach).
+- after_change: called by ledger.apply_change inside every balance change's transaction, under the
+  user's row lock. It flips the low-balance flag (one email per crossing, however many debits race)
+  and, after a debit below the threshold, enqueues the recharge task on commit.
+- run_auto_recharge: the task's body. Under the user lock it decides whether and how much to charge
+  and records an automatic TopUp (the partial unique constraint allows one in flight per user);
+  then, outside any transaction, charges the saved card off-session and settles through
+  settle_topup like every other payment.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from .. import stripe_gateway
+from ..exceptions import PaymentDeclined, PaymentProviderError, PaymentProviderUnavailable, WalletError
+from ..models import BillingSettings, TopUp
+from ..money import CENT, format_money
+from . import ledger
+
+logger = logging.getLogger(__name__)
+
+IN_FLIGHT = (TopUp.Status.PENDING, TopUp.Status.REQUIRES_ACTION)
+NEEDS_YOU = "Your bank asks you to confirm this payment, which it cannot do while you are away."
+
+
+class CardNotFound(WalletError):
+    """The card is not one of this customer's saved cards."""
+
+
+def month_start(now=None):
+    """The start of the current calendar month in TIME_ZONE (an aware datetime)."""
+    local = timezone.localtime(now)
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def settings_for(user_id) -> BillingSettings:
+    """The user's billing settings, created (all off) on first use."""
+    billing, _ = BillingSettings.objects.get_or_create(user_id=ledger._user_id(user_id))
+    return billing
+
+
+# --- saved cards (Stripe calls: never inside a transaction) ----------------------------------
+
+
+def ensure_customer(*, user) -> str:
+    """The user's Stripe Customer id, created at Stripe the first time (outside any transaction).
+
+    Two racing first saves may both create a Customer; the conditional UPDATE keeps the first and
+    the loser's empty Customer stays unused at Stripe (harmless).
+    """
+    billing = settings_for(user.pk)
+    if billing.stripe_customer_id:
+        return billing.stripe_customer_id
+    customer = stripe_gateway.create_customer(
+        email=user.email, user_id=user.pk, idempotency_key=f"customer-{user.pk}"
+    )
+    BillingSettings.objects.filter(pk=user.pk, stripe_customer_id__isnull=True).update(
+        stripe_customer_id=customer
+    )
+    return str(BillingSettings.objects.values_list("stripe_customer_id", flat=True).get(pk=user.pk))
+
+
+def remember_card(*, user_id, payment_method: str) -> None:
+    """A card was saved: it becomes the card auto-recharge charges."""
+    BillingSettings.objects.filter(pk=user_id).update(
+        auto_recharge_payment_method=payment_method, updated_at=timezone.now()
+    )
+
+
+def attach_for_sandbox(*, customer: str, payment_method: str) -> None:
+    """localstripe cannot save a card through the payment (setup_future_usage): attach it first."""
+    if settings.STRIPE_SANDBOX:
+        stripe_gateway.attach_payment_method(payment_method=payment_method, customer=customer)
+
+
+def saved_cards(*, user) -> list[stripe_gateway.SavedCard]:
+    """The user's saved cards at Stripe (empty without a Customer)."""
+    customer = settings_for(user.pk).stripe_customer_id
+    if not customer:
+        return []
+    return stripe_gateway.list_saved_cards(customer=customer)
+
+
+def use_card(*, user, payment_method: str) -> None:
+    """Make one of the user's saved cards the card auto-recharge charges."""
+    if payment_method not in {card.id for card in saved_cards(user=user)}:
+        raise CardNotFound("No such saved card.")
+    remember_card(user_id=user.pk, payment_method=payment_method)
+
+
+def remove_card(*, user, payment_method: str) -> None:
+    """Detach one of the user's saved cards; auto-recharge falls back to another card, or turns off."""
+    cards = saved_cards(user=user)
+    if payment_method not in {card.id for card in cards}:
+        raise CardNotFound("No such saved card.")
+    customer = settings_for(user.pk).stripe_customer_id or ""
+    stripe_gateway.detach_payment_method(payment_method=payment_method, customer=customer)
+    others = [card.id for card in cards if card.id != payment_method]
+    with transaction.atomic():
+        billing = BillingSettings.objects.select_for_update().get(pk=user.pk)
+        if billing.auto_recharge_payment_method == payment_method:
+            billing.auto_recharge_payment_method = others[0] if others else ""
+            if not others:
+                billing.auto_recharge_enabled = False
+            billing.save(
+                update_fields=["auto_recharge_payment_method", "auto_recharge_enabled", "updated_at"]
+            )
+
+
+def save_settings(*, user, values: dict) -> BillingSettings:
+    """Store the settings form's cleaned values; saving re-arms a paused auto-recharge."""
+    with transaction.atomic():
+        balance = ledger.lock_user(user.pk)
+        billing, _ = BillingSettings.objects.select_for_update().get_or_create(user_id=user.pk)
+        for name, value in values.items():
+            setattr(billing, name, value)
+        billing.auto_recharge_paused_at = None
+        billing.auto_recharge_failures = 0
+        billing.auto_recharge_retry_after = None
+        billing.auto_recharge_notice = ""
+        # The alert is for a crossing from here on: a balance already below it counts as alerted.
+        alert = billing.low_balance_alert
+        billing.low_balance_alerted = alert is not None and balance < alert
+        billing.save()
+        if _wants_recharge(billing, balance):
+            transaction.on_commit(partial(enqueue_recharge, user.pk))
+    return billing
+
+
+# --- hooks in the balance change's transaction ----------------------------------------------------
+
+
+def _wants_recharge(billing: BillingSettings, balance: Decimal) -> bool:
+    retry_after = billing.auto_recharge_retry_after
+    return (
+        billing.auto_recharge_active
+        and bool(billing.auto_recharge_payment_method)
+        and billing.auto_recharge_threshold is not None
+        and balance < billing.auto_recharge_threshold
+        and (retry_after is None or retry_after <= timezone.now())
+    )
+
+
+def after_change(*, user_id: int, new_balance: Decimal, delta: Decimal, entry_id) -> None:
+    """In apply_change's transaction, holding the user lock: low-balance flag and recharge trigger."""
+    billing = BillingSettings.objects.filter(pk=user_id).first()
+    if billing is None:
+        return
+    alert = billing.low_balance_alert
+    if alert is not None:
+        if new_balance < alert and not billing.low_balance_alerted:
+            # Conditional: of a burst of debits only the one that flips the flag sends the email.
+            if BillingSettings.objects.filter(pk=user_id, low_balance_alerted=False).update(
+                low_balance_alerted=True
+            ):
+                from ..emails import LOW_BALANCE, enqueue_email
+
+                transaction.on_commit(partial(enqueue_email, LOW_BALANCE, entry_id))
+        elif new_balance >= alert and billing.low_balance_alerted:
+            BillingSettings.objects.filter(pk=user_id).update(low_balance_alerted=False)
+    if delta < 0 and _wants_recharge(billing, new_balance):
+        in_flight = TopUp.objects.filter(user_id=user_id, is_automatic=True, status__in=IN_FLIGHT)
+        if not in_flight.exists():
+            transaction.on_commit(partial(enqueue_recharge, user_id))
+
+
+def enqueue_recharge(user_id: int) -> None:
+    """Hand the recharge to the task queue (after commit); a queue outage is logged, never raised."""
+    from ..tasks import auto_recharge
+
+    try:
+        auto_recharge.enqueue(int(user_id))
+    except Exception:  # noqa: BLE001 - the debit is committed; the next one tries again
+        logger.exception("could not enqueue the auto-recharge of user %s", user_id)
+
+
+# --- the recharge -------------------------------------------------------------------------------------
+
+
+def recharged_this_month(user_id, now=None) -> Decimal:
+    """Money auto-recharged this calendar month (succeeded or still in flight)."""
+    total = TopUp.objects.filter(
+        user_id=user_id,
+        is_automatic=True,
+        created_at__gte=month_start(now),
+        status__in=(TopUp.Status.SUCCEEDED, *IN_FLIGHT),
+    ).aggregate(total=Sum("amount"))["total"]
+    return (total or Decimal("0")).quantize(CENT)
+
+
+def recharge_amount(*, billing: BillingSettings, balance: Decimal, now=None) -> tuple[Decimal, str]:
+    """(amount to charge, note). The configured amount rounded up to whole multiples of it so one
+    charge closes the gap to the threshold (within TOPUP_MAX_AMOUNT), then reduced to what the
+    wallet limit and the monthly cap allow. Amount 0: nothing fits, the note says why."""
+    step, threshold = billing.auto_recharge_amount, billing.auto_recharge_threshold
+    if step is None or threshold is None:  # the constraint forbids it while enabled
+        return Decimal("0.00"), "No automatic top-up was made: the settings are incomplete."
+    gap = threshold - balance
+    wanted = max((gap / step).to_integral_value(rounding=ROUND_CEILING), Decimal(1))
+    top = Decimal(settings.TOPUP_MAX_AMOUNT)
+    most = max((top / step).to_integral_value(rounding=ROUND_FLOOR), Decimal(1))
+    amount = min(min(wanted, most) * step, top).quantize(CENT)
+    limits = [(ledger.room_for(balance), f"the wallet limit of {format_money(ledger.max_balance())}")]
+    if billing.auto_recharge_monthly_limit is not None:
+        used = recharged_this_month(billing.user_id, now)
+        left = max(billing.auto_recharge_monthly_limit - used, Decimal(0))
+        limits.append(
+            (left, f"your monthly auto-recharge limit of {format_money(billing.auto_recharge_monthly_limit)}")
+        )
+    note = ""
+    for room, name in limits:
+        if room < amount:
+            amount, note = room.quantize(CENT), name
+    if amount < settings.TOPUP_MIN_AMOUNT:
+        return Decimal("0.00"), f"No automatic top-up was made: it would exceed {note}."
+    if note:
+        return amount, f"The automatic top-up was reduced to {format_money(amount)} to stay within {note}."
+    return amount, ""
+
+
+def run_auto_recharge(*, user_id: int) -> str:
+    """The recharge task: decide and record under the lock, charge outside it, settle. Idempotent:
+    a second delivery finds the balance restored, a recharge in flight, or the back-off running."""
+    User = get_user_model()
+    now = timezone.now()
+    with transaction.atomic():
+        balance = ledger.lock_user(user_id)
+        billing = BillingSettings.objects.select_for_update().filter(pk=user_id).first()
+        if billing is None or not _wants_recharge(billing, balance):
+            return "not needed"
+        if not billing.stripe_customer_id:
+            return "no saved card"
+        amount, note = recharge_amount(billing=billing, balance=balance, now=now)
+        if amount == 0:
+            _notify_blocked(billing, note, now)
+            return "nothing fits"
+        try:
+            with transaction.atomic():
+                topup = TopUp.objects.create(
+                    user_id=user_id,
+                    amount=amount,
+                    currency=settings.WALLET_CURRENCY,
+                    idempotency_key=f"auto-{uuid.uuid4()}",
+                    is_automatic=True,
+                )
+        except IntegrityError:
+            return "already in flight"  # topup_one_auto_recharge_in_flight
+        if note != billing.auto_recharge_notice:
+            billing.auto_recharge_notice = note
+            billing.save(update_fields=["auto_recharge_notice", "updated_at"])
+        customer, card = billing.stripe_customer_id, billing.auto_recharge_payment_method
+
+    # Outside any transaction, no lock held: the network call.
+    from .topups import mark_topup, settle_topup
+
+    try:
+        intent = stripe_gateway.charge_saved_card(
+            amount_minor=stripe_gateway.to_minor(amount),
+            currency=topup.currency,
+            customer=customer,
+            payment_method=card,
+            metadata={"topup_id": str(topup.id), "user_id": str(user_id), "automatic": "1"},
+            idempotency_key=f"topup-{topup.id}",
+        )
+    except PaymentDeclined as exc:
+        reason = NEEDS_YOU if exc.code == "authentication_required" else (exc.user_message or "Declined.")
+        mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=reason[:255])
+        record_failure(topup_id=topup.id)
+        return "declined"
+    except PaymentProviderUnavailable:
+        # The intent may exist: the TopUp stays pending (in flight) until reconciliation decides.
+        logger.warning(
+            "auto-recharge %s of user %s: Stripe unreachable; left to reconciliation", topup.id, user_id
+        )
+        return "provider unavailable"
+    except PaymentProviderError:
+        mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason="The payment could not be started.")
+        record_failure(topup_id=topup.id)
+        return "refused"
+    with transaction.atomic():
+        TopUp.objects.filter(pk=topup.id, stripe_payment_intent_id__isnull=True).update(
+            stripe_payment_intent_id=intent.id, updated_at=timezone.now()
+        )
+    result = settle_topup(intent=intent, user=User(pk=user_id))
+    status = result.topup.status
+    if status == TopUp.Status.REQUIRES_ACTION:
+        # localstripe's answer for a 3-D Secure card off-session (real Stripe raises
+        # authentication_required instead): nobody is there to authenticate, so it fails.
+        try:
+            stripe_gateway.cancel_intent(intent.id)
+        except WalletError:
+            logger.warning("auto-recharge %s: could not cancel intent %s", topup.id, intent.id)
+        mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=NEEDS_YOU)
+        record_failure(topup_id=topup.id)
+        return "needs authentication"
+    if status == TopUp.Status.FAILED:
+        record_failure(topup_id=topup.id)
+        return "failed"
+    if status == TopUp.Status.SUCCEEDED:
+        warn_if_runaway(user_id=user_id)
+        return "succeeded"
+    return str(status)
+
+
+def record_success(*, user_id) -> None:
+    """In settle_topup's transaction, when an automatic top-up is credited: the failure streak ends."""
+    BillingSettings.objects.filter(pk=user_id).update(
+        auto_recharge_failures=0, auto_recharge_retry_after=None, updated_at=timezone.now()
+    )
+
+
+def record_failure(*, topup_id) -> None:
+    """A failed automatic top-up: back off, count it, pause after AUTO_RECHARGE_MAX_FAILURES; email."""
+    from ..emails import AUTO_RECHARGE_FAILED, AUTO_RECHARGE_PAUSED, enqueue_email
+    from ..reconcile import parse_duration
+
+    now = timezone.now()
+    with transaction.atomic():
+        topup = TopUp.objects.get(pk=topup_id)
+        billing = BillingSettings.objects.select_for_update().get(pk=topup.user_id)
+        billing.auto_recharge_failures += 1
+        billing.auto_recharge_retry_after = now + parse_duration(settings.AUTO_RECHARGE_BACKOFF)
+        billing.auto_recharge_notice = (
+            f"The automatic top-up of {format_money(topup.amount)} on {timezone.localtime(now):%d %b %Y} "
+            f"failed: {topup.failure_reason or 'the payment was not completed.'}"
+        )[:255]
+        pause = billing.auto_recharge_failures >= settings.AUTO_RECHARGE_MAX_FAILURES
+        if pause and billing.auto_recharge_paused_at is None:
+            billing.auto_recharge_paused_at = now
+            key = f"{billing.user_id}:{int(now.timestamp())}"
+            transaction.on_commit(partial(enqueue_email, AUTO_RECHARGE_PAUSED, key))
+        else:
+            transaction.on_commit(partial(enqueue_email, AUTO_RECHARGE_FAILED, topup.pk))
+        billing.save()
+    logger.info("auto-recharge %s of user %s failed (%s in a row)", topup.pk, topup.user_id,
+                billing.auto_recharge_failures)
+
+
+def _notify_blocked(billing: BillingSettings, note: str, now) -> None:
+    """Nothing fits under the limits: say so on the settings page, and by email once a month."""
+    from ..emails import AUTO_RECHARGE_LIMIT, enqueue_email
+
+    if billing.auto_recharge_notice != note:
+        billing.auto_recharge_notice = note
+        billing.save(update_fields=["auto_recharge_notice", "updated_at"])
+    key = f"{billing.user_id}:{month_start(now):%Y-%m}"
+    transaction.on_commit(partial(enqueue_email, AUTO_RECHARGE_LIMIT, key))
+
+
+def recent_automatic_count(user_id, now=None) -> int:
+    since = (now or timezone.now()) - timedelta(hours=1)
+    return TopUp.objects.filter(
+        user_id=user_id, is_automatic=True, status=TopUp.Status.SUCCEEDED, created_at__gte=since
+    ).count()
+
+
+def warn_if_runaway(*, user_id) -> None:
+    """Ops see runaway recharges: a WARNING when a user's automatic top-ups in the last hour exceed
+    AUTO_RECHARGE_RUNAWAY_PER_HOUR (the admin lists the same users)."""
+    count = recent_automatic_count(user_id)
+    if count > settings.AUTO_RECHARGE_RUNAWAY_PER_HOUR:
+        logger.warning(
+            "runaway auto-recharge: user %s had %s automatic top-ups in the last hour (limit %s)",
+            user_id, count, settings.AUTO_RECHARGE_RUNAWAY_PER_HOUR,
+        )
