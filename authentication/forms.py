@@ -130,7 +130,7 @@ class PasswordChangeForm(SetPasswordForm, auth_forms.PasswordChangeForm):
 
     error_messages = {
         **auth_forms.PasswordChangeForm.error_messages,
-        "password_incorrect": "Your current password is not correct.",
+        "password_incorrect": "Your current password is not correct.",  # nosec B105 - a message, not a password
     }
     old_password = password_field("Current password", "current-password",
                                   required="Enter your current password.", autofocus=True)
