@@ -286,6 +286,11 @@ def confirm_payment(request):
     # Ownership first: never ask Stripe about an intent that is not one of this user's top-ups.
     if not TopUp.objects.filter(user=request.user, stripe_payment_intent_id=intent_id).exists():
         return http.json_error(NOT_FOUND, 404)
+    return _settle_from_stripe(request, intent_id, after_authentication=True)
+
+
+def _settle_from_stripe(request, intent_id: str, *, after_authentication: bool) -> JsonResponse:
+    """Read the user's top-up's intent from Stripe, settle it and answer its outcome."""
     try:
         intent = stripe_gateway.retrieve_intent(intent_id)
         result = services.settle_topup(intent=intent, user=request.user)
@@ -293,7 +298,7 @@ def confirm_payment(request):
         return http.json_error(NOT_FOUND, 404)
     except http.DOMAIN_ERRORS as exc:
         return http.error_response(exc, request=request)
-    return _outcome(request, result, after_authentication=True)
+    return _outcome(request, result, after_authentication=after_authentication)
 
 
 CANCELED = "Top-up canceled. Nothing was charged."
@@ -322,14 +327,7 @@ def resume_topup(request, topup_id):
     if topup.is_final:
         settled = services.SettleResult(topup=topup, credited_now=False)
         return _outcome(request, settled, after_authentication=True)
-    try:
-        intent = stripe_gateway.retrieve_intent(intent_id)
-        result = services.settle_topup(intent=intent, user=request.user)
-    except TopUp.DoesNotExist:
-        return http.json_error(NOT_FOUND, 404)
-    except http.DOMAIN_ERRORS as exc:
-        return http.error_response(exc, request=request)
-    return _outcome(request, result, after_authentication=False)
+    return _settle_from_stripe(request, intent_id, after_authentication=False)
 
 
 def _not_cancelable(status: str, base: dict) -> JsonResponse:

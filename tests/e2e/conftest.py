@@ -78,3 +78,22 @@ def login(live_server, page):
         return page
 
     return do_login
+
+
+@pytest.fixture
+def expect():
+    """Playwright's auto-waiting assertions."""
+    from playwright.sync_api import expect
+
+    return expect
+
+
+@pytest.fixture
+def wallet_page(live_server, stripe_sandbox, make_user, login):
+    """A newly signed-up user logged in on /wallet/ with the (sandbox) card element mounted."""
+    user = make_user()
+    page = login(user)
+    page.goto(f"{live_server.url}/wallet/")
+    page.locator("#card-element").get_by_label("Card number").wait_for()
+    page.user = user
+    return page

@@ -17,23 +17,6 @@ pytestmark = pytest.mark.e2e
 ADD = "Add to wallet"
 
 
-@pytest.fixture
-def expect():
-    from playwright.sync_api import expect
-
-    return expect
-
-
-@pytest.fixture
-def wallet_page(live_server, stripe_sandbox, make_user, login):
-    user = make_user(email="cards@example.com")
-    page = login(user)
-    page.goto(f"{live_server.url}/wallet/")
-    page.locator("#card-element").get_by_label("Card number").wait_for()
-    page.user = user
-    return page
-
-
 def type_card(page, number, month="12", year="34", cvc="123"):
     """Types the card key by key, as a person would (each key is its own input event)."""
     element = page.locator("#card-element")

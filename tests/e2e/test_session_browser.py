@@ -13,13 +13,6 @@ from wallet.models import TopUp, TxType
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def expect():
-    from playwright.sync_api import expect
-
-    return expect
-
-
 def end_session(page):
     """What logging out elsewhere leaves behind: no session cookie (the CSRF cookie stays)."""
     cookies = [c for c in page.context.cookies() if c["name"] != "sessionid"]

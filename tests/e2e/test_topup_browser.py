@@ -16,24 +16,6 @@ pytestmark = pytest.mark.e2e
 ADD = "Add to wallet"
 
 
-@pytest.fixture
-def expect():
-    from playwright.sync_api import expect
-
-    return expect
-
-
-@pytest.fixture
-def wallet_page(live_server, stripe_sandbox, make_user, login):
-    """A logged-in user on /wallet/ with the card element mounted."""
-    user = make_user(email="buyer@example.com")
-    page = login(user)
-    page.goto(f"{live_server.url}/wallet/")
-    page.locator("#card-element").get_by_label("Card number").wait_for()
-    page.user = user
-    return page
-
-
 def fill_card(page, number):
     element = page.locator("#card-element")
     element.get_by_label("Card number").fill(number)

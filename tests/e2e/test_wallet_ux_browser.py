@@ -17,13 +17,6 @@ ADD = "Add to wallet"
 
 
 @pytest.fixture
-def expect():
-    from playwright.sync_api import expect
-
-    return expect
-
-
-@pytest.fixture
 def open_wallet(live_server, stripe_sandbox, make_user, login):
     """open_wallet(query="") logs a new user in and opens /wallet/<query> with the card mounted."""
 
