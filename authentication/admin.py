@@ -10,6 +10,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -125,22 +126,37 @@ class UserAdmin(DjangoUserAdmin):
             fields += [name for name in PRIVILEGE_FIELDS if name not in fields]
         return fields
 
+    @staticmethod
+    def is_privileged(obj) -> bool:
+        """Staff, superusers and anyone holding permissions or groups: accounts with power.
+
+        Their email or password in other hands is a takeover (a support agent resets a treasurer's
+        password, logs in as them and credits any wallet), so only superusers change, reset or
+        delete them.
+        """
+        return bool(
+            obj.is_superuser or obj.is_staff or obj.groups.exists() or obj.user_permissions.exists()
+        )
+
     def has_change_permission(self, request, obj=None):
-        # A superuser's email or password in other hands is a takeover: only superusers change them
-        # (this also guards the admin's password-change page, which asks the same question).
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+        # Also guards the admin's password-change page, which asks the same question.
+        if obj is not None and not request.user.is_superuser and self.is_privileged(obj):
             return False
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+        if obj is not None and not request.user.is_superuser and self.is_privileged(obj):
             return False
         return super().has_delete_permission(request, obj)
 
     def delete_queryset(self, request, queryset):
-        # The bulk "delete selected" action asks without an object: never a superuser's account.
+        # The bulk "delete selected" action asks without an object: never an account with power.
         if not request.user.is_superuser:
-            queryset = queryset.filter(is_superuser=False)
+            privileged = User.objects.filter(
+                Q(is_superuser=True) | Q(is_staff=True) | Q(groups__isnull=False)
+                | Q(user_permissions__isnull=False)
+            )
+            queryset = queryset.exclude(pk__in=privileged.values("pk"))
         super().delete_queryset(request, queryset)
 
     # --- Wallet fields on the change page --------------------------------------------------------

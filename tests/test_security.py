@@ -52,9 +52,8 @@ def test_staff_user_form_has_no_privilege_fields(client, user_editor, make_user,
     assert f'name="{PRIVILEGE_FIELDS[0]}"' not in response.content.decode()
 
 
-@pytest.mark.parametrize("target_kind", ["self", "other"])
-def test_staff_hand_made_post_cannot_grant_privileges(client, user_editor, make_user, target_kind):
-    target = user_editor if target_kind == "self" else make_user()
+def test_staff_hand_made_post_cannot_grant_privileges(client, user_editor, make_user):
+    target = make_user()
     money = Permission.objects.get(codename="add_wallettransaction")
     group = Group.objects.create(name="treasury")
     group.permissions.add(money)
@@ -70,7 +69,7 @@ def test_staff_hand_made_post_cannot_grant_privileges(client, user_editor, make_
     target.refresh_from_db()
     assert target.first_name == "Edited"
     # ...the privileges are not.
-    assert not target.is_superuser and target.is_staff == (target_kind == "self")
+    assert not target.is_superuser and not target.is_staff
     assert not target.user_permissions.filter(pk=money.pk).exists() and not target.groups.exists()
     target = type(target).objects.get(pk=target.pk)  # fresh permission cache
     assert not target.has_perm("wallet.add_wallettransaction")
@@ -93,6 +92,98 @@ def test_staff_cannot_edit_a_superuser_account(client, user_editor, make_user):
     assert response.status_code == 403
     root.refresh_from_db()
     assert not root.check_password("Hijacked-pass-123")
+
+
+def _staff_with_money(make_user):
+    """A staff member holding money permissions: the account a takeover aims at."""
+    staff = make_user(email="treasurer@example.com", is_staff=True)
+    grant(staff, "wallet.add_wallettransaction")
+    return staff
+
+
+@pytest.fixture
+def treasurer(make_user):
+    return _staff_with_money(make_user)
+
+
+def _with_group(make_user):
+    person = make_user(email="grouped@example.com")
+    group = Group.objects.create(name="refunders")
+    group.permissions.add(Permission.objects.get(codename="add_wallettransaction"))
+    person.groups.add(group)
+    return person
+
+
+def _with_permission(make_user):
+    person = make_user(email="permitted@example.com")
+    grant(person, "wallet.view_wallettransaction")
+    return person
+
+
+PRIVILEGED_TARGETS = {
+    "staff with money permissions": _staff_with_money,
+    "plain staff": lambda make_user: make_user(email="plainstaff@example.com", is_staff=True),
+    "in a group": _with_group,
+    "with a permission": _with_permission,
+}
+
+
+@pytest.mark.parametrize("kind", list(PRIVILEGED_TARGETS))
+def test_staff_cannot_take_over_an_account_with_power(client, user_editor, make_user, kind):
+    """Issue 18.1: view_user + change_user must not reach the password or email of a powerful account."""
+    target = PRIVILEGED_TARGETS[kind](make_user)
+    client.force_login(user_editor)
+    response = client.post(change_url(target), user_post(target, email="attacker@example.com"))
+    assert response.status_code == 403
+    target.refresh_from_db()
+    assert target.email != "attacker@example.com"
+    password_url = reverse("admin:auth_user_password_change", args=[target.pk])
+    assert client.get(password_url).status_code == 403
+    response = client.post(password_url, {"password1": "Hijacked-pass-123", "password2": "Hijacked-pass-123",
+                                          "usable_password": "true"})
+    assert response.status_code == 403
+    target.refresh_from_db()
+    assert not target.check_password("Hijacked-pass-123")
+
+
+def test_staff_cannot_change_their_own_staff_account_in_the_admin(client, user_editor):
+    client.force_login(user_editor)
+    response = client.post(change_url(user_editor), user_post(user_editor, email="other@example.com"))
+    assert response.status_code == 403
+    user_editor.refresh_from_db()
+    assert user_editor.email == "support@example.com"
+
+
+def test_staff_cannot_delete_an_account_with_power(client, make_user, treasurer):
+    deleter = make_user(email="deleter@example.com", is_staff=True)
+    grant(deleter, "authentication.view_user", "authentication.change_user", "authentication.delete_user")
+    customer = make_user(email="customer@example.com")
+    client.force_login(deleter)
+    delete_url = reverse("admin:authentication_user_delete", args=[treasurer.pk])
+    assert client.post(delete_url, {"post": "yes"}).status_code == 403
+    # The bulk action checks each selected account: one with power refuses the whole action.
+    changelist = reverse("admin:authentication_user_changelist")
+    response = client.post(
+        changelist,
+        {"action": "delete_selected", "_selected_action": [treasurer.pk, customer.pk], "post": "yes"},
+    )
+    assert response.status_code == 403
+    User = type(treasurer)
+    assert User.objects.filter(pk__in=[treasurer.pk, customer.pk]).count() == 2
+    # An ordinary customer's account can still be deleted by staff allowed to.
+    client.post(changelist, {"action": "delete_selected", "_selected_action": [customer.pk], "post": "yes"})
+    assert not User.objects.filter(pk=customer.pk).exists()
+
+
+def test_staff_still_supports_ordinary_customers(client, user_editor, make_user):
+    customer = make_user(email="customer@example.com")
+    client.force_login(user_editor)
+    response = client.post(change_url(customer), user_post(customer, email="new@example.com"))
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.email == "new@example.com"
+    password_url = reverse("admin:auth_user_password_change", args=[customer.pk])
+    assert client.get(password_url).status_code == 200
 
 
 def test_superuser_still_manages_privileges(client, make_user):
