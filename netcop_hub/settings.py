@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL in the path or query answers 404 (PostgreSQL refuses NUL: an admin lookup answered 500).
+    "netcop_hub.urlguard.NulInUrlMiddleware",
     # Early, so it sees every JSON answer (no-store) and a view's RequestDataTooBig (JSON 413).
     "netcop_hub.http.NoStoreJsonMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
