@@ -164,6 +164,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = optional("TIME_ZONE", "Asia/Dubai")
 USE_I18N = True
+# One date format ("7 Dec 2026, 14:05") on every page and in the admin: netcop_hub/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["netcop_hub.formats"]
 USE_TZ = True
 
 STATIC_URL = "static/"

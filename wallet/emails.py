@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.template import Context
-from django.template.loader import get_template
+from django.template import Context, Engine
 from django.urls import reverse
 
 from .models import BillingSettings, CardRefund, TopUp, WalletTransaction
@@ -47,7 +46,7 @@ def enqueue_email(kind: str, object_id) -> None:
 def render_text(template_name: str, context: dict) -> str:
     """Render a plain-text email. Without autoescaping: HTML escaping is for HTML, and in a text email
     it would show a name such as "Tom & Jerry's" as "Tom &amp; Jerry&#x27;s"."""
-    return get_template(template_name).template.render(Context(context, autoescape=False))
+    return Engine.get_default().get_template(template_name).render(Context(context, autoescape=False))
 
 
 def send_topup_receipt(*, topup: TopUp) -> None:
@@ -141,8 +140,10 @@ def _send_issue14(kind: str, object_id: str) -> bool:
 def send_password_changed(object_id: str) -> bool:
     """Tell someone their password was changed, with the way back in if it was not them."""
     user_id, _, changed = str(object_id).partition(":")
-    user = get_user_model().objects.filter(pk=int(user_id) if user_id.isdigit() else None).first()
-    if user is None or not changed.isdigit():
+    if not (user_id.isdigit() and changed.isdigit()):
+        return False
+    user = get_user_model().objects.filter(pk=int(user_id)).first()
+    if user is None:
         return False
     changed_at = datetime.fromtimestamp(int(changed), tz=UTC)
     context = {"name": user.username, "email": user.email, "changed_at": changed_at,
