@@ -7,6 +7,8 @@ import re
 import pytest
 from django.contrib.admin.sites import site as admin_site
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test import RequestFactory
 from django.urls import reverse
 
@@ -156,3 +158,20 @@ def test_a_failed_password_change_sends_nothing(client, make_user, mailoutbox,
         client.post(reverse("authentication:password_change"), {
             "old_password": "wrong", "new_password1": "a-new-Passw0rd", "new_password2": "a-new-Passw0rd"})
     assert mailoutbox == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_names_stored_before_the_validator_are_replaced_by_a_migration(make_user):
+    executor = MigrationExecutor(connection)
+    executor.migrate([("authentication", "0003_display_name_validator")])
+    forged = make_user(email="forged.name@example.com")
+    fine = make_user(email="fine@example.com")
+    User.objects.filter(pk=forged.pk).update(username="Alice\nURGENT: pay at http://evil.example")
+    User.objects.filter(pk=fine.pk).update(username="Zoë O'Brien")
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    forged.refresh_from_db()
+    fine.refresh_from_db()
+    assert forged.username == "forged name"
+    assert fine.username == "Zoë O'Brien"
