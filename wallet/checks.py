@@ -22,12 +22,16 @@ def shared_cache_check(app_configs, **kwargs):
     return []
 
 
+# Addresses that only reach the machine itself (compared with SITE_URL's host, never bound to).
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "0.0.0.0", "::1", None}  # noqa: S104  # nosec B104
+
+
 @register(Tags.security, deploy=True)
 def site_url_check(app_configs, **kwargs):
     """Emails (receipts, resets, auto-recharge notices) link to SITE_URL: in production it must be the
     public https address, not the development default."""
     parts = urlsplit(settings.SITE_URL)
-    if parts.scheme != "https" or parts.hostname in {"127.0.0.1", "localhost", "0.0.0.0", "::1", None}:  # noqa: S104 - a value compared, not bound
+    if parts.scheme != "https" or parts.hostname in LOCAL_HOSTS:
         return [
             Warning(
                 f"SITE_URL is {settings.SITE_URL!r}: links in emails would not reach your customers.",
