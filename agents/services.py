@@ -41,7 +41,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from wallet.exceptions import InsufficientFunds
+from wallet.exceptions import InsufficientBalance
 from wallet.models import BillingSettings, TxType
 from wallet.reconcile import parse_duration
 from wallet.services import CENT, credit, debit, lock_user, to_money
@@ -50,7 +50,6 @@ from wallet.services.billing import month_start
 from .exceptions import (
     AgentUnavailable,
     InputTooLong,
-    InsufficientBalance,
     InvalidAgentInput,
     InvalidRequestId,
     RequestIdReused,
@@ -274,7 +273,7 @@ def _charge(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> tu
         if existing is not None:
             return existing, False
         raise
-    except InsufficientFunds:
+    except InsufficientBalance:
         # The debit waited for the twin's lock and then found its money spent: if a twin with
         # this request id committed, that is the answer, not "insufficient balance".
         existing = _first_run(user=user, request_id=request_id, agent=agent)
@@ -450,7 +449,7 @@ def _run_inline(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -
         if existing is None:
             raise
         return RunOutcome(run=existing, new_balance=current_balance(user=user), duplicate=True)
-    except InsufficientFunds:
+    except InsufficientBalance:
         # The wallet was emptied while we computed (or a twin spent it): the output is discarded.
         return _insufficient(user=user, agent=agent, request_id=request_id, price=price)
     # The ledger row's balance_after is the balance as of this commit: no re-read for the answer.

@@ -176,7 +176,7 @@ def too_many(request, wait: int):
     """The 429 answer: `retry_after` seconds in the JSON body and the Retry-After header."""
     message = f"Too many attempts. Try again in {wait_text(wait)}."
     if wants_json(request):
-        response = JsonResponse({"error": message, "retry_after": wait}, status=429)
+        response = JsonResponse({"error": message, "code": "rate_limited", "retry_after": wait}, status=429)
     else:
         response = render(request, "429.html", {"message": message}, status=429)
     response["Retry-After"] = str(wait)

@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Early, so it sees every JSON answer (no-store) and a view's RequestDataTooBig (JSON 413).
     "netcop_hub.http.NoStoreJsonMiddleware",
+    # Any domain error a view lets through becomes its JSON or page answer (netcop_hub.errors).
+    "netcop_hub.http.DomainErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

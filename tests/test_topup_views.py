@@ -211,7 +211,7 @@ def test_replayed_key_with_another_amount_is_refused(auth_client, user, stripe_s
 def test_declined_card_is_402_with_the_customer_message(auth_client, user, stripe_sandbox):
     resp = create(auth_client, amount="10.00", pm=stripe_sandbox.card("4000000000000341"))
     assert resp.status_code == 402
-    assert resp.json() == {"error": "Your card was declined."}
+    assert resp.json() == {"error": "Your card was declined.", "code": "card_declined"}
     topup = TopUp.objects.get(user=user)
     assert topup.status == TopUp.Status.FAILED
     assert not WalletTransaction.objects.exists()
@@ -287,7 +287,7 @@ def test_malformed_bodies_are_400_without_any_stripe_call(auth_client, no_stripe
 
 def test_form_encoded_body_is_refused(auth_client, no_stripe):
     resp = auth_client.post(CREATE, {"amount": "10", "payment_method_id": "pm_card_visa", "idempotency_key": "k"})
-    assert resp.status_code == 400 and resp.json() == {"error": "Send the request as JSON."}
+    assert resp.status_code == 400 and resp.json() == {"error": "Send the request as JSON.", "code": "bad_request"}
 
 
 def test_stripe_unreachable_is_503_and_nothing_is_credited(auth_client, user, stripe_down):
@@ -395,7 +395,7 @@ def test_another_users_intent_is_404_before_asking_stripe(auth_client, make_user
 
     monkeypatch.setattr(stripe_gateway, "retrieve_intent", forbidden)
     resp = post_json(auth_client, CONFIRM, {"payment_intent_id": body["payment_intent_id"]})
-    assert resp.status_code == 404 and resp.json() == {"error": "No such top-up."}
+    assert resp.status_code == 404 and resp.json() == {"error": "No such top-up.", "code": "topup_not_found"}
     assert not WalletTransaction.objects.exists()
 
 

@@ -195,7 +195,7 @@ def test_finish_and_cancel_check_the_owner(make_user, user, stripe_sandbox, monk
     stranger = client_for(make_user())
     for url in (resume_url(topup), cancel_url(topup)):
         resp = stranger.post(url)
-        assert resp.status_code == 404 and resp.json() == {"error": "No such top-up."}
+        assert resp.status_code == 404 and resp.json() == {"error": "No such top-up.", "code": "topup_not_found"}
         assert Client().post(url).status_code == 401
     topup.refresh_from_db()
     assert topup.status == "requires_action"

@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.conf import settings
 
 from .exceptions import InvalidAmount
+from .formatting import CENT, MINUS, format_money, format_signed_money
 
 __all__ = [
     "AMOUNT_MESSAGE",
@@ -32,14 +32,12 @@ __all__ = [
     "to_money",
 ]
 
-CENT = Decimal("0.01")
 # max_digits=12, decimal_places=2 on every money column.
 MAX_AMOUNT = Decimal("9999999999.99")
 _MAX_INTEGER_DIGITS = len(str(int(MAX_AMOUNT)))
 
 AMOUNT_MESSAGE = "Enter an amount like 100 or 100.50."
 TOO_LARGE_MESSAGE = "That amount is too large."
-MINUS = "\u2212"  # the real minus sign, used when formatting negative amounts
 
 _DIGITS = {
     **{0x0660 + i: str(i) for i in range(10)},  # Arabic-Indic
@@ -98,19 +96,6 @@ def to_money(value: object) -> Decimal:
     if quantized != amount:
         raise InvalidAmount("Amounts can have at most two decimal places.")
     return quantized
-
-
-def format_money(amount: Decimal, currency: str | None = None) -> str:
-    """Decimal -> "1,234.50 AED" in the wallet currency; negatives as "−99,999.00 AED" (U+2212)."""
-    amount = Decimal(amount).quantize(CENT)
-    text = f"{abs(amount):,.2f} {currency or settings.WALLET_CURRENCY}"
-    return MINUS + text if amount < 0 else text
-
-
-def format_signed_money(amount: Decimal, currency: str | None = None) -> str:
-    """Like format_money with an explicit sign for credits: "+100.00 AED" / "−5.00 AED"."""
-    text = format_money(amount, currency)
-    return "+" + text if Decimal(amount) > 0 else text
 
 
 class AmountField(forms.Field):

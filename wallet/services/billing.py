@@ -277,7 +277,7 @@ def run_auto_recharge(*, user_id: int) -> str:
             idempotency_key=f"topup-{topup.id}",
         )
     except PaymentDeclined as exc:
-        reason = NEEDS_YOU if exc.code == "authentication_required" else (exc.user_message or "Declined.")
+        reason = NEEDS_YOU if exc.decline_code == "authentication_required" else exc.user_message
         mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=reason[:255])
         record_failure(topup_id=topup.id)
         return "declined"
