@@ -43,7 +43,6 @@ from django.utils import timezone
 
 from wallet.exceptions import InsufficientBalance
 from wallet.models import BillingSettings, TxType
-from wallet.reconcile import parse_duration
 from wallet.services import CENT, credit, debit, lock_user, to_money
 from wallet.services.billing import month_start
 
@@ -499,7 +498,7 @@ def execute_queued_run(*, run_id, now=None) -> str:
         return "missing"
     if run.status != AgentRun.Status.QUEUED:
         return "skipped"  # delivered twice, cancelled, expired or already done
-    if run.queued_at and run.queued_at < now - parse_duration(settings.AGENT_QUEUE_MAX_WAIT):
+    if run.queued_at and run.queued_at < now - settings.AGENT_QUEUE_MAX_WAIT:
         refunded = _refund(run=run, error_message=QUEUE_EXPIRED, from_status=AgentRun.Status.QUEUED)
         return "expired" if refunded else "skipped"
     attempt = run.attempts + 1
@@ -542,8 +541,8 @@ def sweep_queued_runs(*, now=None) -> SweepReport:
     """
     now = now or timezone.now()
     report = SweepReport()
-    max_wait = parse_duration(settings.AGENT_QUEUE_MAX_WAIT)
-    lost_after = parse_duration(settings.AGENT_RUN_LOST_AFTER)
+    max_wait = settings.AGENT_QUEUE_MAX_WAIT
+    lost_after = settings.AGENT_RUN_LOST_AFTER
     waiting = AgentRun.objects.select_related("agent").filter(
         status=AgentRun.Status.QUEUED, queued_at__lt=now - max_wait
     )

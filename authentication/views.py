@@ -121,7 +121,7 @@ class PasswordResetView(auth_views.PasswordResetView):
     def _over_limit(self, email: str) -> bool:
         if not getattr(settings, "RATE_LIMITS_ENABLED", True):
             return False
-        rate = ratelimit.parse_rate(getattr(settings, "PASSWORD_RESET_RATE_LIMIT", ""))
+        rate = settings.PASSWORD_RESET_RATE_LIMIT
         if rate is None:
             return False
         # Both counters count every request, so neither can be reset by varying the other.

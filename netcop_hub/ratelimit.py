@@ -2,7 +2,8 @@
 Rate limits on the endpoints worth abusing (card top-ups, agent runs, log-in), counted in Django's
 cache (Redis in production), per user and per client IP.
 
-A limit is a setting such as TOPUP_RATE_LIMIT="10/10m": at most 10 POSTs per 10-minute window for
+A limit is a setting such as TOPUP_RATE_LIMIT="10/10m" (parsed at start-up into a Rate, or None
+for "off", by netcop_hub.config): at most 10 POSTs per 10-minute window for
 each user and, separately, at most 10 failed or refused POSTs for each IP (see RateLimitMiddleware).
 Limits apply by URL name, so views stay free of it.
 """
@@ -10,15 +11,14 @@ Limits apply by URL name, so views stay free of it.
 from __future__ import annotations
 
 import logging
-import re
 import time
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import JsonResponse
 from django.shortcuts import render
 
+from .config import Rate
 from .http import wants_json
 
 logger = logging.getLogger(__name__)
@@ -38,27 +38,6 @@ LIMITED_VIEWS = {
 }
 # Views whose per-IP budget counts every POST, not only failures (see RateLimitMiddleware).
 IP_COUNTS_EVERY_POST = frozenset({"authentication:signup"})
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
-
-
-@dataclass(frozen=True)
-class Rate:
-    count: int
-    seconds: int
-
-
-def parse_rate(text: str) -> Rate | None:
-    """"10/10m" -> Rate(10, 600); "" or "0" or "off" disables the limit."""
-    if not text or text.strip().lower() in {"0", "off", "none"}:
-        return None
-    match = _RATE.match(text)
-    if not match:
-        raise ValueError(f"Bad rate limit {text!r}: use COUNT/PERIOD, e.g. 10/10m, 5/1h, 100/30s.")
-    count, n, unit = match.groups()
-    return Rate(int(count), int(n or 1) * _UNITS[unit])
-
 
 def client_ip(request) -> str:
     """The client address. Behind a proxy, set RATE_LIMIT_IP_HEADER to a header the proxy itself
@@ -120,7 +99,7 @@ def _limit(request) -> tuple[str, Rate, str] | None:
     setting = LIMITED_VIEWS.get(name)
     if not setting:
         return None
-    rate = parse_rate(getattr(settings, setting, ""))
+    rate: Rate | None = getattr(settings, setting, None)
     if rate is None:
         return None
     return setting.removesuffix("_RATE_LIMIT").lower(), rate, name

@@ -312,9 +312,9 @@ def test_worker_refunds_a_run_that_waited_past_the_limit(funded, transactional_d
 
 
 def test_scheduler_claims_each_slot_once_across_hosts(db, settings):
-    settings.SCHEDULE_RECONCILE_TOPUPS = "5m"
-    settings.SCHEDULE_SWEEP_AGENT_RUNS = "off"
-    settings.SCHEDULE_PRUNE_TASK_RESULTS = "off"
+    settings.SCHEDULE_RECONCILE_TOPUPS = timedelta(minutes=5)
+    settings.SCHEDULE_SWEEP_AGENT_RUNS = None
+    settings.SCHEDULE_PRUNE_TASK_RESULTS = None
     now = timezone.now().replace(minute=0, second=10, microsecond=0)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(scheduler, "_enqueue", lambda chore: None)

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from authentication.durations import in_words
+from netcop_hub.config import parse_rate
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,7 @@ def fail_login(client, email, times):
 
 
 def test_lockout_page_says_the_pause_in_words(client, user, settings):
-    settings.LOGIN_RATE_LIMIT = "off"
+    settings.LOGIN_RATE_LIMIT = parse_rate("off")
     settings.AXES_COOLOFF_TIME = timedelta(minutes=15)
     locked = fail_login(client, user.email, settings.AXES_FAILURE_LIMIT + 1)
     assert locked.status_code == 429
@@ -44,7 +45,7 @@ def test_lockout_page_says_the_pause_in_words(client, user, settings):
 
 
 def test_login_warns_when_one_attempt_is_left(client, user, settings):
-    settings.LOGIN_RATE_LIMIT = "off"
+    settings.LOGIN_RATE_LIMIT = parse_rate("off")
     settings.AXES_COOLOFF_TIME = timedelta(minutes=15)
     warning = "One more wrong password will pause log-ins to this account from your network for 15 minutes."
     before = fail_login(client, user.email, settings.AXES_FAILURE_LIMIT - 2)

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from netcop_hub.config import parse_rate
 from tests.helpers import post_json
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +30,7 @@ def client_for(user):
 
 
 def test_successful_top_ups_from_one_ip_never_block_a_newcomer(make_user, stripe_sandbox, settings):
-    settings.TOPUP_RATE_LIMIT = "2/10m"
+    settings.TOPUP_RATE_LIMIT = parse_rate("2/10m")
     # Colleagues behind the office NAT each pay, more often than the per-IP budget.
     for n in range(4):
         resp = pay(client_for(make_user()), stripe_sandbox, key=f"colleague-{n}")
@@ -40,7 +41,7 @@ def test_successful_top_ups_from_one_ip_never_block_a_newcomer(make_user, stripe
 
 
 def test_failed_and_refused_attempts_count_per_ip(make_user, stripe_sandbox, settings):
-    settings.TOPUP_RATE_LIMIT = "2/10m"
+    settings.TOPUP_RATE_LIMIT = parse_rate("2/10m")
     declined = pay(client_for(make_user()), stripe_sandbox, card="4000000000000341", key="d1")
     assert declined.status_code == 402
     bad = post_json(client_for(make_user()), CREATE, {"amount": "abc"}, REMOTE_ADDR=OFFICE_IP)
@@ -54,14 +55,14 @@ def test_failed_and_refused_attempts_count_per_ip(make_user, stripe_sandbox, set
 
 
 def test_the_per_user_limit_counts_every_attempt(user, stripe_sandbox, settings):
-    settings.TOPUP_RATE_LIMIT = "2/10m"
+    settings.TOPUP_RATE_LIMIT = parse_rate("2/10m")
     client = client_for(user)
     codes = [pay(client, stripe_sandbox, key=f"k{n}", ip=f"198.51.100.{n}").status_code for n in range(3)]
     assert codes == [200, 200, 429]
 
 
 def test_429_carries_retry_after_in_the_body_and_the_header(user, settings):
-    settings.TOPUP_RATE_LIMIT = "1/10m"
+    settings.TOPUP_RATE_LIMIT = parse_rate("1/10m")
     client = client_for(user)
     post_json(client, CREATE, {"amount": "abc"})
     resp = post_json(client, CREATE, {"amount": "abc"})
@@ -73,7 +74,7 @@ def test_429_carries_retry_after_in_the_body_and_the_header(user, settings):
 
 
 def test_successful_log_ins_from_one_ip_do_not_use_up_its_budget(client, make_user, settings):
-    settings.LOGIN_RATE_LIMIT = "2/10m"
+    settings.LOGIN_RATE_LIMIT = parse_rate("2/10m")
     url = reverse("authentication:login")
     for _ in range(3):
         person = make_user()

@@ -326,14 +326,13 @@ def record_success(*, user_id) -> None:
 def record_failure(*, topup_id) -> None:
     """A failed automatic top-up: back off, count it, pause after AUTO_RECHARGE_MAX_FAILURES; email."""
     from ..emails import AUTO_RECHARGE_FAILED, AUTO_RECHARGE_PAUSED, enqueue_email
-    from ..reconcile import parse_duration
 
     now = timezone.now()
     with transaction.atomic():
         topup = TopUp.objects.get(pk=topup_id)
         billing = BillingSettings.objects.select_for_update().get(pk=topup.user_id)
         billing.auto_recharge_failures += 1
-        billing.auto_recharge_retry_after = now + parse_duration(settings.AUTO_RECHARGE_BACKOFF)
+        billing.auto_recharge_retry_after = now + settings.AUTO_RECHARGE_BACKOFF
         billing.auto_recharge_notice = (
             f"The automatic top-up of {format_money(topup.amount)} on {timezone.localtime(now):%d %b %Y} "
             f"failed: {topup.failure_reason or 'the payment was not completed.'}"

@@ -1,0 +1,121 @@
+"""Settings read once, at start-up, into typed values; the one duration and rate parser.
+
+`netcop_hub/settings.py` reads every duration, amount, count and rate limit through the readers
+below, so code uses `settings.AGENT_RUN_LOST_AFTER` as a timedelta, `settings.TOPUP_MAX_AMOUNT` as a
+Decimal and `settings.TOPUP_RATE_LIMIT` as a Rate (or None when off) and never parses a string at
+use time. A value that does not parse stops Django with ImproperlyConfigured naming the variable
+and giving an example. An empty value (`NAME=` copied from .env.example) means "not set".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from decouple import config
+from django.core.exceptions import ImproperlyConfigured
+
+OFF = frozenset({"off", "0", "none"})
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_DURATION_UNITS = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
+_RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A rate limit: at most `count` requests per `seconds`-long window."""
+
+    count: int
+    seconds: int
+
+
+def parse_duration(value: str | timedelta) -> timedelta:
+    """'30s', '2m', '1h', '1d' (a bare number is seconds) -> timedelta; ValueError otherwise."""
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(str(value).lower())
+    if not match:
+        raise ValueError(f"Not a duration: {value!r} (use e.g. 30s, 2m, 1h, 1d).")
+    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def parse_rate(text: str) -> Rate | None:
+    """"10/10m" -> Rate(10, 600); "" or "0" or "off" disables the limit (None); ValueError otherwise."""
+    if not text or text.strip().lower() in OFF:
+        return None
+    match = _RATE.match(text)
+    if not match:
+        raise ValueError(f"Bad rate limit {text!r}: use COUNT/PERIOD, e.g. 10/10m, 5/1h, 100/30s.")
+    count, n, unit = match.groups()
+    seconds = int(n or 1) * _RATE_UNITS[unit]
+    if int(count) < 1 or seconds < 1:
+        raise ValueError(f"Bad rate limit {text!r}: use COUNT/PERIOD, e.g. 10/10m, 5/1h, 100/30s.")
+    return Rate(int(count), seconds)
+
+
+# --- readers for settings.py ---------------------------------------------------------------------
+
+
+def raw(name: str) -> str:
+    """The environment's (or .env's) value, stripped; "" when unset or empty."""
+    return str(config(name, default="")).strip()
+
+
+def _refuse(name: str, value: str, expected: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"{name}={value!r} is not valid: {expected}")
+
+
+def duration(name: str, default: str, *, allow_off: bool = False) -> timedelta | None:
+    """A duration like 30s, 15m, 1h, 1d; with allow_off, "off" (or 0) gives None."""
+    value = raw(name) or default
+    if allow_off and value.lower() in OFF:
+        return None
+    example = 'e.g. 30s, 15m, 1h or 1d' + (', or "off"' if allow_off else "")
+    try:
+        parsed = parse_duration(value)
+    except ValueError:
+        raise _refuse(name, value, f"use a duration, {example}.") from None
+    if allow_off and parsed < timedelta(seconds=1):
+        return None
+    return parsed
+
+
+def required_duration(name: str, default: str) -> timedelta:
+    """A duration that cannot be switched off."""
+    parsed = duration(name, default)
+    assert parsed is not None  # allow_off is False: duration() refuses or returns one  # nosec B101
+    return parsed
+
+
+def amount(name: str, default: str) -> Decimal:
+    """A positive amount with at most two decimal places, as a Decimal quantized to 0.01."""
+    value = raw(name) or default
+    try:
+        parsed = Decimal(value)
+    except InvalidOperation:
+        parsed = Decimal("NaN")
+    if not parsed.is_finite() or parsed <= 0 or parsed != parsed.quantize(CENT) or "e" in value.lower():
+        raise _refuse(name, value, "use a positive amount with at most two decimals, e.g. 100 or 2.50.")
+    return parsed.quantize(CENT)
+
+
+def integer(name: str, default: int, *, minimum: int = 0) -> int:
+    """A whole number of at least `minimum`."""
+    value = raw(name) or str(default)
+    if not re.fullmatch(r"[0-9]+", value) or int(value) < minimum:
+        raise _refuse(name, value, f"use a whole number of at least {minimum}, e.g. {max(default, minimum)}.")
+    return int(value)
+
+
+def rate(name: str, default: str) -> Rate | None:
+    """A rate limit COUNT/PERIOD (e.g. 10/10m); "off" disables it (None)."""
+    value = raw(name) or default
+    try:
+        return parse_rate(value)
+    except ValueError:
+        raise _refuse(name, value, 'use COUNT/PERIOD, e.g. 10/10m, 5/1h or 100/30s, or "off".') from None
