@@ -52,9 +52,12 @@ class InputTooLong(InvalidAgentInput):
         return {"length": self.length, "limit": self.limit}
 
 
+# The one over-limit message; agents.js fills in the same template from the page config.
+TOO_LONG = "The input is too long: {length} characters; this agent takes up to {limit}."
+
+
 def too_long_message(*, length: int, limit: int) -> str:
-    """The one over-limit message (the page's script reads its template from the page config)."""
-    return f"The input is too long: {length:,} characters; this agent takes up to {limit:,}."
+    return TOO_LONG.format(length=f"{length:,}", limit=f"{limit:,}")
 
 
 class InvalidRequestId(AgentError):
@@ -72,7 +75,7 @@ class RequestIdReused(AgentError):
     default_message = "This request id was already used for another agent. Reload the page and try again."
 
 
-class RunNotCancellable(AgentError):
+class RunNotCancelable(AgentError):
     """The run is not the user's, or a worker already took it (only a queued run can be canceled)."""
 
     status = 409

@@ -53,7 +53,7 @@ from .exceptions import (
     InvalidRequestId,
     RequestIdReused,
     RunnerError,
-    RunNotCancellable,
+    RunNotCancelable,
     SpendLimitReached,
 )
 from .limits import DEFAULT_MAX_INPUT_CHARS, InputLimits
@@ -68,7 +68,7 @@ GENERIC_FAILURE = "The agent could not complete this run."
 QUEUE_UNAVAILABLE = "The agent could not be started: our task queue is unavailable. Try again shortly."
 QUEUE_EXPIRED = "No worker picked up this run in time."
 RUN_LOST = "The agent did not finish this run."
-RUN_CANCELLED = "You cancelled this run."
+RUN_CANCELED = "You canceled this run."
 # A queued run whose worker vanished mid-run is run once more, then refunded.
 MAX_ATTEMPTS = 2
 
@@ -482,7 +482,7 @@ def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
     return RunOutcome(run=run, new_balance=current_balance(user=user), duplicate=not created)
 
 
-# --- queued runs: the worker's side, cancelling, and the sweep ------------------------------------
+# --- queued runs: the worker's side, canceling, and the sweep ------------------------------------
 
 
 def execute_queued_run(*, run_id, now=None) -> str:
@@ -497,7 +497,7 @@ def execute_queued_run(*, run_id, now=None) -> str:
         logger.warning("queued agent run %s does not exist", run_id)
         return "missing"
     if run.status != AgentRun.Status.QUEUED:
-        return "skipped"  # delivered twice, cancelled, expired or already done
+        return "skipped"  # delivered twice, canceled, expired or already done
     if run.queued_at and run.queued_at < now - settings.AGENT_QUEUE_MAX_WAIT:
         refunded = _refund(run=run, error_message=QUEUE_EXPIRED, from_status=AgentRun.Status.QUEUED)
         return "expired" if refunded else "skipped"
@@ -514,14 +514,14 @@ def execute_queued_run(*, run_id, now=None) -> str:
 
 
 def cancel_run(*, user, run_id) -> AgentRun:
-    """Cancel one of the user's queued runs and refund it; RunNotCancellable once a worker has it."""
+    """Cancel one of the user's queued runs and refund it; RunNotCancelable once a worker has it."""
     run = AgentRun.objects.select_related("agent").filter(pk=run_id, user=user).first()
     if run is None:
-        raise RunNotCancellable("no such run")
+        raise RunNotCancelable("no such run")
     if run.status != AgentRun.Status.QUEUED or not _refund(
-        run=run, error_message=RUN_CANCELLED, from_status=AgentRun.Status.QUEUED
+        run=run, error_message=RUN_CANCELED, from_status=AgentRun.Status.QUEUED
     ):
-        raise RunNotCancellable(f"run {run.pk} is no longer queued")
+        raise RunNotCancelable(f"run {run.pk} is no longer queued")
     return run
 
 

@@ -23,7 +23,7 @@ from wallet.exceptions import InsufficientBalance
 from wallet.templatetags.money import money
 
 from . import services
-from .exceptions import AgentUnavailable, InvalidAgentInput, InvalidRequestId, RunNotCancellable
+from .exceptions import AgentUnavailable, InvalidAgentInput, InvalidRequestId, RunNotCancelable
 from .models import Agent, AgentRun
 
 logger = logging.getLogger(__name__)
@@ -82,8 +82,8 @@ def _run_payload(request, outcome: services.RunOutcome) -> tuple[dict, int]:
     body = {
         "run_id": str(run.id),
         "status": run.status,
-        "new_balance": f"{outcome.new_balance:.2f}",
-        "new_balance_display": money(outcome.new_balance),
+        "balance": f"{outcome.new_balance:.2f}",
+        "balance_display": money(outcome.new_balance),
         "duplicate": outcome.duplicate,
     }
     if run.status == AgentRun.Status.SUCCEEDED:
@@ -96,7 +96,7 @@ def _run_payload(request, outcome: services.RunOutcome) -> tuple[dict, int]:
         status = 200
     else:
         # Queued for a worker or running (or a duplicate of such a submission: nothing charged by
-        # this call). The page polls status_url; a queued run can still be cancelled (refunded).
+        # this call). The page polls status_url; a queued run can still be canceled (refunded).
         status = 202
         queued = run.status == AgentRun.Status.QUEUED
         detail = PENDING_DETAIL.get(run.status, "Running the agent…")
@@ -222,7 +222,7 @@ def cancel_run(request, run_id):
     detail_url = reverse("agents:detail", args=[run.agent.slug])
     try:
         run = services.cancel_run(user=request.user, run_id=run.pk)
-    except RunNotCancellable as exc:
+    except RunNotCancelable as exc:
         if http.wants_json(request):
             raise
         # The form goes back to the run, with the reason above it.
@@ -232,7 +232,7 @@ def cancel_run(request, run_id):
         outcome = services.RunOutcome(run=run, new_balance=services.current_balance(user=request.user))
         body, status = _run_payload(request, outcome)
         return http.json_response(body, status)
-    messages.success(request, f"Run cancelled: {money(run.price)} refunded.")
+    messages.success(request, f"Run canceled: {money(run.price)} refunded.")
     return redirect(f"{detail_url}?{urlencode({'run': run.id})}#run-{run.id}")
 
 

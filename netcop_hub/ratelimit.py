@@ -20,6 +20,7 @@ from django.shortcuts import render
 
 from .config import Rate
 from .http import wants_json
+from .pageconfig import TOO_MANY
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 LIMITED_VIEWS = {
     "wallet:create_payment_intent": "TOPUP_RATE_LIMIT",
     "wallet:confirm_payment": "CONFIRM_RATE_LIMIT",
-    # Finishing or cancelling a top-up left at 3-D Secure: the same budget as confirming one.
+    # Finishing or canceling a top-up left at 3-D Secure: the same budget as confirming one.
     "wallet:resume_topup": "CONFIRM_RATE_LIMIT",
     "wallet:cancel_topup": "CONFIRM_RATE_LIMIT",
     "agents:use": "AGENT_RATE_LIMIT",
@@ -146,14 +147,14 @@ class RateLimitMiddleware:
 
 
 def wait_text(seconds: int) -> str:
-    """42 -> "42 s"; 582 -> "9 min 42 s" (static/js/topup.js counts down in the same words)."""
+    """42 -> "42 s"; 582 -> "9 min 42 s" (static/js/common.js counts down in the same words)."""
     minutes, rest = divmod(max(int(seconds), 0), 60)
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
 def too_many(request, wait: int):
     """The 429 answer: `retry_after` seconds in the JSON body and the Retry-After header."""
-    message = f"Too many attempts. Try again in {wait_text(wait)}."
+    message = TOO_MANY.format(wait=wait_text(wait))
     if wants_json(request):
         response = JsonResponse({"error": message, "code": "rate_limited", "retry_after": wait}, status=429)
     else:

@@ -99,6 +99,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "wallet.context_processors.wallet",
+                # The page config (user messages for the scripts), rendered by base.html.
+                "netcop_hub.pageconfig.page_config",
             ],
         },
     },

@@ -12,11 +12,12 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client, RequestFactory
 
-from agents.exceptions import RunnerError, RunNotCancellable
+from agents.exceptions import TOO_LONG, RunnerError, RunNotCancelable
 from agents.models import Agent
 from agents.runners import REGISTRY, RunnerSpec
 from netcop_hub import http
 from netcop_hub.errors import DomainError
+from netcop_hub.pageconfig import TOO_MANY
 from tests.helpers import CONFIRM_URL, CREATE_URL, create_topup, post_json
 from wallet import money, services, stripe_gateway
 from wallet.exceptions import InsufficientBalance, InvalidAmount
@@ -183,12 +184,36 @@ def test_json_number_with_an_exponent_is_refused(auth_client, no_stripe_calls):
     assert resp.status_code == 400 and resp.json() == {"error": BAD_AMOUNT, "code": "bad_request"}
 
 
-def test_the_page_script_uses_the_servers_amount_messages():
-    common = (django_settings.BASE_DIR / "static" / "js" / "common.js").read_text()
+def test_the_page_script_gets_the_servers_messages_from_the_page_config(client):
+    """User messages live once on the server: every page carries them in its JSON config block, and
+    no script keeps a copy."""
+    html = client.get("/accounts/login/").content.decode()
+    start = html.index('<script id="page-config" type="application/json">') + len(
+        '<script id="page-config" type="application/json">'
+    )
+    page = json.loads(html[start:html.index("</script>", start)])
     assert BAD_AMOUNT == money.AMOUNT_MESSAGE
-    for message in (money.AMOUNT_MESSAGE, money.TOO_LARGE_MESSAGE):
-        assert f'"{message}"' in common
-    assert f"MAX_INTEGER_DIGITS = {len(str(int(money.MAX_AMOUNT)))};" in common
+    assert page["messages"]["badAmount"] == money.AMOUNT_MESSAGE
+    assert page["messages"]["tooLarge"] == money.TOO_LARGE_MESSAGE
+    assert page["messages"]["tooLong"] == TOO_LONG and page["messages"]["tooMany"] == TOO_MANY
+    assert page["maxIntegerDigits"] == len(str(int(money.MAX_AMOUNT)))
+    js = django_settings.BASE_DIR / "static" / "js"
+    scripts = {path.name: path.read_text() for path in js.glob("*.js")}
+    for text in page["messages"].values():
+        for name, script in scripts.items():
+            assert text not in script, (name, text)
+
+
+def test_every_json_answer_says_the_balance_the_same_way(auth_client, user, agent):
+    fund(user)
+    answers = [
+        post_json(auth_client, "/agents/checker/use/", {"input": "https://a.example/", "request_id": str(uuid.uuid4())}).json(),
+        auth_client.get("/wallet/balance.json").json(),
+        post_json(auth_client, "/agents/checker/use/", {"input": "", "request_id": str(uuid.uuid4())}).json(),
+    ]
+    for body in answers:
+        assert body["balance"] == "7.50" and body["balance_display"] == "7.50 AED", body
+        assert not {"new_balance", "new_balance_display", "display"} & body.keys(), body
 
 
 @pytest.fixture
@@ -210,7 +235,7 @@ def test_csrf_cookie_is_httponly_and_the_page_carries_the_token(client):
 
 def test_scripts_read_the_token_from_the_page_not_the_cookie():
     js = django_settings.BASE_DIR / "static" / "js"
-    for name in ("common.js", "topup.js", "agents.js"):
+    for name in ("common.js", "topup.js", "agents.js", "history.js"):
         assert "document.cookie" not in (js / name).read_text(), name
 
 
@@ -320,9 +345,9 @@ def test_a_domain_error_a_view_lets_through_is_answered_as_json(rf, settings):
 def test_a_domain_error_on_a_page_is_the_error_page_with_our_message_only(user):
     request = RequestFactory().get("/")
     request.user = user
-    resp = http.render_error(request, RunNotCancellable("internal detail"))
+    resp = http.render_error(request, RunNotCancelable("internal detail"))
     body = resp.content.decode()
-    assert resp.status_code == 409 and RunNotCancellable.default_message in body
+    assert resp.status_code == 409 and RunNotCancelable.default_message in body
     assert "internal detail" not in body
 
 

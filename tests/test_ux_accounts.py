@@ -247,7 +247,7 @@ def test_missing_fields_say_what_to_enter(client):
 
 # --- 13: the session ends while a page is open ----------------------------------------------------------
 
-def test_logged_in_pages_carry_the_logged_out_nav_and_the_session_script(auth_client):
+def test_logged_in_pages_carry_the_logged_out_nav_for_the_session_ended_answer(auth_client):
     from django.templatetags.static import static
     from django.test import Client
 
@@ -256,6 +256,8 @@ def test_logged_in_pages_carry_the_logged_out_nav_and_the_session_script(auth_cl
     template = html[html.index('<template id="nav-logged-out">'):]
     template = template[:template.index("</template>")]
     assert ">Log in</a>" in template and ">Sign up</a>" in template
-    assert f'<script src="{static("js/session.js")}"></script>' in html
+    # common.js answers a 401 (NetCop.sessionEnded), on every page.
+    assert f'<script src="{static("js/common.js")}"></script>' in html
+    assert '"sessionEnded": "Your session has ended."' in html
     anonymous = Client().get("/").content.decode()
-    assert "nav-logged-out" not in anonymous and "session.js" not in anonymous
+    assert "nav-logged-out" not in anonymous

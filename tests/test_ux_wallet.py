@@ -1,5 +1,5 @@
 """The wallet page as a customer meets it (issue 12): rate limits that let an office pay, the way
-back to an agent, and finishing or cancelling an abandoned 3-D Secure top-up."""
+back to an agent, and finishing or canceling an abandoned 3-D Secure top-up."""
 
 
 import pytest
@@ -223,7 +223,10 @@ def test_amount_errors_are_one_sentence_the_page_also_says(user, settings):
     for amount in ("1", "20000", "99999999999999"):
         resp = post_json(client, CREATE, {**body, "amount": amount})
         assert resp.json()["error"] == "Enter an amount between 2.00 AED and 10,000.00 AED."
-    assert '"Enter an amount between " + formatCents(min) + " and " + formatCents(max) + "."' in script
+    # The page says the server's own sentence, from its config: no copy in the script.
+    assert "Enter an amount between" not in script
+    page = client.get("/wallet/").content.decode()
+    assert '"rangeMessage": "Enter an amount between 2.00 AED and 10,000.00 AED."' in page
 
 
 # --- 5. from an agent to the wallet and back --------------------------------------------------------

@@ -59,11 +59,12 @@ def _json_login_required(view):
 
 
 def _balance_fields(user, new_balance: Decimal | None) -> dict:
+    """The balance in the one vocabulary of every JSON answer: `balance` and `balance_display`."""
     if new_balance is None:
         user.refresh_from_db(fields=["wallet_balance"])
         new_balance = user.wallet_balance
     new_balance = Decimal(new_balance).quantize(services.CENT)
-    return {"new_balance": str(new_balance), "new_balance_display": money(new_balance)}
+    return {"balance": str(new_balance), "balance_display": money(new_balance)}
 
 
 def _success_message(topup: TopUp) -> str:
@@ -122,7 +123,7 @@ def _recent_row(topup: TopUp) -> dict:
     elif topup.status == TopUp.Status.REQUIRES_ACTION:
         reason = "Your bank is waiting for you to confirm this payment."
     badge = "Failed" if topup.status == TopUp.Status.FAILED else topup.get_status_display()
-    # Only a top-up Stripe is holding at 3-D Secure can be finished or cancelled from here.
+    # Only a top-up Stripe is holding at 3-D Secure can be finished or canceled from here.
     actionable = topup.status == TopUp.Status.REQUIRES_ACTION and bool(topup.stripe_payment_intent_id)
     return {"topup": topup, "badge": badge, "reason": reason, "actionable": actionable}
 
@@ -151,6 +152,7 @@ def topup_page(request):
         "currency": settings.WALLET_CURRENCY,
         "minAmount": str(settings.TOPUP_MIN_AMOUNT),
         "maxAmount": str(settings.TOPUP_MAX_AMOUNT),
+        "rangeMessage": _range_message(),
     }
     context = {
         "presets": [str(p.quantize(services.CENT)) for p in PRESET_AMOUNTS],
@@ -374,5 +376,5 @@ def balance(request):
     """The signed-in user's balance as JSON (for refreshing the nav; also the benchmarks' baseline)."""
     amount = request.user.wallet_balance
     return http.json_response(
-        {"balance": str(amount), "currency": settings.WALLET_CURRENCY, "display": money(amount)}
+        {"balance": str(amount), "balance_display": money(amount), "currency": settings.WALLET_CURRENCY}
     )
