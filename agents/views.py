@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from netcop_hub import http
-from netcop_hub.errors import DomainError
+from netcop_hub.errors import DomainError, NotAuthenticated
 from wallet.exceptions import InsufficientBalance
 from wallet.templatetags.money import money
 
@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 RECENT_RUNS = 10
 RUNS_PER_PAGE = 25
+LOG_IN = "Log in to use agents."
 BAD_BODY = "The request body must be a JSON object with input and request_id."
 
 
@@ -216,7 +217,7 @@ def cancel_run(request, run_id):
     """Cancel one of the user's queued runs and refund it: JSON for the page's script, else a redirect."""
     if not request.user.is_authenticated:
         if http.wants_json(request):
-            return http.json_error("Log in to use agents.", 401)
+            raise NotAuthenticated(user_message=LOG_IN)
         return redirect_to_login(request.path)
     run = get_object_or_404(AgentRun.objects.select_related("agent"), pk=run_id, user=request.user)
     detail_url = reverse("agents:detail", args=[run.agent.slug])
@@ -264,7 +265,7 @@ def _use_agent_json(request, slug):
 
     Every answer carries the balance as stored now, so the page's nav never goes stale."""
     if not request.user.is_authenticated:
-        return http.json_error("Log in to use agents.", 401)
+        raise NotAuthenticated(user_message=LOG_IN)
     try:
         agent = services.get_active_agent(slug=slug)
         data = _json_body(request)

@@ -36,3 +36,12 @@ class DomainError(Exception):
     def details(self) -> dict[str, Any]:
         """Extra JSON fields of the answer (figures the page needs); none by default."""
         return {}
+
+
+class NotAuthenticated(DomainError):
+    """A JSON endpoint called without a session (it ended while the page was open): 401, never a
+    redirect to the log-in page that a script could not follow."""
+
+    status = 401
+    code = "not_authenticated"
+    default_message = "Please log in again."

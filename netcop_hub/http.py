@@ -38,7 +38,6 @@ class BadRequest(DomainError):
 
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
-        self.message = message
         self.status = status  # type: ignore[misc]  # per request: 400, or 413 for an oversized body
         self.code = "too_large" if status == 413 else "bad_request"  # type: ignore[misc]
 
@@ -117,11 +116,6 @@ def string_field(data: dict, name: str, max_length: int) -> str:
 def json_response(body: dict, status: int = 200) -> JsonResponse:
     """A JSON answer. (NoStoreJsonMiddleware marks every JSON answer `Cache-Control: no-store`.)"""
     return JsonResponse(body, status=status)
-
-
-def json_error(message: str, status: int, **extra) -> JsonResponse:
-    """An error answer that is no domain error (401 for a session that ended, 404 for another's id)."""
-    return json_response({"error": message, **extra}, status=status)
 
 
 def _log(exc: DomainError, request) -> None:

@@ -370,3 +370,10 @@ def test_wants_json_is_one_rule(rf):
     assert http.wants_json(rf.get("/", HTTP_ACCEPT="application/json"))
     assert not http.wants_json(rf.post("/", {"a": "b"}))
     assert not http.wants_json(rf.get("/", HTTP_ACCEPT="text/html"))
+
+
+@pytest.mark.parametrize("url", [CREATE, CONFIRM, "/agents/checker/use/"])
+def test_a_json_call_without_a_session_is_a_401_with_its_code(agent, url):
+    resp = post_json(Client(), url, {"input": "x", "request_id": str(uuid.uuid4())})
+    assert resp.status_code == 401 and resp.json()["code"] == "not_authenticated"
+    assert resp["Cache-Control"] == "no-store"

@@ -22,6 +22,7 @@ from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from netcop_hub import http
+from netcop_hub.errors import NotAuthenticated
 
 from . import services, stripe_gateway
 from .exceptions import InvalidAmount, PaymentProviderError, TopUpMismatch, TopUpNotFound
@@ -52,7 +53,7 @@ def _json_login_required(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
-            return http.json_error("Please log in again.", 401)
+            raise NotAuthenticated
         return view(request, *args, **kwargs)
 
     return wrapper
