@@ -11,8 +11,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
 from netcop_hub import ratelimit
+from netcop_hub.durations import in_words
 
-from .durations import in_words
 from .forms import (
     DisplayNameForm,
     EmailAuthenticationForm,

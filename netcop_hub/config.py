@@ -1,4 +1,4 @@
-"""Settings read once, at start-up, into typed values; the one duration and rate parser.
+"""Settings read once, at start-up, into typed values; the one rate-limit parser.
 
 `netcop_hub/settings.py` reads every duration, amount, count and rate limit through the readers
 below, so code uses `settings.AGENT_RUN_LOST_AFTER` as a timedelta, `settings.TOPUP_MAX_AMOUNT` as a
@@ -17,10 +17,10 @@ from decimal import Decimal, InvalidOperation
 from decouple import config
 from django.core.exceptions import ImproperlyConfigured
 
+from .durations import parse_duration
+
 OFF = frozenset({"off", "0", "none"})
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
-_DURATION_UNITS = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
 _RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 CENT = Decimal("0.01")
@@ -32,16 +32,6 @@ class Rate:
 
     count: int
     seconds: int
-
-
-def parse_duration(value: str | timedelta) -> timedelta:
-    """'30s', '2m', '1h', '1d' (a bare number is seconds) -> timedelta; ValueError otherwise."""
-    if isinstance(value, timedelta):
-        return value
-    match = _DURATION.match(str(value).lower())
-    if not match:
-        raise ValueError(f"Not a duration: {value!r} (use e.g. 30s, 2m, 1h, 1d).")
-    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
 
 
 def parse_rate(text: str) -> Rate | None:

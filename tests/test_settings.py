@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from netcop_hub.config import Rate, parse_duration, parse_rate
+from netcop_hub.config import Rate, parse_rate
+from netcop_hub.durations import parse_duration
 
 PROBE = (
     "import os, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'netcop_hub.settings'); django.setup(); "
@@ -136,7 +137,10 @@ def test_parse_rate_rejects_nonsense(bad):
 def test_no_duration_or_rate_is_parsed_at_use_time():
     """The one parser is the kit's, used by settings.py (and a command's own option), nowhere else."""
     root = pathlib.Path(__file__).resolve().parent.parent
-    allowed = {"netcop_hub/config.py", "netcop_hub/settings.py", "wallet/management/commands/reconcile_topups.py"}
+    allowed = {
+        "netcop_hub/config.py", "netcop_hub/durations.py", "netcop_hub/settings.py",
+        "wallet/management/commands/reconcile_topups.py",
+    }
     for app in ("netcop_hub", "authentication", "wallet", "agents"):
         for path in (root / app).rglob("*.py"):
             rel = path.relative_to(root).as_posix()

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from authentication.durations import in_words
 from netcop_hub.config import parse_rate
+from netcop_hub.durations import in_words
 
 pytestmark = pytest.mark.django_db
 

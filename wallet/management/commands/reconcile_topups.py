@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from netcop_hub.config import parse_duration
+from netcop_hub.durations import parse_duration
 from wallet.reconcile import reconcile_topups
 
 
