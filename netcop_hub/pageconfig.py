@@ -16,11 +16,16 @@ from typing import Any
 SESSION_ENDED = "Your session has ended."
 # netcop_hub.ratelimit answers 429 with this sentence; the page counts the wait down in it.
 TOO_MANY = "Too many attempts. Try again in {wait}."
+# The wait in it: "9 min 42 s", or "42 s" under a minute.
+WAIT_MINUTES = "{minutes} min {seconds} s"
+WAIT_SECONDS = "{seconds} s"
 
 _MESSAGES: dict[str, str] = {
     "sessionEnded": SESSION_ENDED,
     "logInAgain": "Log in again",
     "tooMany": TOO_MANY,
+    "waitMinutes": WAIT_MINUTES,
+    "waitSeconds": WAIT_SECONDS,
     "tryAgainNow": "You can try again now.",
     "generic": "Something went wrong. Please try again.",
     "network": "We couldn't reach the server. Check your connection and try again.",

@@ -20,7 +20,7 @@ from django.shortcuts import render
 
 from .config import Rate
 from .http import wants_json
-from .pageconfig import TOO_MANY
+from .pageconfig import TOO_MANY, WAIT_MINUTES, WAIT_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -147,9 +147,11 @@ class RateLimitMiddleware:
 
 
 def wait_text(seconds: int) -> str:
-    """42 -> "42 s"; 582 -> "9 min 42 s" (static/js/common.js counts down in the same words)."""
+    """42 -> "42 s"; 582 -> "9 min 42 s" (static/js/common.js counts down with the same templates)."""
     minutes, rest = divmod(max(int(seconds), 0), 60)
-    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+    if minutes:
+        return WAIT_MINUTES.format(minutes=minutes, seconds=rest)
+    return WAIT_SECONDS.format(seconds=rest)
 
 
 def too_many(request, wait: int):

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 
 from .exceptions import InvalidAmount
 from .formatting import CENT, MINUS, format_money, format_signed_money
@@ -29,6 +30,7 @@ __all__ = [
     "format_money",
     "format_signed_money",
     "parse_amount",
+    "topup_range_message",
     "to_money",
 ]
 
@@ -96,6 +98,13 @@ def to_money(value: object) -> Decimal:
     if quantized != amount:
         raise InvalidAmount("Amounts can have at most two decimal places.")
     return quantized
+
+
+def topup_range_message() -> str:
+    """The one sentence for a top-up amount out of range: the service refuses with it, the page's
+    script shows it (the top-up page config), and a too-large amount is said the same way."""
+    low, high = settings.TOPUP_MIN_AMOUNT, settings.TOPUP_MAX_AMOUNT
+    return f"Enter an amount between {format_money(low)} and {format_money(high)}."
 
 
 class AmountField(forms.Field):

@@ -27,7 +27,7 @@ from netcop_hub.errors import NotAuthenticated
 from . import services, stripe_gateway
 from .exceptions import InvalidAmount, PaymentProviderError, TopUpMismatch, TopUpNotFound
 from .models import TopUp
-from .money import TOO_LARGE_MESSAGE, format_money, parse_amount
+from .money import TOO_LARGE_MESSAGE, parse_amount, topup_range_message
 from .templatetags.money import money
 
 logger = logging.getLogger(__name__)
@@ -70,12 +70,6 @@ def _balance_fields(user, new_balance: Decimal | None) -> dict:
 
 def _success_message(topup: TopUp) -> str:
     return f"{money(topup.amount, topup.currency)} was added to your wallet."
-
-
-def _range_message() -> str:
-    """The one sentence for an amount out of range (services.validate_topup_amount says the same)."""
-    low, high = settings.TOPUP_MIN_AMOUNT, settings.TOPUP_MAX_AMOUNT
-    return f"Enter an amount between {format_money(low)} and {format_money(high)}."
 
 
 def _prefill_amount(raw: str | None) -> str:
@@ -153,7 +147,7 @@ def topup_page(request):
         "currency": settings.WALLET_CURRENCY,
         "minAmount": str(settings.TOPUP_MIN_AMOUNT),
         "maxAmount": str(settings.TOPUP_MAX_AMOUNT),
-        "rangeMessage": _range_message(),
+        "rangeMessage": topup_range_message(),
     }
     context = {
         "presets": [str(p.quantize(services.CENT)) for p in PRESET_AMOUNTS],
@@ -194,7 +188,7 @@ def create_payment_intent(request):
     except InvalidAmount as exc:
         # Too many digits is out of the top-up range: said as the range, like the page says it.
         too_large = str(exc) == TOO_LARGE_MESSAGE
-        raise http.BadRequest(_range_message() if too_large else exc.user_message) from None
+        raise http.BadRequest(topup_range_message() if too_large else exc.user_message) from None
     payment_method_id = http.string_field(data, "payment_method_id", 255)
     if not PAYMENT_METHOD_ID.fullmatch(payment_method_id):
         raise http.BadRequest("Missing or invalid payment method id.")

@@ -188,11 +188,12 @@
     box.appendChild(document.createTextNode("."));
   }
 
-  // 42 -> "42 s", 582 -> "9 min 42 s": the server's words (netcop_hub/ratelimit.py wait_text).
+  // 42 -> "42 s", 582 -> "9 min 42 s", from the server's templates (netcop_hub/ratelimit.py wait_text).
   function waitText(seconds) {
     var minutes = Math.floor(seconds / 60);
     var rest = seconds % 60;
-    return minutes ? minutes + " min " + rest + " s" : rest + " s";
+    return minutes ? message("waitMinutes", { minutes: minutes, seconds: rest }) :
+      message("waitSeconds", { seconds: rest });
   }
 
   // A 429: count the server's retry_after down in `box`, `buttons` disabled until then. The message
