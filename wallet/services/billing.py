@@ -40,6 +40,10 @@ NEEDS_YOU = "Your bank asks you to confirm this payment, which it cannot do whil
 class CardNotFound(WalletError):
     """The card is not one of this customer's saved cards."""
 
+    status = 404
+    code = "card_not_found"
+    default_message = "That card is not one of your saved cards."
+
 
 def month_start(now=None):
     """The start of the current calendar month in TIME_ZONE (an aware datetime)."""
