@@ -60,26 +60,25 @@ def _refuse(name: str, value: str, expected: str) -> ImproperlyConfigured:
     return ImproperlyConfigured(f"{name}={value!r} is not valid: {expected}")
 
 
-def duration(name: str, default: str, *, allow_off: bool = False) -> timedelta | None:
-    """A duration like 30s, 15m, 1h, 1d; with allow_off, "off" (or 0) gives None."""
-    value = raw(name) or default
-    if allow_off and value.lower() in OFF:
-        return None
-    example = 'e.g. 30s, 15m, 1h or 1d' + (', or "off"' if allow_off else "")
+def _duration(name: str, value: str, example: str) -> timedelta:
     try:
-        parsed = parse_duration(value)
+        return parse_duration(value)
     except ValueError:
-        raise _refuse(name, value, f"use a duration, {example}.") from None
-    if allow_off and parsed < timedelta(seconds=1):
-        return None
-    return parsed
+        raise _refuse(name, value, f"use a duration, e.g. 30s, 15m, 1h or 1d{example}.") from None
 
 
 def required_duration(name: str, default: str) -> timedelta:
-    """A duration that cannot be switched off."""
-    parsed = duration(name, default)
-    assert parsed is not None  # allow_off is False: duration() refuses or returns one  # nosec B101
-    return parsed
+    """A duration like 30s, 15m, 1h, 1d that cannot be switched off."""
+    return _duration(name, raw(name) or default, "")
+
+
+def duration(name: str, default: str, *, allow_off: bool = False) -> timedelta | None:
+    """A duration like 30s, 15m, 1h, 1d; with allow_off, "off" (or anything under a second) is None."""
+    value = raw(name) or default
+    if allow_off and value.lower() in OFF:
+        return None
+    parsed = _duration(name, value, ', or "off"' if allow_off else "")
+    return None if allow_off and parsed < timedelta(seconds=1) else parsed
 
 
 def amount(name: str, default: str) -> Decimal:
