@@ -41,21 +41,19 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from wallet.exceptions import InsufficientFunds
+from wallet.exceptions import InsufficientBalance
 from wallet.models import BillingSettings, TxType
-from wallet.reconcile import parse_duration
 from wallet.services import CENT, credit, debit, lock_user, to_money
 from wallet.services.billing import month_start
 
 from .exceptions import (
     AgentUnavailable,
     InputTooLong,
-    InsufficientBalance,
     InvalidAgentInput,
     InvalidRequestId,
     RequestIdReused,
     RunnerError,
-    RunNotCancellable,
+    RunNotCancelable,
     SpendLimitReached,
 )
 from .limits import DEFAULT_MAX_INPUT_CHARS, InputLimits
@@ -70,7 +68,7 @@ GENERIC_FAILURE = "The agent could not complete this run."
 QUEUE_UNAVAILABLE = "The agent could not be started: our task queue is unavailable. Try again shortly."
 QUEUE_EXPIRED = "No worker picked up this run in time."
 RUN_LOST = "The agent did not finish this run."
-RUN_CANCELLED = "You cancelled this run."
+RUN_CANCELED = "You canceled this run."
 # A queued run whose worker vanished mid-run is run once more, then refunded.
 MAX_ATTEMPTS = 2
 
@@ -274,7 +272,7 @@ def _charge(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> tu
         if existing is not None:
             return existing, False
         raise
-    except InsufficientFunds:
+    except InsufficientBalance:
         # The debit waited for the twin's lock and then found its money spent: if a twin with
         # this request id committed, that is the answer, not "insufficient balance".
         existing = _first_run(user=user, request_id=request_id, agent=agent)
@@ -450,7 +448,7 @@ def _run_inline(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -
         if existing is None:
             raise
         return RunOutcome(run=existing, new_balance=current_balance(user=user), duplicate=True)
-    except InsufficientFunds:
+    except InsufficientBalance:
         # The wallet was emptied while we computed (or a twin spent it): the output is discarded.
         return _insufficient(user=user, agent=agent, request_id=request_id, price=price)
     # The ledger row's balance_after is the balance as of this commit: no re-read for the answer.
@@ -484,7 +482,7 @@ def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
     return RunOutcome(run=run, new_balance=current_balance(user=user), duplicate=not created)
 
 
-# --- queued runs: the worker's side, cancelling, and the sweep ------------------------------------
+# --- queued runs: the worker's side, canceling, and the sweep ------------------------------------
 
 
 def execute_queued_run(*, run_id, now=None) -> str:
@@ -499,8 +497,8 @@ def execute_queued_run(*, run_id, now=None) -> str:
         logger.warning("queued agent run %s does not exist", run_id)
         return "missing"
     if run.status != AgentRun.Status.QUEUED:
-        return "skipped"  # delivered twice, cancelled, expired or already done
-    if run.queued_at and run.queued_at < now - parse_duration(settings.AGENT_QUEUE_MAX_WAIT):
+        return "skipped"  # delivered twice, canceled, expired or already done
+    if run.queued_at and run.queued_at < now - settings.AGENT_QUEUE_MAX_WAIT:
         refunded = _refund(run=run, error_message=QUEUE_EXPIRED, from_status=AgentRun.Status.QUEUED)
         return "expired" if refunded else "skipped"
     attempt = run.attempts + 1
@@ -516,14 +514,14 @@ def execute_queued_run(*, run_id, now=None) -> str:
 
 
 def cancel_run(*, user, run_id) -> AgentRun:
-    """Cancel one of the user's queued runs and refund it; RunNotCancellable once a worker has it."""
+    """Cancel one of the user's queued runs and refund it; RunNotCancelable once a worker has it."""
     run = AgentRun.objects.select_related("agent").filter(pk=run_id, user=user).first()
     if run is None:
-        raise RunNotCancellable("no such run")
+        raise RunNotCancelable("no such run")
     if run.status != AgentRun.Status.QUEUED or not _refund(
-        run=run, error_message=RUN_CANCELLED, from_status=AgentRun.Status.QUEUED
+        run=run, error_message=RUN_CANCELED, from_status=AgentRun.Status.QUEUED
     ):
-        raise RunNotCancellable(f"run {run.pk} is no longer queued")
+        raise RunNotCancelable(f"run {run.pk} is no longer queued")
     return run
 
 
@@ -543,8 +541,8 @@ def sweep_queued_runs(*, now=None) -> SweepReport:
     """
     now = now or timezone.now()
     report = SweepReport()
-    max_wait = parse_duration(settings.AGENT_QUEUE_MAX_WAIT)
-    lost_after = parse_duration(settings.AGENT_RUN_LOST_AFTER)
+    max_wait = settings.AGENT_QUEUE_MAX_WAIT
+    lost_after = settings.AGENT_RUN_LOST_AFTER
     waiting = AgentRun.objects.select_related("agent").filter(
         status=AgentRun.Status.QUEUED, queued_at__lt=now - max_wait
     )

@@ -19,11 +19,9 @@ def sweep_agent_runs() -> str:
 
     from django.conf import settings
 
-    from wallet.reconcile import parse_duration
-
     # Inline runs take milliseconds: one still "charged" after AGENT_RUN_LOST_AFTER lost its process.
     stuck = services.refund_stuck_runs(
-        older_than=max(parse_duration(settings.AGENT_RUN_LOST_AFTER), timedelta(minutes=3))
+        older_than=max(settings.AGENT_RUN_LOST_AFTER, timedelta(minutes=3))
     )
     report = services.sweep_queued_runs()
     return f"{stuck} inline run(s) refunded, {report}"

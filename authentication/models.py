@@ -113,14 +113,14 @@ class User(AbstractUser):
     def deduct_balance(self, amount, description: str = "") -> bool:
         """Debit the wallet for agent usage; False (and nothing written) when funds are short."""
         from wallet import services
-        from wallet.exceptions import InsufficientFunds
+        from wallet.exceptions import InsufficientBalance
 
         try:
             services.debit(
                 user=self, amount=amount, type=services.TxType.AGENT_USAGE, description=description
             )
             return True
-        except InsufficientFunds:
+        except InsufficientBalance:
             return False
         finally:
             self.refresh_from_db(fields=["wallet_balance"])

@@ -59,8 +59,8 @@ def test_json_success_charges_exactly_the_price_once(client, make_user, agent):
     data = response.json()
     assert data["status"] == "succeeded"
     assert data["charged"] == "2.50"
-    assert data["new_balance"] == "7.50"
-    assert data["new_balance_display"] == "7.50 AED"
+    assert data["balance"] == "7.50"
+    assert data["balance_display"] == "7.50 AED"
     assert "PHISHING URL CHECK" in data["output"] and "HIGH RISK" in data["output"]
     run = AgentRun.objects.get(pk=data["run_id"])
     assert run.status == AgentRun.Status.SUCCEEDED and run.output == data["output"]
@@ -103,7 +103,7 @@ def test_each_builtin_agent_runs_through_the_endpoint(client, make_user):
         response = use(client, agent, text)
         assert response.status_code == 200, (slug, response.content)
         expected -= agent.price
-        assert Decimal(response.json()["new_balance"]) == expected
+        assert Decimal(response.json()["balance"]) == expected
     assert balance_of(user) == expected
     ledger_ok()
 
@@ -182,7 +182,7 @@ def test_runner_error_charges_nothing_and_answers_200_failed_without_leaking(
     # An inline run is computed before it is charged: a failure never took the money at all.
     assert data["status"] == "failed" and data["refunded"] is False and data["charged"] == "0.00"
     assert data["error"] == "The agent could not complete this run."
-    assert data["new_balance"] == "10.00"
+    assert data["balance"] == "10.00"
     # The runner's internal text ("upstream said 42 secret") must not leak; look outside the ids,
     # which are random and may contain "42" by chance.
     leakable = {k: v for k, v in data.items() if k != "run_id"}
@@ -619,7 +619,7 @@ def test_an_inline_run_is_one_commit_and_ten_statements_at_most(client, make_use
     with CaptureQueriesContext(connection) as ctx:
         response = use(client, agent)
     assert response.status_code == 200 and response.json()["status"] == "succeeded"
-    assert response.json()["new_balance"] == f"{Decimal('10.00') - 2 * agent.price:.2f}"
+    assert response.json()["balance"] == f"{Decimal('10.00') - 2 * agent.price:.2f}"
     sql = [q["sql"].split()[0].upper() for q in ctx.captured_queries]
     # Session, user, agent; then in one transaction the monthly spend-limit look-up, the debit
     # UPDATE, the billing settings the debit consults (alert, auto-recharge), the ledger INSERT and

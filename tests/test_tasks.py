@@ -10,7 +10,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from agents import services
-from agents.exceptions import RunNotCancellable
+from agents.exceptions import RunNotCancelable
 from agents.models import Agent, AgentRun
 from agents.tasks import execute_run
 from tests.concurrency import run_concurrently
@@ -221,7 +221,7 @@ def test_queue_down_at_enqueue_refunds_the_run_and_says_so(task_workers, funded,
     assert money_trail(funded) == (1, 1, Decimal("20.00"))
 
 
-# --- cancelling a queued run --------------------------------------------------------------------
+# --- canceling a queued run --------------------------------------------------------------------
 
 
 def test_cancel_a_queued_run_refunds_it_and_the_worker_skips_it(task_workers, agent_http_server, funded):
@@ -230,7 +230,7 @@ def test_cancel_a_queued_run_refunds_it_and_the_worker_skips_it(task_workers, ag
     services.cancel_run(user=funded, run_id=run.pk)
     assert status_of(run) == AgentRun.Status.FAILED
     assert money_trail(funded) == (1, 1, Decimal("20.00"))
-    with pytest.raises(RunNotCancellable):
+    with pytest.raises(RunNotCancelable):
         services.cancel_run(user=funded, run_id=run.pk)  # twice: nothing more
     task_workers("db")
     from django_tasks_db.models import DBTaskResult
@@ -244,7 +244,7 @@ def test_cancel_after_the_worker_took_the_run_is_refused(task_workers, agent_htt
     task_workers("db")
     run = start_run(funded, http_agent(f"{agent_http_server.url}/hold"))
     wait_for(agent_http_server.entered.is_set, 60, "the worker to call the agent")
-    with pytest.raises(RunNotCancellable):
+    with pytest.raises(RunNotCancelable):
         services.cancel_run(user=funded, run_id=run.pk)
     agent_http_server.release.set()
     run = wait_for(lambda: finished(run), 60, "the run to finish")
@@ -267,13 +267,13 @@ def test_cancel_racing_the_worker_has_exactly_one_winner(funded, monkeypatch, tr
                 return services.execute_queued_run(run_id=run.pk)
             try:
                 services.cancel_run(user=funded, run_id=run.pk)
-                return "cancelled"
-            except RunNotCancellable:
+                return "canceled"
+            except RunNotCancelable:
                 return "too late"
 
         worker_result, cancel_result = run_concurrently(contender, 2)
         run.refresh_from_db()
-        if cancel_result == "cancelled":
+        if cancel_result == "canceled":
             assert worker_result == "skipped" and run.status == AgentRun.Status.FAILED
         else:
             assert cancel_result == "too late" and run.status == AgentRun.Status.SUCCEEDED
@@ -312,9 +312,9 @@ def test_worker_refunds_a_run_that_waited_past_the_limit(funded, transactional_d
 
 
 def test_scheduler_claims_each_slot_once_across_hosts(db, settings):
-    settings.SCHEDULE_RECONCILE_TOPUPS = "5m"
-    settings.SCHEDULE_SWEEP_AGENT_RUNS = "off"
-    settings.SCHEDULE_PRUNE_TASK_RESULTS = "off"
+    settings.SCHEDULE_RECONCILE_TOPUPS = timedelta(minutes=5)
+    settings.SCHEDULE_SWEEP_AGENT_RUNS = None
+    settings.SCHEDULE_PRUNE_TASK_RESULTS = None
     now = timezone.now().replace(minute=0, second=10, microsecond=0)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(scheduler, "_enqueue", lambda chore: None)
@@ -370,7 +370,7 @@ def test_pages_answer_while_a_slow_http_run_is_in_flight(client, task_workers, a
     answer = post_run(client, agent)
     assert answer.status_code == 202 and time.monotonic() - started < 5
     body = answer.json()
-    assert body["status"] == "queued" and body["new_balance"] == "16.00"
+    assert body["status"] == "queued" and body["balance"] == "16.00"
     wait_for(agent_http_server.entered.is_set, 60, "the worker to call the agent")
     # The agent is holding its answer: the site, top-ups included, keeps answering.
     for url in ("/agents/", f"/agents/{agent.slug}/", "/wallet/", "/wallet/history/"):
@@ -398,16 +398,16 @@ def test_cancel_from_the_page_refunds_a_queued_run(client, task_workers, funded)
     assert body["status"] == "queued" and "Cancel and refund" in body["html"]
     page = client.get(f"/agents/{agent.slug}/")
     assert f'data-run-pending="{body["status_url"]}"' in page.content.decode()  # the reopened tab polls it
-    cancelled = client.post(body["cancel_url"], "{}", content_type="application/json")
-    assert cancelled.status_code == 200
-    data = cancelled.json()
-    assert data["status"] == "failed" and data["refunded"] is True and data["new_balance"] == "20.00"
-    assert services.RUN_CANCELLED in data["html"]
+    canceled = client.post(body["cancel_url"], "{}", content_type="application/json")
+    assert canceled.status_code == 200
+    data = canceled.json()
+    assert data["status"] == "failed" and data["refunded"] is True and data["balance"] == "20.00"
+    assert services.RUN_CANCELED in data["html"]
     assert money_trail(funded) == (1, 1, Decimal("20.00"))
     # Without JavaScript: the form posts and the page comes back with a message.
     second = post_run(client, agent).json()
     response = client.post(second["cancel_url"], follow=True)
-    assert response.status_code == 200 and "Run cancelled" in response.content.decode()
+    assert response.status_code == 200 and "Run canceled" in response.content.decode()
     assert money_trail(funded) == (2, 2, Decimal("20.00"))
 
 
@@ -419,4 +419,4 @@ def test_queue_down_the_page_is_told_and_nothing_is_charged(client, task_workers
     assert answer.status_code == 200
     data = answer.json()
     assert data["status"] == "failed" and data["refunded"] is True and data["error"] == services.QUEUE_UNAVAILABLE
-    assert data["new_balance"] == "20.00"
+    assert data["balance"] == "20.00"

@@ -199,6 +199,7 @@ def test_402_states_balance_price_shortfall_and_the_way_to_top_up(client, make_u
     assert response.status_code == 402
     assert response.json() == {
         "error": "Not enough balance: this run costs 5.00 AED and your wallet has 0.00 AED (5.00 AED short).",
+        "code": "insufficient_balance",
         "balance": "0.00",
         "balance_display": "0.00 AED",
         "price": "5.00",

@@ -17,7 +17,6 @@ saves double work.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -42,20 +41,6 @@ WAITING_STATES = (IntentStatus.REQUIRES_ACTION, IntentStatus.REQUIRES_CONFIRMATI
 MAX_CONSECUTIVE_OUTAGES = 3
 # One page of PaymentIntents scanned (sandbox only) for a top-up whose intent id we never learned.
 RECENT_INTENTS = 100
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
-_UNITS = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_duration(value) -> timedelta:
-    """'30s', '2m', '1h', '1d' (a bare number is seconds) -> timedelta; ValueError otherwise."""
-    if isinstance(value, timedelta):
-        return value
-    match = _DURATION.match(str(value).lower())
-    if not match:
-        raise ValueError(f"Not a duration: {value!r} (use e.g. 30s, 2m, 1h, 1d).")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -146,7 +131,7 @@ def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_inten
             truncated = False
         found = _find_intent(topup, candidates)
         if found is None:
-            if _age(topup, now) < parse_duration(settings.TOPUP_UNSTARTED_AFTER):
+            if _age(topup, now) < settings.TOPUP_UNSTARTED_AFTER:
                 return Outcome("waiting", "no intent at Stripe yet; left pending")
             if truncated:
                 # A full page may have cut the intent off: failing it could lose a payment. Leave it
@@ -167,7 +152,7 @@ def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_inten
     else:
         intent = stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id)
 
-    if intent.status in WAITING_STATES and _age(topup, now) >= parse_duration(settings.TOPUP_ABANDON_AFTER):
+    if intent.status in WAITING_STATES and _age(topup, now) >= settings.TOPUP_ABANDON_AFTER:
         if dry_run:
             return Outcome("canceled", f"would cancel intent {intent.id} abandoned in {intent.status}")
         try:
@@ -206,7 +191,7 @@ def reconcile_topups(
     cutoff = now - older_than
     report = ReconcileReport(dry_run=dry_run)
     # Failed/canceled ones by created_at: a run's claim moves updated_at, which would keep them forever.
-    revisit_since = now - parse_duration(settings.TOPUP_ABANDON_AFTER)
+    revisit_since = now - settings.TOPUP_ABANDON_AFTER
     rows = list(
         TopUp.objects.filter(created_at__lte=cutoff, updated_at__lte=cutoff)
         .filter(

@@ -23,7 +23,6 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from .models import ChoreSlot
-from .reconcile import parse_duration
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +37,8 @@ class Chore:
     setting: str
 
     def interval(self) -> timedelta | None:
-        raw = str(getattr(settings, self.setting, "off")).strip().lower()
-        if raw in {"", "off", "0", "none"}:
-            return None
-        interval = parse_duration(raw)
-        return interval if interval.total_seconds() >= 1 else None
+        """The setting, parsed at start-up: None when "off"."""
+        return getattr(settings, self.setting, None)
 
 
 CHORES = [

@@ -17,10 +17,9 @@ def reconcile_topups() -> str:
     """Periodic chore: settle, fail or cancel unfinished top-ups from Stripe (manage.py reconcile_topups)."""
     from django.conf import settings
 
-    from .reconcile import parse_duration
     from .reconcile import reconcile_topups as reconcile
 
-    report = reconcile(older_than=parse_duration(settings.RECONCILE_OLDER_THAN), limit=500)
+    report = reconcile(older_than=settings.RECONCILE_OLDER_THAN, limit=500)
     for line in report.lines:
         logger.info("reconcile: %s", line)
     return report.summary()
@@ -38,7 +37,6 @@ def send_email(kind: str, object_id: str, attempt: int = 1) -> str:
 
     from . import emails
     from .models import SentEmail
-    from .reconcile import parse_duration
 
     key = f"{kind}:{object_id}"
     if SentEmail.objects.filter(key=key).exists():
@@ -50,7 +48,7 @@ def send_email(kind: str, object_id: str, attempt: int = 1) -> str:
         if attempt >= settings.EMAIL_MAX_ATTEMPTS:
             logger.error("giving up on %s email after %s attempts: %r", key, attempt, exc)
             return "gave up"
-        delay = parse_duration(settings.EMAIL_RETRY_AFTER) * (2 ** (attempt - 1))
+        delay = settings.EMAIL_RETRY_AFTER * (2 ** (attempt - 1))
         logger.warning("%s email not sent (%r); retry %s in %s", key, exc, attempt + 1, delay)
         try:
             send_email.using(run_after=timezone.now() + delay).enqueue(kind, object_id, attempt + 1)

@@ -41,6 +41,10 @@ NEEDS_YOU = "Your bank asks you to confirm this payment, which it cannot do whil
 class CardNotFound(WalletError):
     """The card is not one of this customer's saved cards."""
 
+    status = 404
+    code = "card_not_found"
+    default_message = "That card is not one of your saved cards."
+
 
 def month_start(now=None):
     """The start of the current calendar month in TIME_ZONE (an aware datetime)."""
@@ -278,7 +282,7 @@ def run_auto_recharge(*, user_id: int) -> str:
             idempotency_key=f"topup-{topup.id}",
         )
     except PaymentDeclined as exc:
-        reason = NEEDS_YOU if exc.code == "authentication_required" else (exc.user_message or "Declined.")
+        reason = NEEDS_YOU if exc.decline_code == "authentication_required" else exc.user_message
         mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=reason[:255])
         record_failure(topup_id=topup.id)
         return "declined"
@@ -327,14 +331,13 @@ def record_success(*, user_id) -> None:
 def record_failure(*, topup_id) -> None:
     """A failed automatic top-up: back off, count it, pause after AUTO_RECHARGE_MAX_FAILURES; email."""
     from ..emails import AUTO_RECHARGE_FAILED, AUTO_RECHARGE_PAUSED, enqueue_email
-    from ..reconcile import parse_duration
 
     now = timezone.now()
     with transaction.atomic():
         topup = TopUp.objects.get(pk=topup_id)
         billing = BillingSettings.objects.select_for_update().get(pk=topup.user_id)
         billing.auto_recharge_failures += 1
-        billing.auto_recharge_retry_after = now + parse_duration(settings.AUTO_RECHARGE_BACKOFF)
+        billing.auto_recharge_retry_after = now + settings.AUTO_RECHARGE_BACKOFF
         billing.auto_recharge_notice = (
             f"The automatic top-up of {format_money(topup.amount)} on "
             f"{date_format(timezone.localtime(now), 'j M Y')} "
