@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .models import FILTER_TYPES, TopUp, TxType, WalletTransaction, kind_filter, ledger_kind
+from .money import format_money, format_signed_money
 
 PAGE_SIZE = 50
 CHART_DAYS = (30, 90)
@@ -140,26 +142,43 @@ class LedgerPage:
     newer_cursor: str | None  # ?after=  (the page of newer rows), None on the first page
     older_cursor: str | None  # ?before= (the page of older rows), None on the last page
     is_first: bool
-    start: int = 0  # position of the first row shown (1-based) and of the last, and the total
+    # Position of the first row shown (1-based) and of the last, and the total; start is 0 when the
+    # page lies beyond the newest COUNT_CAP rows, total is COUNT_CAP when there are more.
+    start: int = 0
     end: int = 0
     total: int = 0
+    total_capped: bool = False
+
+
+# Counts stop here: "1–50 of 1,000+". An exact COUNT(*) reads every matching row (20 ms for 100k,
+# on every page view), while counting at most COUNT_CAP + 1 rows is a short index range.
+COUNT_CAP = 1000
+
+
+def _capped_count(qs: QuerySet) -> int:
+    # A sliced count is SELECT COUNT(*) FROM (SELECT id ... LIMIT n): it stops after n rows.
+    return qs.order_by()[: COUNT_CAP + 1].count()
 
 
 def count_position(qs: QuerySet, page: LedgerPage) -> LedgerPage:
-    """Fill in "start–end of total" for a page of `qs`: two COUNTs over the user's index range.
+    """Fill in "start–end of total" for a page of `qs`: one capped COUNT, two on a later page.
 
-    Counting is linear in the user's rows, but an index-only count of even 100k entries is a few
-    milliseconds, and people want to know where they are.
+    Both counts stop after COUNT_CAP + 1 rows, so their cost does not grow with the ledger; past
+    the cap the page says "of 1,000+", and a page beyond the newest COUNT_CAP rows has no start.
     """
-    page.total = qs.count()
+    total = _capped_count(qs)
+    page.total_capped = total > COUNT_CAP
+    page.total = min(total, COUNT_CAP)
     if not page.rows:
         return page
-    first = page.rows[0]
     newer = 0
     if not page.is_first:
-        newer = qs.filter(
-            Q(created_at__gt=first.created_at) | Q(created_at=first.created_at, id__gt=first.pk)
-        ).count()
+        first = page.rows[0]
+        newer = _capped_count(
+            qs.filter(Q(created_at__gt=first.created_at) | Q(created_at=first.created_at, id__gt=first.pk))
+        )
+        if newer > COUNT_CAP:
+            return page
     page.start = newer + 1
     page.end = newer + len(page.rows)
     return page
@@ -195,6 +214,51 @@ def ledger_page(qs: QuerySet, *, before: str | None = None, after: str | None = 
         older_cursor=encode_cursor(rows[-1].created_at, rows[-1].pk) if rows and more_older else None,
         is_first=not more_newer,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ShownRow:
+    """A ledger row as the page shows it, its dates and amounts formatted once here.
+
+    The template's date and money filters cost ~35 µs a cell (locale and time-zone lookups on
+    every call); for 50 rows that was a third of the page. Same text as the filters gave.
+    """
+
+    pk: uuid.UUID
+    when_iso: str  # <time datetime=...>
+    when: str  # "7 Dec 2026, 14:05" in the site's time zone
+    kind: str
+    kind_label: str
+    description: str
+    is_credit: bool
+    amount: str  # "+100.00 AED" / "−5.00 AED"
+    balance_after: str
+    stripe_payment_intent_id: str
+
+
+def shown_rows(rows: list[WalletTransaction]) -> list[ShownRow]:
+    """The page's rows ready for the template (no queries)."""
+    tz = timezone.get_current_timezone()
+    currency = settings.WALLET_CURRENCY
+    shown = []
+    for tx in rows:
+        local = timezone.localtime(tx.created_at, tz)
+        kind = tx.kind
+        shown.append(
+            ShownRow(
+                pk=tx.pk,
+                when_iso=local.isoformat(),
+                when=f"{local.day} {local:%b %Y, %H:%M}",
+                kind=kind,
+                kind_label=TxType(kind).label,
+                description=tx.description,
+                is_credit=tx.amount > 0,
+                amount=format_signed_money(tx.amount, currency),
+                balance_after=format_money(tx.balance_after, currency),
+                stripe_payment_intent_id=tx.stripe_payment_intent_id,
+            )
+        )
+    return shown
 
 
 def problem_topups(user) -> list[TopUp]:
