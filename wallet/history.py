@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice
 
 from django import forms
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from .models import FILTER_TYPES, TopUp, TxType, WalletTransaction, kind_filter, ledger_kind
@@ -352,34 +355,47 @@ def csv_safe(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 
 
-class _Echo:
-    """A file-like object whose write() hands the line back, for csv.writer in a generator."""
-
-    def write(self, value):
-        return value
+def _utc(text: str) -> dt.datetime:
+    # PostgreSQL gives "2026-12-07 10:03:41.130846+00" (the connection's zone is UTC), SQLite the
+    # same text without the offset (it stores UTC).
+    when = dt.datetime.fromisoformat(text)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def csv_rows(qs: QuerySet, currency: str) -> Iterator[str]:
-    """Yield the CSV text of `qs` line by line, newest first, in chunks (constant memory).
+    """Yield the CSV text of `qs`, newest first, CSV_CHUNK_SIZE lines at a time (constant memory).
 
     Text columns go through csv_safe. The amount columns are numbers we format ourselves
     ("-5.00", "12.50"): they are written as plain decimals so spreadsheets sum them, and are
     left unescaped on purpose, since a leading quote would turn -5.00 into text.
+
+    created_at is read as text and parsed here: psycopg's timestamptz loader cost 0.46 s per
+    100k rows, fromisoformat a tenth of that. One string per chunk rather than one per line
+    saves the response 100k small writes.
     """
-    writer = csv.writer(_Echo())
     type_labels = dict(TxType.choices)
     tz = timezone.get_current_timezone()
-    yield writer.writerow(CSV_HEADER)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_HEADER)
+    yield buffer.getvalue()
     rows = qs.order_by(*NEWEST_FIRST).values_list(
-        "created_at", "id", "type", "description", "amount", "balance_after", "stripe_payment_intent_id"
+        Cast("created_at", output_field=TextField()),
+        "id",
+        "type",
+        "description",
+        "amount",
+        "balance_after",
+        "stripe_payment_intent_id",
     )
-    for created_at, pk, tx_type, description, amount, balance_after, intent in rows.iterator(
-        chunk_size=CSV_CHUNK_SIZE
-    ):
-        yield writer.writerow(
+    lines = rows.iterator(chunk_size=CSV_CHUNK_SIZE)
+    while chunk := list(islice(lines, CSV_CHUNK_SIZE)):
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(
             [
                 # ISO 8601 with the UTC offset: unambiguous in any spreadsheet or time zone.
-                timezone.localtime(created_at, tz).isoformat(timespec="seconds"),
+                _utc(created_at).astimezone(tz).isoformat(timespec="seconds"),
                 str(pk),
                 csv_safe(type_labels.get(ledger_kind(tx_type, amount, description), tx_type)),
                 csv_safe(description),
@@ -388,4 +404,6 @@ def csv_rows(qs: QuerySet, currency: str) -> Iterator[str]:
                 f"{Decimal(balance_after).quantize(CENT):f}",
                 csv_safe(intent),
             ]
+            for created_at, pk, tx_type, description, amount, balance_after, intent in chunk
         )
+        yield buffer.getvalue()
