@@ -5,15 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('wallet', '0008_auto_recharge_billing'),
+        ("wallet", "0008_auto_recharge_billing"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='topup',
-            index=models.Index(condition=models.Q(('status', 'succeeded'), _negated=True), fields=['user', '-created_at'], name='topup_user_unsettled_idx'),
+            model_name="topup",
+            index=models.Index(
+                condition=models.Q(("status", "succeeded"), _negated=True),
+                fields=["user", "-created_at"],
+                name="topup_user_unsettled_idx",
+            ),
         ),
     ]
