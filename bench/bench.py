@@ -347,10 +347,13 @@ def bench_history(base: str, env: dict, seconds: int) -> dict:
     session.login(data["email"], BENCH_PASSWORD)
     page = wrk(base + "/wallet/history/", session.headers(), 1, seconds)
     deep = wrk(base + "/wallet/history/?type=agent_usage", session.headers(), 1, seconds)
+    # The same user's no-op JSON in the same minute: what the machine's load alone costs a request.
+    noop = wrk(base + "/wallet/balance.json", session.headers(), 1, seconds)
     data["first_page"] = page
     data["filtered_page"] = deep
+    data["noop_page"] = noop
     log(f"history (100k rows): p50 {page['p50_ms']:.1f} ms, p99 {page['p99_ms']:.1f} ms; "
-        f"filtered p50 {deep['p50_ms']:.1f} ms; queries/page {data['queries']}")
+        f"filtered p50 {deep['p50_ms']:.1f} ms; queries/page {data['queries']}; no-op JSON p50 {noop['p50_ms']:.1f} ms")
     return data
 
 
