@@ -184,6 +184,10 @@ def count_position(qs: QuerySet, page: LedgerPage) -> LedgerPage:
             return page
     page.start = newer + 1
     page.end = newer + len(page.rows)
+    if page.total_capped:
+        # The last page knows the exact total; any other says at least as many as it shows.
+        page.total_capped = page.older_cursor is not None
+        page.total = max(page.total, page.end) if page.total_capped else page.end
     return page
 
 
