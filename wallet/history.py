@@ -146,7 +146,7 @@ class LedgerPage:
     older_cursor: str | None  # ?before= (the page of older rows), None on the last page
     is_first: bool
     # Position of the first row shown (1-based) and of the last, and the total; start is 0 when the
-    # page lies beyond the newest COUNT_CAP rows, total is COUNT_CAP when there are more.
+    # page lies beyond the newest COUNT_CAP rows; with total_capped, total is a lower bound.
     start: int = 0
     end: int = 0
     total: int = 0
@@ -228,7 +228,7 @@ class ShownRow:
     """A ledger row as the page shows it, its dates and amounts formatted once here.
 
     The template's date and money filters cost ~35 µs a cell (locale and time-zone lookups on
-    every call); for 50 rows that was a third of the page. Same text as the filters gave.
+    every call); for 50 rows that was about a quarter of the page. Same text as the filters gave.
     """
 
     pk: uuid.UUID
