@@ -55,10 +55,22 @@ class Block:
 class Report:
     verdict: Verdict | None = None
     blocks: list[Block] = field(default_factory=list)
+    text: str = ""
 
     @property
     def structured(self) -> bool:
         return any(block.kind != "text" for block in self.blocks)
+
+    @classmethod
+    def plain(cls, text: str) -> Report:
+        return cls(blocks=[Block("text", text=text)], text=text)
+
+    def to_json(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_json(cls, data: dict, *, text: str = "") -> Report:
+        return cls.plain(text)
 
 
 def _sections(text: str) -> list[tuple[str, list[str]]]:

@@ -80,14 +80,6 @@ def register(key: str, func: RunnerFunc, *, label: str, sensitive_input: bool = 
     return spec
 
 
-def get_runner(key: str) -> RunnerSpec:
-    """The registered runner for `key`; an unknown key is a RunnerError (the run is refunded)."""
-    try:
-        return REGISTRY[key]
-    except KeyError:
-        raise RunnerError(f"unknown runner {key!r}", user_message="This agent is misconfigured.") from None
-
-
 def runner_choices() -> list[tuple[str, str]]:
     return [(spec.key, f"{spec.label} ({spec.key})") for spec in REGISTRY.values()]
 

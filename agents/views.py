@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from netcop_hub import http
 from wallet.templatetags.money import money
 
-from . import services
+from . import queue, services
 from .exceptions import (
     AgentUnavailable,
     InputTooLong,
@@ -235,7 +235,7 @@ def cancel_run(request, run_id):
     run = get_object_or_404(AgentRun.objects.select_related("agent"), pk=run_id, user=request.user)
     detail_url = reverse("agents:detail", args=[run.agent.slug])
     try:
-        run = services.cancel_run(user=request.user, run_id=run.pk)
+        run = queue.cancel_run(user=request.user, run_id=run.pk)
     except RunNotCancellable as exc:
         if http.wants_json(request):
             return http.error_response(exc, request=request)
