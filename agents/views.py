@@ -90,7 +90,8 @@ def _run_payload(request, outcome: services.RunOutcome) -> tuple[dict, int]:
     A failed run is a business outcome, not a gateway error: 200 with status "failed" (refunded
     when it had been charged: a queued run; an inline run that fails is never charged).
     A run not finished yet (queued for a worker, or running) is 202 with its status URL to poll.
-    `html` is the run as "Your recent runs" shows it (templates/agents/_run.html).
+    `html` is the run as "Your recent runs" shows it (templates/agents/_run.html), rendered from the
+    same structured report the body carries.
     """
     run = outcome.run
     body = {
@@ -101,7 +102,10 @@ def _run_payload(request, outcome: services.RunOutcome) -> tuple[dict, int]:
         "duplicate": outcome.duplicate,
     }
     if run.status == AgentRun.Status.SUCCEEDED:
-        body.update(output=run.output, charged=f"{run.price:.2f}", charged_display=money(run.price))
+        # `output` is the plain-text report; `report` its structure (null for plain-text runners).
+        body.update(
+            output=run.output, report=run.report, charged=f"{run.price:.2f}", charged_display=money(run.price)
+        )
         status = 200
     elif run.status == AgentRun.Status.FAILED:
         body.update(

@@ -12,10 +12,17 @@ import pytest
 from agents.exceptions import RunnerError, RunnerTimeout
 from agents.runners import REGISTRY, run_http, validate_runner_config
 
-phishing = REGISTRY["phishing_url"]
-headers = REGISTRY["email_headers"]
-passwords = REGISTRY["password_audit"]
-logs = REGISTRY["log_triage"]
+
+def plain_text_of(key: str):
+    """The runner's plain-text report (what the CSV, the raw view and API clients read)."""
+    spec = REGISTRY[key]
+    return lambda text, config: spec(text, config).text
+
+
+phishing = plain_text_of("phishing_url")
+headers = plain_text_of("email_headers")
+passwords = plain_text_of("password_audit")
+logs = plain_text_of("log_triage")
 
 JUNK = bytes(random.Random(5).randrange(256) for _ in range(20_000)).decode("latin-1")
 

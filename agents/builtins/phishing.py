@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..exceptions import InvalidAgentInput, RunnerError
 from ..limits import InputLimits
+from ..reports import DANGER, INFO, OK, WARNING, Block, Report, ReportWriter, Verdict
 from ._util import plural, printable, registrable_domain
 
 MAX_URLS = 25
@@ -76,6 +77,15 @@ _OBFUSCATED_IP_RE = re.compile(r"^(0x[0-9a-f]+|\d+)(\.(0x[0-9a-f]+|\d+)){0,3}$",
 _REDIRECT_PARAM_RE = re.compile(
     r"(^|&)(url|redirect|next|goto|dest|destination|continue|u|r)=(https?|%2f|//)", re.I
 )
+
+
+# A URL's verdict as the page's badge: (level, label).
+VERDICT_BADGES = {
+    "HIGH RISK": (DANGER, "High risk"),
+    "SUSPICIOUS": (WARNING, "Suspicious"),
+    "LOW RISK": (INFO, "Low risk"),
+    "NO RED FLAGS FOUND": (OK, "No red flags"),
+}
 
 
 @dataclass
@@ -303,34 +313,55 @@ def validate_input(text: str) -> str:
     return text
 
 
-def check_urls(input_text: str, config: dict) -> str:
+def check_urls(input_text: str, config: dict) -> Report:
     """Runner: analyse each URL in the input and write a report."""
     urls = extract_urls(input_text)
     if not urls:
         raise RunnerError("no URL in input", user_message=NO_URL)
     truncated = len(urls) > MAX_URLS
     reports = [analyse_url(u) for u in urls[:MAX_URLS]]
-    lines = [f"PHISHING URL CHECK: {plural(len(reports), 'URL')} analysed", ""]
+    out = ReportWriter()
+    out.line(f"PHISHING URL CHECK: {plural(len(reports), 'URL')} analysed")
+    out.line()
     for i, r in enumerate(reports, 1):
-        lines.append(f"[{i}] {printable(r.original, 200)}")
+        level, label = VERDICT_BADGES[r.verdict.split(" (")[0]]
+        card = out.add(Block("card", title=printable(r.original, 200), badge=Verdict(level, label)))
+        out.line(f"[{i}] {card.title}")
         if r.display_host:
             shown = r.display_host if r.display_host == r.host else f"{r.display_host} (sent as {r.host})"
-            lines.append(f"    Host:    {printable(shown, 160)}")
-            lines.append(f"    Domain:  {printable(r.domain, 80)}")
-        lines.append(f"    Verdict: {r.verdict} (risk score {r.score})")
+            out.line(f"    Host:    {printable(shown, 160)}")
+            out.line(f"    Domain:  {printable(r.domain, 80)}")
+            card.facts += [("Host", printable(shown, 160)), ("Domain", printable(r.domain, 80))]
+        out.line(f"    Verdict: {r.verdict} (risk score {r.score})")
+        card.facts.append(("Risk score", str(r.score)))
         for points, text in r.findings:
-            lines.append(f"    - {f'[+{points}] ' if points else ''}{text}")
+            out.line(f"    - {f'[+{points}] ' if points else ''}{text}")
+            card.items.append((f"+{points}", _points_level(points), text) if points else ("", OK, text))
         if not r.findings:
-            lines.append("    - No heuristic matched.")
-        lines.append("")
+            out.line("    - No heuristic matched.")
+            card.items.append(("", OK, "No heuristic matched."))
+        out.line()
     high = sum(r.score >= 6 for r in reports)
     suspicious = sum(3 <= r.score < 6 for r in reports)
     low = len(reports) - high - suspicious
-    lines.append(f"SUMMARY: {high} high risk, {suspicious} suspicious, {low} low risk or clean.")
+    # The report's verdict is its worst URL's.
+    worst = max(reports, key=lambda r: r.score)
+    verdict = Verdict(*VERDICT_BADGES[worst.verdict.split(" (")[0]])
+    summary = f"{high} high risk, {suspicious} suspicious, {low} low risk or clean."
+    out.line(f"SUMMARY: {summary}")
+    out.add(Block("callout", "Summary", text=summary, level=verdict.level))
+    notes = []
     if truncated:
-        lines.append(f"Only the first {MAX_URLS} of {len(urls)} URLs were analysed.")
-    lines.append(
+        notes.append(f"Only the first {MAX_URLS} of {len(urls)} URLs were analysed.")
+    notes.append(
         "Method: offline heuristics on the URL text (no page was fetched). A clean result is not a "
         "guarantee; never enter credentials after following a link from a message."
     )
-    return "\n".join(lines)
+    for note in notes:
+        out.line(note)
+    out.add(Block("note", text=" ".join(notes)))
+    return out.finish(verdict)
+
+
+def _points_level(points: int) -> str:
+    return DANGER if points >= 4 else WARNING if points >= 2 else INFO
