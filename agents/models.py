@@ -1,6 +1,7 @@
 """The agent catalogue and the record of every paid run. Runs are written by agents.services only."""
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -42,6 +43,11 @@ class Agent(models.Model):
     sort_order = models.PositiveIntegerField(default=100, help_text="Lower numbers come first.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Not fields: agents.services.get_active_agent reads the monthly spend limit of the user about
+    # to run the agent in the same query as the agent (one statement fewer per paid run).
+    spend_limit_reader: int | None = None  # whose limit owner_spend_limit is
+    owner_spend_limit: Decimal | None = None
 
     class Meta:
         ordering = ["sort_order", "name"]

@@ -54,20 +54,19 @@ def execute_run(run_id: str) -> str:
     return execute_queued_run(run_id=run_id)
 
 
-def enqueue_run(run_id) -> None:
-    """Hand a committed queued run to the task queue; if the queue refuses, refund the run now.
+def enqueue_run(run: AgentRun) -> None:
+    """Hand a committed queued run to the task queue; if the queue refuses, refund the run now
+    (and `run` says so: the caller answers from it without reading it again).
 
     Called on commit of the charge (or of the sweep's requeue): a worker must never see a run
     whose charge could still roll back, and a call to the queue (Redis) is a network call that
     must not happen inside a transaction."""
     try:
-        execute_run.enqueue(str(run_id))
+        execute_run.enqueue(str(run.pk))
     except Exception:
         # Redis down, the task table unwritable, ...: the user must not pay for a run nobody will do.
-        logger.exception("agent run %s could not be enqueued; refunding it", run_id)
-        run = AgentRun.objects.select_related("agent").filter(pk=run_id).first()
-        if run is not None:
-            _refund(run=run, error_message=QUEUE_UNAVAILABLE, from_status=AgentRun.Status.QUEUED)
+        logger.exception("agent run %s could not be enqueued; refunding it", run.pk)
+        _refund(run=run, error_message=QUEUE_UNAVAILABLE, from_status=AgentRun.Status.QUEUED)
 
 
 def _expected(status: str, attempt: int | None) -> dict[str, object]:
@@ -193,7 +192,7 @@ def sweep_queued_runs(*, now=None) -> SweepReport:
                     pk=run.pk, status=AgentRun.Status.RUNNING, attempts=run.attempts
                 ).update(status=AgentRun.Status.QUEUED, queued_at=now)
                 if requeued:
-                    transaction.on_commit(partial(enqueue_run, run.pk))
+                    transaction.on_commit(partial(enqueue_run, run))
             if requeued:
                 logger.warning("agent run %s lost its worker (attempt %s); retrying", run.pk, run.attempts)
                 report.retried += 1

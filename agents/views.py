@@ -13,6 +13,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.context_processors import csrf
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -128,7 +129,10 @@ def _run_payload(request, outcome: services.RunOutcome) -> tuple[dict, int]:
             charged=f"{run.price:.2f}",
             charged_display=money(run.price),
         )
-    body["html"] = render_to_string("agents/_run.html", {"run": run, "highlight": str(run.id)}, request)
+    # Not a RequestContext: the card needs only the CSRF token (a queued run's cancel form), and
+    # running every context processor was a tenth of an inline run's time (issue 19).
+    context = {**csrf(request), "run": run, "highlight": str(run.id)}
+    body["html"] = render_to_string("agents/_run.html", context)
     return body, status
 
 
@@ -274,7 +278,7 @@ def _use_agent_json(request, slug):
         return http.json_error("Log in to use agents.", 401)
     agent = None
     try:
-        agent = services.get_active_agent(slug=slug)
+        agent = services.get_active_agent(slug=slug, user=request.user)
         data = http.json_body(request)
         outcome = _run(request, agent, data.get("input"), data.get("request_id"))
     except http.BadRequest as exc:
@@ -305,7 +309,7 @@ def _use_agent_form(request, slug):
     if not request.user.is_authenticated:
         return redirect_to_login(detail_url)
     try:
-        agent = services.get_active_agent(slug=slug)
+        agent = services.get_active_agent(slug=slug, user=request.user)
     except AgentUnavailable:
         raise Http404("No such agent.") from None
     input_text = request.POST.get("input")

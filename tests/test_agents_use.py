@@ -274,7 +274,7 @@ def test_same_request_id_of_a_failed_run_returns_the_failure(client, make_user, 
 
 def test_duplicate_of_a_run_still_in_progress_answers_202(client, make_user, make_agent, settings, monkeypatch):
     settings.AGENT_HTTP_ALLOW_PRIVATE = True
-    monkeypatch.setattr(queue, "enqueue_run", lambda run_id: None)  # a worker claims it by hand below
+    monkeypatch.setattr(queue, "enqueue_run", lambda run: None)  # a worker claims it by hand below
     user = make_user(balance=Decimal("10.00"))
     client.force_login(user)
     agent = make_agent(runner="http", config={"url": "http://127.0.0.1:9/", "timeout": 2})

@@ -128,7 +128,7 @@ def test_worker_killed_on_the_retry_too_is_refunded_once(task_workers, agent_htt
 def test_late_result_of_a_presumed_dead_attempt_is_dropped(funded, monkeypatch, transactional_db):
     """The sweep gave up on attempt 1 (requeued it) while its worker was only slow: its result must
     not be recorded over the retry's, and it must not refund."""
-    monkeypatch.setattr(queue, "enqueue_run", lambda run_id: None)  # no queue in this test
+    monkeypatch.setattr(queue, "enqueue_run", lambda run: None)  # no queue in this test
     agent = http_agent("http://127.0.0.1:9/never")
     run = start_run(funded, agent)
 
@@ -154,7 +154,7 @@ def test_late_result_while_the_retry_runs_is_dropped(funded, monkeypatch, transa
 
     from django.db import connections
 
-    monkeypatch.setattr(queue, "enqueue_run", lambda run_id: None)
+    monkeypatch.setattr(queue, "enqueue_run", lambda run: None)
     agent = http_agent("http://127.0.0.1:9/never")
     run = start_run(funded, agent)
     first_may_answer, first_started = threading.Event(), threading.Event()
@@ -254,7 +254,7 @@ def test_cancel_after_the_worker_took_the_run_is_refused(task_workers, agent_htt
 
 def test_cancel_racing_the_worker_has_exactly_one_winner(funded, monkeypatch, transactional_db, settings):
     settings.AGENT_HTTP_ALLOW_PRIVATE = True
-    monkeypatch.setattr(queue, "enqueue_run", lambda run_id: None)  # the race is driven by hand
+    monkeypatch.setattr(queue, "enqueue_run", lambda run: None)  # the race is driven by hand
     from agents.runners import REGISTRY, RunnerSpec
 
     monkeypatch.setitem(REGISTRY, "http", RunnerSpec("http", "Fast", lambda t, c: "done", queued=True))
@@ -300,7 +300,7 @@ def test_run_waiting_too_long_is_refunded_and_never_runs(task_workers, agent_htt
 
 
 def test_a_run_whose_runner_is_gone_when_the_worker_takes_it_is_refunded(funded, monkeypatch):
-    monkeypatch.setattr(queue, "enqueue_run", lambda run_id: None)
+    monkeypatch.setattr(queue, "enqueue_run", lambda run: None)
     run = start_run(funded, http_agent("http://127.0.0.1:9/"))
     from agents.runners import REGISTRY
 
@@ -312,7 +312,7 @@ def test_a_run_whose_runner_is_gone_when_the_worker_takes_it_is_refunded(funded,
 
 
 def test_worker_refunds_a_run_that_waited_past_the_limit(funded, transactional_db, settings, monkeypatch):
-    monkeypatch.setattr(queue, "enqueue_run", lambda run_id: None)
+    monkeypatch.setattr(queue, "enqueue_run", lambda run: None)
     run = start_run(funded, http_agent("http://127.0.0.1:9/"))
     AgentRun.objects.filter(pk=run.pk).update(queued_at=timezone.now() - timedelta(hours=1))
     assert queue.execute_queued_run(run_id=run.pk) == "expired"
