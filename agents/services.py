@@ -30,7 +30,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Subquery, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from wallet.exceptions import InsufficientFunds
@@ -68,24 +68,34 @@ class RunOutcome:
     duplicate: bool = False
 
 
+# The agent and the monthly spend limit of the user about to run it, in one statement. Plain SQL:
+# building the ORM's query with its subquery took three times the Python work of sending this one
+# (2,300 function calls against 700 per run, measured for issue 19). The limit comes back as text
+# on every database (SQLite would hand a bare column expression back as a float).
+# Only the two table names are formatted in (the models' own); every value is a parameter.
+_AGENT_WITH_SPEND_LIMIT = (
+    "SELECT a.*, CAST((SELECT b.monthly_spend_limit"  # noqa: S608  # nosec B608: table names only
+    f" FROM {BillingSettings._meta.db_table} b WHERE b.user_id = %s) AS TEXT) AS spend_limit_text"
+    f" FROM {Agent._meta.db_table} a WHERE a.slug = %s AND a.is_active = %s"
+)
+
+
 def get_active_agent(*, slug: str, user=None) -> Agent:
     """The active agent with this slug, or AgentUnavailable.
 
-    Given the user about to run it, the same query reads their monthly spend limit, and run_agent
-    checks it without reading it again: one statement fewer on every run (issue 19). Read a moment
-    before the charge's transaction rather than inside it, which changes nothing: the limit was
-    never read under a lock (the month's total is, in check_spend_limit)."""
-    agents = Agent.objects.filter(slug=slug, is_active=True)
-    if user is not None:
-        limit_query = BillingSettings.objects.filter(pk=user.pk).values("monthly_spend_limit")[:1]
-        agents = agents.annotate(reader_spend_limit=Subquery(limit_query))
-    agent = agents.first()
+    Given the user about to run it, the same statement reads their monthly spend limit, and
+    run_agent checks it without reading it again: one statement fewer on every run (issue 19).
+    Read a moment before the charge's transaction rather than inside it, which changes nothing:
+    the limit was never read under a lock (the month's total is, in check_spend_limit)."""
+    if user is None:
+        agent = Agent.objects.filter(slug=slug, is_active=True).first()
+    else:
+        agent = next(iter(Agent.objects.raw(_AGENT_WITH_SPEND_LIMIT, [user.pk, slug, True])), None)
     if agent is None:
         raise AgentUnavailable(slug)
     if user is not None:
-        # The annotation is not on the model's type (django-stubs): read it by name. SQLite hands an
-        # annotated decimal back unquantized ("5"), the column itself as "5.00".
-        limit = vars(agent)["reader_spend_limit"]
+        # A column of the raw statement, not of the model (hence read by name).
+        limit = vars(agent)["spend_limit_text"]
         agent.spend_limit_reader = user.pk
         agent.owner_spend_limit = None if limit is None else to_money(limit)
     return agent

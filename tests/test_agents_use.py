@@ -623,3 +623,32 @@ def test_a_wallet_emptied_while_computing_gets_402_and_the_output_is_discarded(
     assert not AgentRun.objects.exists()
     assert balance_of(user) == Decimal("1.00")
     ledger_ok()
+
+
+# --- the monthly spend limit, read with the agent --------------------------------------------------
+
+def test_the_spend_limit_read_with_the_agent_keeps_its_cents(client, make_user, agent):
+    from wallet.models import BillingSettings
+
+    user = make_user(balance=Decimal("10.00"))
+    BillingSettings.objects.create(user=user, monthly_spend_limit=Decimal("5.01"))
+    client.force_login(user)
+    assert use(client, agent).status_code == 200  # 2.50 of 5.01
+    assert use(client, agent).status_code == 200  # 5.00 of 5.01
+    refused = use(client, agent)  # 7.50 would pass it
+    assert refused.status_code == 402
+    assert refused.json()["limit"] == "5.01" and refused.json()["spent"] == "5.00"
+    assert balance_of(user) == Decimal("5.00")
+
+
+def test_an_agent_looked_up_for_one_user_checks_another_users_own_limit(make_user, agent):
+    from agents.exceptions import SpendLimitReached
+    from wallet.models import BillingSettings
+
+    alice, bob = make_user(balance=Decimal("10.00")), make_user(balance=Decimal("10.00"))
+    BillingSettings.objects.create(user=bob, monthly_spend_limit=Decimal("1.00"))
+    found = services.get_active_agent(slug=agent.slug, user=alice)  # alice has no limit
+    with pytest.raises(SpendLimitReached):
+        services.run_agent(user=bob, agent=found, input_text=URL, request_id=uuid.uuid4())
+    services.run_agent(user=alice, agent=found, input_text=URL, request_id=uuid.uuid4())
+    assert balance_of(alice) == Decimal("7.50") and balance_of(bob) == Decimal("10.00")

@@ -258,14 +258,22 @@ def analyse_url(url: str) -> UrlReport:
     return report
 
 
+# Each brand's first official domain (named in findings) and that domain's first label.
+_OWNERS = {brand: sorted(official)[0] for brand, official in BRANDS.items()}
+_OWNER_LABELS = {brand: owner.split(".")[0] for brand, owner in _OWNERS.items()}
+
+
 def _check_brands(report: UrlReport, core: str, sub_labels: list[str]) -> None:
     skeleton = _skeleton(core)
     for brand, official in BRANDS.items():
         if report.domain in official:
             report.findings.append((0, f"The domain is an official {brand} domain"))
             return
-    for brand, official in BRANDS.items():
-        owner = sorted(official)[0]
+    # Worked out once per URL, not once per brand (this loop is on the hot path of every run).
+    core_words = re.split(r"[-_\d]+", core)
+    sub_skeletons = [_skeleton(label) for label in sub_labels]
+    for brand in BRANDS:
+        owner = _OWNERS[brand]
         if skeleton == brand and core != brand:
             report.flag(5, f"'{printable(core, 40)}' imitates {brand} with look-alike characters ({owner})")
             return
@@ -273,11 +281,11 @@ def _check_brands(report: UrlReport, core: str, sub_labels: list[str]) -> None:
         if len(brand) >= 5 and skeleton != brand and _within_edits(skeleton, brand, max_typos):
             report.flag(4, f"'{printable(core, 40)}' is one or two typos away from {brand} (real: {owner})")
             return
-        in_name = brand in skeleton if len(brand) >= 6 else brand in re.split(r"[-_\d]+", core)
+        in_name = brand in skeleton if len(brand) >= 6 else brand in core_words
         if in_name and core != brand:
             report.flag(3, f"The brand '{brand}' is part of a domain it does not own ({report.domain})")
             return
-        if any(_skeleton(label) == brand or label == owner.split(".")[0] for label in sub_labels):
+        if brand in sub_skeletons or _OWNER_LABELS[brand] in sub_labels:
             report.flag(4, f"'{brand}' appears as a sub-domain, but the site belongs to {report.domain}")
             return
 
