@@ -113,10 +113,14 @@ class UrlReport:
 
 
 def _within_edits(a: str, b: str, limit: int) -> bool:
-    """Whether a and b are at most `limit` edits apart (Levenshtein). Stops at the first row of the
-    table whose every entry is past the limit: the minimum of a row never decreases further down,
-    and most domain names are ruled out after two or three letters (on every run's hot path)."""
+    """Whether a and b are at most `limit` edits apart (Levenshtein), on every run's hot path: the
+    table is computed only for pairs that pass two cheap lower bounds, and stops at the first row
+    whose every entry is past the limit (the minimum of a row never decreases further down)."""
     if abs(len(a) - len(b)) > limit:
+        return False
+    # Every letter of one that the other lacks costs an edit of its own: most pairs end here.
+    letters_a, letters_b = set(a), set(b)
+    if len(letters_a - letters_b) > limit or len(letters_b - letters_a) > limit:
         return False
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
