@@ -216,26 +216,24 @@ def check_spend_limit(*, user_id, price: Decimal, limit: Decimal | None) -> None
         raise SpendLimitReached(limit=limit, spent=spent)
 
 
-def _insufficient(*, user, agent: Agent, request_id: uuid.UUID, price: Decimal) -> RunOutcome:
-    """No money for this run: a duplicate of a run already made is answered with that run;
-    anything else is InsufficientBalance (nothing charged, nothing run)."""
-    existing = _first_run(user=user, request_id=request_id, agent=agent)
-    if existing is not None:
-        return RunOutcome(run=existing, new_balance=current_balance(user=user), duplicate=True)
-    balance = current_balance(user=user)
-    raise InsufficientBalance(
-        price=price, balance=balance, topup_amount=topup_amount_for(price=price, balance=balance)
-    )
-
-
-
-
 def _duplicate(*, user, agent: Agent, request_id: uuid.UUID) -> RunOutcome | None:
     """The answer to a submission whose request id already has a run (nothing charged by this call)."""
     existing = _first_run(user=user, request_id=request_id, agent=agent)
     if existing is None:
         return None
     return RunOutcome(run=existing, new_balance=current_balance(user=user), duplicate=True)
+
+
+def _insufficient(*, user, agent: Agent, request_id: uuid.UUID, price: Decimal) -> RunOutcome:
+    """No money for this run: a duplicate of a run already made is answered with that run;
+    anything else is InsufficientBalance (nothing charged, nothing run)."""
+    outcome = _duplicate(user=user, agent=agent, request_id=request_id)
+    if outcome is not None:
+        return outcome
+    balance = current_balance(user=user)
+    raise InsufficientBalance(
+        price=price, balance=balance, topup_amount=topup_amount_for(price=price, balance=balance)
+    )
 
 
 def _charge(*, user, agent: Agent, request_id: uuid.UUID, price: Decimal, **run_fields) -> RunOutcome:
@@ -246,7 +244,8 @@ def _charge(*, user, agent: Agent, request_id: uuid.UUID, price: Decimal, **run_
     A queued run is handed to the queue on commit."""
     try:
         with transaction.atomic():
-            # Under the user lock the debit takes next (SpendLimitReached propagates: nothing charged).
+            # The month's spending is summed under the user's row lock, the lock the debit takes
+            # next (SpendLimitReached propagates: nothing charged).
             limit = _spend_limit_for(agent=agent, user_id=user.pk)
             check_spend_limit(user_id=user.pk, price=price, limit=limit)
             # No savepoint: any error here leaves this transaction, rolling back debit and run.
