@@ -3,6 +3,7 @@ queued runs (agents.queue) alike. No database, no lock, no transaction: callers 
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 
@@ -32,13 +33,30 @@ class Computed:
         return not self.error
 
 
+def _valid_text(text: str) -> str:
+    # PostgreSQL text and jsonb refuse NUL and lone surrogates.
+    return text.replace("\x00", "\N{REPLACEMENT CHARACTER}").encode("utf-8", "replace").decode("utf-8")
+
+
 def _clean_output(output: str) -> str:
-    # PostgreSQL text refuses NUL and lone surrogates; cap the size of what we keep.
-    output = output.replace("\x00", "\N{REPLACEMENT CHARACTER}")
-    output = output.encode("utf-8", "replace").decode("utf-8")
+    # Storable, and capped in size.
+    output = _valid_text(output)
     if len(output) > MAX_OUTPUT_CHARS:
         output = output[:MAX_OUTPUT_CHARS] + "\n[output truncated]"
     return output
+
+
+def _storable(report: dict) -> dict:
+    """The report as PostgreSQL's jsonb takes it: no NUL and no lone surrogate (the built-ins pass
+    what they quote from the input through `printable`; this is the net under a runner's slip)."""
+    text = json.dumps(report, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+        if "\\u0000" not in text:
+            return report
+    except UnicodeEncodeError:
+        pass
+    return json.loads(_valid_text(text.replace("\\u0000", "\N{REPLACEMENT CHARACTER}")))
 
 
 def compute(*, agent: Agent, input_text: str, label: str = "") -> Computed:
@@ -63,4 +81,5 @@ def compute(*, agent: Agent, input_text: str, label: str = "") -> Computed:
         # A bug in a runner must not keep the user's money: log it, answer generically.
         logger.exception("agent run %s crashed", label)
         return Computed(error=GENERIC_FAILURE)
-    return Computed(output=_clean_output(report.text), report=report.to_json() if report.structured else None)
+    structure = _storable(report.to_json()) if report.structured else None
+    return Computed(output=_clean_output(report.text), report=structure)

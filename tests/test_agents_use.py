@@ -652,3 +652,18 @@ def test_an_agent_looked_up_for_one_user_checks_another_users_own_limit(make_use
         services.run_agent(user=bob, agent=found, input_text=URL, request_id=uuid.uuid4())
     services.run_agent(user=alice, agent=found, input_text=URL, request_id=uuid.uuid4())
     assert balance_of(alice) == Decimal("7.50") and balance_of(bob) == Decimal("10.00")
+
+
+def test_a_report_with_characters_the_database_refuses_is_stored_cleaned(make_user, make_agent, monkeypatch):
+    from agents.reports import Block, Report, Verdict
+
+    def sloppy(text, config):  # a runner quoting raw bytes into its report (PostgreSQL refuses both)
+        return Report(Verdict("ok", "Fine"), [Block("facts", "Seen", items=[("Raw", "a\x00b\udc80c")])], "done")
+
+    monkeypatch.setitem(REGISTRY, "test_sloppy", RunnerSpec("test_sloppy", "Sloppy", sloppy))
+    user = make_user(balance=Decimal("10.00"))
+    agent = make_agent(runner="test_sloppy")
+    run = services.run_agent(user=user, agent=agent, input_text="x", request_id=uuid.uuid4()).run
+    run.refresh_from_db()
+    assert run.status == AgentRun.Status.SUCCEEDED and run.output == "done"
+    assert run.report["blocks"][0]["items"] == [["Raw", "a\N{REPLACEMENT CHARACTER}b?c"]]
