@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import services, stripe_gateway
+from . import payments, services
 from .exceptions import PaymentProviderError
 from .models import CardRefund, StripeEvent, TopUp
 
@@ -71,10 +71,10 @@ def stripe_webhook(request):
     if not secret:
         return JsonResponse({"error": "Not found."}, status=404)
     try:
-        event = stripe_gateway.construct_event(
+        event = payments.construct_event(
             request.body, request.headers.get("Stripe-Signature", ""), secret
         )
-    except stripe_gateway.InvalidWebhook as exc:
+    except payments.InvalidWebhook as exc:
         logger.warning("webhook rejected: %s", exc)
         return JsonResponse({"error": "Invalid signature."}, status=400)
     except (RecursionError, AttributeError, TypeError) as exc:
@@ -158,7 +158,7 @@ def _refund_event(refund_id) -> str:
     if refund is None:
         return "ignored (not ours)"
     # The status comes from Stripe, not the event body (no transaction is open here).
-    result = stripe_gateway.retrieve_refund(refund_id)
+    result = payments.retrieve_refund(refund_id)
     refund = services.apply_stripe_refund(refund.pk, result)
     return f"refund {refund.pk} {refund.status}"
 
@@ -170,7 +170,7 @@ def _intent_event(intent_id) -> str:
     # transaction is open here) and let settle_topup compare it with our own TopUp row.
     known = TopUp.objects.filter(stripe_payment_intent_id=intent_id).exists()
     try:
-        intent = stripe_gateway.retrieve_intent(intent_id)
+        intent = payments.retrieve_intent(intent_id)
     except PaymentProviderError:
         if known:
             raise  # one of ours: answer 500 so Stripe retries
@@ -206,7 +206,7 @@ def _charge_refunded(charge: dict) -> str:
     if not isinstance(charge_id, str) or not charge_id.startswith("ch_"):
         return "ignored (no charge id)"
     try:
-        current = stripe_gateway.retrieve_charge(charge_id)
+        current = payments.retrieve_charge(charge_id)
     except PaymentProviderError:
         # Stripe refuses it (no such charge): nothing was refunded through it; a retry cannot help.
         logger.warning("webhook: charge %s (intent %s) is unknown at Stripe; ignored", charge_id, intent_id)
@@ -218,7 +218,7 @@ def _charge_refunded(charge: dict) -> str:
         return "ignored (charge of another intent)"
     if topup.status != TopUp.Status.SUCCEEDED:
         # Refunded before we settled it: credit first (the money did arrive), then take it back.
-        services.settle_topup(intent=stripe_gateway.retrieve_intent(intent_id))
+        services.settle_topup(intent=payments.retrieve_intent(intent_id))
     refund = services.record_external_refund(
         payment_intent_id=intent_id,
         charge_id=current.id,

@@ -1,8 +1,11 @@
 """The only code that changes a wallet balance, one module per concern.
 
 - ledger:  credit, debit, adjust, and apply_change (the one balance UPDATE with its ledger row);
-- topups:  start_topup, settle_topup (the one door from a PaymentIntent to balance) and the helpers
-           that find or mark a top-up;
+- topups:  start_topup, charge_and_settle (the one charge path, shared with auto-recharge),
+           settle_topup (the one door from a PaymentIntent to balance), finish_topup/cancel_topup for
+           a top-up left at 3-D Secure, and the helpers that find or mark a top-up;
+- cards:   saved cards and the Stripe Customer; billing: settings, low-balance alert, auto-recharge
+           (a receiver of wallet.signals.balance_changed, connected in WalletConfig.ready);
 - refunds: refunds to the card (refund_topup and its retries) and refunds made in Stripe.
 
 Callers use the package (`from wallet import services; services.credit(...)`); the names below are
@@ -27,6 +30,10 @@ from .refunds import (
 from .topups import (
     SettleResult,
     attach_intent_by_metadata,
+    browser_config,
+    cancel_topup,
+    charge_and_settle,
+    finish_topup,
     mark_topup,
     settle_topup,
     start_topup,
@@ -45,8 +52,12 @@ __all__ = [
     "apply_change",
     "apply_stripe_refund",
     "attach_intent_by_metadata",
+    "browser_config",
+    "cancel_topup",
+    "charge_and_settle",
     "credit",
     "debit",
+    "finish_topup",
     "lock_user",
     "mark_topup",
     "max_balance",

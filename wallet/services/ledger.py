@@ -2,6 +2,10 @@
 
 Every change locks the user's row, writes the new balance and an append-only ledger row carrying
 `balance_after`, all in one transaction (apply_change). Amounts are Decimal quantized to 0.01.
+
+The ledger knows nothing above it: what follows a change (the low-balance alert, the auto-recharge
+trigger) listens to wallet.signals.balance_changed, sent only for a balance its owner watches
+(User.wallet_watched, read in the same UPDATE), so an unwatched debit is two statements.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from django.utils import timezone
 from ..exceptions import BalanceLimitExceeded, InsufficientFunds, InvalidAmount
 from ..models import TxType, WalletTransaction
 from ..money import CENT, MAX_AMOUNT, format_money, to_money
+from ..signals import balance_changed
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +90,8 @@ def apply_change(
                 cursor.execute(
                     # The table name comes from model metadata (quoted), values are parameters.
                     f"UPDATE {table} SET wallet_balance = wallet_balance + %s, updated_at = %s "  # noqa: S608 # nosec B608
-                    "WHERE id = %s AND wallet_balance + %s BETWEEN 0 AND %s RETURNING wallet_balance",
+                    "WHERE id = %s AND wallet_balance + %s BETWEEN 0 AND %s "
+                    "RETURNING wallet_balance, wallet_watched",
                     [delta, now, user_id, delta, ceiling],
                 )
                 row = cursor.fetchone()
@@ -96,14 +102,14 @@ def apply_change(
                 if delta > 0:
                     raise _over_limit(current, delta, ceiling)
                 raise InsufficientFunds("Insufficient balance.")
-            new_balance = Decimal(row[0]).quantize(CENT)
+            new_balance, watched = Decimal(row[0]).quantize(CENT), bool(row[1])
         else:
             # SQLite stores NUMERIC as REAL, so never let it do the arithmetic: read, compute in
             # Decimal, write the absolute value. The IMMEDIATE transaction already holds the
             # database's write lock, which serializes this read-modify-write.
-            current = (
+            current, watched = (
                 User.objects.select_for_update()
-                .values_list("wallet_balance", flat=True)
+                .values_list("wallet_balance", "wallet_watched")
                 .get(pk=user_id)
             )
             new_balance = (current + delta).quantize(CENT)
@@ -121,10 +127,12 @@ def apply_change(
             stripe_payment_intent_id=stripe_payment_intent_id,
             created_by=created_by,
         )
-        # Still under the user lock: the low-balance flag and the auto-recharge trigger (issue 14).
-        from . import billing
-
-        billing.after_change(user_id=user_id, new_balance=new_balance, delta=delta, entry_id=entry.pk)
+        if watched:
+            # Still under the user lock: receivers (the low-balance flag, the auto-recharge trigger)
+            # act in this transaction, so one crossing sends one alert however many debits race.
+            balance_changed.send(
+                sender=WalletTransaction, user_id=user_id, new_balance=new_balance, delta=delta, entry=entry
+            )
     logger.info(
         "ledger %s user=%s amount=%s balance_after=%s", entry.type, user_id, delta, new_balance
     )
