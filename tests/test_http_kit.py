@@ -14,7 +14,7 @@ from agents.models import Agent
 from agents.runners import REGISTRY, RunnerSpec
 from netcop_hub import http
 from tests.helpers import CONFIRM_URL, CREATE_URL, create_topup, post_json
-from wallet import money, payments, services
+from wallet import money, services
 from wallet.exceptions import InvalidAmount
 from wallet.models import TopUp
 
@@ -58,8 +58,7 @@ def fake_topups(monkeypatch, user):
         return topup
 
     monkeypatch.setattr(services, "start_topup", lambda **kw: state["result"])
-    monkeypatch.setattr(services, "settle_topup", lambda **kw: state["result"])
-    monkeypatch.setattr(payments, "retrieve_intent", lambda intent_id: object())
+    monkeypatch.setattr(services, "finish_topup", lambda **kw: state["result"])
     return make
 
 
