@@ -12,6 +12,8 @@ from wallet import payments, reconcile, services
 from wallet.exceptions import PaymentMethodRejected, PaymentProviderUnavailable
 from wallet.models import TopUp
 from wallet.payments import IntentStatus, RefundStatus
+from wallet.payments.sandbox import SandboxBackend
+from wallet.payments.stripe import StripeBackend
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -197,3 +199,46 @@ def test_reconcile_fails_an_old_topup_search_cannot_find(user, settings, monkeyp
 def test_search_refuses_values_that_are_not_ids(value):
     with pytest.raises(ValueError, match="search keys and values are ids"):
         payments.search_intents_by_metadata("topup_id", value)
+
+
+# --- the backends: the sandbox (localstripe) is chosen in settings and differs only where it must ----------
+
+
+def test_flows_against_localstripe_run_the_sandbox_backend(stripe_sandbox):
+    assert isinstance(payments.backend(), SandboxBackend)
+    config = payments.browser_config()
+    assert config.sandbox and config.js_url == stripe_sandbox.url.rstrip("/") + "/js.stripe.com/v3/"
+    assert config.csp_origins == (stripe_sandbox.url.rstrip("/"),) and config.test_cards
+
+
+def test_the_backend_follows_the_setting(settings):
+    settings.PAYMENTS_BACKEND = "wallet.payments.stripe.StripeBackend"
+    assert type(payments.backend()) is StripeBackend and payments.browser_config().sandbox is False
+    settings.PAYMENTS_BACKEND = "wallet.payments.sandbox.SandboxBackend"
+    assert type(payments.backend()) is SandboxBackend
+
+
+def test_only_real_stripe_gets_the_parameters_localstripe_rejects():
+    real = StripeBackend().intent_params(customer="cus_1", save_card=True)
+    assert real == {"use_stripe_sdk": True, "setup_future_usage": "off_session"}
+    assert SandboxBackend().intent_params(customer="cus_1", save_card=True) == {}
+
+
+@pytest.mark.django_db
+def test_the_sandbox_saves_a_token_card_in_the_customer_metadata(user, stripe_sandbox):
+    customer = services.billing.ensure_customer(user=user)
+    card = stripe_sandbox.card()
+    assert card.startswith("card_")  # localstripe's Stripe.js token card: it cannot be attached
+    payments.prepare_card_for_saving(customer=customer, payment_method=card)
+    assert [c.id for c in payments.list_saved_cards(customer=customer)] == [card]
+    payments.detach_payment_method(payment_method=card, customer=customer)
+    assert payments.list_saved_cards(customer=customer) == []
+
+
+@pytest.mark.django_db
+def test_cancel_or_retrieve_reads_back_an_intent_that_moved_on(user, stripe_sandbox):
+    result = services.start_topup(
+        user=user, amount="10.00", payment_method_id=stripe_sandbox.card(), idempotency_key="moved-on"
+    )
+    intent = payments.cancel_or_retrieve(result.topup.stripe_payment_intent_id)  # succeeded: not cancelable
+    assert intent.status is IntentStatus.SUCCEEDED

@@ -49,8 +49,10 @@ RECENT_INTENTS = 100
 
 @lru_cache(maxsize=4)
 def _load(path: str) -> PaymentsBackend:
-    backend_class = import_string(path)
-    return backend_class()
+    instance = import_string(path)()
+    if not isinstance(instance, PaymentsBackend):
+        raise TypeError(f"PAYMENTS_BACKEND {path!r} is not a wallet.payments.base.PaymentsBackend")
+    return instance
 
 
 def backend() -> PaymentsBackend:

@@ -48,7 +48,7 @@ from .cards import (  # noqa: F401 - the billing API callers know; cards own the
     settings_for,
     use_card,
 )
-from .topups import charge_and_settle, mark_topup
+from .topups import charge_and_settle, mark_topup, settle_topup
 
 logger = logging.getLogger(__name__)
 
@@ -242,16 +242,21 @@ def run_auto_recharge(*, user_id: int) -> str:
         return "refused"
     status = result.topup.status
     if status == TopUp.Status.REQUIRES_ACTION:
-        # localstripe's answer for a 3-D Secure card off-session (real Stripe raises
-        # authentication_required instead): nobody is there to authenticate, so it fails.
+        # The bank wants the cardholder, who is not there (the sandbox's shape of real Stripe's
+        # authentication_required): cancel it, so it fails. Should it have gone through meanwhile,
+        # the intent read back is settled instead.
         intent_id = result.topup.stripe_payment_intent_id or ""
         try:
-            payments.cancel_intent(intent_id)
+            intent = payments.cancel_or_retrieve(intent_id)
         except WalletError:
             logger.warning("auto-recharge %s: could not cancel intent %s", topup.id, intent_id)
-        mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=NEEDS_YOU)
-        record_failure(topup_id=topup.id)
-        return "needs authentication"
+        else:
+            if intent.status == payments.IntentStatus.SUCCEEDED:
+                status = settle_topup(intent=intent).topup.status
+        if status != TopUp.Status.SUCCEEDED:
+            mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=NEEDS_YOU)
+            record_failure(topup_id=topup.id)
+            return "needs authentication"
     if status == TopUp.Status.FAILED:
         record_failure(topup_id=topup.id)
         return "failed"

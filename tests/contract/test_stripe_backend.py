@@ -1,4 +1,4 @@
-"""Every gateway function against stripe-mock: what we send must pass Stripe's own request validation,
+"""Every gateway function of the real-Stripe backend (wallet.payments.stripe) against stripe-mock: what we send must pass Stripe's own request validation,
 and what we read (`_intent`, `_refund`, the Charge) must come out right from full, real-shaped objects.
 
 stripe-mock keeps no state: a created intent comes back in its fixture status, and metadata is not
@@ -15,6 +15,8 @@ from wallet import payments, reconcile, services
 from wallet.exceptions import PaymentMethodRejected, PaymentProviderError
 from wallet.models import TopUp
 from wallet.payments import IntentStatus, RefundStatus
+from wallet.payments.sandbox import SandboxBackend
+from wallet.payments.stripe import StripeBackend
 
 pytestmark = pytest.mark.usefixtures("stripe_mock")
 
@@ -38,6 +40,12 @@ def _assert_parsed(intent: payments.Intent, raw: dict) -> None:
     assert intent.metadata == raw["metadata"]
     assert intent.last_error_message == ""  # no last_payment_error in the fixture
     assert intent.next_action_type == ""
+
+
+def test_the_contract_covers_the_real_stripe_backend():
+    backend = payments.backend()
+    assert isinstance(backend, StripeBackend) and not isinstance(backend, SandboxBackend)
+    assert payments.browser_config().sandbox is False
 
 
 def test_create_and_confirm_sends_what_real_stripe_accepts():
