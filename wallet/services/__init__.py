@@ -6,6 +6,7 @@
            a top-up left at 3-D Secure, and the helpers that find or mark a top-up;
 - cards:   saved cards and the Stripe Customer; billing: settings, low-balance alert, auto-recharge
            (a receiver of wallet.signals.balance_changed, connected in WalletConfig.ready);
+- stripe_events: what a verified webhook event does (process_event);
 - refunds: refunds to the card (refund_topup and its retries) and refunds made in Stripe.
 
 Callers use the package (`from wallet import services; services.credit(...)`); the names below are
@@ -27,6 +28,7 @@ from .refunds import (
     retry_pending_refund,
     return_uncredited,
 )
+from .stripe_events import InvalidWebhook, process_event, verify_event
 from .topups import (
     SettleResult,
     attach_intent_by_metadata,
@@ -42,6 +44,7 @@ from .topups import (
 
 __all__ = [
     "CENT",
+    "InvalidWebhook",
     "MAX_AMOUNT",
     "NEEDS_REVIEW",
     "REFUND_RETRY_WINDOW",
@@ -63,6 +66,7 @@ __all__ = [
     "max_balance",
     "parse_amount",
     "positive",
+    "process_event",
     "record_external_refund",
     "refund_topup",
     "refundable_amount",
@@ -73,4 +77,5 @@ __all__ = [
     "start_topup",
     "to_money",
     "validate_topup_amount",
+    "verify_event",
 ]
