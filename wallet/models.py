@@ -4,7 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 
 from .money import format_money, format_signed_money
@@ -418,10 +418,13 @@ class BillingSettings(models.Model):
         return self.low_balance_alert is not None or self.auto_recharge_active
 
     def save(self, *args, **kwargs):
-        super().save(*args, **kwargs)
         # The ledger reads this flag in its balance UPDATE instead of reading these settings on
-        # every change (issue 19). Written on every save so the two never disagree; code that
-        # changes the alert or the recharge switch with .update() must do the same.
-        get_user_model().objects.filter(pk=self.user_id).exclude(wallet_watched=self.watches_balance).update(
-            wallet_watched=self.watches_balance
-        )
+        # every change (issue 19). Written with every save, in its transaction, so the two never
+        # disagree; code that changes the alert or the recharge switch with .update() must do the
+        # same. The user row first: the lock order everywhere is the user, then what hangs off it.
+        watched = self.watches_balance
+        with transaction.atomic():
+            get_user_model().objects.filter(pk=self.user_id).exclude(wallet_watched=watched).update(
+                wallet_watched=watched
+            )
+            super().save(*args, **kwargs)

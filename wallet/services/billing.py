@@ -275,6 +275,7 @@ def record_failure(*, topup_id) -> None:
     now = timezone.now()
     with transaction.atomic():
         topup = TopUp.objects.get(pk=topup_id)
+        ledger.lock_user(topup.user_id)  # the lock order: the user row first (settings.save() may write it)
         billing = BillingSettings.objects.select_for_update().get(pk=topup.user_id)
         billing.auto_recharge_failures += 1
         billing.auto_recharge_retry_after = now + parse_duration(settings.AUTO_RECHARGE_BACKOFF)

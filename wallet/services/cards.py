@@ -13,6 +13,7 @@ from django.utils import timezone
 from .. import payments
 from ..exceptions import WalletError
 from ..models import BillingSettings
+from .ledger import lock_user
 
 
 class CardNotFound(WalletError):
@@ -74,6 +75,7 @@ def remove_card(*, user, payment_method: str) -> None:
     payments.detach_payment_method(payment_method=payment_method, customer=customer)
     others = [card.id for card in cards if card.id != payment_method]
     with transaction.atomic():
+        lock_user(user.pk)  # the lock order: the user row first (settings.save() may write it)
         billing = BillingSettings.objects.select_for_update().get(pk=user.pk)
         if billing.auto_recharge_payment_method == payment_method:
             billing.auto_recharge_payment_method = others[0] if others else ""
