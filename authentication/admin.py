@@ -191,7 +191,7 @@ class UserAdmin(DjangoUserAdmin):
             '<td>{}</td><td>{}</td><td><a href="{}">{}</a></td></tr>',
             (
                 (
-                    timezone.localtime(row.created_at).strftime("%Y-%m-%d %H:%M"),
+                    date_format(timezone.localtime(row.created_at), "j M Y, H:i"),
                     row.kind_label,
                     format_signed_money(row.amount),
                     format_money(row.balance_after),

@@ -6,6 +6,7 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 
 from .models import User
+from .validators import DISPLAY_NAME_MAX_LENGTH, TOO_LONG
 
 MISMATCH = "The two passwords do not match."
 PASSWORD_RULES = password_validation.password_validators_help_text_html
@@ -36,6 +37,17 @@ def email_field(**attrs):
     )
 
 
+def display_name_field(help_text=""):
+    # The model's validator refuses control and bidi characters and links (here, in the admin, anywhere).
+    return forms.CharField(
+        label="Display name",
+        max_length=DISPLAY_NAME_MAX_LENGTH,
+        help_text=help_text,
+        error_messages={"required": "Enter a display name.", "max_length": TOO_LONG},
+        widget=forms.TextInput(attrs={"autocomplete": "nickname"}),
+    )
+
+
 def password_field(label, autocomplete, help_text="", required="Enter your password.", **attrs):
     return forms.CharField(
         label=label,
@@ -62,6 +74,7 @@ class SignUpForm(FocusFirstErrorMixin, forms.ModelForm):
     """Email, display name and the password twice, checked by Django's password validators."""
 
     email = email_field(autofocus=True)
+    username = display_name_field()
     password1 = password_field("Password", "new-password", help_text=PASSWORD_RULES(),
                                required="Choose a password.")
     password2 = password_field("Confirm password", "new-password", required="Enter the password again.")
@@ -69,9 +82,6 @@ class SignUpForm(FocusFirstErrorMixin, forms.ModelForm):
     class Meta:
         model = User
         fields = ["email", "username"]
-        labels = {"username": "Display name"}
-        error_messages = {"username": {"required": "Enter a display name."}}
-        widgets = {"username": forms.TextInput(attrs={"autocomplete": "nickname"})}
 
     def clean_email(self):
         email = self.cleaned_data["email"].strip().lower()
@@ -143,13 +153,11 @@ class PasswordChangeForm(SetPasswordForm, auth_forms.PasswordChangeForm):
 class DisplayNameForm(FocusFirstErrorMixin, forms.ModelForm):
     """The account page's editable part: the name we greet you with."""
 
+    username = display_name_field(help_text="How we greet you in emails such as top-up receipts.")
+
     class Meta:
         model = User
         fields = ["username"]
-        labels = {"username": "Display name"}
-        help_texts = {"username": "How we greet you in emails such as top-up receipts."}
-        error_messages = {"username": {"required": "Enter a display name."}}
-        widgets = {"username": forms.TextInput(attrs={"autocomplete": "nickname"})}
 
     def clean_username(self):
         name = self.cleaned_data["username"].strip()

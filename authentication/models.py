@@ -6,6 +6,8 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
 
+from .validators import default_display_name, validate_display_name
+
 
 class UserManager(DjangoUserManager):
     """Creates users keyed by a normalised (lower-case) email address."""
@@ -16,7 +18,7 @@ class UserManager(DjangoUserManager):
         if not email:
             raise ValueError("An email address is required.")
         email = self.normalize_email(email).lower()
-        extra_fields.setdefault("username", email.split("@", 1)[0])
+        extra_fields.setdefault("username", default_display_name(email))
         user = self.model(email=email, **extra_fields)
         user.set_password(password)
         user.save(using=self._db)
@@ -40,7 +42,8 @@ class UserManager(DjangoUserManager):
 class User(AbstractUser):
     """A NetCop Wallet account. `wallet_balance` changes only through wallet.services."""
 
-    username = models.CharField("display name", max_length=150)
+    # The column stays 150 wide; the validator holds names to DISPLAY_NAME_MAX_LENGTH.
+    username = models.CharField("display name", max_length=150, validators=[validate_display_name])
     email = models.EmailField("email address", unique=True)
     wallet_balance = models.DecimalField(
         max_digits=12,

@@ -1,16 +1,19 @@
 import hashlib
 import logging
+import time
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
 from netcop_hub import ratelimit
+from wallet import emails
 
 from .durations import in_words
 from .forms import (
@@ -96,8 +99,16 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
+        tell_password_changed(form.user)
         messages.success(self.request, "Your password was changed. You are still logged in on this device.")
         return response
+
+
+def tell_password_changed(user) -> None:
+    """Email the account's owner that its password changed (someone else may have done it), through the
+    email task, once the change is committed."""
+    object_id = f"{user.pk}:{int(time.time())}"
+    transaction.on_commit(lambda: emails.enqueue_email(emails.PASSWORD_CHANGED, object_id))
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -112,6 +123,11 @@ class PasswordResetView(auth_views.PasswordResetView):
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(**kwargs, link_lifetime=in_words(settings.PASSWORD_RESET_TIMEOUT))
+
+    @property
+    def extra_email_context(self):
+        # The link goes to SITE_URL like every other email's, not to whatever Host the request named.
+        return {"site_url": settings.SITE_URL}
 
     def form_valid(self, form):
         if self._over_limit(form.cleaned_data["email"]):
@@ -139,6 +155,11 @@ class PasswordResetView(auth_views.PasswordResetView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     form_class = SetPasswordForm
     success_url = reverse_lazy("authentication:password_reset_complete")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        tell_password_changed(form.user)
+        return response
 
 
 def axes_username(request, credentials=None):

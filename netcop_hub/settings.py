@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL in the path or query answers 404 (PostgreSQL refuses NUL: an admin lookup answered 500).
+    "netcop_hub.urlguard.NulInUrlMiddleware",
     # Early, so it sees every JSON answer (no-store) and a view's RequestDataTooBig (JSON 413).
     "netcop_hub.http.NoStoreJsonMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -162,6 +164,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = optional("TIME_ZONE", "Asia/Dubai")
 USE_I18N = True
+# One date format ("7 Dec 2026, 14:05") on every page and in the admin: netcop_hub/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["netcop_hub.formats"]
 USE_TZ = True
 
 STATIC_URL = "static/"

@@ -13,11 +13,24 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 
 # Ask Django itself, so the environment and .env are read exactly as the app will read them.
-read -r SANDBOX LS_PORT API_BASE TASKS_BACKEND < <(
-  $PY manage.py shell -v 0 -c "from django.conf import settings as s; \
-print(int(s.STRIPE_SANDBOX), s.LOCALSTRIPE_PORT, s.STRIPE_API_BASE or '-', s.TASKS_BACKEND)"
+# CONFIGURED_SITE_URL: SITE_URL as set in the environment or .env, "-" when not set.
+read -r SANDBOX LS_PORT API_BASE TASKS_BACKEND CONFIGURED_SITE_URL < <(
+  $PY manage.py shell -v 0 -c "from django.conf import settings as s; from decouple import config; \
+print(int(s.STRIPE_SANDBOX), s.LOCALSTRIPE_PORT, s.STRIPE_API_BASE or '-', s.TASKS_BACKEND, \
+config('SITE_URL', default='') or '-')"
 )
 [ -n "${SANDBOX:-}" ] || { echo "could not read the settings (see the error above)" >&2; exit 1; }
+
+# Links in emails (password reset, receipts, auto-recharge, low balance) go to SITE_URL. Unless it is
+# set, it follows HOST and PORT, for the server and for the worker that sends the emails.
+if [ "$CONFIGURED_SITE_URL" = "-" ]; then
+  case "$HOST" in
+    0.0.0.0|::|"") LINK_HOST=127.0.0.1 ;;  # listening everywhere: this machine's own address
+    *:*) LINK_HOST="[$HOST]" ;;            # an IPv6 address
+    *) LINK_HOST=$HOST ;;
+  esac
+  export SITE_URL="http://$LINK_HOST:$PORT"
+fi
 LOCALSTRIPE_LOG=${LOCALSTRIPE_LOG:-${TMPDIR:-/tmp}/netcop-localstripe-$LS_PORT.log}
 
 port_open() {
@@ -100,6 +113,7 @@ if [ "$TASKS_BACKEND" != "immediate" ]; then
   echo "== scheduler started: manage.py run_scheduler, pid $SCHEDULER_PID (reconciles top-ups, sweeps agent runs)"
 fi
 
+echo "== email links go to ${SITE_URL:-$CONFIGURED_SITE_URL} (SITE_URL)"
 echo "== NetCop Wallet on http://$HOST:$PORT/  (Ctrl-C stops it, the worker and the scheduler$( [ -n "$LOCALSTRIPE_PID" ] && echo " and localstripe"))"
 # Not exec: this shell stays to stop the worker, the scheduler and localstripe when the server exits.
 $PY manage.py runserver "$HOST:$PORT"

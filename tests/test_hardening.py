@@ -129,7 +129,8 @@ def test_csp_allows_stripe_and_no_inline_scripts(auth_client, settings):
 
 PRODUCTION = {"DEBUG": "False", "SECRET_KEY": "x" * 20 + "prod-secret-key-for-the-check-0123456789",
               "ALLOWED_HOSTS": "wallet.example.com", "STRIPE_SECRET_KEY": "sk_test_x",
-              "STRIPE_PUBLISHABLE_KEY": "pk_test_x", "REDIS_URL": "redis://127.0.0.1:6379/0"}
+              "STRIPE_PUBLISHABLE_KEY": "pk_test_x", "REDIS_URL": "redis://127.0.0.1:6379/0",
+              "SITE_URL": "https://wallet.example.com"}
 
 
 def deploy_check(**overrides):
@@ -149,6 +150,13 @@ def test_deploy_check_passes_with_production_settings():
 def test_deploy_check_wants_a_shared_cache():
     out = deploy_check(REDIS_URL=None)
     assert out.returncode != 0 and "netcop.W001" in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("site_url", [None, "http://127.0.0.1:8000", "http://wallet.example.com"])
+def test_deploy_check_wants_the_public_https_site_url(site_url):
+    """Emails link to SITE_URL: the development default would send customers to localhost."""
+    out = deploy_check(SITE_URL=site_url)
+    assert out.returncode != 0 and "netcop.W002" in out.stdout + out.stderr
 
 
 def test_production_without_stripe_keys_refuses_to_start():

@@ -25,9 +25,11 @@ from django.utils.text import Truncator
 from netcop_hub.views import PermissionDeniedWithReason
 
 from .admin_actions import reconcile_with_stripe, refund_to_card
+from .exceptions import PaymentProviderError, PaymentProviderUnavailable
 from .health import check_ledger
 from .models import BillingSettings, CardRefund, StripeEvent, TopUp, WalletTransaction
 from .money import format_money, format_signed_money
+from .services.cards import SavedCard, saved_cards
 
 CENT = Decimal("0.01")
 HEALTH_MISMATCHES_SHOWN = 200
@@ -350,8 +352,47 @@ class BillingSettingsAdmin(ReadOnlyAdmin):
     list_select_related = ["user"]
     ordering = ["user__email"]
 
+    # The card is shown by brand and last 4 digits (asked of Stripe), not as a raw card_/pm_ id.
+    exclude = ["auto_recharge_payment_method"]
+    readonly_fields = ["auto_recharge_card"]
+
     def when(self, obj):  # no created_at here
         return short_datetime(obj.updated_at)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Stripe is asked here, before the admin opens the transaction it renders the page in.
+        billing = self.get_object(request, object_id)
+        request.saved_cards = self._saved_cards(billing) if billing is not None else None
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_object(self, request, object_id, from_field=None):
+        billing = super().get_object(request, object_id, from_field)
+        if billing is not None:
+            billing.saved_cards = getattr(request, "saved_cards", None)
+        return billing
+
+    @staticmethod
+    def _saved_cards(billing) -> list[SavedCard] | None:
+        """The customer's saved cards, or None when there is no card to describe or Stripe did not answer."""
+        if not billing.auto_recharge_payment_method:
+            return None
+        try:
+            return saved_cards(user=billing.user)
+        except (PaymentProviderUnavailable, PaymentProviderError):
+            return None
+
+    @admin.display(description="Card for automatic top-ups")
+    def auto_recharge_card(self, obj):
+        payment_method = obj.auto_recharge_payment_method
+        if not payment_method:
+            return "—"
+        cards = getattr(obj, "saved_cards", None)
+        if cards is None:
+            return f"Not known right now (Stripe did not answer): {payment_method}"
+        card = next((card for card in cards if card.id == payment_method), None)
+        if card is None:
+            return f"No longer saved at Stripe: {payment_method}"
+        return f"{card.brand.title()} ending {card.last4}, expires {card.exp_month:02d}/{card.exp_year}"
 
     def get_queryset(self, request):
         since = timezone.now() - timedelta(hours=1)

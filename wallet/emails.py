@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from datetime import UTC, datetime
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError
-from django.template.loader import render_to_string
+from django.template import Context, Engine
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks import task
@@ -34,6 +36,8 @@ AUTO_RECHARGE_FAILED = "auto_recharge_failed"
 AUTO_RECHARGE_PAUSED = "auto_recharge_paused"
 AUTO_RECHARGE_LIMIT = "auto_recharge_limit"
 LOW_BALANCE = "low_balance"
+# Issue 18. Object id "<user id>:<unix time of the change>": one email per change.
+PASSWORD_CHANGED = "password_changed"
 
 
 def enqueue_email(kind: str, object_id) -> None:
@@ -44,13 +48,19 @@ def enqueue_email(kind: str, object_id) -> None:
         logger.exception("could not enqueue %s email for %s", kind, object_id)
 
 
+def render_text(template_name: str, context: dict) -> str:
+    """Render a plain-text email. Without autoescaping: HTML escaping is for HTML, and in a text email
+    it would show a name such as "Tom & Jerry's" as "Tom &amp; Jerry&#x27;s"."""
+    return Engine.get_default().get_template(template_name).render(Context(context, autoescape=False))
+
+
 def send_topup_receipt(*, topup: TopUp) -> None:
     """Send the receipt for a credited top-up: amount, new balance, date and transaction id."""
     user, entry = topup.user, topup.credit_transaction
     context = {"topup": topup, "entry": entry, "name": user.username, "currency": topup.currency}
     send_mail(
         subject=f"NetCop Wallet receipt: {format_money(topup.amount, topup.currency)} added",
-        message=render_to_string("wallet/email/topup_receipt.txt", context),
+        message=render_text("wallet/email/topup_receipt.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[user.email],
     )
@@ -64,7 +74,7 @@ def send_refund_email(*, refund: CardRefund) -> None:
                "name": user.username, "currency": topup.currency}
     send_mail(
         subject=f"NetCop Wallet: {format_money(refund.amount, topup.currency)} refunded to your card",
-        message=render_to_string("wallet/email/refund.txt", context),
+        message=render_text("wallet/email/refund.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[user.email],
     )
@@ -80,7 +90,7 @@ def _send_billing(subject: str, template: str, user, **context) -> None:
     )
     send_mail(
         subject=subject,
-        message=render_to_string(template, context),
+        message=render_text(template, context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[user.email],
     )
@@ -132,6 +142,26 @@ def _send_issue14(kind: str, object_id: str) -> bool:
     raise ValueError(f"unknown email kind {kind!r}")
 
 
+def send_password_changed(object_id: str) -> bool:
+    """Tell someone their password was changed, with the way back in if it was not them."""
+    user_id, _, changed = str(object_id).partition(":")
+    if not (user_id.isdigit() and changed.isdigit()):
+        return False
+    user = get_user_model().objects.filter(pk=int(user_id)).first()
+    if user is None:
+        return False
+    changed_at = datetime.fromtimestamp(int(changed), tz=UTC)
+    context = {"name": user.username, "email": user.email, "changed_at": changed_at,
+               "reset_url": _link("authentication:password_reset")}
+    send_mail(
+        subject="Your NetCop Wallet password was changed",
+        message=render_text("registration/password_changed_email.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[user.email],
+    )
+    return True
+
+
 def send(kind: str, object_id: str) -> bool:
     """Render and send one email from the database; False when there is nothing (left) to send."""
     if kind == TOPUP_RECEIPT:
@@ -150,6 +180,8 @@ def send(kind: str, object_id: str) -> bool:
             return False
         send_refund_email(refund=refund)
         return True
+    if kind == PASSWORD_CHANGED:
+        return send_password_changed(object_id)
     return _send_issue14(kind, object_id)
 
 

@@ -406,7 +406,7 @@ class BillingSettings(models.Model):
         ]
 
     def __str__(self):
-        return f"Billing settings of user {self.user_id}"
+        return f"Billing settings of {self.user.email}"
 
     @property
     def auto_recharge_active(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import datetime
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.parser import Parser
 from email.policy import compat32
@@ -38,7 +39,8 @@ def _decoded(value) -> str:
         return ""
     try:
         return str(make_header(decode_header(str(value))))
-    except (UnicodeError, ValueError, LookupError, TypeError):
+    # HeaderParseError (a MessageError, not a ValueError) on malformed encoded words: "=??b?b?=".
+    except (UnicodeError, ValueError, LookupError, TypeError, MessageError):
         return str(value)
 
 

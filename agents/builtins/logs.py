@@ -51,6 +51,20 @@ def _minute(raw: str) -> str:
         return raw[:17]
 
 
+def percentages(counts: Counter[str]) -> dict[str, int]:
+    """Whole percentages that add up to 100 (largest remainder): flooring each share alone can lose
+    a point or two (three equal classes would read 33% + 33% + 33%)."""
+    total = sum(counts.values())
+    if not total:
+        return {}
+    exact = {key: n * 100 / total for key, n in counts.items()}
+    shares = {key: int(value) for key, value in exact.items()}
+    by_remainder = sorted(exact, key=lambda key: (-(exact[key] - shares[key]), str(key)))
+    for key in by_remainder[: 100 - sum(shares.values())]:
+        shares[key] += 1
+    return shares
+
+
 def validate_input(text: str) -> str:
     """Refuse, before the charge, input with no access-log line or more lines than one run reads."""
     lines = [line for line in text.splitlines() if line.strip()]
@@ -124,7 +138,8 @@ def triage_log(input_text: str, config: dict) -> str:
     lines.append("")
     classes = Counter(f"{code // 100}xx" for code in statuses.elements())
     lines.append("Status codes")
-    lines.append("  " + ", ".join(f"{cls}: {n} ({n * 100 // parsed}%)" for cls, n in sorted(classes.items())))
+    shares = percentages(classes)
+    lines.append("  " + ", ".join(f"{cls}: {n} ({shares[cls]}%)" for cls, n in sorted(classes.items())))
     lines.append("  Top: " + ", ".join(f"{code} x{n}" for code, n in top(statuses, 8)))
     lines.append("")
     lines.append("Top client IPs")

@@ -16,7 +16,7 @@ def forwards(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("authentication", "0003_user_wallet_watched"),
+        ("authentication", "0005_user_wallet_watched"),
         ("wallet", "0008_auto_recharge_billing"),
     ]
 

@@ -24,6 +24,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.formats import date_format
 from django_tasks import task
 
 from .. import payments
@@ -280,7 +281,8 @@ def record_failure(*, topup_id) -> None:
         billing.auto_recharge_failures += 1
         billing.auto_recharge_retry_after = now + parse_duration(settings.AUTO_RECHARGE_BACKOFF)
         billing.auto_recharge_notice = (
-            f"The automatic top-up of {format_money(topup.amount)} on {timezone.localtime(now):%d %b %Y} "
+            f"The automatic top-up of {format_money(topup.amount)} on "
+            f"{date_format(timezone.localtime(now), 'j M Y')} "
             f"failed: {topup.failure_reason or 'the payment was not completed.'}"
         )[:255]
         pause = billing.auto_recharge_failures >= settings.AUTO_RECHARGE_MAX_FAILURES

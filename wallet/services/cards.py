@@ -13,7 +13,11 @@ from django.utils import timezone
 from .. import payments
 from ..exceptions import WalletError
 from ..models import BillingSettings
+from ..payments import SavedCard
 from .ledger import lock_user
+
+__all__ = ["CardNotFound", "SavedCard", "ensure_customer", "record_recharge_success", "remember_card",
+           "remove_card", "saved_cards", "settings_for", "use_card"]
 
 
 class CardNotFound(WalletError):
@@ -51,7 +55,7 @@ def remember_card(*, user_id, payment_method: str) -> None:
     )
 
 
-def saved_cards(*, user) -> list[payments.SavedCard]:
+def saved_cards(*, user) -> list[SavedCard]:
     """The user's saved cards at Stripe (empty without a Customer)."""
     customer = settings_for(user.pk).stripe_customer_id
     if not customer:

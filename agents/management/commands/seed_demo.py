@@ -30,7 +30,7 @@ BUILTIN_AGENTS = [
     },
     {
         "slug": "email-header-analyzer",
-        "name": "Email header analyzer",
+        "name": "Email header analyser",
         "runner": "email_headers",
         "price": Decimal("3.00"),
         "sort_order": 20,

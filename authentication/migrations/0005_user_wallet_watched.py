@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('authentication', '0002_wallet_balance_within_column'),
+        ('authentication', '0004_clean_stored_display_names'),
     ]
 
     operations = [
