@@ -148,3 +148,42 @@ def test_only_card_error_messages_are_kept_for_customers():
     assert intent({"type": "invalid_request_error", "code": "payment_intent_authentication_failure",
                    "message": "The provided PaymentMethod has failed authentication."}
                   ).last_error_message == "Card authentication failed."
+
+
+# --- a top-up left at 3-D Secure: the services finish or cancel it (views only call them) ----------------
+
+
+def test_cancel_topup_cancels_at_stripe_and_records_it(user, stripe_sandbox):
+    result = services.start_topup(
+        user=user, amount="25.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="c"
+    )
+    canceled = services.cancel_topup(user=user, intent_id=result.topup.stripe_payment_intent_id)
+    assert canceled.status == TopUp.Status.CANCELED and not canceled.credited_now
+    assert payments.retrieve_intent(result.topup.stripe_payment_intent_id).status == payments.IntentStatus.CANCELED
+
+
+def test_cancel_topup_after_the_cardholder_finished_credits_instead(user, stripe_sandbox):
+    result = services.start_topup(
+        user=user, amount="25.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="f"
+    )
+    intent = payments.retrieve_intent(result.topup.stripe_payment_intent_id)
+    stripe_sandbox.authenticate(intent.id, intent.client_secret, success=True)  # in another tab
+    settled = services.cancel_topup(user=user, intent_id=intent.id)
+    assert settled.credited_now and settled.new_balance == Decimal("25.00")
+
+
+def test_finish_and_cancel_never_ask_stripe_about_another_users_topup(user, make_user, stripe_sandbox, monkeypatch):
+    result = services.start_topup(
+        user=user, amount="25.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="o"
+    )
+    other = make_user()
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("Stripe asked about another user's top-up")
+
+    for name in ("cancel_intent", "retrieve_intent"):
+        monkeypatch.setattr(payments, name, forbidden)
+    for service in (services.cancel_topup, services.finish_topup):
+        with pytest.raises(TopUp.DoesNotExist):
+            service(user=other, intent_id=result.topup.stripe_payment_intent_id)
+    assert TopUp.objects.get(pk=result.topup.pk).status == TopUp.Status.REQUIRES_ACTION

@@ -17,6 +17,7 @@ saves double work.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -102,7 +103,13 @@ def _find_intent(topup, intents: list) -> payments.Intent | None:
     return None
 
 
-def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, finder=None) -> Outcome:
+def reconcile_one(
+    topup: TopUp,
+    *,
+    dry_run: bool = False,
+    now=None,
+    finder: Callable[[str], tuple[list[payments.Intent], bool]] | None = None,
+) -> Outcome:
     """Reconcile one top-up with Stripe (no transaction may be open: Stripe is called).
 
     finder: a run's payments.lost_intent_finder() (one is made when not given).

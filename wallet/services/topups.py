@@ -163,6 +163,7 @@ def finish_topup(*, user, intent_id: str) -> SettleResult:
 
     TopUp.DoesNotExist when the intent is not one of the user's top-ups.
     """
+    _check_owner(user=user, intent_id=intent_id)
     return settle_topup(intent=payments.retrieve_intent(intent_id), user=user)
 
 
@@ -173,9 +174,14 @@ def cancel_topup(*, user, intent_id: str) -> SettleResult:
     settled, so the customer is credited rather than told it was canceled. The new state is written
     by settle_topup only. TopUp.DoesNotExist when the intent is not one of the user's top-ups.
     """
-    if not TopUp.objects.filter(user=user, stripe_payment_intent_id=intent_id).exists():
-        raise TopUp.DoesNotExist("Not one of this user's top-ups.")  # never ask Stripe about another's
+    _check_owner(user=user, intent_id=intent_id)
     return settle_topup(intent=payments.cancel_or_retrieve(intent_id), user=user)
+
+
+def _check_owner(*, user, intent_id: str) -> None:
+    """Never ask Stripe about an intent that is not one of this user's top-ups."""
+    if not TopUp.objects.filter(user=user, stripe_payment_intent_id=intent_id).exists():
+        raise TopUp.DoesNotExist("Not one of this user's top-ups.")
 
 
 def browser_config() -> BrowserConfig:
