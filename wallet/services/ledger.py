@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from ..exceptions import BalanceLimitExceeded, InsufficientFunds, InvalidAmount
@@ -58,6 +61,31 @@ def _over_limit(balance: Decimal, delta: Decimal, ceiling: Decimal) -> BalanceLi
     )
 
 
+@lru_cache(maxsize=1)
+def _change_and_record_sql() -> tuple[str, list[Field]]:
+    """PostgreSQL: the balance UPDATE and the ledger INSERT as one statement (a data-modifying CTE).
+
+    Parameters: delta, now, user id, delta, ceiling, then one per ledger field but balance_after
+    (the new balance itself) and created_at. created_at is clock_timestamp(), read once the UPDATE
+    holds the row lock, so a user's rows are dated in the order their changes committed (the
+    latest row's balance_after is the balance: check_ledger). Returns (balance_after, created_at,
+    the owner's wallet_watched). Names come from model metadata (quoted); values are parameters.
+    """
+    quote = connection.ops.quote_name
+    users = quote(get_user_model()._meta.db_table)
+    computed = {"balance_after": "changed.wallet_balance", "created_at": "clock_timestamp()"}
+    fields = [f for f in WalletTransaction._meta.concrete_fields if f.attname not in computed]
+    columns = ", ".join([*(quote(f.column) for f in fields), *(quote(name) for name in computed)])
+    values = ", ".join(["%s"] * len(fields) + list(computed.values()))
+    sql = (
+        f"WITH changed AS (UPDATE {users} SET wallet_balance = wallet_balance + %s, updated_at = %s "  # noqa: S608 # nosec B608
+        "WHERE id = %s AND wallet_balance + %s BETWEEN 0 AND %s RETURNING wallet_balance, wallet_watched) "
+        f"INSERT INTO {quote(WalletTransaction._meta.db_table)} ({columns}) SELECT {values} FROM changed "
+        f"RETURNING {quote('balance_after')}, {quote('created_at')}, (SELECT wallet_watched FROM changed)"
+    )
+    return sql, fields
+
+
 def apply_change(
     *,
     user_id: int,
@@ -81,19 +109,26 @@ def apply_change(
     now = timezone.now()
     # A debit is never refused for the ceiling (a wallet above a lowered limit can still spend).
     ceiling = min(ceiling, MAX_AMOUNT) if delta > 0 else MAX_AMOUNT
+    entry = WalletTransaction(
+        user_id=user_id,
+        amount=delta,
+        type=type,
+        description=description[:255],
+        stripe_payment_intent_id=stripe_payment_intent_id,
+        created_by=created_by,
+    )
     with transaction.atomic(savepoint=savepoint):
         if connection.vendor == "postgresql":
-            # One conditional UPDATE: it takes the row lock, refuses to go below zero and returns
-            # the new balance, computed exactly in NUMERIC. The lock is held until commit.
-            table = connection.ops.quote_name(User._meta.db_table)
+            # One statement, one round trip under the lock: the conditional UPDATE takes the row
+            # lock, refuses to go below zero (or above the ceiling) and computes the new balance
+            # exactly in NUMERIC; the INSERT appends the ledger row carrying it. No row: refused,
+            # nothing written. The lock is held until commit.
+            sql, fields = _change_and_record_sql()
+            params: list[Any] = [delta, now, user_id, delta, ceiling] + [
+                field.get_db_prep_save(getattr(entry, field.attname), connection) for field in fields
+            ]
             with connection.cursor() as cursor:
-                cursor.execute(
-                    # The table name comes from model metadata (quoted), values are parameters.
-                    f"UPDATE {table} SET wallet_balance = wallet_balance + %s, updated_at = %s "  # noqa: S608 # nosec B608
-                    "WHERE id = %s AND wallet_balance + %s BETWEEN 0 AND %s "
-                    "RETURNING wallet_balance, wallet_watched",
-                    [delta, now, user_id, delta, ceiling],
-                )
+                cursor.execute(sql, params)
                 row = cursor.fetchone()
             if row is None:
                 current = User.objects.filter(pk=user_id).values_list("wallet_balance", flat=True).first()
@@ -102,7 +137,9 @@ def apply_change(
                 if delta > 0:
                     raise _over_limit(current, delta, ceiling)
                 raise InsufficientFunds("Insufficient balance.")
-            new_balance, watched = Decimal(row[0]).quantize(CENT), bool(row[1])
+            entry.balance_after, entry.created_at = Decimal(row[0]).quantize(CENT), row[1]
+            watched = bool(row[2])
+            entry._state.adding, entry._state.db = False, connection.alias
         else:
             # SQLite stores NUMERIC as REAL, so never let it do the arithmetic: read, compute in
             # Decimal, write the absolute value. The IMMEDIATE transaction already holds the
@@ -118,15 +155,9 @@ def apply_change(
             if new_balance > ceiling:
                 raise _over_limit(current, delta, ceiling)
             User.objects.filter(pk=user_id).update(wallet_balance=new_balance, updated_at=now)
-        entry = WalletTransaction.objects.create(
-            user_id=user_id,
-            amount=delta,
-            type=type,
-            description=description[:255],
-            balance_after=new_balance,
-            stripe_payment_intent_id=stripe_payment_intent_id,
-            created_by=created_by,
-        )
+            entry.balance_after = new_balance
+            entry.save(force_insert=True)
+        new_balance = entry.balance_after
         if watched:
             # Still under the user lock: receivers (the low-balance flag, the auto-recharge trigger)
             # act in this transaction, so one crossing sends one alert however many debits race.
