@@ -21,10 +21,14 @@ class AgentsConfig(AppConfig):
 
     def ready(self):
         # Imported here, not at module level: models must be loaded first (Django's app loading).
+        from netcop_hub import pageconfig
         from wallet import return_targets
         from wallet.scheduler import register_chore
 
+        from .exceptions import TOO_LONG
         from .tasks import sweep_agent_runs
 
         register_chore(name="sweep_agent_runs", task=sweep_agent_runs, setting="SCHEDULE_SWEEP_AGENT_RUNS")
         return_targets.register("agents:detail", _agent_page)
+        # The over-the-limit message, for agents.js to say before posting.
+        pageconfig.add(messages={"tooLong": TOO_LONG})

@@ -1,100 +1,124 @@
-"""Domain exceptions of the agents app. Views map them to messages and status codes.
+"""Domain errors of the agents app. Each class declares how it is answered
+(netcop_hub.errors.DomainError): HTTP status, machine code, user message.
 
-Only `user_message` attributes (written by us, never taken from a third party) reach a client;
-an exception's own text is for the logs.
+Only `user_message` (written by us, never taken from a third party) reaches a client; an
+exception's own text is for the logs. "Not enough balance" is wallet.exceptions.InsufficientBalance.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.urls import reverse
+
+from netcop_hub.errors import DomainError
 from wallet.money import format_money
 
 
-class AgentError(Exception):
+class AgentError(DomainError):
     """Base class for agent errors."""
+
+    code = "agent_error"
 
 
 class AgentUnavailable(AgentError):
-    """No active agent with that slug (the view answers 404)."""
+    """No active agent with that slug."""
+
+    status = 404
+    code = "agent_unavailable"
+    default_message = "No such agent."
 
 
 class InvalidAgentInput(AgentError):
     """The input is empty, too long or not text; nothing was charged."""
 
-    def __init__(self, user_message: str):
-        super().__init__(user_message)
-        self.user_message = user_message
+    code = "invalid_input"
+    default_message = "Enter some text for the agent to analyse."
+    text_is_user_message = True
 
 
 class InputTooLong(InvalidAgentInput):
-    """The input is over the agent's character limit (the view answers 413); nothing was charged."""
+    """The input is over the agent's character limit; nothing was charged."""
+
+    status = 413
+    code = "input_too_long"
 
     def __init__(self, *, length: int, limit: int):
         super().__init__(too_long_message(length=length, limit=limit))
         self.length = length
         self.limit = limit
 
+    def details(self) -> dict[str, Any]:
+        return {"length": self.length, "limit": self.limit}
+
+
+# The one over-limit message; agents.js fills in the same template from the page config.
+TOO_LONG = "The input is too long: {length} characters; this agent takes up to {limit}."
+
 
 def too_long_message(*, length: int, limit: int) -> str:
-    """The one over-limit message; static/js/agents.js builds the same text before posting."""
-    return f"The input is too long: {length:,} characters; this agent takes up to {limit:,}."
+    return TOO_LONG.format(length=f"{length:,}", limit=f"{limit:,}")
 
 
 class InvalidRequestId(AgentError):
     """The request id is missing or not a UUID."""
 
+    code = "invalid_request_id"
+    default_message = "This form has expired. Reload the page and try again."
+
 
 class RequestIdReused(AgentError):
-    """The request id already belongs to a run of another agent (the view answers 409)."""
+    """The request id already belongs to a run of another agent."""
+
+    status = 409
+    code = "request_id_reused"
+    default_message = "This request id was already used for another agent. Reload the page and try again."
 
 
-class RunNotCancellable(AgentError):
-    """The run is not the user's, or a worker already took it (only a queued run can be cancelled)."""
+class RunNotCancelable(AgentError):
+    """The run is not the user's, or a worker already took it (only a queued run can be canceled)."""
+
+    status = 409
+    code = "run_not_cancelable"
+    default_message = "This run has already started (or finished), so it can no longer be canceled."
 
 
 class RunnerError(AgentError):
-    """A runner could not produce an output. The run is refunded.
-
-    `user_message` is shown to the user and must be written by us (never a remote body or a
-    library's exception text); the exception's own message goes to the logs only.
+    """A runner could not produce an output. The run is refunded, so this is never answered as an
+    error: `user_message` becomes the failed run's message and must be written by us (never a
+    remote body or a library's exception text); the exception's own text goes to the logs only.
     """
 
-    default_user_message = "The agent could not complete this run."
-
-    def __init__(self, detail: str = "", *, user_message: str | None = None):
-        super().__init__(detail or self.default_user_message)
-        self.user_message = user_message or self.default_user_message
+    status = 502
+    code = "runner_error"
+    default_message = "The agent could not complete this run."
 
 
 class RunnerTimeout(RunnerError):
     """The agent did not answer in time."""
 
-    default_user_message = "The agent did not answer in time."
+    code = "runner_timeout"
+    default_message = "The agent did not answer in time."
 
-
-class InsufficientBalance(AgentError):
-    """The wallet does not cover the agent's price; nothing was charged (the view answers 402)."""
-
-    def __init__(self, *, price, balance, topup_amount):
-        super().__init__(f"Insufficient balance. Need {format_money(price)}.")
-        self.price = price
-        self.balance = balance
-        self.topup_amount = topup_amount
-
-    @property
-    def shortfall(self):
-        return max(self.price - self.balance, 0)
-
-    @property
-    def user_message(self) -> str:
-        return (
-            f"Not enough balance: this run costs {format_money(self.price)} and your wallet has "
-            f"{format_money(self.balance)} ({format_money(self.shortfall)} short)."
-        )
 
 class SpendLimitReached(AgentError):
-    """The run would take this month's agent spending past the user's limit; nothing was charged (402)."""
+    """The run would take this month's agent spending past the user's limit; nothing was charged."""
+
+    status = 402
+    code = "spend_limit"
+    default_message = "This run would go over your monthly spend limit."
 
     def __init__(self, *, limit, spent):
-        super().__init__(f"Monthly spend limit of {format_money(limit)} reached.")
+        super().__init__(
+            f"Monthly spend limit of {format_money(limit)} reached.",
+            user_message=(
+                f"This run would go over your monthly spend limit of {format_money(limit)} "
+                f"({format_money(spent)} used this month). Raise the limit in your billing settings."
+            ),
+        )
         self.limit = limit
         self.spent = spent
+
+    def details(self) -> dict[str, Any]:
+        settings_url = reverse("wallet:settings")
+        return {"limit": str(self.limit), "spent": str(self.spent), "settings_url": settings_url}

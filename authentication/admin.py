@@ -20,7 +20,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
 from wallet import services
-from wallet.exceptions import BalanceLimitExceeded, InsufficientFunds, InvalidAmount
+from wallet.exceptions import BalanceLimitExceeded, InsufficientBalance, InvalidAmount
 from wallet.money import AmountField, format_money, format_signed_money
 
 from .models import User
@@ -299,7 +299,7 @@ class UserAdmin(DjangoUserAdmin):
         amount = Decimal(data["amount"])
         try:
             entry = services.adjust(user=target, amount=amount, reason=data["reason"], staff=request.user)
-        except InsufficientFunds:
+        except InsufficientBalance:
             target.refresh_from_db(fields=["wallet_balance"])
             messages.error(
                 request,

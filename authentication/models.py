@@ -127,7 +127,7 @@ class User(AbstractUser):
         """Debit the wallet for agent usage (wallet.services.debit); False, and nothing written, when
         the balance is short."""
         from wallet import services  # lazy: accounts sit below the wallet (layer order)
-        from wallet.exceptions import InsufficientFunds  # lazy: as above
+        from wallet.exceptions import InsufficientBalance  # lazy: as above
 
         try:
             services.debit(
@@ -137,7 +137,7 @@ class User(AbstractUser):
                 description=(description or "").strip() or "Agent usage",
             )
             return True
-        except InsufficientFunds:
+        except InsufficientBalance:
             return False
         finally:
             self.refresh_from_db(fields=["wallet_balance"])

@@ -13,9 +13,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
 from netcop_hub import ratelimit
+from netcop_hub.durations import in_words
 from wallet import emails
 
-from .durations import in_words
 from .forms import (
     DisplayNameForm,
     EmailAuthenticationForm,
@@ -137,7 +137,7 @@ class PasswordResetView(auth_views.PasswordResetView):
     def _over_limit(self, email: str) -> bool:
         if not getattr(settings, "RATE_LIMITS_ENABLED", True):
             return False
-        rate = ratelimit.parse_rate(getattr(settings, "PASSWORD_RESET_RATE_LIMIT", ""))
+        rate = settings.PASSWORD_RESET_RATE_LIMIT
         if rate is None:
             return False
         # Both counters count every request, so neither can be reset by varying the other.

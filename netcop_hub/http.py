@@ -1,57 +1,68 @@
-"""The HTTP kit both apps share: JSON bodies in, JSON answers out, domain errors to status codes.
+"""The HTTP kit every app shares: JSON bodies in, JSON answers out, one renderer for domain errors.
 
-Views stay thin: `json_body` parses (or raises BadRequest), a service does the work, and a domain
-exception becomes an answer through the one table below (`describe_error` / `error_response`).
-Every message a client sees is written here or by us in the exception (`user_message`); an
-exception's own text, a stack or a Stripe detail never reaches a client.
+Views stay thin: `json_body` parses (or raises BadRequest), a service does the work, and any domain
+error (netcop_hub.errors.DomainError) a view lets through is answered by DomainErrorMiddleware
+through `render_error`: JSON (`{"error": message, "code": code, **details}`) for API calls, a page
+for forms. Every message a client sees is the error's `user_message`, written by us; an
+exception's own text, a stack or a Stripe detail never reaches a client. The kit imports no app.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
+from functools import wraps
+from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
 
-from agents import exceptions as agent_errors
-from wallet import exceptions as wallet_errors
-from wallet.money import format_money
+from .errors import DomainError
 
 logger = logging.getLogger(__name__)
 
 JSON = "application/json"
 
-UNAVAILABLE = (
-    "We couldn't reach the payment service. If your card was charged, your wallet will be credited "
-    "automatically. Please try again in a moment."
-)
-PROVIDER_ERROR = "The payment could not be processed. Please try again or use another card."
-MISMATCH = "This payment does not match your top-up. Our team has been alerted; nothing was credited."
 TOO_LARGE = "The request is too large."
 NOT_JSON = "Send the request as JSON."
 BAD_JSON = "The request body is not valid JSON."
 NOT_OBJECT = "The request body must be a JSON object."
 
 
-class BadRequest(Exception):
+class BadRequest(DomainError):
     """A request we refuse before any service runs; its message is ours and written for the user."""
+
+    text_is_user_message = True
 
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
-        self.message = message
-        self.status = status
+        self.status = status  # type: ignore[misc]  # per request: 400, or 413 for an oversized body
+        self.code = "too_large" if status == 413 else "bad_request"  # type: ignore[misc]
 
 
 # --- requests ------------------------------------------------------------------------------------
 
 
 def wants_json(request) -> bool:
-    """True for API calls (a JSON body, or a client asking for JSON); False for pages and forms."""
+    """True for API calls (a JSON body, a client asking for JSON, a JSON-only endpoint); False for
+    pages and forms."""
+    if getattr(request, "json_endpoint", False):
+        return True
     return request.content_type == JSON or JSON in request.headers.get("Accept", "")
+
+
+def json_endpoint(view):
+    """Marks a view that answers only JSON: its domain errors are answered as JSON even when the
+    client sent a form or no body at all."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        request.json_endpoint = True
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def _reject_constant(name):
@@ -107,84 +118,26 @@ def json_response(body: dict, status: int = 200) -> JsonResponse:
     return JsonResponse(body, status=status)
 
 
-def json_error(message: str, status: int, **extra) -> JsonResponse:
-    return json_response({"error": message, **extra}, status=status)
+def _log(exc: DomainError, request) -> None:
+    if exc.log_level is not None:
+        user = getattr(getattr(request, "user", None), "pk", None)
+        path = getattr(request, "path", "")
+        logger.log(exc.log_level, "%s for user %s: %s", path, user, type(exc).__name__)
 
 
-@dataclass(frozen=True)
-class ErrorInfo:
-    status: int
-    message: str
+def error_response(exc: DomainError, *, request=None, **extra: Any) -> JsonResponse:
+    """The JSON answer for a domain error: its message, code and details (plus a view's `extra`)."""
+    _log(exc, request)
+    return json_response({"error": exc.user_message, "code": exc.code, **exc.details(), **extra}, exc.status)
 
 
-def _user_message(exc) -> str:
-    return exc.user_message
-
-
-def _own_text(exc) -> str:
-    # Raised by our own validation with texts written for users ("Top-ups must be between ...").
-    return str(exc)
-
-
-def _spend_limit(exc) -> str:
-    return (
-        f"This run would go over your monthly spend limit of {format_money(exc.limit)} "
-        f"({format_money(exc.spent)} used this month). Raise the limit in your billing settings."
-    )
-
-
-# Domain exception -> (status, message, log level). Checked in order: subclasses before their base.
-# A message is a fixed text or a function of the exception returning a text we wrote.
-ERRORS: tuple[tuple[type[Exception], int, str | Callable[[Exception], str], int | None], ...] = (
-    # wallet
-    (wallet_errors.InvalidAmount, 400, _own_text, None),
-    (wallet_errors.TopUpMismatch, 409, MISMATCH, None),  # settle_topup logged both sides
-    (wallet_errors.TopUpError, 400, _own_text, None),
-    (wallet_errors.PaymentDeclined, 402, lambda exc: exc.user_message or "Your card was declined.", None),
-    # The TopUp stays pending; reconcile_topups finds out later whether an intent exists.
-    (wallet_errors.PaymentProviderUnavailable, 503, UNAVAILABLE, logging.WARNING),
-    (wallet_errors.PaymentProviderError, 502, PROVIDER_ERROR, logging.ERROR),
-    (wallet_errors.InsufficientFunds, 402, "Your balance is too low for this.", None),
-    # agents
-    (agent_errors.InputTooLong, 413, _user_message, None),
-    (agent_errors.InvalidAgentInput, 400, _user_message, None),
-    (agent_errors.InvalidRequestId, 400, "This form has expired. Reload the page and try again.", None),
-    (
-        agent_errors.RequestIdReused,
-        409,
-        "This request id was already used for another agent. Reload the page and try again.",
-        None,
-    ),
-    (agent_errors.InsufficientBalance, 402, _user_message, None),
-    (agent_errors.SpendLimitReached, 402, _spend_limit, None),
-    (
-        agent_errors.RunNotCancellable,
-        409,
-        "This run has already started (or finished), so it can no longer be cancelled.",
-        None,
-    ),
-    (agent_errors.AgentUnavailable, 404, "No such agent.", None),
-)
-
-DOMAIN_ERRORS: tuple[type[Exception], ...] = tuple(entry[0] for entry in ERRORS)
-
-
-def describe_error(exc: Exception, *, request=None) -> ErrorInfo:
-    """The status code and user-facing message for a domain exception (logged where it matters)."""
-    for kind, status, message, level in ERRORS:
-        if isinstance(exc, kind):
-            if level is not None:
-                user = getattr(getattr(request, "user", None), "pk", None)
-                path = getattr(request, "path", "")
-                logger.log(level, "%s for user %s: %s", path, user, type(exc).__name__)
-            return ErrorInfo(status, message(exc) if callable(message) else message)
-    raise TypeError(f"no answer for {type(exc).__name__}") from exc
-
-
-def error_response(exc: Exception, *, request=None, **extra) -> JsonResponse:
-    """The JSON error answer for a domain exception."""
-    info = describe_error(exc, request=request)
-    return json_error(info.message, info.status, **extra)
+def render_error(request, exc: DomainError) -> HttpResponse:
+    """The answer for a domain error: JSON for API calls, the error page for pages and forms."""
+    if wants_json(request):
+        return error_response(exc, request=request)
+    _log(exc, request)
+    title = "Not found" if exc.status == 404 else "This could not be done"
+    return render(request, "error.html", {"title": title, "message": exc.user_message}, status=exc.status)
 
 
 # --- middleware ----------------------------------------------------------------------------------
@@ -206,5 +159,21 @@ class NoStoreJsonMiddleware:
 
     def process_exception(self, request, exception):
         if isinstance(exception, RequestDataTooBig) and wants_json(request):
-            return json_error(TOO_LARGE, 413)
+            return error_response(BadRequest(TOO_LARGE, 413), request=request)
+        return None
+
+
+class DomainErrorMiddleware:
+    """Answers any domain error a view lets through (render_error); other exceptions go on to
+    Django's 500 handling. Views need no except-ladder."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, DomainError):
+            return render_error(request, exception)
         return None

@@ -2,7 +2,8 @@
 Rate limits on the endpoints worth abusing (card top-ups, agent runs, log-in), counted in Django's
 cache (Redis in production), per user and per client IP.
 
-A limit is a setting such as TOPUP_RATE_LIMIT="10/10m": at most 10 POSTs per 10-minute window for
+A limit is a setting such as TOPUP_RATE_LIMIT="10/10m" (parsed at start-up into a Rate, or None
+for "off", by netcop_hub.config): at most 10 POSTs per 10-minute window for
 each user and, separately, at most 10 failed or refused POSTs for each IP (see RateLimitMiddleware).
 Limits apply by URL name, so views stay free of it.
 """
@@ -10,16 +11,16 @@ Limits apply by URL name, so views stay free of it.
 from __future__ import annotations
 
 import logging
-import re
 import time
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import JsonResponse
 from django.shortcuts import render
 
+from .config import Rate
 from .http import wants_json
+from .pageconfig import TOO_MANY, WAIT_MINUTES, WAIT_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 LIMITED_VIEWS = {
     "wallet:create_payment_intent": "TOPUP_RATE_LIMIT",
     "wallet:confirm_payment": "CONFIRM_RATE_LIMIT",
-    # Finishing or cancelling a top-up left at 3-D Secure: the same budget as confirming one.
+    # Finishing or canceling a top-up left at 3-D Secure: the same budget as confirming one.
     "wallet:resume_topup": "CONFIRM_RATE_LIMIT",
     "wallet:cancel_topup": "CONFIRM_RATE_LIMIT",
     "agents:use": "AGENT_RATE_LIMIT",
@@ -38,27 +39,6 @@ LIMITED_VIEWS = {
 }
 # Views whose per-IP budget counts every POST, not only failures (see RateLimitMiddleware).
 IP_COUNTS_EVERY_POST = frozenset({"authentication:signup"})
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
-
-
-@dataclass(frozen=True)
-class Rate:
-    count: int
-    seconds: int
-
-
-def parse_rate(text: str) -> Rate | None:
-    """"10/10m" -> Rate(10, 600); "" or "0" or "off" disables the limit."""
-    if not text or text.strip().lower() in {"0", "off", "none"}:
-        return None
-    match = _RATE.match(text)
-    if not match:
-        raise ValueError(f"Bad rate limit {text!r}: use COUNT/PERIOD, e.g. 10/10m, 5/1h, 100/30s.")
-    count, n, unit = match.groups()
-    return Rate(int(count), int(n or 1) * _UNITS[unit])
-
 
 def client_ip(request) -> str:
     """The client address. Behind a proxy, set RATE_LIMIT_IP_HEADER to a header the proxy itself
@@ -120,7 +100,7 @@ def _limit(request) -> tuple[str, Rate, str] | None:
     setting = LIMITED_VIEWS.get(name)
     if not setting:
         return None
-    rate = parse_rate(getattr(settings, setting, ""))
+    rate: Rate | None = getattr(settings, setting, None)
     if rate is None:
         return None
     return setting.removesuffix("_RATE_LIMIT").lower(), rate, name
@@ -167,16 +147,18 @@ class RateLimitMiddleware:
 
 
 def wait_text(seconds: int) -> str:
-    """42 -> "42 s"; 582 -> "9 min 42 s" (static/js/topup.js counts down in the same words)."""
+    """42 -> "42 s"; 582 -> "9 min 42 s" (static/js/common.js counts down with the same templates)."""
     minutes, rest = divmod(max(int(seconds), 0), 60)
-    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+    if minutes:
+        return WAIT_MINUTES.format(minutes=minutes, seconds=rest)
+    return WAIT_SECONDS.format(seconds=rest)
 
 
 def too_many(request, wait: int):
     """The 429 answer: `retry_after` seconds in the JSON body and the Retry-After header."""
-    message = f"Too many attempts. Try again in {wait_text(wait)}."
+    message = TOO_MANY.format(wait=wait_text(wait))
     if wants_json(request):
-        response = JsonResponse({"error": message, "retry_after": wait}, status=429)
+        response = JsonResponse({"error": message, "code": "rate_limited", "retry_after": wait}, status=429)
     else:
         response = render(request, "429.html", {"message": message}, status=429)
     response["Retry-After"] = str(wait)

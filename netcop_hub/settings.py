@@ -6,13 +6,17 @@ with DEBUG off the app refuses to start without a real SECRET_KEY.
 """
 
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from decouple import Csv, config
 from django.core.exceptions import ImproperlyConfigured
+
+from netcop_hub import config as parse
+
+# Durations, amounts, counts and rate limits are parsed here, once, into typed values (timedelta,
+# Decimal, int, Rate or None for "off"); a bad value stops Django naming the variable.
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -68,6 +72,8 @@ MIDDLEWARE = [
     "netcop_hub.urlguard.NulInUrlMiddleware",
     # Early, so it sees every JSON answer (no-store) and a view's RequestDataTooBig (JSON 413).
     "netcop_hub.http.NoStoreJsonMiddleware",
+    # Any domain error a view lets through becomes its JSON or page answer (netcop_hub.errors).
+    "netcop_hub.http.DomainErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -95,6 +101,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "wallet.context_processors.wallet",
+                # The page config (user messages for the scripts), rendered by base.html.
+                "netcop_hub.pageconfig.page_config",
             ],
         },
     },
@@ -216,18 +224,18 @@ RQ_SHOW_ADMIN_LINK = False
 
 # Queued agent runs: a run not picked up by a worker within AGENT_QUEUE_MAX_WAIT is refunded; a run
 # whose worker vanished (no result AGENT_RUN_LOST_AFTER after it started) is retried once, then refunded.
-AGENT_QUEUE_MAX_WAIT = optional("AGENT_QUEUE_MAX_WAIT", "10m")
-AGENT_RUN_LOST_AFTER = optional("AGENT_RUN_LOST_AFTER", "5m")
+AGENT_QUEUE_MAX_WAIT = parse.required_duration("AGENT_QUEUE_MAX_WAIT", "10m")
+AGENT_RUN_LOST_AFTER = parse.required_duration("AGENT_RUN_LOST_AFTER", "5m")
 
 # The scheduler (`manage.py run_scheduler`, started by `make run`) enqueues the periodic chores at
 # these intervals ("off" disables one). Safe on several hosts: each (chore, time slot) is claimed
 # once in the database.
-SCHEDULE_RECONCILE_TOPUPS = optional("SCHEDULE_RECONCILE_TOPUPS", "5m")
-SCHEDULE_SWEEP_AGENT_RUNS = optional("SCHEDULE_SWEEP_AGENT_RUNS", "1m")
+SCHEDULE_RECONCILE_TOPUPS = parse.duration("SCHEDULE_RECONCILE_TOPUPS", "5m", allow_off=True)
+SCHEDULE_SWEEP_AGENT_RUNS = parse.duration("SCHEDULE_SWEEP_AGENT_RUNS", "1m", allow_off=True)
 # The database backend keeps a row per task: rows finished over 14 days ago are pruned this often.
-SCHEDULE_PRUNE_TASK_RESULTS = optional("SCHEDULE_PRUNE_TASK_RESULTS", "1d")
+SCHEDULE_PRUNE_TASK_RESULTS = parse.duration("SCHEDULE_PRUNE_TASK_RESULTS", "1d", allow_off=True)
 # The scheduled reconciliation leaves top-ups younger than this to the browser and the webhook.
-RECONCILE_OLDER_THAN = optional("RECONCILE_OLDER_THAN", "2m")
+RECONCILE_OLDER_THAN = parse.required_duration("RECONCILE_OLDER_THAN", "2m")
 
 # --- Email ------------------------------------------------------------------------------------
 EMAIL_BACKEND = optional("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -241,23 +249,28 @@ DEFAULT_FROM_EMAIL = optional("DEFAULT_FROM_EMAIL", "NetCop Wallet <wallet@local
 EMAIL_FILE_PATH = optional("EMAIL_FILE_PATH", str(BASE_DIR / "sent_emails"))
 # Receipts and refund notices are sent by a task: while the mail server is down it retries, waiting
 # EMAIL_RETRY_AFTER, then twice that, ..., EMAIL_MAX_ATTEMPTS sends in all.
-EMAIL_RETRY_AFTER = optional("EMAIL_RETRY_AFTER", "1m")
-EMAIL_MAX_ATTEMPTS = optional("EMAIL_MAX_ATTEMPTS", 6, cast=int)
+EMAIL_RETRY_AFTER = parse.required_duration("EMAIL_RETRY_AFTER", "1m")
+EMAIL_MAX_ATTEMPTS = parse.integer("EMAIL_MAX_ATTEMPTS", 6, minimum=1)
 
 # --- Wallet and Stripe ------------------------------------------------------------------------
 WALLET_CURRENCY = optional("WALLET_CURRENCY", "AED").upper()
-TOPUP_MIN_AMOUNT = optional("TOPUP_MIN_AMOUNT", Decimal("2.00"), cast=Decimal)
-TOPUP_MAX_AMOUNT = optional("TOPUP_MAX_AMOUNT", Decimal("10000.00"), cast=Decimal)
+TOPUP_MIN_AMOUNT = parse.amount("TOPUP_MIN_AMOUNT", "2.00")
+TOPUP_MAX_AMOUNT = parse.amount("TOPUP_MAX_AMOUNT", "10000.00")
+if TOPUP_MIN_AMOUNT > TOPUP_MAX_AMOUNT:
+    raise ImproperlyConfigured(
+        f"TOPUP_MIN_AMOUNT ({TOPUP_MIN_AMOUNT}) is above TOPUP_MAX_AMOUNT ({TOPUP_MAX_AMOUNT}): "
+        "set e.g. TOPUP_MIN_AMOUNT=2 and TOPUP_MAX_AMOUNT=10000."
+    )
 # The most one wallet may hold: top-ups and adjustments that would pass it are refused up front.
 # Auto-recharge (issue 14): after a failed automatic top-up no new attempt for AUTO_RECHARGE_BACKOFF
 # (a duration like 30m, 1h), whatever the balance does; ops are warned (log WARNING, admin) about any
 # user with more than AUTO_RECHARGE_RUNAWAY_PER_HOUR automatic top-ups in the last hour.
 # Where emails link to (the wallet, the billing settings): the site's public address.
 SITE_URL = optional("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
-AUTO_RECHARGE_BACKOFF = optional("AUTO_RECHARGE_BACKOFF", "1h")
-AUTO_RECHARGE_MAX_FAILURES = optional("AUTO_RECHARGE_MAX_FAILURES", 3, cast=int)
-AUTO_RECHARGE_RUNAWAY_PER_HOUR = optional("AUTO_RECHARGE_RUNAWAY_PER_HOUR", 5, cast=int)
-WALLET_MAX_BALANCE = optional("WALLET_MAX_BALANCE", Decimal("100000.00"), cast=Decimal)
+AUTO_RECHARGE_BACKOFF = parse.required_duration("AUTO_RECHARGE_BACKOFF", "1h")
+AUTO_RECHARGE_MAX_FAILURES = parse.integer("AUTO_RECHARGE_MAX_FAILURES", 3, minimum=1)
+AUTO_RECHARGE_RUNAWAY_PER_HOUR = parse.integer("AUTO_RECHARGE_RUNAWAY_PER_HOUR", 5, minimum=1)
+WALLET_MAX_BALANCE = parse.amount("WALLET_MAX_BALANCE", "100000.00")
 
 STRIPE_SECRET_KEY = optional("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = optional("STRIPE_PUBLISHABLE_KEY", "")
@@ -286,28 +299,28 @@ PAYMENTS_BACKEND = optional(
 # PaymentIntent create no longer takes payment_method_types). The contract tests check every
 # request against stripe-mock's spec of exactly this version.
 STRIPE_API_VERSION = optional("STRIPE_API_VERSION", "2023-08-16")
-STRIPE_TIMEOUT_SECONDS = optional("STRIPE_TIMEOUT_SECONDS", 10, cast=int)
-STRIPE_MAX_NETWORK_RETRIES = optional("STRIPE_MAX_NETWORK_RETRIES", 2, cast=int)
+STRIPE_TIMEOUT_SECONDS = parse.integer("STRIPE_TIMEOUT_SECONDS", 10, minimum=1)
+STRIPE_MAX_NETWORK_RETRIES = parse.integer("STRIPE_MAX_NETWORK_RETRIES", 2)
 
 # --- Nothing lost: reconciliation of top-ups (manage.py reconcile_topups) ----------------------
 # Durations like 30s, 15m, 1h, 1d. A top-up waiting for 3-D Secure longer than TOPUP_ABANDON_AFTER
 # has its intent canceled; one whose intent never appeared at Stripe is failed after
 # TOPUP_UNSTARTED_AFTER.
-TOPUP_ABANDON_AFTER = optional("TOPUP_ABANDON_AFTER", "24h")
-TOPUP_UNSTARTED_AFTER = optional("TOPUP_UNSTARTED_AFTER", "1h")
+TOPUP_ABANDON_AFTER = parse.required_duration("TOPUP_ABANDON_AFTER", "24h")
+TOPUP_UNSTARTED_AFTER = parse.required_duration("TOPUP_UNSTARTED_AFTER", "1h")
 
 # --- Abuse protection ----------------------------------------------------------------------------
 # Rate limits, per user and per client IP, as COUNT/PERIOD (s, m, h, d); "off" disables one.
 RATE_LIMITS_ENABLED = optional("RATE_LIMITS_ENABLED", True, cast=bool)
-TOPUP_RATE_LIMIT = optional("TOPUP_RATE_LIMIT", "10/10m")
+TOPUP_RATE_LIMIT = parse.rate("TOPUP_RATE_LIMIT", "10/10m")
 # Each confirm asks Stripe for the intent: bounded so one user cannot spend the account's API quota.
-CONFIRM_RATE_LIMIT = optional("CONFIRM_RATE_LIMIT", "30/10m")
-AGENT_RATE_LIMIT = optional("AGENT_RATE_LIMIT", "60/1m")
-LOGIN_RATE_LIMIT = optional("LOGIN_RATE_LIMIT", "20/10m")
-SIGNUP_RATE_LIMIT = optional("SIGNUP_RATE_LIMIT", "10/1h")
+CONFIRM_RATE_LIMIT = parse.rate("CONFIRM_RATE_LIMIT", "30/10m")
+AGENT_RATE_LIMIT = parse.rate("AGENT_RATE_LIMIT", "60/1m")
+LOGIN_RATE_LIMIT = parse.rate("LOGIN_RATE_LIMIT", "20/10m")
+SIGNUP_RATE_LIMIT = parse.rate("SIGNUP_RATE_LIMIT", "10/1h")
 # Password-reset emails, per client IP and per target email; over it the answer is the same as for
 # an unknown address and no email is sent.
-PASSWORD_RESET_RATE_LIMIT = optional("PASSWORD_RESET_RATE_LIMIT", "5/1h")
+PASSWORD_RESET_RATE_LIMIT = parse.rate("PASSWORD_RESET_RATE_LIMIT", "5/1h")
 # Behind a reverse proxy, the META key holding the client address (e.g. HTTP_X_REAL_IP).
 RATE_LIMIT_IP_HEADER = optional("RATE_LIMIT_IP_HEADER", "")
 
@@ -320,8 +333,8 @@ AGENT_HTTP_ALLOW_PRIVATE = optional("AGENT_HTTP_ALLOW_PRIVATE", False, cast=bool
 # that pair is locked for AXES_COOLOFF_MINUTES. Locking the pair, not the account, means an
 # attacker cannot lock a victim out from the victim's own network; the lock also expires.
 AXES_ENABLED = optional("AXES_ENABLED", True, cast=bool)
-AXES_FAILURE_LIMIT = optional("AXES_FAILURE_LIMIT", 5, cast=int)
-AXES_COOLOFF_TIME = timedelta(minutes=optional("AXES_COOLOFF_MINUTES", 15, cast=int))
+AXES_FAILURE_LIMIT = parse.integer("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=parse.integer("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"

@@ -82,7 +82,7 @@ def gather_before_charge(monkeypatch, n):
 @pytest.mark.parametrize("balance", ["2.00", "100.00"])
 @pytest.mark.parametrize("gathered", [True, False], ids=["gathered", "free"])
 def test_racing_duplicates_are_charged_once(make_user, agent, balance, gathered, monkeypatch):
-    # "2.00": the losers find the money gone (InsufficientFunds) and must still answer with the
+    # "2.00": the losers find the money gone (InsufficientBalance) and must still answer with the
     # winner's run; "100.00": the losers' debits succeed and are rolled back by the unique constraint.
     user = make_user(balance=Decimal(balance))
     clients = logged_in_clients(user, 20)

@@ -88,7 +88,7 @@ def test_stripe_unreachable_during_create_credits_nothing(user, stripe_sandbox, 
     settings.STRIPE_API_BASE = stripe_sandbox.url
     payments.reset_client()
     assert reconcile_now().counts == {"waiting": 1}
-    settings.TOPUP_UNSTARTED_AFTER = "0s"
+    settings.TOPUP_UNSTARTED_AFTER = timedelta(0)
     assert reconcile_now().counts == {"failed": 1}
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.FAILED
@@ -109,7 +109,7 @@ def test_create_response_lost_after_stripe_charged(user, stripe_sandbox, setting
     topup = TopUp.objects.get(user=user)
     assert topup.stripe_payment_intent_id is None and not WalletTransaction.objects.exists()
 
-    settings.TOPUP_UNSTARTED_AFTER = "0s"  # even so: the intent is found by metadata, never failed
+    settings.TOPUP_UNSTARTED_AFTER = timedelta(0)  # even so: the intent is found by metadata, never failed
     assert reconcile_now().credited == 1
     assert reconcile_now().credited == 0
     topup.refresh_from_db()

@@ -22,6 +22,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from agents.models import AgentRun
+from netcop_hub.config import parse_rate
 from tests.helpers import CONFIRM_URL, CREATE_URL, WEBHOOK_URL, balance_of, sign_webhook
 from tests.strategies import (
     AGENT_FIELDS,
@@ -461,8 +462,8 @@ def test_fuzz_run_status(auth_client, user, make_user, agent, no_limits):
 
 def test_fuzz_with_rate_limits_on_never_5xx(auth_client, user, agent, stripe_sandbox, settings):
     settings.RATE_LIMITS_ENABLED = True
-    settings.TOPUP_RATE_LIMIT = "5/1m"
-    settings.AGENT_RATE_LIMIT = "5/1m"
+    settings.TOPUP_RATE_LIMIT = parse_rate("5/1m")
+    settings.AGENT_RATE_LIMIT = parse_rate("5/1m")
     snap = Snapshot(user)
     statuses = []
 

@@ -3,6 +3,7 @@
 import ast
 import pathlib
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -177,7 +178,7 @@ def test_reconcile_searches_for_a_lost_intent_outside_the_sandbox(user, settings
     monkeypatch.setattr(payments, "search_intents_by_metadata", search)
     monkeypatch.setattr(payments, "list_recent_intents", no_listing)
     monkeypatch.setattr(payments, "retrieve_intent", lambda intent_id: found)
-    report = reconcile.reconcile_topups(older_than=reconcile.parse_duration("0s"))
+    report = reconcile.reconcile_topups(older_than=timedelta(0))
     assert searched == [("topup_id", str(topup.id))]
     assert report.credited == 1
     topup.refresh_from_db()
@@ -187,10 +188,10 @@ def test_reconcile_searches_for_a_lost_intent_outside_the_sandbox(user, settings
 @pytest.mark.django_db
 def test_reconcile_fails_an_old_topup_search_cannot_find(user, settings, monkeypatch):
     settings.PAYMENTS_BACKEND = "wallet.payments.stripe.StripeBackend"
-    settings.TOPUP_UNSTARTED_AFTER = "0s"
+    settings.TOPUP_UNSTARTED_AFTER = timedelta(0)
     topup = TopUp.objects.create(user=user, amount=Decimal("20.00"), currency="AED", idempotency_key=uuid.uuid4().hex)
     monkeypatch.setattr(payments, "search_intents_by_metadata", lambda key, value, **kw: [])
-    reconcile.reconcile_topups(older_than=reconcile.parse_duration("0s"))
+    reconcile.reconcile_topups(older_than=timedelta(0))
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.FAILED
 

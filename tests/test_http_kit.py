@@ -2,20 +2,25 @@
 for both top-up endpoints, no-store on JSON, a JSON 413 for oversized bodies, the one amount rule,
 an HttpOnly CSRF cookie, and a failed agent run answered as an outcome, not a 502."""
 
+import ast
+import json
+import re
 import uuid
 from decimal import Decimal
 
 import pytest
 from django.conf import settings as django_settings
-from django.test import Client
+from django.test import Client, RequestFactory
 
-from agents.exceptions import RunnerError
+from agents.exceptions import TOO_LONG, RunnerError, RunNotCancelable
 from agents.models import Agent
 from agents.runners import REGISTRY, RunnerSpec
 from netcop_hub import http
+from netcop_hub.errors import DomainError
+from netcop_hub.pageconfig import TOO_MANY
 from tests.helpers import CONFIRM_URL, CREATE_URL, create_topup, post_json
 from wallet import money, services
-from wallet.exceptions import InvalidAmount
+from wallet.exceptions import InsufficientBalance, InvalidAmount
 from wallet.models import TopUp
 
 pytestmark = pytest.mark.django_db
@@ -169,21 +174,45 @@ def test_amounts_in_other_digits_are_read_as_ascii(auth_client, monkeypatch, typ
 )
 def test_amounts_outside_the_rule_are_refused_with_the_pages_message(auth_client, no_stripe_calls, typed):
     resp = create(auth_client, amount=typed)
-    assert resp.status_code == 400 and resp.json() == {"error": BAD_AMOUNT}
+    assert resp.status_code == 400 and resp.json() == {"error": BAD_AMOUNT, "code": "bad_request"}
     assert not TopUp.objects.exists()
 
 
 def test_json_number_with_an_exponent_is_refused(auth_client, no_stripe_calls):
     resp = post_json(auth_client, CREATE, '{"amount": 1e3, "payment_method_id": "pm_card_visa", "idempotency_key": "k"}')
-    assert resp.status_code == 400 and resp.json() == {"error": BAD_AMOUNT}
+    assert resp.status_code == 400 and resp.json() == {"error": BAD_AMOUNT, "code": "bad_request"}
 
 
-def test_the_page_script_uses_the_servers_amount_messages():
-    common = (django_settings.BASE_DIR / "static" / "js" / "common.js").read_text()
+def test_the_page_script_gets_the_servers_messages_from_the_page_config(client):
+    """User messages live once on the server: every page carries them in its JSON config block, and
+    no script keeps a copy."""
+    html = client.get("/accounts/login/").content.decode()
+    start = html.index('<script id="page-config" type="application/json">') + len(
+        '<script id="page-config" type="application/json">'
+    )
+    page = json.loads(html[start:html.index("</script>", start)])
     assert BAD_AMOUNT == money.AMOUNT_MESSAGE
-    for message in (money.AMOUNT_MESSAGE, money.TOO_LARGE_MESSAGE):
-        assert f'"{message}"' in common
-    assert f"MAX_INTEGER_DIGITS = {len(str(int(money.MAX_AMOUNT)))};" in common
+    assert page["messages"]["badAmount"] == money.AMOUNT_MESSAGE
+    assert page["messages"]["tooLarge"] == money.TOO_LARGE_MESSAGE
+    assert page["messages"]["tooLong"] == TOO_LONG and page["messages"]["tooMany"] == TOO_MANY
+    assert page["maxIntegerDigits"] == len(str(int(money.MAX_AMOUNT)))
+    js = django_settings.BASE_DIR / "static" / "js"
+    scripts = {path.name: path.read_text() for path in js.glob("*.js")}
+    for text in page["messages"].values():
+        for name, script in scripts.items():
+            assert text not in script, (name, text)
+
+
+def test_every_json_answer_says_the_balance_the_same_way(auth_client, user, agent):
+    fund(user)
+    answers = [
+        post_json(auth_client, "/agents/checker/use/", {"input": "https://a.example/", "request_id": str(uuid.uuid4())}).json(),
+        auth_client.get("/wallet/balance.json").json(),
+        post_json(auth_client, "/agents/checker/use/", {"input": "", "request_id": str(uuid.uuid4())}).json(),
+    ]
+    for body in answers:
+        assert body["balance"] == "7.50" and body["balance_display"] == "7.50 AED", body
+        assert not {"new_balance", "new_balance_display", "display"} & body.keys(), body
 
 
 @pytest.fixture
@@ -205,7 +234,7 @@ def test_csrf_cookie_is_httponly_and_the_page_carries_the_token(client):
 
 def test_scripts_read_the_token_from_the_page_not_the_cookie():
     js = django_settings.BASE_DIR / "static" / "js"
-    for name in ("common.js", "topup.js", "agents.js"):
+    for name in ("common.js", "topup.js", "agents.js", "history.js"):
         assert "document.cookie" not in (js / name).read_text(), name
 
 
@@ -260,16 +289,79 @@ def test_sensitive_input_comes_from_the_runner_not_the_template(db):
 # --- the kit itself ----------------------------------------------------------------------------------
 
 
-def test_every_domain_error_has_one_answer():
+def _domain_errors():
     from agents import exceptions as agent_errors
     from wallet import exceptions as wallet_errors
 
     for module in (wallet_errors, agent_errors):
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, Exception) and value.__module__ == module.__name__:
-                if value.__name__ in {"WalletError", "AgentError", "RunnerError", "RunnerTimeout", "RefundNotAllowed"}:
-                    continue  # bases, and errors handled inside services (runs are refunded; admin only)
-                assert issubclass(value, http.DOMAIN_ERRORS), value
+                yield value
+
+
+def test_every_domain_error_answers_for_itself():
+    """Each error of both apps is a DomainError with its own status, a snake_case code and a message."""
+    codes = {}
+    for kind in _domain_errors():
+        assert issubclass(kind, DomainError), kind
+        if kind.__name__ in {"WalletError", "AgentError"}:
+            continue  # the bases: never raised themselves
+        assert 400 <= kind.status < 600, kind
+        assert re.fullmatch(r"[a-z]+(_[a-z]+)*", kind.code), kind
+        assert kind.default_message and kind.default_message != DomainError.default_message, kind
+        assert codes.setdefault(kind.code, kind) is kind, f"{kind} reuses {codes[kind.code]}'s code"
+
+
+def test_the_kit_imports_no_app():
+    """netcop_hub is the lowest layer: only the composition root (settings, urls) names the apps."""
+    kit = django_settings.BASE_DIR / "netcop_hub"
+    for path in kit.glob("*.py"):
+        if path.name in {"settings.py", "urls.py"}:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            for name in names:
+                assert name.split(".")[0] not in {"wallet", "agents", "authentication"}, (path.name, name)
+
+
+def test_a_domain_error_a_view_lets_through_is_answered_as_json(rf, settings):
+    exc = InsufficientBalance(price=Decimal("5.00"), balance=Decimal("1.50"), topup_amount=Decimal("3.50"))
+    request = rf.post("/", "{}", content_type="application/json")
+    resp = http.DomainErrorMiddleware(lambda r: None).process_exception(request, exc)
+    assert resp.status_code == 402
+    assert json.loads(resp.content) == {
+        "error": "Not enough balance: this run costs 5.00 AED and your wallet has 1.50 AED (3.50 AED short).",
+        "code": "insufficient_balance",
+        "balance": "1.50", "balance_display": "1.50 AED",
+        "price": "5.00", "price_display": "5.00 AED",
+        "shortfall": "3.50", "shortfall_display": "3.50 AED",
+        "topup_amount": "3.50", "topup_url": "/wallet/?amount=3.50",
+    }
+
+
+def test_a_domain_error_on_a_page_is_the_error_page_with_our_message_only(user):
+    request = RequestFactory().get("/")
+    request.user = user
+    resp = http.render_error(request, RunNotCancelable("internal detail"))
+    body = resp.content.decode()
+    assert resp.status_code == 409 and RunNotCancelable.default_message in body
+    assert "internal detail" not in body
+
+
+def test_the_ledger_refusal_is_the_one_insufficient_balance(user):
+    """One name for "not enough balance": the ledger's refusal is what agent runs answer 402 with."""
+    with pytest.raises(InsufficientBalance) as refused:
+        services.debit(user=user, amount=Decimal("1.00"), type=services.TxType.AGENT_USAGE, description="x")
+    assert refused.value.status == 402 and refused.value.user_message == "Your balance is too low for this."
+    assert refused.value.details() == {}
+
+
+def test_a_form_post_to_a_json_endpoint_is_still_answered_as_json(auth_client):
+    resp = auth_client.post(CONFIRM, {"payment_intent_id": "pi_x"})
+    assert resp.status_code == 400 and resp["Content-Type"].startswith("application/json")
+    assert resp.json()["code"] == "bad_request"
 
 
 def test_wants_json_is_one_rule(rf):
@@ -277,3 +369,10 @@ def test_wants_json_is_one_rule(rf):
     assert http.wants_json(rf.get("/", HTTP_ACCEPT="application/json"))
     assert not http.wants_json(rf.post("/", {"a": "b"}))
     assert not http.wants_json(rf.get("/", HTTP_ACCEPT="text/html"))
+
+
+@pytest.mark.parametrize("url", [CREATE, CONFIRM, "/agents/checker/use/"])
+def test_a_json_call_without_a_session_is_a_401_with_its_code(agent, url):
+    resp = post_json(Client(), url, {"input": "x", "request_id": str(uuid.uuid4())})
+    assert resp.status_code == 401 and resp.json()["code"] == "not_authenticated"
+    assert resp["Cache-Control"] == "no-store"

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from wallet import services
-from wallet.exceptions import InsufficientFunds, InvalidAmount
+from wallet.exceptions import InsufficientBalance, InvalidAmount
 from wallet.models import AppendOnlyError, TxType, WalletTransaction
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +47,7 @@ def test_debit_to_exactly_zero_with_cents(user):
 
 def test_insufficient_funds_writes_nothing(user):
     services.credit(user=user, amount="5.00", type=TxType.ADJUSTMENT)
-    with pytest.raises(InsufficientFunds, match="Insufficient balance"):
+    with pytest.raises(InsufficientBalance, match="Insufficient balance"):
         services.debit(user=user, amount="5.01", type=TxType.AGENT_USAGE)
     user.refresh_from_db()
     assert user.wallet_balance == Decimal("5.00")
@@ -107,7 +107,7 @@ def test_adjust_requires_reason_and_records_staff(user, make_user):
     assert row.created_by == staff and row.type == TxType.ADJUSTMENT and "goodwill" in row.description
     row = services.adjust(user=user, amount="-2.00", reason="correction", staff=staff)
     assert row.amount == Decimal("-2.00") and row.balance_after == Decimal("3.00")
-    with pytest.raises(InsufficientFunds, match="Insufficient balance"):
+    with pytest.raises(InsufficientBalance, match="Insufficient balance"):
         services.adjust(user=user, amount="-3.01", reason="too much", staff=staff)
 
 

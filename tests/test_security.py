@@ -4,6 +4,8 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
+from netcop_hub.config import parse_rate
+
 pytestmark = pytest.mark.django_db
 
 HEALTH = "/admin/wallet/wallettransaction/health/"
@@ -217,7 +219,7 @@ ADMIN_LOGIN = "/admin/login/"
 
 
 def test_admin_login_has_the_per_ip_rate_limit(client, settings):
-    settings.LOGIN_RATE_LIMIT = "3/10m"
+    settings.LOGIN_RATE_LIMIT = parse_rate("3/10m")
     codes = [
         client.post(ADMIN_LOGIN, {"username": f"guess{n}@example.com", "password": "x"}).status_code
         for n in range(5)
@@ -229,7 +231,7 @@ def test_admin_login_has_the_per_ip_rate_limit(client, settings):
 
 
 def test_admin_login_locks_out_after_failures(client, make_user, settings):
-    settings.LOGIN_RATE_LIMIT = "off"
+    settings.LOGIN_RATE_LIMIT = parse_rate("off")
     staff = make_user(email="ops@example.com", is_staff=True, is_superuser=True)
     for _ in range(settings.AXES_FAILURE_LIMIT):
         client.post(ADMIN_LOGIN, {"username": staff.email, "password": "wrong"})
@@ -250,11 +252,11 @@ RESET = "/accounts/password/reset/"
 def test_password_reset_limit_default_is_five_an_hour():
     from django.conf import settings
 
-    assert settings.PASSWORD_RESET_RATE_LIMIT == "5/1h"
+    assert settings.PASSWORD_RESET_RATE_LIMIT == parse_rate("5/1h")
 
 
 def test_password_reset_is_limited_per_target_email(client, user, mailoutbox, settings):
-    settings.PASSWORD_RESET_RATE_LIMIT = "3/1h"
+    settings.PASSWORD_RESET_RATE_LIMIT = parse_rate("3/1h")
     unknown = client.post(RESET, {"email": "nobody@example.com"})
     responses = [
         client.post(RESET, {"email": user.email}, REMOTE_ADDR=f"10.0.0.{n}") for n in range(1, 31)
@@ -267,7 +269,7 @@ def test_password_reset_is_limited_per_target_email(client, user, mailoutbox, se
 
 
 def test_password_reset_is_limited_per_ip(client, make_user, mailoutbox, settings):
-    settings.PASSWORD_RESET_RATE_LIMIT = "3/1h"
+    settings.PASSWORD_RESET_RATE_LIMIT = parse_rate("3/1h")
     people = [make_user() for _ in range(5)]
     for person in people:
         response = client.post(RESET, {"email": person.email})
@@ -280,7 +282,7 @@ def test_password_reset_is_limited_per_ip(client, make_user, mailoutbox, setting
 
 
 def test_password_reset_limit_counts_case_insensitively(client, user, mailoutbox, settings):
-    settings.PASSWORD_RESET_RATE_LIMIT = "2/1h"
+    settings.PASSWORD_RESET_RATE_LIMIT = parse_rate("2/1h")
     for n, variant in enumerate([user.email, user.email.upper(), user.email.title(), user.email]):
         client.post(RESET, {"email": variant}, REMOTE_ADDR=f"10.0.1.{n}")
     assert len(mailoutbox) == 2

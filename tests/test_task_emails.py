@@ -1,6 +1,7 @@
 """Customer emails sent by a task after commit: receipts, refund notices, mail outages, duplicates."""
 
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def test_mail_server_down_retries_later_and_never_touches_the_payment(task_worke
                                                                       tmp_path, settings):
     """The SMTP server is down when the top-up settles: the payment stands, the receipt task fails
     and schedules its retry; once mail works (a second worker here), the receipt goes out once."""
-    settings.EMAIL_RETRY_AFTER = "1s"
+    settings.EMAIL_RETRY_AFTER = timedelta(seconds=1)
     down = {"EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EMAIL_HOST": "127.0.0.1",
             "EMAIL_PORT": str(closed_port()), "EMAIL_RETRY_AFTER": "1s"}
     first = task_workers("db", env=down)

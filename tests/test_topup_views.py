@@ -80,6 +80,7 @@ def test_sandbox_page_loads_localstripe_js_shim_and_banner(auth_client, stripe_s
         "currency": "AED",
         "minAmount": "2.00",
         "maxAmount": "10000.00",
+        "rangeMessage": "Enter an amount between 2.00 AED and 10,000.00 AED.",
     }
     for preset in ("50.00 AED", "100.00 AED", "200.00 AED"):
         assert preset in html
@@ -156,8 +157,8 @@ def test_successful_card_is_credited_at_once(auth_client, user, stripe_sandbox):
         "status": "succeeded",
         "topup_id": str(topup.id),
         "payment_intent_id": topup.stripe_payment_intent_id,
-        "new_balance": "100.00",
-        "new_balance_display": "100.00 AED",
+        "balance": "100.00",
+        "balance_display": "100.00 AED",
         "message": "100.00 AED was added to your wallet.",
     }
     user.refresh_from_db()
@@ -176,7 +177,7 @@ def test_amount_may_be_a_json_number(auth_client, user, stripe_sandbox):
         CREATE,
         '{"amount": 50.5, "payment_method_id": "pm_card_visa", "idempotency_key": "num"}',
     )
-    assert resp.status_code == 200 and resp.json()["new_balance"] == "50.50"
+    assert resp.status_code == 200 and resp.json()["balance"] == "50.50"
     assert TopUp.objects.get(user=user).amount == Decimal("50.50")
 
 
@@ -185,7 +186,7 @@ def test_replayed_idempotency_key_charges_once(auth_client, user, stripe_sandbox
     second = create(auth_client, amount="60", key="double-click")
     assert second.status_code == 200
     assert second.json()["topup_id"] == first["topup_id"]
-    assert second.json()["status"] == "succeeded" and second.json()["new_balance"] == "60.00"
+    assert second.json()["status"] == "succeeded" and second.json()["balance"] == "60.00"
     assert TopUp.objects.filter(user=user).count() == 1
     assert WalletTransaction.objects.filter(user=user).count() == 1
     assert len(stripe_sandbox.request("GET", "/v1/payment_intents?limit=100")["data"]) == 1
@@ -211,7 +212,7 @@ def test_replayed_key_with_another_amount_is_refused(auth_client, user, stripe_s
 def test_declined_card_is_402_with_the_customer_message(auth_client, user, stripe_sandbox):
     resp = create(auth_client, amount="10.00", pm=stripe_sandbox.card("4000000000000341"))
     assert resp.status_code == 402
-    assert resp.json() == {"error": "Your card was declined."}
+    assert resp.json() == {"error": "Your card was declined.", "code": "card_declined"}
     topup = TopUp.objects.get(user=user)
     assert topup.status == TopUp.Status.FAILED
     assert not WalletTransaction.objects.exists()
@@ -287,7 +288,7 @@ def test_malformed_bodies_are_400_without_any_stripe_call(auth_client, no_stripe
 
 def test_form_encoded_body_is_refused(auth_client, no_stripe):
     resp = auth_client.post(CREATE, {"amount": "10", "payment_method_id": "pm_card_visa", "idempotency_key": "k"})
-    assert resp.status_code == 400 and resp.json() == {"error": "Send the request as JSON."}
+    assert resp.status_code == 400 and resp.json() == {"error": "Send the request as JSON.", "code": "bad_request"}
 
 
 def test_stripe_unreachable_is_503_and_nothing_is_credited(auth_client, user, stripe_down):
@@ -339,13 +340,13 @@ def test_three_d_secure_completed_then_confirmed_is_credited(auth_client, user, 
         "status": "succeeded",
         "topup_id": str(TopUp.objects.get(user=user).id),
         "payment_intent_id": body["payment_intent_id"],
-        "new_balance": "25.00",
-        "new_balance_display": "25.00 AED",
+        "balance": "25.00",
+        "balance_display": "25.00 AED",
         "message": "25.00 AED was added to your wallet.",
     }
     # Confirming again (a retry, a second tab) credits nothing more.
     again = post_json(auth_client, CONFIRM, {"payment_intent_id": body["payment_intent_id"]})
-    assert again.status_code == 200 and again.json()["new_balance"] == "25.00"
+    assert again.status_code == 200 and again.json()["balance"] == "25.00"
     assert WalletTransaction.objects.filter(user=user).count() == 1
     user.refresh_from_db()
     assert user.wallet_balance == Decimal("25.00")
@@ -395,7 +396,7 @@ def test_another_users_intent_is_404_before_asking_stripe(auth_client, make_user
 
     monkeypatch.setattr(payments, "retrieve_intent", forbidden)
     resp = post_json(auth_client, CONFIRM, {"payment_intent_id": body["payment_intent_id"]})
-    assert resp.status_code == 404 and resp.json() == {"error": "No such top-up."}
+    assert resp.status_code == 404 and resp.json() == {"error": "No such top-up.", "code": "topup_not_found"}
     assert not WalletTransaction.objects.exists()
 
 
@@ -457,7 +458,7 @@ def test_twenty_concurrent_confirms_credit_once(make_user, stripe_sandbox):
     results = run_concurrently(confirm, 20)
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert [status for status, _ in results] == [200] * 20, results
-    assert {body["new_balance"] for _, body in results} == {"40.00"}
+    assert {body["balance"] for _, body in results} == {"40.00"}
     assert WalletTransaction.objects.filter(stripe_payment_intent_id=intent.id).count() == 1
     user.refresh_from_db()
     assert user.wallet_balance == Decimal("40.00")
@@ -468,7 +469,7 @@ def test_balance_json(client, user):
     user.add_balance(Decimal("1234.50"))
     client.force_login(user)
     assert client.get(reverse("wallet:balance")).json() == {
-        "balance": "1234.50", "currency": "AED", "display": "1,234.50 AED"}
+        "balance": "1234.50", "balance_display": "1,234.50 AED", "currency": "AED"}
 
 
 def test_intent_not_matching_the_topup_is_a_conflict_not_a_crash(auth_client, stripe_sandbox, monkeypatch):

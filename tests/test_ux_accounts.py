@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from authentication.durations import in_words
+from netcop_hub.config import parse_rate
+from netcop_hub.durations import in_words
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,7 @@ def fail_login(client, email, times):
 
 
 def test_lockout_page_says_the_pause_in_words(client, user, settings):
-    settings.LOGIN_RATE_LIMIT = "off"
+    settings.LOGIN_RATE_LIMIT = parse_rate("off")
     settings.AXES_COOLOFF_TIME = timedelta(minutes=15)
     locked = fail_login(client, user.email, settings.AXES_FAILURE_LIMIT + 1)
     assert locked.status_code == 429
@@ -44,7 +45,7 @@ def test_lockout_page_says_the_pause_in_words(client, user, settings):
 
 
 def test_login_warns_when_one_attempt_is_left(client, user, settings):
-    settings.LOGIN_RATE_LIMIT = "off"
+    settings.LOGIN_RATE_LIMIT = parse_rate("off")
     settings.AXES_COOLOFF_TIME = timedelta(minutes=15)
     warning = "One more wrong password will pause log-ins to this account from your network for 15 minutes."
     before = fail_login(client, user.email, settings.AXES_FAILURE_LIMIT - 2)
@@ -246,7 +247,7 @@ def test_missing_fields_say_what_to_enter(client):
 
 # --- 13: the session ends while a page is open ----------------------------------------------------------
 
-def test_logged_in_pages_carry_the_logged_out_nav_and_the_session_script(auth_client):
+def test_logged_in_pages_carry_the_logged_out_nav_for_the_session_ended_answer(auth_client):
     from django.templatetags.static import static
     from django.test import Client
 
@@ -255,6 +256,8 @@ def test_logged_in_pages_carry_the_logged_out_nav_and_the_session_script(auth_cl
     template = html[html.index('<template id="nav-logged-out">'):]
     template = template[:template.index("</template>")]
     assert ">Log in</a>" in template and ">Sign up</a>" in template
-    assert f'<script src="{static("js/session.js")}"></script>' in html
+    # common.js answers a 401 (NetCop.sessionEnded), on every page.
+    assert f'<script src="{static("js/common.js")}"></script>' in html
+    assert '"sessionEnded": "Your session has ended."' in html
     anonymous = Client().get("/").content.decode()
-    assert "nav-logged-out" not in anonymous and "session.js" not in anonymous
+    assert "nav-logged-out" not in anonymous

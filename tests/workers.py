@@ -138,8 +138,9 @@ def task_workers(settings, transactional_db, monkeypatch):
             "TASKS_BACKEND": kind,
             "TASKS_REDIS_URL": TEST_REDIS_URL,
             "AGENT_HTTP_ALLOW_PRIVATE": "True",
-            "AGENT_QUEUE_MAX_WAIT": str(django_settings.AGENT_QUEUE_MAX_WAIT),
-            "AGENT_RUN_LOST_AFTER": str(django_settings.AGENT_RUN_LOST_AFTER),
+            # Typed settings (timedelta) back to the environment's words, in seconds.
+            "AGENT_QUEUE_MAX_WAIT": f"{int(django_settings.AGENT_QUEUE_MAX_WAIT.total_seconds())}s",
+            "AGENT_RUN_LOST_AFTER": f"{int(django_settings.AGENT_RUN_LOST_AFTER.total_seconds())}s",
             "EMAIL_BACKEND": django_settings.EMAIL_BACKEND,
             "EMAIL_HOST": str(django_settings.EMAIL_HOST),
             "EMAIL_PORT": str(django_settings.EMAIL_PORT),

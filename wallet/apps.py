@@ -7,7 +7,10 @@ class WalletConfig(AppConfig):
 
     def ready(self):
         # Imported here, not at module level: models must be loaded first (Django's app loading).
+        from netcop_hub import pageconfig
+
         from . import checks  # noqa: F401 - registers the deploy checks
+        from .money import AMOUNT_MESSAGE, MAX_AMOUNT, TOO_LARGE_MESSAGE
         from .scheduler import register_chore
         from .services import billing
         from .signals import balance_changed
@@ -19,4 +22,9 @@ class WalletConfig(AppConfig):
         register_chore(name="reconcile_topups", task=reconcile_topups, setting="SCHEDULE_RECONCILE_TOPUPS")
         register_chore(
             name="prune_task_results", task=prune_task_results, setting="SCHEDULE_PRUNE_TASK_RESULTS"
+        )
+        # The one amount rule's messages and bound, for common.js's parseAmount.
+        pageconfig.add(
+            messages={"badAmount": AMOUNT_MESSAGE, "tooLarge": TOO_LARGE_MESSAGE},
+            maxIntegerDigits=len(str(int(MAX_AMOUNT))),
         )

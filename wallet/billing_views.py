@@ -20,6 +20,7 @@ from .services import billing
 logger = logging.getLogger(__name__)
 
 CARDS_UNAVAILABLE = "Your saved cards could not be loaded just now. Try again in a moment."
+CARD_NOT_REMOVED = "The card could not be removed just now. Try again in a moment."
 
 
 class BillingSettingsForm(forms.Form):
@@ -159,16 +160,20 @@ def settings_page(request):
     return render(request, "wallet/settings.html", context, status=status)
 
 
+def _card_refusal(exc: WalletError, unavailable: str) -> str:
+    """What a refused card action says: the error's own message for a card that is not the user's;
+    `unavailable` when Stripe could not be asked (its errors speak of payments, not saved cards)."""
+    return exc.user_message if isinstance(exc, billing.CardNotFound) else unavailable
+
+
 @require_POST
 @login_required
 def remove_card(request, payment_method):
     """Remove a saved card (detached at Stripe)."""
     try:
         billing.remove_card(user=request.user, payment_method=payment_method)
-    except billing.CardNotFound:
-        messages.error(request, "That card is not one of your saved cards.")
-    except WalletError:
-        messages.error(request, "The card could not be removed just now. Try again in a moment.")
+    except WalletError as exc:
+        messages.error(request, _card_refusal(exc, CARD_NOT_REMOVED))
     else:
         messages.success(request, "The card was removed.")
     return redirect("wallet:settings")
@@ -180,10 +185,8 @@ def use_card(request, payment_method):
     """Make one of the user's saved cards the one automatic top-ups charge."""
     try:
         billing.use_card(user=request.user, payment_method=payment_method)
-    except billing.CardNotFound:
-        messages.error(request, "That card is not one of your saved cards.")
-    except WalletError:
-        messages.error(request, CARDS_UNAVAILABLE)
+    except WalletError as exc:
+        messages.error(request, _card_refusal(exc, CARDS_UNAVAILABLE))
     else:
         messages.success(request, "Automatic top-ups will use this card.")
     return redirect("wallet:settings")

@@ -22,7 +22,6 @@ from django.utils import timezone
 from django_tasks import task
 from django_tasks.exceptions import InvalidTaskError
 
-from .durations import parse_duration
 from .models import BillingSettings, CardRefund, SentEmail, TopUp, WalletTransaction
 from .money import format_money
 
@@ -199,7 +198,7 @@ def send_email(kind: str, object_id: str, attempt: int = 1) -> str:
         if attempt >= settings.EMAIL_MAX_ATTEMPTS:
             logger.error("giving up on %s email after %s attempts: %r", key, attempt, exc)
             return "gave up"
-        delay = parse_duration(settings.EMAIL_RETRY_AFTER) * (2 ** (attempt - 1))
+        delay = settings.EMAIL_RETRY_AFTER * (2 ** (attempt - 1))
         logger.warning("%s email not sent (%r); retry %s in %s", key, exc, attempt + 1, delay)
         try:
             send_email.using(run_after=timezone.now() + delay).enqueue(kind, object_id, attempt + 1)

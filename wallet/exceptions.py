@@ -1,51 +1,173 @@
-"""Domain exceptions. Views map them to messages and status codes; their text is never sent as-is."""
+"""Wallet domain errors. Each class declares how it is answered (netcop_hub.errors.DomainError):
+HTTP status, machine code, user message. Their own text is for the logs unless the class says
+`text_is_user_message` (our own validation wording)."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+from django.urls import reverse
+
+from netcop_hub.errors import DomainError
+
+from .formatting import format_money
+
+UNAVAILABLE = (
+    "We couldn't reach the payment service. If your card was charged, your wallet will be credited "
+    "automatically. Please try again in a moment."
+)
+PROVIDER_ERROR = "The payment could not be processed. Please try again or use another card."
+MISMATCH = "This payment does not match your top-up. Our team has been alerted; nothing was credited."
 
 
-class WalletError(Exception):
+class WalletError(DomainError):
     """Base class for wallet errors."""
+
+    code = "wallet_error"
 
 
 class InvalidAmount(WalletError, ValueError):
     """An amount that is not a positive Decimal with at most two places (or out of range)."""
 
+    code = "invalid_amount"
+    default_message = "Enter a valid amount."
+    text_is_user_message = True  # raised with our own wording ("Top-ups must be between ...")
+
 
 class BalanceLimitExceeded(InvalidAmount):
     """A credit would take the balance above WALLET_MAX_BALANCE (or above what the column can hold)."""
 
+    code = "balance_limit_exceeded"
 
-class InsufficientFunds(WalletError):
-    """A debit would take the balance below zero."""
+
+class InsufficientBalance(WalletError):
+    """A debit would take the balance below zero; nothing was charged (402).
+
+    The one "not enough balance" error of the project: the ledger raises it bare, a caller that
+    knows the figures (an agent run) raises it with `price` and `balance`, and then the answer
+    carries them, the shortfall and a link to top up what is missing (`topup_amount`).
+    """
+
+    status = 402
+    code = "insufficient_balance"
+    default_message = "Your balance is too low for this."
+
+    def __init__(
+        self,
+        text: str = "Insufficient balance.",
+        *,
+        price: Decimal | None = None,
+        balance: Decimal | None = None,
+        topup_amount: Decimal | None = None,
+    ):
+        self.price = price
+        self.balance = balance
+        self.topup_amount = topup_amount
+        message = None
+        if price is not None and balance is not None:
+            message = (
+                f"Not enough balance: this run costs {format_money(price)} and your wallet has "
+                f"{format_money(balance)} ({format_money(self.shortfall)} short)."
+            )
+        super().__init__(text, user_message=message)
+
+    @property
+    def shortfall(self) -> Decimal:
+        if self.price is None or self.balance is None:
+            return Decimal("0.00")
+        return max(self.price - self.balance, Decimal("0.00"))
+
+    def details(self) -> dict[str, Any]:
+        if self.price is None or self.balance is None:
+            return {}
+        fields: dict[str, Any] = {
+            "balance": f"{self.balance:.2f}",
+            "balance_display": format_money(self.balance),
+            "price": f"{self.price:.2f}",
+            "price_display": format_money(self.price),
+            "shortfall": f"{self.shortfall:.2f}",
+            "shortfall_display": format_money(self.shortfall),
+        }
+        if self.topup_amount is not None:
+            query = urlencode({"amount": f"{self.topup_amount:.2f}"})
+            fields["topup_amount"] = f"{self.topup_amount:.2f}"
+            fields["topup_url"] = f"{reverse('wallet:topup')}?{query}"
+        return fields
 
 
 class TopUpError(WalletError):
     """A top-up cannot proceed (bad state, not ours, mismatch)."""
 
+    code = "topup_error"
+    default_message = "This top-up cannot proceed."
+    text_is_user_message = True
+
 
 class TopUpMismatch(TopUpError):
     """The Stripe intent does not match our top-up record (amount, currency, owner)."""
 
+    status = 409
+    code = "topup_mismatch"
+    default_message = MISMATCH
+    text_is_user_message = False  # settle_topup logged both sides; the text names them
+
+
+class TopUpNotFound(TopUpError):
+    """No top-up of this user with that id or PaymentIntent (never ask Stripe about another's)."""
+
+    status = 404
+    code = "topup_not_found"
+    default_message = "No such top-up."
+    text_is_user_message = False
+
 
 class PaymentDeclined(WalletError):
-    """The card was declined. `user_message` is Stripe's customer-facing text, safe to show."""
+    """The card was declined. `user_message` is Stripe's customer-facing text, safe to show;
+    `decline_code` is Stripe's decline code (e.g. authentication_required)."""
+
+    status = 402
+    code = "card_declined"
+    default_message = "Your card was declined."
 
     def __init__(self, user_message: str = "Your card was declined.", code: str = ""):
-        super().__init__(user_message)
-        self.user_message = user_message
-        self.code = code
+        super().__init__(user_message, user_message=user_message or self.default_message)
+        self.decline_code = code
 
 
 class PaymentProviderUnavailable(WalletError):
-    """Stripe could not be reached or answered with a server error."""
+    """Stripe could not be reached or answered with a server error. The TopUp stays pending;
+    reconcile_topups finds out later whether an intent exists."""
+
+    status = 503
+    code = "payment_provider_unavailable"
+    default_message = UNAVAILABLE
+    log_level: ClassVar[int | None] = logging.WARNING
 
 
 class PaymentProviderError(WalletError):
     """Stripe refused a request for a reason that is not a decline (our bug or configuration)."""
 
+    status = 502
+    code = "payment_provider_error"
+    default_message = PROVIDER_ERROR
+    log_level: ClassVar[int | None] = logging.ERROR
+
 
 class RefundNotAllowed(WalletError):
-    """A refund larger than the top-up's remainder or the wallet's balance."""
+    """A refund larger than the top-up's remainder or the wallet's balance (admin only)."""
+
+    status = 409
+    code = "refund_not_allowed"
+    default_message = "This refund is not allowed."
 
 
 class PaymentMethodRejected(PaymentProviderError):
     """Stripe refused the request as invalid (400/404) where the client chose the value: the payment
     method id (e.g. no such PaymentMethod). The client's error, answered like a decline."""
+
+    status = 402
+    code = "payment_method_rejected"
+    log_level: ClassVar[int | None] = None  # the client's error: nothing for ops

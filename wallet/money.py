@@ -19,6 +19,7 @@ from django import forms
 from django.conf import settings
 
 from .exceptions import InvalidAmount
+from .formatting import CENT, MINUS, format_money, format_signed_money
 
 __all__ = [
     "AMOUNT_MESSAGE",
@@ -29,17 +30,16 @@ __all__ = [
     "format_money",
     "format_signed_money",
     "parse_amount",
+    "topup_range_message",
     "to_money",
 ]
 
-CENT = Decimal("0.01")
 # max_digits=12, decimal_places=2 on every money column.
 MAX_AMOUNT = Decimal("9999999999.99")
 _MAX_INTEGER_DIGITS = len(str(int(MAX_AMOUNT)))
 
 AMOUNT_MESSAGE = "Enter an amount like 100 or 100.50."
 TOO_LARGE_MESSAGE = "That amount is too large."
-MINUS = "\u2212"  # the real minus sign, used when formatting negative amounts
 
 _DIGITS = {
     **{0x0660 + i: str(i) for i in range(10)},  # Arabic-Indic
@@ -100,17 +100,11 @@ def to_money(value: object) -> Decimal:
     return quantized
 
 
-def format_money(amount: Decimal, currency: str | None = None) -> str:
-    """Decimal -> "1,234.50 AED" in the wallet currency; negatives as "−99,999.00 AED" (U+2212)."""
-    amount = Decimal(amount).quantize(CENT)
-    text = f"{abs(amount):,.2f} {currency or settings.WALLET_CURRENCY}"
-    return MINUS + text if amount < 0 else text
-
-
-def format_signed_money(amount: Decimal, currency: str | None = None) -> str:
-    """Like format_money with an explicit sign for credits: "+100.00 AED" / "−5.00 AED"."""
-    text = format_money(amount, currency)
-    return "+" + text if Decimal(amount) > 0 else text
+def topup_range_message() -> str:
+    """The one sentence for a top-up amount out of range: the service refuses with it, the page's
+    script shows it (the top-up page config), and a too-large amount is said the same way."""
+    low, high = settings.TOPUP_MIN_AMOUNT, settings.TOPUP_MAX_AMOUNT
+    return f"Enter an amount between {format_money(low)} and {format_money(high)}."
 
 
 class AmountField(forms.Field):

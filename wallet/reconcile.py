@@ -26,7 +26,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import payments, services
-from .durations import parse_duration
 from .exceptions import PaymentProviderError, PaymentProviderUnavailable, WalletError
 from .models import CardRefund, TopUp
 from .money import format_money
@@ -135,7 +134,7 @@ def reconcile_one(
         candidates, truncated = (finder or payments.lost_intent_finder())(str(topup.id))
         found = _find_intent(topup, candidates)
         if found is None:
-            if _age(topup, now) < parse_duration(settings.TOPUP_UNSTARTED_AFTER):
+            if _age(topup, now) < settings.TOPUP_UNSTARTED_AFTER:
                 return Outcome("waiting", "no intent at Stripe yet; left pending")
             if truncated:
                 # A full page may have cut the intent off: failing it could lose a payment. Leave it
@@ -154,7 +153,7 @@ def reconcile_one(
     else:
         intent = payments.retrieve_intent(topup.stripe_payment_intent_id)
 
-    if intent.status in WAITING_STATES and _age(topup, now) >= parse_duration(settings.TOPUP_ABANDON_AFTER):
+    if intent.status in WAITING_STATES and _age(topup, now) >= settings.TOPUP_ABANDON_AFTER:
         if dry_run:
             return Outcome("canceled", f"would cancel intent {intent.id} abandoned in {intent.status}")
         # If it moved on (e.g. succeeded) between our read and the cancel: settle what it is now.
@@ -190,7 +189,7 @@ def reconcile_topups(
     cutoff = now - older_than
     report = ReconcileReport(dry_run=dry_run)
     # Failed/canceled ones by created_at: a run's claim moves updated_at, which would keep them forever.
-    revisit_since = now - parse_duration(settings.TOPUP_ABANDON_AFTER)
+    revisit_since = now - settings.TOPUP_ABANDON_AFTER
     rows = list(
         TopUp.objects.filter(created_at__lte=cutoff, updated_at__lte=cutoff)
         .filter(

@@ -25,7 +25,6 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .durations import parse_duration
 from .models import ChoreSlot
 
 logger = logging.getLogger(__name__)
@@ -41,11 +40,8 @@ class Chore:
     setting: str
 
     def interval(self) -> timedelta | None:
-        raw = str(getattr(settings, self.setting, "off")).strip().lower()
-        if raw in {"", "off", "0", "none"}:
-            return None
-        interval = parse_duration(raw)
-        return interval if interval.total_seconds() >= 1 else None
+        """The setting, parsed at start-up: None when "off"."""
+        return getattr(settings, self.setting, None)
 
 
 CHORES: list[Chore] = []

@@ -15,7 +15,6 @@ from django.conf import settings
 from django.core.management import call_command
 from django_tasks import task
 
-from .durations import parse_duration
 from .emails import send_email
 from .reconcile import reconcile_topups as reconcile
 from .services.billing import auto_recharge
@@ -28,7 +27,7 @@ logger = logging.getLogger(__name__)
 @task()
 def reconcile_topups() -> str:
     """Periodic chore: settle, fail or cancel unfinished top-ups from Stripe (manage.py reconcile_topups)."""
-    report = reconcile(older_than=parse_duration(settings.RECONCILE_OLDER_THAN), limit=500)
+    report = reconcile(older_than=settings.RECONCILE_OLDER_THAN, limit=500)
     for line in report.lines:
         logger.info("reconcile: %s", line)
     return report.summary()

@@ -21,50 +21,47 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from netcop_hub import http
+from netcop_hub.errors import NotAuthenticated
 
 from . import return_targets, services
-from .exceptions import InvalidAmount, PaymentMethodRejected
+from .exceptions import InvalidAmount, TopUpMismatch, TopUpNotFound
 from .models import TopUp
-from .money import TOO_LARGE_MESSAGE, format_money, parse_amount
+from .money import TOO_LARGE_MESSAGE, parse_amount, topup_range_message
 from .templatetags.money import money
 
 logger = logging.getLogger(__name__)
 
 PRESET_AMOUNTS = (Decimal("50"), Decimal("100"), Decimal("200"))
 RECENT_TOPUPS = 5
-NOT_FOUND = "No such top-up."
 # Stripe object ids (pm_..., card_... from the sandbox's tokens): ASCII letters, digits, underscores.
 PAYMENT_METHOD_ID = re.compile(r"[A-Za-z]+_[A-Za-z0-9_]+")
 
 
 def _json_login_required(view):
-    """Like login_required, but a JSON 401 instead of a redirect to the login page."""
+    """Like login_required, but a JSON 401 instead of a redirect to the login page; and the view's
+    domain errors are answered as JSON whatever the request sent (http.json_endpoint)."""
 
+    @http.json_endpoint
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
-            return http.json_error("Please log in again.", 401)
+            raise NotAuthenticated
         return view(request, *args, **kwargs)
 
     return wrapper
 
 
 def _balance_fields(user, new_balance: Decimal | None) -> dict:
+    """The balance in the one vocabulary of every JSON answer: `balance` and `balance_display`."""
     if new_balance is None:
         user.refresh_from_db(fields=["wallet_balance"])
         new_balance = user.wallet_balance
     new_balance = Decimal(new_balance).quantize(services.CENT)
-    return {"new_balance": str(new_balance), "new_balance_display": money(new_balance)}
+    return {"balance": str(new_balance), "balance_display": money(new_balance)}
 
 
 def _success_message(topup: TopUp) -> str:
     return f"{money(topup.amount, topup.currency)} was added to your wallet."
-
-
-def _range_message() -> str:
-    """The one sentence for an amount out of range (services.validate_topup_amount says the same)."""
-    low, high = settings.TOPUP_MIN_AMOUNT, settings.TOPUP_MAX_AMOUNT
-    return f"Enter an amount between {format_money(low)} and {format_money(high)}."
 
 
 def _prefill_amount(raw: str | None) -> str:
@@ -89,7 +86,7 @@ def _recent_row(topup: TopUp) -> dict:
     elif topup.status == TopUp.Status.REQUIRES_ACTION:
         reason = "Your bank is waiting for you to confirm this payment."
     badge = "Failed" if topup.status == TopUp.Status.FAILED else topup.get_status_display()
-    # Only a top-up Stripe is holding at 3-D Secure can be finished or cancelled from here.
+    # Only a top-up Stripe is holding at 3-D Secure can be finished or canceled from here.
     actionable = topup.status == TopUp.Status.REQUIRES_ACTION and bool(topup.stripe_payment_intent_id)
     return {"topup": topup, "badge": badge, "reason": reason, "actionable": actionable}
 
@@ -117,6 +114,7 @@ def topup_page(request):
         "currency": settings.WALLET_CURRENCY,
         "minAmount": str(settings.TOPUP_MIN_AMOUNT),
         "maxAmount": str(settings.TOPUP_MAX_AMOUNT),
+        "rangeMessage": topup_range_message(),
     }
     context = {
         "presets": [str(p.quantize(services.CENT)) for p in PRESET_AMOUNTS],
@@ -146,25 +144,25 @@ def topup_page(request):
 @require_POST
 @_json_login_required
 def create_payment_intent(request):
-    """Start a top-up: create and confirm a PaymentIntent for a PaymentMethod made by Stripe.js."""
+    """Start a top-up: create and confirm a PaymentIntent for a PaymentMethod made by Stripe.js.
+
+    Domain errors (a bad body, a decline, Stripe unreachable...) answer for themselves (netcop_hub.http).
+    """
+    data = http.json_body(request)
+    # The one amount rule (wallet.money): a JSON string or number; anything else is refused.
     try:
-        data = http.json_body(request)
-        # The one amount rule (wallet.money): a JSON string or number; anything else is refused.
-        try:
-            amount = parse_amount(data.get("amount"))
-        except InvalidAmount as exc:
-            # Too many digits is out of the top-up range: said as the range, like the page says it.
-            too_large = str(exc) == TOO_LARGE_MESSAGE
-            raise http.BadRequest(_range_message() if too_large else str(exc)) from None
-        payment_method_id = http.string_field(data, "payment_method_id", 255)
-        if not PAYMENT_METHOD_ID.fullmatch(payment_method_id):
-            raise http.BadRequest("Missing or invalid payment method id.")
-        idempotency_key = http.string_field(data, "idempotency_key", 64)
-        save_card = data.get("save_card", False)
-        if not isinstance(save_card, bool):
-            raise http.BadRequest("save_card must be true or false.")
-    except http.BadRequest as exc:
-        return http.json_error(exc.message, exc.status)
+        amount = parse_amount(data.get("amount"))
+    except InvalidAmount as exc:
+        # Too many digits is out of the top-up range: said as the range, like the page says it.
+        too_large = str(exc) == TOO_LARGE_MESSAGE
+        raise http.BadRequest(topup_range_message() if too_large else exc.user_message) from None
+    payment_method_id = http.string_field(data, "payment_method_id", 255)
+    if not PAYMENT_METHOD_ID.fullmatch(payment_method_id):
+        raise http.BadRequest("Missing or invalid payment method id.")
+    idempotency_key = http.string_field(data, "idempotency_key", 64)
+    save_card = data.get("save_card", False)
+    if not isinstance(save_card, bool):
+        raise http.BadRequest("save_card must be true or false.")
 
     try:
         result = services.start_topup(
@@ -180,13 +178,7 @@ def create_payment_intent(request):
         logger.error(
             "topup for user %s: intent does not match the top-up (key %s)", request.user.pk, idempotency_key
         )
-        return http.json_error(http.MISMATCH, 409)
-    except PaymentMethodRejected:
-        # Stripe refused the request itself (400/404): the client's payment method id is the
-        # one free parameter, so this is the client's error, answered like a decline.
-        return http.json_error(http.PROVIDER_ERROR, 402)
-    except http.DOMAIN_ERRORS as exc:
-        return http.error_response(exc, request=request)
+        raise TopUpMismatch("intent does not match the top-up") from None
     return _outcome(request, result, after_authentication=False)
 
 
@@ -245,14 +237,10 @@ def _outcome(request, result: services.SettleResult, *, after_authentication: bo
 @_json_login_required
 def confirm_payment(request):
     """After 3-D Secure in the page: fetch the intent from Stripe and settle the user's top-up."""
-    try:
-        data = http.json_body(request)
-        intent_id = http.string_field(data, "payment_intent_id", 255)
-    except http.BadRequest as exc:
-        return http.json_error(exc.message, exc.status)
+    intent_id = http.string_field(http.json_body(request), "payment_intent_id", 255)
     # Ownership first: never ask Stripe about an intent that is not one of this user's top-ups.
     if not TopUp.objects.filter(user=request.user, stripe_payment_intent_id=intent_id).exists():
-        return http.json_error(NOT_FOUND, 404)
+        raise TopUpNotFound
     return _settle_from_stripe(request, intent_id, after_authentication=True)
 
 
@@ -261,9 +249,7 @@ def _settle_from_stripe(request, intent_id: str, *, after_authentication: bool) 
     try:
         result = services.finish_topup(user=request.user, intent_id=intent_id)
     except TopUp.DoesNotExist:
-        return http.json_error(NOT_FOUND, 404)
-    except http.DOMAIN_ERRORS as exc:
-        return http.error_response(exc, request=request)
+        raise TopUpNotFound from None
     return _outcome(request, result, after_authentication=after_authentication)
 
 
@@ -289,7 +275,7 @@ def resume_topup(request, topup_id):
     topup = _own_topup(request, topup_id)  # owner checked here; the browser only names an id
     intent_id = topup.stripe_payment_intent_id if topup is not None else None
     if topup is None or not intent_id:
-        return http.json_error(NOT_FOUND, 404)
+        raise TopUpNotFound
     if topup.is_final:
         settled = services.SettleResult(topup=topup, credited_now=False)
         return _outcome(request, settled, after_authentication=True)
@@ -313,7 +299,7 @@ def cancel_topup(request, topup_id):
     topup = _own_topup(request, topup_id)  # owner checked here; the browser only names an id
     intent_id = topup.stripe_payment_intent_id if topup is not None else None
     if topup is None or not intent_id:
-        return http.json_error(NOT_FOUND, 404)
+        raise TopUpNotFound
     base = {"topup_id": str(topup.id), "payment_intent_id": intent_id}
     if topup.status == TopUp.Status.CANCELED:  # a repeated click: already done
         return http.json_response({"status": "canceled", **base, "message": CANCELED})
@@ -322,9 +308,7 @@ def cancel_topup(request, topup_id):
     try:
         result = services.cancel_topup(user=request.user, intent_id=intent_id)
     except TopUp.DoesNotExist:
-        return http.json_error(NOT_FOUND, 404)
-    except http.DOMAIN_ERRORS as exc:
-        return http.error_response(exc, request=request)
+        raise TopUpNotFound from None
     if result.topup.status == TopUp.Status.CANCELED:
         return http.json_response({"status": "canceled", **base, "message": CANCELED})
     if result.topup.status == TopUp.Status.REQUIRES_ACTION:
@@ -347,5 +331,5 @@ def balance(request):
     """The signed-in user's balance as JSON (for refreshing the nav; also the benchmarks' baseline)."""
     amount = request.user.wallet_balance
     return http.json_response(
-        {"balance": str(amount), "currency": settings.WALLET_CURRENCY, "display": money(amount)}
+        {"balance": str(amount), "balance_display": money(amount), "currency": settings.WALLET_CURRENCY}
     )

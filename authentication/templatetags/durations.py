@@ -1,6 +1,6 @@
 from django import template
 
-from authentication.durations import in_words
+from netcop_hub.durations import in_words
 
 register = template.Library()
 

@@ -1,8 +1,8 @@
 /* Agent page: submit runs as JSON, show the server-rendered run and update the nav balance in place.
    A queued run (an agent that runs on a task worker) answers 202: the page shows it queued, then
    running, then its result, by polling the run's status URL; runs still pending when the page loads
-   (the tab was closed and reopened) are polled too, and a queued run can be cancelled (refunded).
-   Needs common.js (window.NetCop) first. Without JavaScript the form posts normally and the server
+   (the tab was closed and reopened) are polled too, and a queued run can be canceled (refunded).
+   Needs common.js (window.NetCop) first: it owns the messages, busy buttons, 401 and 429 handling. Without JavaScript the form posts normally and the server
    redirects back with the result. */
 (function () {
   "use strict";
@@ -17,7 +17,6 @@
   var counter = form.querySelector("[data-char-count]");
   var runList = document.querySelector("[data-run-list]");
   var submit = form.querySelector("[data-agent-submit]");
-  var submitLabel = submit ? submit.textContent : "";
   var busy = false;
 
   // --- limits: the count, live; the server's own message past the limit -------------------------
@@ -31,10 +30,9 @@
     return text.length - (low ? low.length : 0);
   }
 
-  // agents/exceptions.py too_long_message, word for word.
+  // The server's over-the-limit message (agents/exceptions.py TOO_LONG, from the page config).
   function tooLongMessage(length) {
-    return "The input is too long: " + grouping.format(length) + " characters; this agent takes up to " +
-      grouping.format(maxChars) + ".";
+    return NetCop.message("tooLong", { length: grouping.format(length), limit: grouping.format(maxChars) });
   }
 
   var overShown = false;
@@ -128,14 +126,9 @@
     textarea.closest(".field").classList.remove("field-invalid");
   }
 
-  // Any answer that knows the balance updates the nav: runs carry new_balance, refusals balance.
+  // Any answer that knows the balance (runs and refusals alike: `balance`) updates the nav.
   function updateNav(data) {
-    if (!data) { return; }
-    if (data.new_balance !== undefined) {
-      NetCop.updateBalance(data);
-    } else if (data.balance !== undefined) {
-      NetCop.updateBalance({ new_balance: data.balance, new_balance_display: data.balance_display });
-    }
+    NetCop.updateBalance(data);
   }
 
   restoreDraft();
@@ -202,14 +195,15 @@
         if (res.status === 200) {
           showRun(res.body);
           updateNav(res.body);
-          statusBox.textContent = "Run cancelled and refunded.";
+          statusBox.textContent = "Run canceled and refunded.";
           return;
         }
         if (button) { button.disabled = false; }
-        statusBox.textContent = res.body.error || "The run could not be cancelled.";
+        if (NetCop.handledRefusal(res, statusBox, button ? [button] : [])) { return; }
+        statusBox.textContent = NetCop.errorText(res);
       }).catch(function () {
         if (button) { button.disabled = false; }
-        statusBox.textContent = "Network problem: the run was not cancelled. Try again.";
+        statusBox.textContent = "Network problem: the run was not canceled. Try again.";
       });
     });
   }
@@ -218,18 +212,8 @@
 
   function setBusy(on) {
     busy = on;
-    submit.disabled = on;
-    submit.textContent = "";
-    if (on) {
-      var s = document.createElement("span");
-      s.className = "spinner";
-      s.setAttribute("aria-hidden", "true");
-      submit.appendChild(s);
-      submit.appendChild(document.createTextNode(" Running…"));
-      statusBox.textContent = "Running the agent…";
-    } else {
-      submit.textContent = submitLabel;
-    }
+    NetCop.setBusy(submit, on, "Running…");
+    if (on) { statusBox.textContent = "Running the agent…"; }
   }
 
   // The run as the server rendered it (templates/agents/_run.html), expanded at the top of the
@@ -319,9 +303,8 @@
         // 200: the run finished, succeeded or failed (and refunded); data.status says which.
         if (res.status === 200) { finish(data); return; }
         statusBox.textContent = "";
-        if (res.status === 401 && window.NetCopSession) {
-          // Logged out meanwhile: link to log in (back to this page) and show the logged-out nav.
-          window.NetCopSession.ended(errorBox);
+        // Logged out meanwhile (a link to log in again), or too many runs (counted down).
+        if (NetCop.handledRefusal(res, errorBox, [submit])) {
           return;
         } else if (res.status === 402 && data.code === "spend_limit") {
           showError(data.error, { href: data.settings_url, text: "Billing settings" }, true);
@@ -330,7 +313,7 @@
           showError(data.error, null, true);
           showTopup(data.topup_url, data.topup_label);
         } else {
-          showError(data.error || "Something went wrong. Please try again.");
+          showError(NetCop.errorText(res));
           if (res.status === 413) { counter.classList.add("is-over"); }
         }
         if (res.status === 400 || res.status === 409 || res.status === 413) { requestIdInput.value = NetCop.uuid(); }

@@ -1,15 +1,28 @@
-// What every page script shares: ids, money (strings and integer cents, never floats), the one
-// amount rule, JSON POSTs with the page's CSRF token, and the nav balance. Exposed as window.NetCop.
+// What every page script shares, exposed as window.NetCop: the page config (the server's user
+// messages), ids, money (strings and integer cents, never floats), the one amount rule, JSON POSTs
+// with the page's CSRF token, the nav balance, and the one way to answer what can go wrong: errors,
+// busy buttons, a session that ended (401) and too many attempts (429, counted down).
 (function () {
   "use strict";
 
   // The wallet's currency comes from the server (settings.WALLET_CURRENCY) via <body data-currency>.
   var currency = (document.body && document.body.getAttribute("data-currency")) || "";
 
-  // The server's messages for the one amount rule (wallet/money.py AMOUNT_MESSAGE, TOO_LARGE_MESSAGE).
-  var BAD_AMOUNT = "Enter an amount like 100 or 100.50.";
-  var TOO_LARGE = "That amount is too large.";
-  var MAX_INTEGER_DIGITS = 10; // wallet/money.py MAX_AMOUNT 9999999999.99
+  // The page config base.html renders (netcop_hub/pageconfig.py): every user message a script shows
+  // lives once, on the server.
+  var configNode = document.getElementById("page-config");
+  var config = configNode ? JSON.parse(configNode.textContent) : {};
+  var messages = config.messages || {};
+
+  // The server's message `name`, its {placeholders} filled from params.
+  function message(name, params) {
+    var text = messages[name] || messages.generic || "";
+    return text.replace(/\{(\w+)\}/g, function (whole, key) {
+      return params && params[key] !== undefined ? String(params[key]) : whole;
+    });
+  }
+
+  var MAX_INTEGER_DIGITS = config.maxIntegerDigits || 10; // wallet/money.py MAX_AMOUNT
 
   function uuid() {
     if (window.crypto && typeof window.crypto.randomUUID === "function") {
@@ -51,9 +64,9 @@
   function parseAmount(raw) {
     var text = normaliseDigits(String(raw || "").trim());
     var match = /^([0-9]+)(?:\.([0-9]{1,2}))?$/.exec(text);
-    if (!match) return { error: BAD_AMOUNT };
+    if (!match) return { error: message("badAmount") };
     var whole = match[1].replace(/^0+(?=\d)/, "");
-    if (whole.length > MAX_INTEGER_DIGITS) return { error: TOO_LARGE, tooLarge: true };
+    if (whole.length > MAX_INTEGER_DIGITS) return { error: message("tooLarge"), tooLarge: true };
     var cents = ((match[2] || "") + "00").slice(0, 2);
     return { text: whole + "." + cents, cents: parseInt(whole, 10) * 100 + parseInt(cents, 10) };
   }
@@ -87,12 +100,13 @@
     });
   }
 
-  // Show a JSON answer's new_balance in the nav pill and anywhere else the page shows the balance.
+  // Show a JSON answer's balance in the nav pill and anywhere else the page shows the balance. Every
+  // answer that knows the balance says it the same way: `balance` ("12.50"), `balance_display`.
   function updateBalance(body) {
-    if (!body || body.new_balance === undefined || body.new_balance === null) return;
-    var display = body.new_balance_display || formatMoney(body.new_balance);
+    if (!body || body.balance === undefined || body.balance === null) return;
+    var display = body.balance_display || formatMoney(body.balance);
     document.querySelectorAll("[data-wallet-balance]").forEach(function (node) {
-      node.setAttribute("data-wallet-balance", body.new_balance);
+      node.setAttribute("data-wallet-balance", body.balance);
       node.textContent = display;
     });
     document.querySelectorAll("[data-topup-balance]").forEach(function (node) {
@@ -109,14 +123,133 @@
       fetch(poller.getAttribute("data-balance-poll"), { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (response) { return response.ok ? response.json() : null; })
         .then(function (body) {
-          if (body && body.balance !== poller.getAttribute("data-wallet-balance")) {
-            updateBalance({ new_balance: body.balance, new_balance_display: body.display });
-          }
+          if (body && body.balance !== poller.getAttribute("data-wallet-balance")) updateBalance(body);
         })
         .catch(function () { /* offline for a moment: the next tick tries again */ });
     };
     window.setInterval(refreshBalance, 10000);
     document.addEventListener("visibilitychange", refreshBalance);
+  }
+
+  // --- what can go wrong: one way for every page ----------------------------------------------
+
+  function setAlert(box, kind) {
+    ["alert-error", "alert-info", "alert-success", "alert-warning"].forEach(function (name) {
+      box.classList.remove(name);
+    });
+    box.classList.add("alert", "alert-" + kind);
+  }
+
+  // A button at work: disabled, aria-busy, a spinner and `label` ("Processing…") instead of its
+  // content; restored after. A button cooling down after a 429 stays disabled until it is over.
+  var idleContent = new WeakMap();
+  function setBusy(button, on, label) {
+    if (!button) return;
+    if (on) {
+      if (!idleContent.has(button)) idleContent.set(button, Array.prototype.slice.call(button.childNodes));
+      var spinner = document.createElement("span");
+      spinner.className = "spinner";
+      spinner.setAttribute("aria-hidden", "true");
+      button.replaceChildren(spinner, document.createTextNode(" " + (label || "")));
+    } else if (idleContent.has(button)) {
+      button.replaceChildren.apply(button, idleContent.get(button));
+      idleContent.delete(button);
+    }
+    button.disabled = on || button.hasAttribute("data-cooling-down");
+    button.setAttribute("aria-busy", on ? "true" : "false");
+  }
+
+  // A JSON endpoint answered 401 (the session ended while the page was open): say so in `box` with a
+  // link to log in again (coming back to this page), and show the nav as it is for a visitor.
+  function loginUrl() {
+    var base = (document.body && document.body.getAttribute("data-login-url")) || "/accounts/login/";
+    return base + "?next=" + encodeURIComponent(window.location.pathname + window.location.search);
+  }
+
+  // Swap the logged-in nav (links, balance, account, log out) for the logged-out one the server
+  // rendered into <template id="nav-logged-out">.
+  function showLoggedOutNav() {
+    var template = document.getElementById("nav-logged-out");
+    var nav = document.querySelector(".site-header .nav");
+    if (!template || !nav || nav.getAttribute("data-logged-out") === "true") return;
+    nav.querySelectorAll(".nav-links, .nav-account").forEach(function (node) { node.remove(); });
+    nav.appendChild(template.content.cloneNode(true));
+    nav.setAttribute("data-logged-out", "true");
+  }
+
+  function sessionEnded(box) {
+    showLoggedOutNav();
+    if (!box) return;
+    box.textContent = message("sessionEnded") + " ";
+    var link = document.createElement("a");
+    link.href = loginUrl();
+    link.textContent = message("logInAgain");
+    box.appendChild(link);
+    box.appendChild(document.createTextNode("."));
+  }
+
+  // 42 -> "42 s", 582 -> "9 min 42 s", from the server's templates (netcop_hub/ratelimit.py wait_text).
+  function waitText(seconds) {
+    var minutes = Math.floor(seconds / 60);
+    var rest = seconds % 60;
+    return minutes ? message("waitMinutes", { minutes: minutes, seconds: rest }) :
+      message("waitSeconds", { seconds: rest });
+  }
+
+  // A 429: count the server's retry_after down in `box`, `buttons` disabled until then. The message
+  // is announced once; the ticking itself is not read out every second.
+  function coolDown(seconds, box, buttons, onDone) {
+    var left = Math.max(1, Math.ceil(Number(seconds) || 60));
+    var until = Date.now() + left * 1000;
+    buttons = buttons || [];
+    buttons.forEach(function (button) {
+      button.disabled = true;
+      button.setAttribute("data-cooling-down", "");
+    });
+    function render() {
+      setAlert(box, "error");
+      box.textContent = message("tooMany", { wait: waitText(left) });
+    }
+    box.hidden = false;
+    box.setAttribute("aria-live", "polite");
+    render();
+    var timer = window.setInterval(function () {
+      box.setAttribute("aria-live", "off");
+      left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+      if (left > 0) {
+        render();
+        return;
+      }
+      window.clearInterval(timer);
+      box.setAttribute("aria-live", "polite");
+      setAlert(box, "info");
+      box.textContent = message("tryAgainNow");
+      buttons.forEach(function (button) {
+        button.removeAttribute("data-cooling-down");
+        if (button.getAttribute("aria-busy") !== "true") button.disabled = false;
+      });
+      if (onDone) onDone();
+    }, 1000);
+  }
+
+  // The text for an error answer ({status, body}): the server's own message, else a generic one.
+  function errorText(answer) {
+    if (answer.status === 401) return message("sessionEnded");
+    return (answer.body && answer.body.error) || message("generic");
+  }
+
+  // The answers every page handles alike: 401 (session ended) and 429 (count down). True when
+  // `answer` was one of them and has been shown in `box`; the page handles anything else itself.
+  function handledRefusal(answer, box, buttons, onDone) {
+    if (answer.status === 401) {
+      sessionEnded(box);
+      return true;
+    }
+    if (answer.status === 429) {
+      coolDown((answer.body || {}).retry_after, box, buttons, onDone);
+      return true;
+    }
+    return false;
   }
 
   window.NetCop = {
@@ -128,5 +261,15 @@
     csrfToken: csrfToken,
     postJSON: postJSON,
     updateBalance: updateBalance,
+    config: config,
+    message: message,
+    setAlert: setAlert,
+    setBusy: setBusy,
+    sessionEnded: sessionEnded,
+    loginUrl: loginUrl,
+    waitText: waitText,
+    coolDown: coolDown,
+    errorText: errorText,
+    handledRefusal: handledRefusal,
   };
 })();

@@ -2,7 +2,7 @@
 //
 // Flow (Stripe's webhook-free pattern): stripe.createPaymentMethod -> POST create-payment-intent;
 // on "requires_action" stripe.handleNextAction (3-D Secure) -> POST confirm-payment.
-// Needs common.js (window.NetCop) first.
+// Needs common.js (window.NetCop) first: it owns the messages, busy buttons, 401 and 429 handling.
 // Only documented Stripe.js calls are used, so this file runs unchanged against js.stripe.com.
 (function () {
   "use strict";
@@ -18,16 +18,11 @@
   var cardErrors = document.getElementById("card-errors");
   var saveCard = document.getElementById("topup-save-card");
   var submit = document.getElementById("topup-submit");
-  var spinner = submit.querySelector(".spinner");
-  var submitLabel = submit.querySelector(".topup-submit-label");
   var statusBox = document.getElementById("topup-status");
   var presets = Array.prototype.slice.call(form.querySelectorAll("[data-amount]"));
   var fields = document.getElementById("topup-fields");
   var done = document.getElementById("topup-done");
   var again = document.getElementById("topup-again");
-
-  var GENERIC_ERROR = "Something went wrong. Please try again.";
-  var NETWORK_ERROR = "We couldn't reach the server. Check your connection and try again.";
 
   var busy = false;
   // Seconds left before the server accepts another attempt (after a 429); the button stays disabled.
@@ -41,12 +36,12 @@
   var formatCents = function (cents) { return NetCop.formatMoney(NetCop.centsToText(cents)); };
 
   // The one amount rule (NetCop.parseAmount, the server's too), then the range. Each refusal is one
-  // sentence, the server's own: the format ("like 100 or 100.50"), or the range (nothing typed, or
-  // out of range, however far).
+  // sentence, the server's own (the page config): the format ("like 100 or 100.50"), or the range
+  // (nothing typed, or out of range, however far).
   function checkAmount(raw) {
     var min = NetCop.parseAmount(config.minAmount).cents;
     var max = NetCop.parseAmount(config.maxAmount).cents;
-    var range = { error: "Enter an amount between " + formatCents(min) + " and " + formatCents(max) + "." };
+    var range = { error: config.rangeMessage };
     if (!(raw || "").trim()) return range;
     var amount = NetCop.parseAmount(raw);
     if (amount.error) return amount.tooLarge ? range : amount;
@@ -64,14 +59,17 @@
     }
   }
 
-  var SESSION_ENDED = "Your session has ended.";
-
   function showStatus(kind, message) {
     statusBox.setAttribute("aria-live", "polite");
     statusBox.className = "topup-status alert alert-" + kind;
     statusBox.textContent = message;
-    // Logged out meanwhile: link to log in (back to this page) and show the logged-out nav.
-    if (message === SESSION_ENDED && window.NetCopSession) window.NetCopSession.ended(statusBox);
+  }
+
+  // An error answer in `box` (shown by `show`); logged out meanwhile (401): a link to log in again
+  // (back to this page) and the logged-out nav.
+  function showAnswerError(show, box, answer) {
+    show("error", NetCop.errorText(answer));
+    if (answer.status === 401) NetCop.sessionEnded(box);
   }
 
   function clearStatus() {
@@ -80,54 +78,9 @@
     statusBox.textContent = "";
   }
 
-  // 42 -> "42 s", 582 -> "9 min 42 s": the server's words (netcop_hub/ratelimit.py wait_text).
-  function waitText(seconds) {
-    var minutes = Math.floor(seconds / 60);
-    var rest = seconds % 60;
-    return minutes ? minutes + " min " + rest + " s" : rest + " s";
-  }
-
-  function setAlert(box, kind) {
-    ["alert-error", "alert-info", "alert-success", "alert-warning"].forEach(function (name) {
-      box.classList.remove(name);
-    });
-    box.classList.add("alert", "alert-" + kind);
-  }
-
-  // A 429: count the server's retry_after down in the message, the button disabled until then.
-  // The message is announced once; the ticking itself is not read out every second.
-  function coolDown(seconds, box, buttons, onDone) {
-    var left = Math.max(1, Math.ceil(Number(seconds) || 60));
-    var until = Date.now() + left * 1000;
-    buttons.forEach(function (button) { button.disabled = true; });
-    function render() {
-      setAlert(box, "error");
-      box.textContent = "Too many attempts. Try again in " + waitText(left) + ".";
-    }
-    box.setAttribute("aria-live", "polite");
-    render();
-    var timer = window.setInterval(function () {
-      box.setAttribute("aria-live", "off");
-      left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
-      if (left > 0) {
-        render();
-        return;
-      }
-      window.clearInterval(timer);
-      box.setAttribute("aria-live", "polite");
-      setAlert(box, "info");
-      box.textContent = "You can try again now.";
-      buttons.forEach(function (button) { button.disabled = false; });
-      if (onDone) onDone();
-    }, 1000);
-  }
-
   function setBusy(on) {
     busy = on;
-    submit.disabled = on || coolingDown;
-    submit.setAttribute("aria-busy", on ? "true" : "false");
-    spinner.hidden = !on;
-    submitLabel.textContent = on ? "Processing\u2026" : "Add to wallet";
+    NetCop.setBusy(submit, on, "Processing\u2026");
   }
 
   function syncPresets() {
@@ -142,11 +95,6 @@
     return NetCop.postJSON(url, data, form);
   }
 
-  function errorFor(answer) {
-    if (answer.status === 401) return SESSION_ENDED;
-    if (answer.status === 403) return "Your session has expired. Reload the page and try again.";
-    return (answer.body && answer.body.error) || GENERIC_ERROR;
-  }
 
   // --- Stripe ----------------------------------------------------------------------------------
 
@@ -218,9 +166,9 @@
   // Came from an agent and the new balance still does not cover a run: say so with the success.
   function stillShort(body) {
     var back = document.getElementById("topup-back");
-    if (!back || body.new_balance === undefined) return "";
+    if (!back || body.balance === undefined) return "";
     var price = NetCop.parseAmount(back.getAttribute("data-agent-price")).cents;
-    var balance = NetCop.parseAmount(body.new_balance).cents;
+    var balance = NetCop.parseAmount(body.balance).cents;
     if (!(price > balance)) return "";
     return " You need " + formatCents(price - balance) + " more to run " +
       back.getAttribute("data-agent-name") + ".";
@@ -266,7 +214,7 @@
     if (answer.status === 429) {
       // Refused before anything happened: the same attempt (and key) may be retried later.
       coolingDown = true;
-      coolDown(body.retry_after, statusBox, [submit], function () { coolingDown = false; });
+      NetCop.coolDown(body.retry_after, statusBox, [submit], function () { coolingDown = false; });
       return null;
     }
     if (body.status === "processing") {
@@ -277,7 +225,7 @@
     if (answer.status === 503) {
       // Stripe was unreachable: the payment may or may not have been created. Keep this attempt's
       // key, so "try again" replays it (the server then reports it) instead of charging twice.
-      showStatus("error", errorFor(answer));
+      showStatus("error", NetCop.errorText(answer));
       return null;
     }
     if (body.status === "requires_action" && actionError && actionError.message) {
@@ -285,7 +233,9 @@
       return null;
     }
     if (answer.status === 400 && /amount/i.test(body.error || "")) setAmountError(body.error);
-    failed(errorFor(answer));
+    attempt = null;
+    refreshRecent();
+    showAnswerError(showStatus, statusBox, answer);
     return null;
   }
 
@@ -317,7 +267,7 @@
         var body = answer.body || {};
         button.removeAttribute("aria-busy");
         if (answer.status === 429) {
-          coolDown(body.retry_after, box, buttons);
+          NetCop.coolDown(body.retry_after, box, buttons);
           return;
         }
         if (answer.status === 200 && body.status === "succeeded") {
@@ -334,14 +284,14 @@
         } else if (answer.status === 200 && body.status === "canceled") {
           showIn(box, "info", body.message);
         } else {
-          showIn(box, "error", errorFor(answer));
+          showAnswerError(function (kind, text) { showIn(box, kind, text); }, box, answer);
         }
         refreshRecent();
       })
       .catch(function () {
         button.removeAttribute("aria-busy");
         buttons.forEach(function (b) { b.disabled = false; });
-        showIn(box, "error", NETWORK_ERROR);
+        showIn(box, "error", NetCop.message("network"));
       });
   }
 
@@ -349,8 +299,7 @@
     box.setAttribute("aria-live", "polite");
     box.textContent = message;
     box.hidden = false;
-    setAlert(box, kind);
-    if (message === SESSION_ENDED && window.NetCopSession) window.NetCopSession.ended(box);
+    NetCop.setAlert(box, kind);
   }
 
   document.addEventListener("click", function (event) {
@@ -407,7 +356,7 @@
       .catch(function () {
         // No answer from our server (or Stripe.js failed): keep the key so a retry of this same
         // attempt can never charge twice.
-        showStatus("error", NETWORK_ERROR);
+        showStatus("error", NetCop.message("network"));
       })
       .then(finish);
   });

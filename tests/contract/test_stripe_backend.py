@@ -6,6 +6,7 @@ echoed. So these tests check shapes and parameters; the flows are tested against
 """
 
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -119,9 +120,9 @@ def test_charge_retrieve():
 @pytest.mark.django_db
 def test_reconcile_looks_a_lost_intent_up_by_search(user, settings):
     """Real Stripe (not the sandbox): reconciliation asks search, which stripe-mock validates."""
-    settings.TOPUP_UNSTARTED_AFTER = "1h"
+    settings.TOPUP_UNSTARTED_AFTER = timedelta(hours=1)
     TopUp.objects.create(user=user, amount=Decimal("20.00"), currency="AED", idempotency_key="lost")
-    report = reconcile.reconcile_topups(older_than=reconcile.parse_duration("0s"))
+    report = reconcile.reconcile_topups(older_than=timedelta(0))
     # stripe-mock's search returns its fixture intent, whose metadata is not this top-up's.
     assert report.errors == 0 and report.counts == {"waiting": 1}
 

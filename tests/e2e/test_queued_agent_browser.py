@@ -1,6 +1,6 @@
 """A queued agent (http, on a real db_worker process) in a real browser: the page shows the run queued,
 then running, then its result, without a reload; a tab reopened mid-run picks the run up; a queued
-run can be cancelled from the page."""
+run can be canceled from the page."""
 
 import re
 from decimal import Decimal
@@ -73,8 +73,8 @@ def test_cancel_a_queued_run_from_the_page(live_server, login, funded, task_work
     run.get_by_text("Waiting for a worker").wait_for()
     page.locator("[data-wallet-balance='91.00']").wait_for()
     run.get_by_role("button", name="Cancel and refund").click()
-    page.locator(".run-list li.run").first.get_by_text("You cancelled this run.").wait_for()
+    page.locator(".run-list li.run").first.get_by_text("You canceled this run.").wait_for()
     page.locator("[data-wallet-balance='100.00']").wait_for()
-    assert re.search(r"cancelled and refunded", page.locator("[data-agent-status]").inner_text())
+    assert re.search(r"canceled and refunded", page.locator("[data-agent-status]").inner_text())
     funded.refresh_from_db()
     assert funded.wallet_balance == Decimal("100.00")

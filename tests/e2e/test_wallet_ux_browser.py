@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from netcop_hub.config import parse_rate
 from wallet.models import TopUp
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +45,7 @@ def fill_card(page, number):
 
 
 def test_too_many_attempts_counts_down_and_keeps_the_button_disabled(open_wallet, settings, expect):
-    settings.TOPUP_RATE_LIMIT = "1/10m"
+    settings.TOPUP_RATE_LIMIT = parse_rate("1/10m")
     page = open_wallet()
     status = page.locator("#topup-status")
     button = page.get_by_role("button", name=ADD)

@@ -28,7 +28,6 @@ from django.utils.formats import date_format
 from django_tasks import task
 
 from .. import payments
-from ..durations import parse_duration
 from ..emails import (
     AUTO_RECHARGE_FAILED,
     AUTO_RECHARGE_LIMIT,
@@ -268,7 +267,7 @@ def run_auto_recharge(*, user_id: int) -> str:
 
 
 def _declined(exc: PaymentDeclined) -> str:
-    return NEEDS_YOU if exc.code == "authentication_required" else (exc.user_message or "Declined.")
+    return NEEDS_YOU if exc.decline_code == "authentication_required" else (exc.user_message or "Declined.")
 
 
 def record_failure(*, topup_id) -> None:
@@ -279,7 +278,7 @@ def record_failure(*, topup_id) -> None:
         ledger.lock_user(topup.user_id)  # the lock order: the user row first (settings.save() may write it)
         billing = BillingSettings.objects.select_for_update().get(pk=topup.user_id)
         billing.auto_recharge_failures += 1
-        billing.auto_recharge_retry_after = now + parse_duration(settings.AUTO_RECHARGE_BACKOFF)
+        billing.auto_recharge_retry_after = now + settings.AUTO_RECHARGE_BACKOFF
         billing.auto_recharge_notice = (
             f"The automatic top-up of {format_money(topup.amount)} on "
             f"{date_format(timezone.localtime(now), 'j M Y')} "

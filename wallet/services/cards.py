@@ -23,6 +23,10 @@ __all__ = ["CardNotFound", "SavedCard", "ensure_customer", "record_recharge_succ
 class CardNotFound(WalletError):
     """The card is not one of this customer's saved cards."""
 
+    status = 404
+    code = "card_not_found"
+    default_message = "That card is not one of your saved cards."
+
 
 def settings_for(user_id) -> BillingSettings:
     """The user's billing settings, created (all off) on first use."""

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 
-from ..exceptions import BalanceLimitExceeded, InsufficientFunds, InvalidAmount
+from ..exceptions import BalanceLimitExceeded, InsufficientBalance, InvalidAmount
 from ..models import TxType, WalletTransaction
 from ..money import CENT, MAX_AMOUNT, format_money, to_money
 from ..signals import balance_changed
@@ -95,7 +95,7 @@ def apply_change(
 ) -> WalletTransaction:
     """Change one balance by `delta` and append its ledger row, atomically. Caller validated delta.
 
-    The new balance must lie within 0..`ceiling` (InsufficientFunds below, BalanceLimitExceeded
+    The new balance must lie within 0..`ceiling` (InsufficientBalance below, BalanceLimitExceeded
     above). The default ceiling is what the column can hold (a NUMERIC overflow on PostgreSQL, a
     value no converter can read back on SQLite); credits a person asks for pass max_balance().
     savepoint=False (for callers composing this into their own transaction and letting every
@@ -136,7 +136,7 @@ def apply_change(
                     raise User.DoesNotExist(f"No user {user_id}")
                 if delta > 0:
                     raise _over_limit(current, delta, ceiling)
-                raise InsufficientFunds("Insufficient balance.")
+                raise InsufficientBalance("Insufficient balance.")
             entry._state.adding, entry._state.db = False, connection.alias
         else:
             # SQLite stores NUMERIC as REAL, so never let it do the arithmetic: read, compute in
@@ -149,7 +149,7 @@ def apply_change(
             )
             new_balance = (current + delta).quantize(CENT)
             if new_balance < 0:
-                raise InsufficientFunds("Insufficient balance.")
+                raise InsufficientBalance("Insufficient balance.")
             if new_balance > ceiling:
                 raise _over_limit(current, delta, ceiling)
             User.objects.filter(pk=user_id).update(wallet_balance=new_balance, updated_at=now)
@@ -198,7 +198,7 @@ def debit(
     created_by=None,
     savepoint: bool = True,
 ) -> WalletTransaction:
-    """Take a positive `amount` from the wallet; raises InsufficientFunds rather than go below 0."""
+    """Take a positive `amount` from the wallet; raises InsufficientBalance rather than go below 0."""
     return apply_change(
         user_id=_user_id(user),
         delta=-positive(amount),

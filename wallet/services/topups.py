@@ -29,7 +29,7 @@ from ..exceptions import (
     TopUpMismatch,
 )
 from ..models import CardRefund, TopUp, TxType
-from ..money import MAX_AMOUNT, format_money, parse_amount, to_money
+from ..money import MAX_AMOUNT, format_money, parse_amount, to_money, topup_range_message
 from ..payments import BrowserConfig, Intent, IntentStatus
 from . import cards, ledger, refunds
 
@@ -43,8 +43,7 @@ def validate_topup_amount(value) -> Decimal:
     amount = parse_amount(value) if isinstance(value, str) else to_money(value)
     low, high = settings.TOPUP_MIN_AMOUNT, settings.TOPUP_MAX_AMOUNT
     if amount < low or amount > high:
-        # The wallet page says the same, word for word (static/js/topup.js).
-        raise InvalidAmount(f"Enter an amount between {format_money(low)} and {format_money(high)}.")
+        raise InvalidAmount(topup_range_message())
     return amount
 
 

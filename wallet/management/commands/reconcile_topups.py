@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from wallet.reconcile import parse_duration, reconcile_topups
+from netcop_hub.durations import parse_duration
+from wallet.reconcile import reconcile_topups
 
 
 class Command(BaseCommand):

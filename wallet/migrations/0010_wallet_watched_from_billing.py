@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("authentication", "0005_user_wallet_watched"),
-        ("wallet", "0008_auto_recharge_billing"),
+        ("wallet", "0009_topup_user_unsettled_idx"),
     ]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
