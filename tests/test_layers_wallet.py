@@ -11,7 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # Lowest first. A module may import its own layer or lower ones, never a higher one.
 LAYERS = [
-    {"wallet.money", "wallet.exceptions", "wallet.durations"},
+    {"wallet.money", "wallet.exceptions"},
     {"wallet.models", "wallet.signals"},
     {"wallet.payments", "wallet.payments.base", "wallet.payments.stripe", "wallet.payments.sandbox"},
     {"wallet.services.ledger"},
