@@ -30,13 +30,11 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from wallet.exceptions import InsufficientBalance
 from wallet.models import BillingSettings, TxType
-from wallet.services import CENT, debit, lock_user, to_money
-from wallet.services.billing import month_start
+from wallet.services import CENT, billing, debit, lock_user, to_money
 
 from . import queue
 from .compute import compute
@@ -183,11 +181,8 @@ def is_queued(agent: Agent) -> bool:
 
 
 def month_spent(*, user_id) -> Decimal:
-    """Agent charges this calendar month (TIME_ZONE), minus the refunds of those runs."""
-    total = AgentRun.objects.filter(
-        user_id=user_id, started_at__gte=month_start(), refund_transaction__isnull=True
-    ).aggregate(total=Sum("price"))["total"]
-    return (total or Decimal("0")).quantize(CENT)
+    """Agent charges this calendar month (TIME_ZONE), minus agent refunds: the wallet's ledger figure."""
+    return billing.month_spent(user_id=user_id)
 
 
 def spend_limit(*, user_id) -> Decimal | None:
