@@ -10,7 +10,7 @@ import pathlib
 
 import grimp
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGES = ("netcop_hub", "authentication", "wallet", "agents")
 
 
