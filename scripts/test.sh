@@ -17,6 +17,15 @@ if [ -z "${STRIPE_MOCK_BIN:-}" ] && [ -z "${STRIPE_MOCK_URL:-}" ] && [ -x ../sha
   export STRIPE_MOCK_BIN=$PWD/../shared/tools/stripe-mock/stripe-mock
 fi
 
+# Two workers by default (the machine has two cores): pytest-xdist keeps each file on one worker
+# (--dist loadfile), and each worker has its own test database, localstripe and browser.
+# PYTEST_WORKERS=0 runs in one process.
+WORKERS=${PYTEST_WORKERS:-2}
+XDIST=()
+if [ "$WORKERS" != "0" ]; then
+  XDIST=(-n "$WORKERS" --dist loadfile)
+fi
+
 PG_URL=${TEST_POSTGRES_URL:-}
 if [ -z "$PG_URL" ] && [[ "${DATABASE_URL:-}" == postgres* ]]; then
   PG_URL=$DATABASE_URL
@@ -24,11 +33,11 @@ fi
 
 echo "== test suite on SQLite"
 DATABASE_URL="sqlite:///$PWD/db.test-run.sqlite3" SQLITE_TEST_NAME="$PWD/test_db.sqlite3" \
-  $PY -m pytest "$@"
+  $PY -m pytest "${XDIST[@]}" "$@"
 
 if [ -n "$PG_URL" ]; then
   echo "== test suite on PostgreSQL"
-  DATABASE_URL="$PG_URL" $PY -m pytest "$@"
+  DATABASE_URL="$PG_URL" $PY -m pytest "${XDIST[@]}" "$@"
 elif [ "$CI" = "true" ]; then
   echo "CI=true but no PostgreSQL configured (TEST_POSTGRES_URL): refusing to skip it." >&2
   exit 1
