@@ -37,7 +37,7 @@ AUTO_RECHARGE_PAUSED = "auto_recharge_paused"
 AUTO_RECHARGE_LIMIT = "auto_recharge_limit"
 LOW_BALANCE = "low_balance"
 # Issue 18. Object id "<user id>:<unix time of the change>": one email per change.
-PASSWORD_CHANGED = "password_changed"
+PASSWORD_CHANGED = "password_changed"  # nosec B105 - an email kind, not a password
 
 
 def enqueue_email(kind: str, object_id) -> None:
