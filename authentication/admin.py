@@ -111,7 +111,7 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.display(description="Balance", ordering="wallet_balance")
     def balance(self, obj):
-        return f"{obj.wallet_balance:,.2f} {settings.WALLET_CURRENCY}"
+        return format_money(obj.wallet_balance)
 
     @admin.display(description="Joined", ordering="date_joined")
     def joined(self, obj):

@@ -1,10 +1,14 @@
 """Issue 18, walkthrough items 15, 17 and "Smaller": what a person reads on the pages (view level;
 focus and layout are checked in Chromium in tests/e2e/test_issue18_ux_browser.py)."""
 
+from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
+from wallet import services
 from wallet.exceptions import PaymentDeclined
 
 pytestmark = pytest.mark.django_db
@@ -71,3 +75,17 @@ def test_flash_messages_are_one_status_region_that_is_not_a_list(auth_client):
 def test_a_decline_says_nothing_was_charged(stripe_text, shown):
     assert PaymentDeclined(stripe_text).user_message == shown
     assert PaymentDeclined().user_message == "Your card was declined. Nothing was charged."
+
+
+# --- 18: one wording for negative amounts ("−1,500.00 AED", U+2212) --------------------------------
+
+
+def test_the_admin_writes_a_debit_as_everywhere_else(make_user):
+    customer = make_user(balance=Decimal("2000.00"))
+    entry = services.debit(user=customer, amount=Decimal("1500.00"), type=services.TxType.AGENT_USAGE,
+                           description="run")
+    staff = Client()
+    staff.force_login(make_user(is_staff=True, is_superuser=True))
+    html = staff.get(reverse("admin:wallet_wallettransaction_change", args=[entry.pk])).content.decode()
+    assert "\u22121,500.00 AED" in html and "500.00 AED" in html
+    assert "-1500.00" not in html and "-1,500.00" not in html
