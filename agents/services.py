@@ -42,7 +42,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from wallet.exceptions import InsufficientBalance
-from wallet.models import BillingSettings, TxType
+from wallet.models import BillingSettings, TxType, WalletTransaction
 from wallet.services import CENT, credit, debit, lock_user, to_money
 from wallet.services.billing import month_start
 
@@ -201,11 +201,16 @@ def _enqueue(run_id) -> None:
 
 
 def month_spent(*, user_id) -> Decimal:
-    """Agent charges this calendar month (TIME_ZONE), minus the refunds of those runs."""
-    total = AgentRun.objects.filter(
-        user_id=user_id, started_at__gte=month_start(), refund_transaction__isnull=True
-    ).aggregate(total=Sum("price"))["total"]
-    return (total or Decimal("0")).quantize(CENT)
+    """Money spent on agents this calendar month (TIME_ZONE), from the ledger: agent charges minus
+    agent refunds written this month. Not from run rows: a run that failed before it was charged
+    cost nothing and must not count towards the limit (issue 18, item 15)."""
+    total = WalletTransaction.objects.filter(
+        user_id=user_id,
+        created_at__gte=month_start(),
+        type__in=(TxType.AGENT_USAGE, TxType.AGENT_REFUND),
+    ).aggregate(total=Sum("amount"))["total"]
+    # Debits are negative; a refund this month of last month's run never makes spending negative.
+    return max(-(total or Decimal("0")), Decimal("0")).quantize(CENT)
 
 
 def spend_limit(*, user_id) -> Decimal | None:
