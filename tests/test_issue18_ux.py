@@ -167,3 +167,32 @@ def test_the_refusal_names_the_billing_settings_once(auth_client, user, limited)
     assert words.count("billing settings") == 1
     assert body["error"] == "This run would go over your monthly spend limit of 10.00 AED (8.00 AED used this month)."
     assert body["spend_html"].lower().count("billing settings") == 1
+
+
+# --- 18: a refund shows on its top-up's row in the wallet's recent list ---------------------------
+
+
+def _recent_rows(html: str) -> list[str]:
+    body = html.split('class="topup-list"', 1)[1].split("</ul>", 1)[0]
+    return body.split('class="topup-row"')[1:]
+
+
+def test_a_partial_and_a_full_refund_show_on_the_top_ups_row(auth_client, user, make_user, stripe_sandbox):
+    from wallet.models import CardRefund
+
+    staff = make_user(is_staff=True, is_superuser=True)
+
+    def settled(amount):
+        return services.start_topup(
+            user=user, amount=amount, payment_method_id="pm_card_visa", idempotency_key=uuid.uuid4().hex
+        ).topup
+
+    partly, fully = settled("100.00"), settled("30.00")
+    for topup, amount in ((partly, "20.00"), (fully, "30.00")):
+        refund = services.refund_topup(topup=topup, amount=amount, reason="ticket", staff=staff,
+                                       customer_reason=CardRefund.CustomerReason.REQUESTED)
+        assert refund.status == CardRefund.Status.SUCCEEDED
+    newest, older = _recent_rows(auth_client.get("/wallet/").content.decode())
+    assert "30.00 AED" in newest and ">Refunded<" in newest and "Refunded 30.00 AED to your card." in newest
+    assert "100.00 AED" in older and ">Partly refunded<" in older and "Refunded 20.00 AED to your card." in older
+    assert ">Succeeded<" not in older

@@ -16,6 +16,7 @@ from functools import wraps
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve, reverse
@@ -26,7 +27,7 @@ from netcop_hub.errors import NotAuthenticated
 
 from . import services, stripe_gateway
 from .exceptions import InvalidAmount, PaymentProviderError, TopUpMismatch, TopUpNotFound
-from .models import TopUp
+from .models import CardRefund, TopUp
 from .money import TOO_LARGE_MESSAGE, parse_amount, topup_range_message
 from .templatetags.money import money
 
@@ -118,9 +119,33 @@ def _recent_row(topup: TopUp) -> dict:
     elif topup.status == TopUp.Status.REQUIRES_ACTION:
         reason = "Your bank is waiting for you to confirm this payment."
     badge = "Failed" if topup.status == TopUp.Status.FAILED else topup.get_status_display()
+    badge_class = topup.status
+    # Money sent back to the card from this top-up (the prefetched refunds that took money out of
+    # the wallet): the row says so, or the list would show 100.00 "Succeeded" after 20.00 went back.
+    refunded = pending = Decimal("0.00")
+    for refund in topup.refunds.all():
+        if refund.status == CardRefund.Status.SUCCEEDED:
+            refunded += refund.amount
+        elif refund.status == CardRefund.Status.PENDING:
+            pending += refund.amount
+    refund_lines = []
+    if refunded:
+        refund_lines.append(f"Refunded {money(refunded, topup.currency)} to your card.")
+    if pending:
+        refund_lines.append(f"{money(pending, topup.currency)} is on its way back to your card.")
+    if refunded + pending:
+        full = refunded + pending >= topup.amount
+        badge, badge_class = ("Refunded", "refunded") if full else ("Partly refunded", "partly_refunded")
     # Only a top-up Stripe is holding at 3-D Secure can be finished or canceled from here.
     actionable = topup.status == TopUp.Status.REQUIRES_ACTION and bool(topup.stripe_payment_intent_id)
-    return {"topup": topup, "badge": badge, "reason": reason, "actionable": actionable}
+    return {
+        "topup": topup,
+        "badge": badge,
+        "badge_class": badge_class,
+        "reason": reason,
+        "refund": " ".join(refund_lines),
+        "actionable": actionable,
+    }
 
 
 @require_GET
@@ -157,7 +182,10 @@ def topup_page(request):
         "max_amount": settings.TOPUP_MAX_AMOUNT,
         "topup_config": config,
         "recent_topups": [
-            _recent_row(topup) for topup in TopUp.objects.filter(user=request.user)[:RECENT_TOPUPS]
+            _recent_row(topup)
+            for topup in TopUp.objects.filter(user=request.user).prefetch_related(
+                Prefetch("refunds", queryset=CardRefund.objects.exclude(status=CardRefund.Status.FAILED))
+            )[:RECENT_TOPUPS]
         ],
         "sandbox": sandbox,
         "sandbox_js_url": _sandbox_js_url() if sandbox else "",
