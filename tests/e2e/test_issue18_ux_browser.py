@@ -96,3 +96,22 @@ def test_the_pages_script_writes_negative_amounts_with_the_real_minus_sign(live_
     page = login(make_user())
     written = page.evaluate("() => [NetCop.formatMoney('-1500'), NetCop.formatMoney('1500.5'), NetCop.formatMoney('-0')]")
     assert written == ["\u22121,500.00 AED", "1,500.50 AED", "0.00 AED"]
+
+
+def test_payments_that_did_not_add_money_do_not_scroll_sideways_at_375(live_server, login, make_user, expect):
+    from wallet.models import TopUp
+
+    person = make_user()
+    fund(person, "10.00")
+    for n, status in enumerate((TopUp.Status.FAILED, TopUp.Status.REQUIRES_ACTION, TopUp.Status.PENDING)):
+        TopUp.objects.create(user=person, amount=Decimal("10000.00"), currency="AED", idempotency_key=f"k{n}",
+                             status=status, stripe_payment_intent_id=f"pi_3QxYzAbCdEfGhIjKlMnOpQr{n}")
+    page = login(person)
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto(f"{live_server.url}/wallet/history/")
+    section = page.locator(".history-topups")
+    expect(section.locator("[data-topup-id]")).to_have_count(3)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    wrap = section.locator(".table-wrap")
+    assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth"), "the table scrolls inside its card"
+    expect(section.locator("[data-topup-status=failed]")).to_contain_text("Added to wallet: Nothing added")
