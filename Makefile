@@ -29,5 +29,7 @@ typecheck: install
 migrations-check: install
 	$(PY) manage.py makemigrations --check --dry-run
 
+# Every row by default; `make bench BENCH_ARGS="--only history,csv"` for some. Paste the rows it prints
+# at the end into bench/README.md.
 bench: install
-	PY=$(PY) bash bench/run.sh
+	PY=$(PY) bash bench/run.sh $(BENCH_ARGS)

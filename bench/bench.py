@@ -14,14 +14,12 @@ import json
 import os
 import pathlib
 import platform
-import re
 import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -29,12 +27,18 @@ import urllib.request
 import uuid
 from decimal import Decimal
 
+from bench_report import Report, loadavg
+from wrk_load import wrk
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PY = sys.executable
 BENCH_EMAIL = "bench@netcop.local"
 BENCH_PASSWORD = "bench-Password-123"
 START_BALANCE = Decimal("5000000.00")
+# Top-ups go through settle_topup, which refuses to take a balance above WALLET_MAX_BALANCE
+# (100,000 AED by default): they get their own user who starts at zero (100 x 100 AED fits).
+TOPUP_EMAIL = "bench-topup@netcop.local"
 
 
 def log(msg: str) -> None:
@@ -154,64 +158,6 @@ class Session:
                 return resp.status, json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read() or b"{}")
-
-
-# --- wrk -----------------------------------------------------------------------------------------
-
-WRK_LUA = r"""
-local counter = 0
-local threads = {}
-function setup(thread)
-  thread:set("id", counter)
-  table.insert(threads, thread)
-  counter = counter + 1
-end
-function init(args)
-  n = 0
-  ok = 0
-  math.randomseed(os.time() * 1000 + id)
-end
-request = function()
-  n = n + 1
-  if wrk.method == "POST" then
-    local rid = string.format("%08x-%04x-4%03x-a%03x-%012x", math.random(0, 0x7fffffff), id,
-      math.random(0, 0xfff), math.random(0, 0xfff), n)
-    local body = string.gsub(wrk.body, "REQUEST_ID", rid)
-    return wrk.format(nil, nil, nil, body)
-  end
-  return wrk.format()
-end
-response = function(status, headers, body)
-  if status == 200 then ok = ok + 1 end
-end
-done = function(summary, latency, requests)
-  local total_ok = 0
-  for _, t in ipairs(threads) do total_ok = total_ok + t:get("ok") end
-  io.write(string.format("JSON{\"requests\": %d, \"ok\": %d, \"seconds\": %.3f, \"errors\": %d, " ..
-    "\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"mean_ms\": %.3f}\n",
-    summary.requests, total_ok, summary.duration / 1e6,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout,
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.mean / 1000))
-end
-"""
-
-
-def wrk(url: str, headers: dict, connections: int, seconds: int, method="GET", body: str | None = None) -> dict:
-    script = pathlib.Path(tempfile.mkstemp(suffix=".lua")[1])
-    lua = WRK_LUA
-    if method == "POST":
-        lua = f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n' + lua
-    script.write_text(lua)
-    cmd = ["wrk", "-t", str(min(connections, 4)), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s", "-s", str(script)]
-    for k, v in headers.items():
-        cmd += ["-H", f"{k}: {v}"]
-    cmd.append(url)
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    script.unlink()
-    data = json.loads(re.search(r"JSON(\{.*\})", out).group(1))
-    data["rps"] = data["requests"] / data["seconds"]
-    data["ok_rps"] = data["ok"] / data["seconds"]
-    return data
 
 
 # --- the benchmarks --------------------------------------------------------------------------------
@@ -401,10 +347,13 @@ def bench_history(base: str, env: dict, seconds: int) -> dict:
     session.login(data["email"], BENCH_PASSWORD)
     page = wrk(base + "/wallet/history/", session.headers(), 1, seconds)
     deep = wrk(base + "/wallet/history/?type=agent_usage", session.headers(), 1, seconds)
+    # The same user's no-op JSON in the same minute: what the machine's load alone costs a request.
+    noop = wrk(base + "/wallet/balance.json", session.headers(), 1, seconds)
     data["first_page"] = page
     data["filtered_page"] = deep
+    data["noop_page"] = noop
     log(f"history (100k rows): p50 {page['p50_ms']:.1f} ms, p99 {page['p99_ms']:.1f} ms; "
-        f"filtered p50 {deep['p50_ms']:.1f} ms; queries/page {data['queries']}")
+        f"filtered p50 {deep['p50_ms']:.1f} ms; queries/page {data['queries']}; no-op JSON p50 {noop['p50_ms']:.1f} ms")
     return data
 
 
@@ -477,6 +426,8 @@ def main() -> int:
     parser.add_argument("--only", default="agent,queued,ledger,history,csv,topup")
     args = parser.parse_args()
     only = set(args.only.split(","))
+    report = Report(sys.argv[1:])
+    log(f"{report.started:%Y-%m-%d %H:%M} UTC, commit {report.commit}, `{report.command}`, load {loadavg():.2f}")
     if not shutil.which("wrk"):
         log("wrk not found: apt-get install -y wrk")
         return 2
@@ -487,6 +438,7 @@ def main() -> int:
     base = f"http://127.0.0.1:{app_port}"
     env = base_env(db_url, stripe_url)
     procs: list[subprocess.Popen] = []
+    failed: list[str] = []
     results: dict = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -506,7 +458,8 @@ def main() -> int:
             env,
             "from authentication.models import User; from wallet import services; "
             f"u = User.objects.create_user(email='{BENCH_EMAIL}', password='{BENCH_PASSWORD}', username='bench'); "
-            f"services.credit(user=u, amount='{START_BALANCE}', type=services.TxType.ADJUSTMENT, description='bench funds')",
+            f"services.credit(user=u, amount='{START_BALANCE}', type=services.TxType.ADJUSTMENT, description='bench funds'); "
+            f"User.objects.create_user(email='{TOPUP_EMAIL}', password='{BENCH_PASSWORD}', username='bench-topup')",
         )
         procs.append(subprocess.Popen(
             [str(pathlib.Path(PY).with_name("localstripe")), "--port", str(stripe_port), "--from-scratch"],
@@ -522,18 +475,28 @@ def main() -> int:
         session = Session(base)
         session.login(BENCH_EMAIL, BENCH_PASSWORD)
 
-        if "agent" in only:
-            results["agent_use_vs_noop"] = bench_agent_vs_noop(base, session, env, args.seconds)
-        if "queued" in only:
-            results["queued_agent_responsiveness"] = bench_queued(base, session, env, args.seconds, args.workers, procs)
-        if "ledger" in only:
-            results["ledger_debit_vs_raw_sql"] = bench_ledger(env)
-        if "history" in only:
-            results["history_100k"] = bench_history(base, env, args.seconds)
-        if "csv" in only:
-            results["csv_100k"] = bench_csv(env)
-        if "topup" in only:
-            results["topup_overhead"] = bench_topup(base, session, stripe_url, args.topups)
+        topup_session = Session(base)
+        topup_session.login(TOPUP_EMAIL, BENCH_PASSWORD)
+        measurements = {
+            "agent": ("agent_use_vs_noop", lambda: bench_agent_vs_noop(base, session, env, args.seconds)),
+            "queued": ("queued_agent_responsiveness",
+                       lambda: bench_queued(base, session, env, args.seconds, args.workers, procs)),
+            "ledger": ("ledger_debit_vs_raw_sql", lambda: bench_ledger(env)),
+            "history": ("history_100k", lambda: bench_history(base, env, args.seconds)),
+            "csv": ("csv_100k", lambda: bench_csv(env)),
+            "topup": ("topup_overhead", lambda: bench_topup(base, topup_session, stripe_url, args.topups)),
+        }
+        for name, (key, measure) in measurements.items():
+            if name in only:
+                try:
+                    with report.sampling_load():
+                        results[key] = measure()
+                except Exception as exc:  # noqa: BLE001 - one crashed row must not hide the others
+                    failed.append(name)
+                    results[key] = {"error": repr(exc)}
+                    report.row("?", f"`{name}` crashed", "runs", repr(exc)[:300], False)
+                    continue
+                report.add_rows(name, results[key])
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -542,10 +505,15 @@ def main() -> int:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+    results["report"] = report.as_dict()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=str))
     print(json.dumps(results, indent=2, default=str))
-    return 0
+    print("\n[bench] rows for bench/README.md:\n")
+    print(report.markdown())
+    if failed:
+        log(f"crashed: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -39,9 +39,10 @@ def seed(email: str, rows: int):
         user = User.objects.create_user(email=email, password=PASSWORD, username=email.split("@")[0])
         _seed_rows(user, rows)
     if connection.vendor == "postgresql":
-        # A live table has planner statistics (autovacuum); a bulk load measured at once would not.
+        # A live table has planner statistics and a visibility map (autovacuum); a bulk load measured
+        # at once would have neither, and autovacuum would kick in during the measurement.
         with connection.cursor() as cur:
-            cur.execute("ANALYZE")
+            cur.execute("VACUUM ANALYZE")
     return user
 
 
@@ -74,6 +75,22 @@ def _seed_rows(user, rows: int) -> None:
             f"UPDATE {connection.ops.quote_name(User._meta.db_table)} SET wallet_balance = %s WHERE id = %s",
             [balance, user.pk],
         )
+        # Every card top-up in the ledger has its succeeded TopUp, and three old card payments
+        # failed: the page's "did not add money" table must find those without reading the rest.
+        cur.execute(
+            "INSERT INTO wallet_topup (id, user_id, amount, currency, idempotency_key, stripe_payment_intent_id, "
+            "status, failure_reason, credit_transaction_id, is_automatic, created_at, updated_at) "
+            "SELECT id, user_id, amount, 'AED', 'bench-' || id, stripe_payment_intent_id, 'succeeded', '', id, "
+            "false, created_at, created_at FROM wallet_wallettransaction WHERE user_id = %s AND type = 'top_up'",
+            [user.pk],
+        )
+        for n in range(3):
+            cur.execute(
+                "INSERT INTO wallet_topup (id, user_id, amount, currency, idempotency_key, stripe_payment_intent_id, "
+                "status, failure_reason, credit_transaction_id, is_automatic, created_at, updated_at) "
+                "VALUES (%s, %s, 100, 'AED', %s, NULL, 'failed', 'card_declined', NULL, false, %s, %s)",
+                [uuid.uuid4(), user.pk, f"bench-failed-{n}", start + timedelta(days=n), start + timedelta(days=n)],
+            )
 
 
 def page_queries(user) -> int:

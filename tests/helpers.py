@@ -3,6 +3,7 @@
 Test modules import from here, never from each other.
 """
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -118,3 +119,27 @@ def authenticated_but_unconfirmed(user, sandbox, amount="25.00", key=None):
     intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
     sandbox.authenticate(intent.id, intent.client_secret, success=True)
     return result.topup
+
+
+# --- Query budgets --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def assert_max_queries(budget: int, what: str = "this path", using: str = "default"):
+    """Fail when the block runs more than `budget` SQL statements, listing every one of them.
+
+    A guard, not a timing: a change that adds a query to a hot path fails here with the SQL that
+    ran, whatever the machine's speed. Yields a list that holds the captured queries (dicts with
+    "sql" and "time") once the block is over: a snapshot, since Django empties its query log at
+    the start of every request, so a CaptureQueriesContext read after the next request is wrong.
+    """
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    captured: list[dict] = []
+    with CaptureQueriesContext(connections[using]) as ctx:
+        yield captured
+    captured.extend(ctx.captured_queries)
+    if len(captured) > budget:
+        statements = "\n".join(f"{i}. {q['sql']}" for i, q in enumerate(captured, 1))
+        pytest.fail(f"{what}: {len(captured)} queries, budget {budget}:\n{statements}", pytrace=False)

@@ -41,7 +41,7 @@ def history(request):
             "form": form,
             "filters_active": bool(filters),
             "page": page,
-            "transactions": page.rows,
+            "transactions": queries.shown_rows(page.rows),
             "chart": chart,
             "chart_days": days,
             "chart_choices": queries.CHART_DAYS,
