@@ -139,8 +139,7 @@ def balance_chart(points: list[tuple[dt.date, Decimal]], *, days: int, currency:
     plot_h = chart.bottom - chart.top
 
     def x_at(index: int) -> float:
-        # A single day sits in the middle rather than against an edge.
-        return chart.left + (plot_w * index / (len(points) - 1) if len(points) > 1 else plot_w / 2)
+        return chart.left + plot_w * index / (len(points) - 1)  # two points at least (single_day)
 
     def y_at(value) -> float:
         return chart.bottom - plot_h * float(value) / y_max
@@ -154,7 +153,7 @@ def balance_chart(points: list[tuple[dt.date, Decimal]], *, days: int, currency:
     )
     chart.last = (_px(coords[-1][0]), _px(coords[-1][1]))
     # Hover strips reach halfway to the neighbouring points, so every x has exactly one tooltip.
-    half = plot_w / (len(points) - 1) / 2 if len(points) > 1 else plot_w / 2
+    half = plot_w / (len(points) - 1) / 2
     for (day, value), (x, y) in zip(points, coords, strict=True):
         left, right = max(chart.left, x - half), min(chart.right, x + half)
         label = f"{_short_long_date(day)}: {format_money(value, currency)}"
