@@ -141,7 +141,9 @@ def test_recent_topups_show_pending_and_failed_states(auth_client, user, stripe_
     assert ">Pending<" in html
     assert ">Awaiting authentication<" in html
     # A short badge; the reason is secondary text under it, not a sentence inside the pill.
-    assert ">Failed<" in html and '<p class="topup-reason">Your card was declined.</p>' in html
+    # A reason stored before the "nothing was charged" wording says it too (issue 18).
+    assert ">Failed<" in html
+    assert '<p class="topup-reason">Your card was declined. Nothing was charged.</p>' in html
     assert "30.00 AED" in html
 
 

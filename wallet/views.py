@@ -26,7 +26,7 @@ from netcop_hub import http
 from netcop_hub.errors import NotAuthenticated
 
 from . import services, stripe_gateway
-from .exceptions import InvalidAmount, PaymentProviderError, TopUpMismatch, TopUpNotFound
+from .exceptions import NOTHING_CHARGED, InvalidAmount, PaymentProviderError, TopUpMismatch, TopUpNotFound
 from .models import CardRefund, TopUp
 from .money import TOO_LARGE_MESSAGE, parse_amount, topup_range_message
 from .templatetags.money import money
@@ -390,7 +390,9 @@ def _failure_message(topup: TopUp) -> str:
     # has failed authentication..."); decline texts are customer-facing and shown as they are.
     if "authenticat" in reason.lower():
         return "Card authentication failed, so nothing was charged. Try again or use another card."
-    return reason
+    # A failed payment never captured anything: say so, as a decline at once does (PaymentDeclined),
+    # also for a decline after 3-D Secure and for reasons stored before that wording.
+    return reason if NOTHING_CHARGED in reason else f"{reason} {NOTHING_CHARGED}"
 
 
 @require_GET
