@@ -147,10 +147,13 @@
     return over ? box.querySelector("[data-spend-notice]") : null;
   }
 
-  // Focus goes where the answer is (never back to <body>): the run's summary in the list.
+  // Focus goes where the answer is: the run's summary in the list. Only when focus was lost (the
+  // busy button was disabled, the cancel form replaced), never taken from where someone is typing
+  // when a queued run finishes later.
   function focusRun(li) {
     var summary = li && li.querySelector("summary");
-    if (summary) { summary.focus({ preventScroll: true }); }
+    var lost = !document.activeElement || document.activeElement === document.body;
+    if (summary && lost) { summary.focus({ preventScroll: true }); }
     if (li) { li.scrollIntoView({ block: "nearest" }); }
   }
 
