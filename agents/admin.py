@@ -27,7 +27,7 @@ class AgentRunAdmin(admin.ModelAdmin):
     readonly_fields = [
         "id", "user", "agent", "request_id", "status", "price", "charge_transaction",
         "refund_transaction", "error_message", "started_at", "queued_at", "claimed_at", "attempts",
-        "finished_at", "input", "output",
+        "finished_at", "input", "output", "report",
     ]
     fields = tuple(readonly_fields)
 

@@ -1,9 +1,10 @@
 """
-The runner registry: runner key -> callable(input_text, config) -> output text.
+The runner registry: runner key -> callable(input_text, config) -> a Report (agents.reports), or
+plain text for a runner whose answer has no structure (the `http` runner relays a service's text).
 
-A runner raises RunnerError (or RunnerTimeout) when it cannot produce an output; agents.services
-then refunds the run. Runners are called outside any database transaction, so the `http` runner
-may take its time without holding a lock.
+A runner raises RunnerError (or RunnerTimeout) when it cannot produce an output; the run is then
+not charged (inline) or refunded (queued). Runners are called outside any database transaction
+(agents.compute), so the `http` runner may take its time without holding a lock.
 
 A runner is either inline (the built-in, CPU-only runners: they answer in milliseconds, inside the
 request) or queued (`http`: it waits on the network, so a worker runs it and the request answers 202).
@@ -34,10 +35,11 @@ from .builtins.passwords import audit_passwords
 from .builtins.phishing import check_urls
 from .exceptions import RunnerError, RunnerTimeout
 from .limits import InputLimits
+from .reports import Report
 
 logger = logging.getLogger(__name__)
 
-RunnerFunc = Callable[[str, dict], str]
+RunnerFunc = Callable[[str, dict], Report | str]
 ConfigValidator = Callable[[dict], list[str]]
 # validate(input) -> cleaned input, or InvalidAgentInput saying what the agent expects. Called by
 # agents.services before the charge: input a runner cannot use is refused, never charged and refunded.
@@ -57,7 +59,7 @@ class RunnerSpec:
     # Queued runners run on a task worker, never inside the web request (agents.tasks).
     queued: bool = False
 
-    def __call__(self, input_text: str, config: dict) -> str:
+    def __call__(self, input_text: str, config: dict) -> Report | str:
         return self.func(input_text, config)
 
 
@@ -78,14 +80,6 @@ def register(key: str, func: RunnerFunc, *, label: str, sensitive_input: bool = 
     )
     REGISTRY[key] = spec
     return spec
-
-
-def get_runner(key: str) -> RunnerSpec:
-    """The registered runner for `key`; an unknown key is a RunnerError (the run is refunded)."""
-    try:
-        return REGISTRY[key]
-    except KeyError:
-        raise RunnerError(f"unknown runner {key!r}", user_message="This agent is misconfigured.") from None
 
 
 def runner_choices() -> list[tuple[str, str]]:

@@ -1,27 +1,27 @@
 """Queued work of the agents app (Django's tasks framework via django-tasks; in Django 6 the import
-becomes `from django.tasks import task`). Every task is safe to run twice: queues deliver at least once."""
+becomes `from django.tasks import task`). Every task is safe to run twice: queues deliver at least once.
 
+The worker's task, execute_run, lives in agents.queue next to the code that enqueues it; it is
+named here too, where the task modules of the project are looked for."""
+
+from datetime import timedelta
+
+from django.conf import settings
 from django_tasks import task
 
-from . import services
+from . import queue
+from .queue import execute_run
 
-
-@task(queue_name="agents")
-def execute_run(run_id: str) -> str:
-    """Run one queued agent run (charged already); a second delivery finds it claimed and does nothing."""
-    return services.execute_queued_run(run_id=run_id)
+__all__ = ["execute_run", "sweep_agent_runs"]
 
 
 @task()
 def sweep_agent_runs() -> str:
     """Periodic chore: refund runs stuck in the queue, retry once or refund runs whose worker died."""
-    from datetime import timedelta
-
-    from django.conf import settings
-
-    # Inline runs take milliseconds: one still "charged" after AGENT_RUN_LOST_AFTER lost its process.
-    stuck = services.refund_stuck_runs(
+    # Rows written "charged" before inline runs were recorded in one commit: such a row still
+    # "charged" after AGENT_RUN_LOST_AFTER lost its process.
+    stuck = queue.refund_stuck_runs(
         older_than=max(settings.AGENT_RUN_LOST_AFTER, timedelta(minutes=3))
     )
-    report = services.sweep_queued_runs()
+    report = queue.sweep_queued_runs()
     return f"{stuck} inline run(s) refunded, {report}"

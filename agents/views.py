@@ -13,6 +13,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.context_processors import csrf
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -22,7 +23,7 @@ from netcop_hub.errors import DomainError, NotAuthenticated
 from wallet.exceptions import InsufficientBalance
 from wallet.templatetags.money import money
 
-from . import services
+from . import queue, services
 from .exceptions import (
     RAISE_LIMIT,
     AgentUnavailable,
@@ -84,7 +85,8 @@ def _run_payload(request, outcome: services.RunOutcome) -> tuple[dict, int]:
     A failed run is a business outcome, not a gateway error: 200 with status "failed" (refunded
     when it had been charged: a queued run; an inline run that fails is never charged).
     A run not finished yet (queued for a worker, or running) is 202 with its status URL to poll.
-    `html` is the run as "Your recent runs" shows it (templates/agents/_run.html).
+    `html` is the run as "Your recent runs" shows it (templates/agents/_run.html), rendered from the
+    same structured report the body carries.
     """
     run = outcome.run
     body = {
@@ -95,7 +97,10 @@ def _run_payload(request, outcome: services.RunOutcome) -> tuple[dict, int]:
         "duplicate": outcome.duplicate,
     }
     if run.status == AgentRun.Status.SUCCEEDED:
-        body.update(output=run.output, charged=f"{run.price:.2f}", charged_display=money(run.price))
+        # `output` is the plain-text report; `report` its structure (null for plain-text runners).
+        body.update(
+            output=run.output, report=run.report, charged=f"{run.price:.2f}", charged_display=money(run.price)
+        )
         status = 200
     elif run.status == AgentRun.Status.FAILED:
         body.update(
@@ -118,7 +123,10 @@ def _run_payload(request, outcome: services.RunOutcome) -> tuple[dict, int]:
             charged=f"{run.price:.2f}",
             charged_display=money(run.price),
         )
-    body["html"] = render_to_string("agents/_run.html", {"run": run, "highlight": str(run.id)}, request)
+    # Not a RequestContext: the card needs only the CSRF token (a queued run's cancel form), and
+    # running every context processor was a tenth of an inline run's time (issue 19).
+    context = {**csrf(request), "run": run, "highlight": str(run.id)}
+    body["html"] = render_to_string("agents/_run.html", context)
     return body, status
 
 
@@ -183,7 +191,8 @@ def _detail_context(request, agent: Agent, *, input_text: str = "", error: str =
 def _spend(request, agent: Agent) -> dict | None:
     """This month's agent spending against the user's limit (None without one), and whether a run
     at this agent's price would go over it: the page says so before the click."""
-    limit = services.spend_limit(user_id=request.user.pk)
+    # The limit as get_active_agent read it with the agent (no second read), else read now.
+    limit = services.spend_limit_for(agent=agent, user_id=request.user.pk)
     if limit is None:
         return None
     spent = services.month_spent(user_id=request.user.pk)
@@ -243,8 +252,10 @@ def run_status(request, run_id):
     """JSON state of one of the user's runs (polled after a 202)."""
     run = get_object_or_404(AgentRun.objects.select_related("agent"), pk=run_id, user=request.user)
     outcome = services.RunOutcome(run=run, new_balance=services.current_balance(user=request.user))
-    body, status = _run_payload(request, outcome)
-    if status != 202:  # finished (a refund changes the month's spending); polls stay one read
+    body, _ = _run_payload(request, outcome)
+    if run.was_refunded:
+        # The month's spending went down (a queued run is charged when queued, and the 202 carried
+        # that): only then is the spend line read again; other polls stay within their budget.
         body.update(_spend_fields(request, run.agent))
     return http.json_response(body)
 
@@ -259,7 +270,7 @@ def cancel_run(request, run_id):
     run = get_object_or_404(AgentRun.objects.select_related("agent"), pk=run_id, user=request.user)
     detail_url = reverse("agents:detail", args=[run.agent.slug])
     try:
-        run = services.cancel_run(user=request.user, run_id=run.pk)
+        run = queue.cancel_run(user=request.user, run_id=run.pk)
     except RunNotCancelable as exc:
         if http.wants_json(request):
             raise
@@ -306,7 +317,7 @@ def _use_agent_json(request, slug):
         raise NotAuthenticated(user_message=LOG_IN)
     agent = None
     try:
-        agent = services.get_active_agent(slug=slug)
+        agent = services.get_active_agent(slug=slug, user=request.user)
         data = _json_body(request)
         outcome = _run(request, agent, data.get("input"), data.get("request_id"))
     except DomainError as exc:
@@ -325,7 +336,7 @@ def _use_agent_form(request, slug):
     if not request.user.is_authenticated:
         return redirect_to_login(detail_url)
     try:
-        agent = services.get_active_agent(slug=slug)
+        agent = services.get_active_agent(slug=slug, user=request.user)
     except AgentUnavailable:
         raise Http404("No such agent.") from None
     input_text = request.POST.get("input")

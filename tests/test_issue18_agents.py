@@ -53,7 +53,7 @@ def run_builtin(key: str, text: str):
 
 def test_header_analyser_reads_a_malformed_encoded_word():
     # Raised HeaderParseError out of _decoded: the run failed with an internal error.
-    report = str(run_builtin("email_headers", "From: =??b?b?=\nTo: a@example.org\n"))
+    report = run_builtin("email_headers", "From: =??b?b?=\nTo: a@example.org\n").text
     assert "=??b?b?=" in report
 
 
@@ -80,7 +80,7 @@ def log_line(ip: str, status: int, second: int = 0) -> str:
 def test_log_triage_status_percentages_add_up_to_100(statuses):
     # Three equal classes read 33% + 33% + 33% = 99% (each share floored on its own).
     log = "\n".join(log_line("198.51.100.2", status, second) for second, status in enumerate(statuses))
-    report = str(run_builtin("log_triage", log))
+    report = run_builtin("log_triage", log).text
     status_line = report.split("Status codes\n", 1)[1].split("\n", 1)[0]
     shares = [int(share) for share in re.findall(r"\((\d+)%\)", status_line)]
     assert len(shares) == len({status // 100 for status in statuses})

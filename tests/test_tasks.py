@@ -9,7 +9,7 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
-from agents import services
+from agents import queue, services
 from agents.exceptions import RunNotCancelable
 from agents.models import Agent, AgentRun
 from agents.tasks import execute_run
@@ -79,7 +79,7 @@ def test_queued_run_end_to_end_on_a_real_worker(backend, task_workers, agent_htt
 
 
 def sweep_later(minutes=10):
-    return services.sweep_queued_runs(now=timezone.now() + timedelta(minutes=minutes))
+    return queue.sweep_queued_runs(now=timezone.now() + timedelta(minutes=minutes))
 
 
 def test_worker_killed_mid_run_is_retried_once_and_charged_once(task_workers, agent_http_server, funded):
@@ -116,21 +116,21 @@ def test_worker_killed_on_the_retry_too_is_refunded_once(task_workers, agent_htt
         else:
             assert (report.retried, report.refunded) == (0, 1)
     run.refresh_from_db()
-    assert run.status == AgentRun.Status.FAILED and run.error_message == services.RUN_LOST
+    assert run.status == AgentRun.Status.FAILED and run.error_message == queue.RUN_LOST
     assert money_trail(funded) == (1, 1, Decimal("20.00"))
     # The dead attempt's late answer, another sweep, another delivery: none of them moves money.
     agent_http_server.release.set()
     assert (sweep_later().retried, sweep_later().refunded) == (0, 0)
-    assert services.execute_queued_run(run_id=run.pk) == "skipped"
+    assert queue.execute_queued_run(run_id=run.pk) == "skipped"
     assert money_trail(funded) == (1, 1, Decimal("20.00"))
 
 
 def test_late_result_of_a_presumed_dead_attempt_is_dropped(funded, monkeypatch, transactional_db):
     """The sweep gave up on attempt 1 (requeued it) while its worker was only slow: its result must
     not be recorded over the retry's, and it must not refund."""
-    monkeypatch.setattr(services, "_enqueue", lambda run_id: None)  # no queue in this test
+    monkeypatch.setattr(queue, "enqueue_run", lambda run: None)  # no queue in this test
     agent = http_agent("http://127.0.0.1:9/never")
-    run = services._charge(user=funded, agent=agent, input_text="x", request_id=uuid.uuid4())[0]
+    run = start_run(funded, agent)
 
     def slow_runner(text, config):
         # While "attempt 1" runs, the sweep declares it lost and requeues the run.
@@ -140,7 +140,7 @@ def test_late_result_of_a_presumed_dead_attempt_is_dropped(funded, monkeypatch, 
     from agents.runners import REGISTRY, RunnerSpec
 
     monkeypatch.setitem(REGISTRY, "http", RunnerSpec("http", "Slow", slow_runner, queued=True))
-    assert services.execute_queued_run(run_id=run.pk) == "superseded"
+    assert queue.execute_queued_run(run_id=run.pk) == "superseded"
     run.refresh_from_db()
     assert run.status == AgentRun.Status.QUEUED and run.output == "" and run.attempts == 1
     assert money_trail(funded) == (1, 0, Decimal("16.00"))
@@ -154,9 +154,9 @@ def test_late_result_while_the_retry_runs_is_dropped(funded, monkeypatch, transa
 
     from django.db import connections
 
-    monkeypatch.setattr(services, "_enqueue", lambda run_id: None)
+    monkeypatch.setattr(queue, "enqueue_run", lambda run: None)
     agent = http_agent("http://127.0.0.1:9/never")
-    run = services._charge(user=funded, agent=agent, input_text="x", request_id=uuid.uuid4())[0]
+    run = start_run(funded, agent)
     first_may_answer, first_started = threading.Event(), threading.Event()
     results = {}
 
@@ -175,7 +175,7 @@ def test_late_result_while_the_retry_runs_is_dropped(funded, monkeypatch, transa
 
     def attempt_one():
         try:
-            results[1] = services.execute_queued_run(run_id=run.pk)
+            results[1] = queue.execute_queued_run(run_id=run.pk)
         finally:
             connections.close_all()
 
@@ -183,7 +183,7 @@ def test_late_result_while_the_retry_runs_is_dropped(funded, monkeypatch, transa
     first.start()
     assert first_started.wait(30)
     assert sweep_later().retried == 1
-    results[2] = services.execute_queued_run(run_id=run.pk)
+    results[2] = queue.execute_queued_run(run_id=run.pk)
     assert results == {1: "superseded", 2: AgentRun.Status.SUCCEEDED}
     run.refresh_from_db()
     assert run.status == AgentRun.Status.SUCCEEDED and run.output == "attempt 2" and run.attempts == 2
@@ -217,7 +217,7 @@ def test_queue_down_at_enqueue_refunds_the_run_and_says_so(task_workers, funded,
     settings.RQ_QUEUES = {q: {"URL": "redis://127.0.0.1:1/0"} for q in ("default", "agents")}
     run = start_run(funded, http_agent("http://127.0.0.1:9/"))
     assert run.status == AgentRun.Status.FAILED
-    assert run.error_message == services.QUEUE_UNAVAILABLE
+    assert run.error_message == queue.QUEUE_UNAVAILABLE
     assert money_trail(funded) == (1, 1, Decimal("20.00"))
 
 
@@ -227,11 +227,11 @@ def test_queue_down_at_enqueue_refunds_the_run_and_says_so(task_workers, funded,
 def test_cancel_a_queued_run_refunds_it_and_the_worker_skips_it(task_workers, agent_http_server, funded):
     task_workers("db", configure_only=True)  # enqueued to the database; no worker yet
     run = start_run(funded, http_agent(f"{agent_http_server.url}/ok"))
-    services.cancel_run(user=funded, run_id=run.pk)
+    queue.cancel_run(user=funded, run_id=run.pk)
     assert status_of(run) == AgentRun.Status.FAILED
     assert money_trail(funded) == (1, 1, Decimal("20.00"))
     with pytest.raises(RunNotCancelable):
-        services.cancel_run(user=funded, run_id=run.pk)  # twice: nothing more
+        queue.cancel_run(user=funded, run_id=run.pk)  # twice: nothing more
     task_workers("db")
     from django_tasks_db.models import DBTaskResult
 
@@ -245,7 +245,7 @@ def test_cancel_after_the_worker_took_the_run_is_refused(task_workers, agent_htt
     run = start_run(funded, http_agent(f"{agent_http_server.url}/hold"))
     wait_for(agent_http_server.entered.is_set, 60, "the worker to call the agent")
     with pytest.raises(RunNotCancelable):
-        services.cancel_run(user=funded, run_id=run.pk)
+        queue.cancel_run(user=funded, run_id=run.pk)
     agent_http_server.release.set()
     run = wait_for(lambda: finished(run), 60, "the run to finish")
     assert run.status == AgentRun.Status.SUCCEEDED
@@ -254,7 +254,7 @@ def test_cancel_after_the_worker_took_the_run_is_refused(task_workers, agent_htt
 
 def test_cancel_racing_the_worker_has_exactly_one_winner(funded, monkeypatch, transactional_db, settings):
     settings.AGENT_HTTP_ALLOW_PRIVATE = True
-    monkeypatch.setattr(services, "_enqueue", lambda run_id: None)  # the race is driven by hand
+    monkeypatch.setattr(queue, "enqueue_run", lambda run: None)  # the race is driven by hand
     from agents.runners import REGISTRY, RunnerSpec
 
     monkeypatch.setitem(REGISTRY, "http", RunnerSpec("http", "Fast", lambda t, c: "done", queued=True))
@@ -264,9 +264,9 @@ def test_cancel_racing_the_worker_has_exactly_one_winner(funded, monkeypatch, tr
 
         def contender(i, run=run):
             if i == 0:
-                return services.execute_queued_run(run_id=run.pk)
+                return queue.execute_queued_run(run_id=run.pk)
             try:
-                services.cancel_run(user=funded, run_id=run.pk)
+                queue.cancel_run(user=funded, run_id=run.pk)
                 return "canceled"
             except RunNotCancelable:
                 return "too late"
@@ -290,7 +290,7 @@ def test_run_waiting_too_long_is_refunded_and_never_runs(task_workers, agent_htt
     report = sweep_later()
     assert (report.retried, report.refunded) == (0, 1)
     run.refresh_from_db()
-    assert run.status == AgentRun.Status.FAILED and run.error_message == services.QUEUE_EXPIRED
+    assert run.status == AgentRun.Status.FAILED and run.error_message == queue.QUEUE_EXPIRED
     task_workers("db")  # the worker finally comes up and takes the stale task: it must skip it
     from django_tasks_db.models import DBTaskResult
 
@@ -299,12 +299,24 @@ def test_run_waiting_too_long_is_refunded_and_never_runs(task_workers, agent_htt
     assert money_trail(funded) == (1, 1, Decimal("20.00"))
 
 
+def test_a_run_whose_runner_is_gone_when_the_worker_takes_it_is_refunded(funded, monkeypatch):
+    monkeypatch.setattr(queue, "enqueue_run", lambda run: None)
+    run = start_run(funded, http_agent("http://127.0.0.1:9/"))
+    from agents.runners import REGISTRY
+
+    monkeypatch.delitem(REGISTRY, "http")  # removed by a deploy while the run waited
+    assert queue.execute_queued_run(run_id=run.pk) == AgentRun.Status.FAILED
+    run.refresh_from_db()
+    assert run.error_message == "This agent is misconfigured." and run.was_refunded
+    assert money_trail(funded) == (1, 1, Decimal("20.00"))
+
+
 def test_worker_refunds_a_run_that_waited_past_the_limit(funded, transactional_db, settings, monkeypatch):
-    monkeypatch.setattr(services, "_enqueue", lambda run_id: None)
+    monkeypatch.setattr(queue, "enqueue_run", lambda run: None)
     run = start_run(funded, http_agent("http://127.0.0.1:9/"))
     AgentRun.objects.filter(pk=run.pk).update(queued_at=timezone.now() - timedelta(hours=1))
-    assert services.execute_queued_run(run_id=run.pk) == "expired"
-    assert services.execute_queued_run(run_id=run.pk) == "skipped"
+    assert queue.execute_queued_run(run_id=run.pk) == "expired"
+    assert queue.execute_queued_run(run_id=run.pk) == "skipped"
     assert money_trail(funded) == (1, 1, Decimal("20.00"))
 
 
@@ -402,7 +414,7 @@ def test_cancel_from_the_page_refunds_a_queued_run(client, task_workers, funded)
     assert canceled.status_code == 200
     data = canceled.json()
     assert data["status"] == "failed" and data["refunded"] is True and data["balance"] == "20.00"
-    assert services.RUN_CANCELED in data["html"]
+    assert queue.RUN_CANCELED in data["html"]
     assert money_trail(funded) == (1, 1, Decimal("20.00"))
     # Without JavaScript: the form posts and the page comes back with a message.
     second = post_run(client, agent).json()
@@ -418,5 +430,5 @@ def test_queue_down_the_page_is_told_and_nothing_is_charged(client, task_workers
     answer = post_run(client, http_agent("http://127.0.0.1:9/"))
     assert answer.status_code == 200
     data = answer.json()
-    assert data["status"] == "failed" and data["refunded"] is True and data["error"] == services.QUEUE_UNAVAILABLE
+    assert data["status"] == "failed" and data["refunded"] is True and data["error"] == queue.QUEUE_UNAVAILABLE
     assert data["balance"] == "20.00"

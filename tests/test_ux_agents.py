@@ -277,10 +277,28 @@ def test_one_password_meets_the_policy_in_the_singular(client, person, agents):
     assert "Password 1 (24 characters)" in output
 
 
-def test_unknown_output_stays_text():
-    report = reports.present(runner="log_triage", output="something else entirely")
-    assert not report.structured and report.blocks[0].text == "something else entirely"
-    assert reports.present(runner="http", output="ACCESS LOG TRIAGE").verdict is None
+def test_a_run_without_a_stored_report_is_shown_as_its_text(client, person, agents):
+    """Older runs (and plain-text runners) have no report: their text is shown as it is, never
+    parsed back into a verdict, even when it reads like a built-in's report."""
+    agent = agents["log_triage"]
+    run = run_agent(user=person, agent=agent, input_text=OK_LINE, request_id=uuid.uuid4()).run
+    assert run.report["verdict"] == {"level": "ok", "label": "Nothing urgent"}
+    AgentRun.objects.filter(pk=run.pk).update(report=None)  # as stored before reports were
+    page = client.get(f"/agents/{agent.slug}/").content.decode()
+    assert "badge-risk-" not in page and "<caption>" not in page
+    assert re.search(r'<pre class="run-output"[^>]*>ACCESS LOG TRIAGE\n', page)
+    assert "Plain-text report" not in page  # the text is the report: no second copy
+
+
+def test_the_json_answer_carries_the_structured_report(client, person, agents):
+    data = use(client, agents["phishing_url"], "https://xn--pypal-4ve.com/login https://github.com/").json()
+    report = data["report"]
+    assert report["verdict"] == {"level": "danger", "label": "High risk"}
+    cards = [block for block in report["blocks"] if block["kind"] == "card"]
+    assert [card["badge"]["label"] for card in cards] == ["High risk", "No red flags"]
+    assert ["Risk score", "12"] in cards[0]["facts"]
+    assert data["output"].startswith("PHISHING URL CHECK: 2 URLs analysed")
+    assert reports.Report.from_json(report).verdict == reports.Verdict("danger", "High risk")
 
 
 def test_recent_runs_show_the_newest_expanded_and_the_rest_collapsed(client, person, agents):

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..exceptions import InvalidAgentInput, RunnerError
 from ..limits import InputLimits
+from ..reports import DANGER, INFO, OK, WARNING, Block, Report, ReportWriter, Verdict
 from ._util import plural, printable, registrable_domain
 
 MAX_HEADER_CHARS = 100_000
@@ -31,6 +32,8 @@ _WITH_RE = re.compile(r"\bwith\s+(\S+)", re.I)
 _IP_RE = re.compile(r"\[(?:IPv6:)?([0-9a-fA-F:.]+)\]")
 _TAG_RE = re.compile(r"\b([a-z]+)=([^;\s]+)", re.I)
 GOOD = {"pass"}
+# A finding's severity and its colour on the page.
+SEVERITY_LEVELS = {"FAIL": DANGER, "WARN": WARNING, "INFO": INFO, "OK": OK}
 
 
 def _decoded(value) -> str:
@@ -104,7 +107,7 @@ def validate_input(text: str) -> str:
     return text
 
 
-def analyse_headers(input_text: str, config: dict) -> str:
+def analyse_headers(input_text: str, config: dict) -> Report:
     """Runner: parse raw email headers and report the route, authentication and sender checks."""
     msg, recognised = _parse(input_text)
     if not recognised:
@@ -119,8 +122,11 @@ def analyse_headers(input_text: str, config: dict) -> str:
     reply_tos = [addr for _, addr in getaddresses([_decoded(v) for v in msg.get_all("Reply-To", [])]) if addr]
     sender_addr = parseaddr(_decoded(msg.get("Sender")))[1]
 
-    lines = ["EMAIL HEADER ANALYSIS", ""]
-    lines.append("Summary")
+    out = ReportWriter()
+    out.line("EMAIL HEADER ANALYSIS")
+    out.line()
+    out.line("Summary")
+    summary = []
     for label, value in (
         ("From", from_raw),
         ("To", _decoded(msg.get("To"))),
@@ -131,41 +137,64 @@ def analyse_headers(input_text: str, config: dict) -> str:
         ("Reply-To", ", ".join(reply_tos)),
     ):
         if value:
-            lines.append(f"  {label + ':':<13}{printable(value, 160)}")
-    lines.append("")
+            out.line(f"  {label + ':':<13}{printable(value, 160)}")
+            summary.append((label, printable(value, 160)))
+    out.line()
+    out.add(Block("facts", "Summary", items=summary))
 
     # --- Route: Received headers are prepended, so the last one is the first hop. --------------
     hops = [_parse_hop(str(h)) for h in reversed(msg.get_all("Received", []))]
-    lines.append(f"Route ({plural(len(hops), 'hop')}, first to last)")
+    route = f"Route ({plural(len(hops), 'hop')}, first to last)"
+    out.line(route)
+    hop_rows: list[list[str]] = []
     previous: datetime | None = None
     for i, hop in enumerate(hops, 1):
-        desc = f"  {i}. from {printable(hop['from'] or '?', 60)}"
+        sender = printable(hop["from"] or "?", 60)
+        desc = f"  {i}. from {sender}"
         helo = hop["from_detail"].split("[")[0].strip()
         if helo and helo.lower() != hop["from"].lower():
             desc += f" ({printable(helo, 60)})"
+            sender += f" ({printable(helo, 60)})"
+        ip = ""
         if hop["ip"]:
             desc += f" [{printable(hop['ip'], 45)}]{_ip_note(hop['ip'])}"
+            ip = printable(hop["ip"], 45) + (" (private/reserved)" if _ip_note(hop["ip"]) else "")
         desc += f" by {printable(hop['by'] or '?', 60)}"
         if hop["with"]:
             desc += f" with {printable(hop['with'], 20)}"
+        at = shown_delay = ""
         if hop["time"] is not None:
             desc += f" at {hop['time'].isoformat()}"
+            at = hop["time"].isoformat().replace("T", " ")
             if previous is not None:
                 delay = (hop["time"] - previous).total_seconds()
-                desc += f" (+{int(delay)}s)" if delay >= 0 else f" ({int(delay)}s)"
+                shown_delay = f"+{int(delay)}s" if delay >= 0 else f"{int(delay)}s"
+                desc += f" ({shown_delay})"
                 if delay < -300:
                     findings.append(("WARN", f"Hop {i} is stamped {int(-delay)}s before the previous hop: "
                                      "clock skew or forged Received lines."))
                 elif delay > 3600:
                     findings.append(("INFO", f"Hop {i} was delayed {int(delay // 60)} minutes."))
             previous = hop["time"]
-        lines.append(desc)
+        out.line(desc)
+        hop_rows.append([
+            str(i), sender, ip, printable(hop["by"] or "?", 60), printable(hop["with"], 20), at, shown_delay,
+        ])
     if not hops:
-        lines.append("  No Received headers: the route cannot be traced (headers may be incomplete).")
+        untraced = "No Received headers: the route cannot be traced (headers may be incomplete)."
+        out.line(f"  {untraced}")
+        out.add(Block("callout", route, text=untraced, level=WARNING))
         findings.append(("WARN", "No Received headers; real messages carry at least one."))
-    elif hops[0]["ip"]:
-        lines.append(f"  Originating IP: {printable(hops[0]['ip'], 45)}{_ip_note(hops[0]['ip'])}")
-    lines.append("")
+    else:
+        out.add(Block(
+            "table", route, ["Hop", "From", "IP", "By", "With", "Time", "Delay"], hop_rows,
+            numeric=(0, 6), stack=True,
+        ))
+    if hops and hops[0]["ip"]:
+        origin = f"{printable(hops[0]['ip'], 45)}{_ip_note(hops[0]['ip'])}"
+        out.line(f"  Originating IP: {origin}")
+        out.add(Block("facts", items=[("Originating IP", origin)]))
+    out.line()
 
     # --- Authentication ----------------------------------------------------------------------
     results: dict[str, list[str]] = {}
@@ -181,19 +210,24 @@ def analyse_headers(input_text: str, config: dict) -> str:
         tags = dict((k.lower(), v) for k, v in _TAG_RE.findall(" ".join(str(value).split())))
         if tags.get("d"):
             dkim_domains.append(tags["d"].lower().strip(";"))
-    lines.append("Authentication")
+    out.line("Authentication")
+    auth = []
     for method in ("spf", "dkim", "dmarc"):
         found = results.get(method)
         shown = found[0] if found else "not reported"
-        lines.append(f"  {method.upper():<6}{shown}")
+        out.line(f"  {method.upper():<6}{shown}")
+        auth.append((method.upper(), printable(shown, 20)))
         if not found:
             findings.append(("INFO", f"No {method.upper()} result in the headers."))
         elif found[0] not in GOOD:
             severity = "FAIL" if found[0] in {"fail", "softfail", "permerror"} else "WARN"
             findings.append((severity, f"{method.upper()} result is '{printable(found[0], 20)}'."))
     if dkim_domains:
-        lines.append(f"  DKIM signed by: {', '.join(printable(d, 60) for d in dkim_domains[:5])}")
-    lines.append("")
+        signers = ", ".join(printable(d, 60) for d in dkim_domains[:5])
+        out.line(f"  DKIM signed by: {signers}")
+        auth.append(("DKIM signed by", signers))
+    out.line()
+    out.add(Block("facts", "Authentication", items=auth))
 
     # --- Sender consistency ------------------------------------------------------------------
     if not from_addr:
@@ -221,19 +255,25 @@ def analyse_headers(input_text: str, config: dict) -> str:
     if msg.defects:
         findings.append(("INFO", f"The header block has {plural(len(msg.defects), 'formatting defect')}."))
 
-    lines.append("Findings")
+    out.line("Findings")
     if not findings:
-        lines.append("  [OK]   No inconsistencies found.")
+        findings.append(("OK", "No inconsistencies found."))
     for severity, text_ in findings:
-        lines.append(f"  [{severity}]{' ' * (5 - len(severity))}{text_}")
+        out.line(f"  [{severity}]{' ' * (5 - len(severity))}{text_}")
+    out.add(Block("list", "Findings", items=[(tag, SEVERITY_LEVELS[tag], text_) for tag, text_ in findings]))
     fails = sum(s == "FAIL" for s, _ in findings)
     warns = sum(s == "WARN" for s, _ in findings)
     if fails:
-        verdict = "LIKELY SPOOFED OR MALICIOUS"
+        verdict, sentence = Verdict(DANGER, "Likely spoofed"), "LIKELY SPOOFED OR MALICIOUS"
     elif warns:
-        verdict = "SUSPICIOUS: verify with the sender through another channel"
+        verdict = Verdict(WARNING, "Suspicious")
+        sentence = "SUSPICIOUS: verify with the sender through another channel"
     else:
-        verdict = "CONSISTENT: no signs of spoofing in the headers"
-    lines.append("")
-    lines.append(f"VERDICT: {verdict} ({plural(fails, 'failure')}, {plural(warns, 'warning')}).")
-    return "\n".join(lines)
+        verdict, sentence = Verdict(OK, "Consistent"), "CONSISTENT: no signs of spoofing in the headers"
+    counts = f"({plural(fails, 'failure')}, {plural(warns, 'warning')})."
+    out.line()
+    out.line(f"VERDICT: {sentence} {counts}")
+    # The page says it without shouting: "Likely spoofed or malicious (2 failures, 2 warnings)."
+    calm = f"{sentence[0]}{sentence[1:].lower()} {counts}"
+    out.add(Block("callout", "Verdict", text=calm, level=verdict.level))
+    return out.finish(verdict)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from ..exceptions import InvalidAgentInput, RunnerError
 from ..limits import InputLimits
+from ..reports import DANGER, INFO, OK, WARNING, Block, Report, ReportWriter, Verdict
 from ._util import plural, printable, top
 
 MAX_LINES = 20_000
@@ -39,6 +40,8 @@ ATTACKS = [
         re.compile(r"wp-login\.php|xmlrpc\.php|/phpmyadmin|/administrator|/manager/html", re.I),
     ),
 ]
+# A finding's tag and its colour on the page.
+TAG_LEVELS = {"ATTACK": DANGER, "AUTH": DANGER, "BURST": WARNING, "SCAN": WARNING, "ERRORS": WARNING}
 SCANNERS = re.compile(
     r"sqlmap|nikto|nmap|masscan|zgrab|nuclei|gobuster|dirbuster|wpscan|hydra|python-requests|curl/", re.I
 )
@@ -78,7 +81,7 @@ def validate_input(text: str) -> str:
     return text
 
 
-def triage_log(input_text: str, config: dict) -> str:
+def triage_log(input_text: str, config: dict) -> Report:
     """Runner: summarise an access log and point at the IPs and requests worth a look."""
     burst_limit = int(config.get("burst_per_minute", 30))
     raw_lines = [line for line in input_text.splitlines()[: MAX_LINES + 1] if line.strip()]
@@ -128,64 +131,100 @@ def triage_log(input_text: str, config: dict) -> str:
     if parsed == 0:
         raise RunnerError("no parsable log lines", user_message=NOT_A_LOG)
 
-    lines = ["ACCESS LOG TRIAGE", ""]
-    lines.append(f"Lines: {len(raw_lines)} read, {parsed} parsed, {unparsed} not recognised"
-                 + (f" (first at line {first_unparsed})" if first_unparsed else ""))
+    out = ReportWriter()
+    out.line("ACCESS LOG TRIAGE")
+    out.line()
+    read = f"{len(raw_lines)} read, {parsed} parsed, {unparsed} not recognised" + (
+        f" (first at line {first_unparsed})" if first_unparsed else ""
+    )
+    span = f"{printable(str(first_time), 40)} to {printable(str(last_time), 40)}"
+    out.line(f"Lines: {read}")
     if truncated:
-        lines.append(f"Only the first {MAX_LINES} lines were analysed.")
-    lines.append(f"Time span: {printable(str(first_time), 40)} to {printable(str(last_time), 40)}")
-    lines.append(f"Unique client IPs: {len(ips)}")
-    lines.append("")
+        out.line(f"Only the first {MAX_LINES} lines were analysed.")
+    out.line(f"Time span: {span}")
+    out.line(f"Unique client IPs: {len(ips)}")
+    out.line()
+    out.add(Block("facts", "Summary", items=[
+        ("Lines", read), ("Time span", span), ("Unique client IPs", str(len(ips))),
+    ]))
+    if truncated:
+        out.add(Block("note", text=f"Only the first {MAX_LINES:,} lines were analysed."))
     classes = Counter(f"{code // 100}xx" for code in statuses.elements())
-    lines.append("Status codes")
     shares = percentages(classes)
-    lines.append("  " + ", ".join(f"{cls}: {n} ({shares[cls]}%)" for cls, n in sorted(classes.items())))
-    lines.append("  Top: " + ", ".join(f"{code} x{n}" for code, n in top(statuses, 8)))
-    lines.append("")
-    lines.append("Top client IPs")
+    by_class = ", ".join(f"{cls}: {n} ({shares[cls]}%)" for cls, n in sorted(classes.items()))
+    most_common = ", ".join(f"{code} x{n}" for code, n in top(statuses, 8))
+    out.line("Status codes")
+    out.line(f"  {by_class}")
+    out.line(f"  Top: {most_common}")
+    out.line()
+    out.add(Block("facts", "Status codes", items=[("By class", by_class), ("Most common", most_common)]))
+    out.line("Top client IPs")
+    ip_rows = []
     for ip, n in top(ips, 10):
         requests, errors = plural(n, "request"), plural(ip_errors[ip], "error")
-        lines.append(f"  {printable(ip, 45):<40}{requests:>16}  {errors:>12}")
-    lines.append("")
-    lines.append("Top paths")
+        out.line(f"  {printable(ip, 45):<40}{requests:>16}  {errors:>12}")
+        ip_rows.append([printable(ip, 45), str(n), str(ip_errors[ip])])
+    out.line()
+    out.add(Block("table", "Top client IPs", ["Client IP", "Requests", "Errors"], ip_rows, numeric=(1, 2)))
+    out.line("Top paths")
+    path_rows = []
     for path, n in top(paths, 10):
-        lines.append(f"  {n:>7}  {printable(path, 100)}")
-    lines.append("")
+        out.line(f"  {n:>7}  {printable(path, 100)}")
+        path_rows.append([str(n), printable(path, 100)])
+    out.line()
+    out.add(Block("table", "Top paths", ["Requests", "Path"], path_rows, numeric=(0,)))
 
-    findings = []
+    findings: list[tuple[str, str]] = []  # (tag, text)
+    suspects: set[str] = set()  # who to review: bursts, failed logins, scanners
     busiest = top(per_minute, 1)[0]
-    lines.append(f"Busiest minute: {busiest[0]} with {plural(busiest[1], 'request')}")
+    busiest_text = f"{busiest[0]} with {plural(busiest[1], 'request')}"
+    out.line(f"Busiest minute: {busiest_text}")
+    out.add(Block("facts", items=[("Busiest minute", busiest_text)]))
     bursts = [(key, n) for key, n in top(ip_minute, 10) if n >= burst_limit]
     for (ip, minute), n in bursts:
-        findings.append(f"[BURST]  {printable(ip, 45)} sent {plural(n, 'request')} in the minute {minute} "
-                        f"(threshold {burst_limit}/min)")
+        suspects.add(printable(ip, 45))
+        findings.append(("BURST", f"{printable(ip, 45)} sent {plural(n, 'request')} in the minute {minute} "
+                         f"(threshold {burst_limit}/min)"))
     for ip, n in top(ip_auth_fail, 5):
         if n >= 5:
-            findings.append(f"[AUTH]   {printable(ip, 45)} got {plural(n, '401/403 response')}: "
-                            "possible credential stuffing or brute force")
+            suspects.add(printable(ip, 45))
+            findings.append(("AUTH", f"{printable(ip, 45)} got {plural(n, '401/403 response')}: "
+                             "possible credential stuffing or brute force"))
     for name, counter in sorted(attacks.items()):
         total = sum(counter.values())
         who = ", ".join(f"{printable(ip, 45)} x{n}" for ip, n in top(counter, 3))
-        findings.append(f"[ATTACK] {name}: {plural(total, 'request')} from {who}")
+        findings.append(("ATTACK", f"{name}: {plural(total, 'request')} from {who}"))
     for ip, n in top(scanners, 5):
+        suspects.add(printable(ip, 45))
         findings.append(
-            f"[SCAN]   {printable(ip, 45)} uses a scanner or script user agent ({plural(n, 'request')})"
+            ("SCAN", f"{printable(ip, 45)} uses a scanner or script user agent ({plural(n, 'request')})")
         )
     server_errors = sum(n for code, n in statuses.items() if code >= 500)
     if server_errors * 20 > parsed:
         share = server_errors * 100 // parsed
-        findings.append(f"[ERRORS] {share}% of requests failed with 5xx: check the backend")
-    lines.append("")
-    lines.append("Findings")
-    lines.extend(f"  {f}" for f in findings)
+        findings.append(("ERRORS", f"{share}% of requests failed with 5xx: check the backend"))
+    out.line()
+    out.line("Findings")
+    for tag, text in findings:
+        out.line(f"  {'[' + tag + ']':<9}{text}")
     if not findings:
-        lines.append("  No bursts, probes or attack patterns found.")
-    suspects = sorted({f.split()[1] for f in findings if f.startswith(("[BURST]", "[AUTH]", "[SCAN]"))})
-    lines.append("")
-    if suspects:
-        lines.append(
-            f"RECOMMENDATION: review and consider rate-limiting or blocking: {', '.join(suspects[:10])}"
-        )
+        out.line("  No bursts, probes or attack patterns found.")
+    out.add(Block("list", "Findings", items=[(tag, TAG_LEVELS[tag], text) for tag, text in findings]
+                  or [("", INFO, "No bursts, probes or attack patterns found.")]))
+    tags = {tag for tag, _text in findings}
+    if tags & {"ATTACK", "AUTH"}:
+        verdict = Verdict(DANGER, "Attack traffic found")
+    elif tags:
+        verdict = Verdict(WARNING, "Needs review")
     else:
-        lines.append("RECOMMENDATION: nothing urgent; keep monitoring.")
-    return "\n".join(lines)
+        verdict = Verdict(OK, "Nothing urgent")
+    out.line()
+    if suspects:
+        blocked = ", ".join(sorted(suspects)[:10])
+        out.line(f"RECOMMENDATION: review and consider rate-limiting or blocking: {blocked}")
+        advice = f"Review and consider rate-limiting or blocking: {blocked}"
+    else:
+        out.line("RECOMMENDATION: nothing urgent; keep monitoring.")
+        advice = "Nothing urgent; keep monitoring."
+    out.add(Block("callout", "Recommendation", text=advice, level=verdict.level))
+    return out.finish(verdict)

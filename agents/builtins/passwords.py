@@ -6,6 +6,7 @@ from zxcvbn import zxcvbn
 
 from ..exceptions import InvalidAgentInput, RunnerError
 from ..limits import InputLimits
+from ..reports import DANGER, INFO, OK, WARNING, Block, Report, ReportWriter, Verdict
 from ._util import plural
 
 MAX_PASSWORDS = 10
@@ -83,13 +84,15 @@ def validate_input(text: str) -> str:
     return text
 
 
-def audit_passwords(input_text: str, config: dict) -> str:
+def audit_passwords(input_text: str, config: dict) -> Report:
     """Runner: one password per line (up to 10), each scored by zxcvbn with advice."""
     candidates = _candidates(input_text)
     if not candidates:
         raise RunnerError("no password", user_message=NOTHING_TO_AUDIT)
     min_length = int(config.get("min_length", 12))
-    lines = [f"PASSWORD STRENGTH AUDIT: {plural(min(len(candidates), MAX_PASSWORDS), 'password')}", ""]
+    out = ReportWriter()
+    out.line(f"PASSWORD STRENGTH AUDIT: {plural(min(len(candidates), MAX_PASSWORDS), 'password')}")
+    out.line()
     passed = 0
     for i, password in enumerate(candidates[:MAX_PASSWORDS], 1):
         result = zxcvbn(password[:MAX_LENGTH], max_length=MAX_LENGTH)
@@ -106,27 +109,57 @@ def audit_passwords(input_text: str, config: dict) -> str:
             problems.append("in the 10,000 most common passwords")
         ok = not problems
         passed += ok
-        lines.append(f"Password {i} ({plural(len(password), 'character')})")
+        # The card never repeats the password: its number, length and analysis only.
+        card = out.add(Block(
+            "card", title=f"Password {i} ({plural(len(password), 'character')})",
+            badge=Verdict(OK, "Passes") if ok else Verdict(DANGER, "Fails"),
+        ))
+        out.line(card.title)
+        facts = []
         if len(password) > MAX_LENGTH:
-            lines.append(f"  Note: only the first {MAX_LENGTH} characters were analysed.")
-        lines.append(f"  Strength:   {score}/4, {SCORE_LABELS[score]}")
-        lines.append(f"  Guesses:    about 10^{result['guesses_log10']:.1f}")
-        lines.append(f"  Characters: {', '.join(classes) or 'none'}")
-        lines.append("  Time to crack:")
+            facts.append(("Note", f"only the first {MAX_LENGTH} characters were analysed."))
+        facts += [
+            ("Strength", f"{score}/4, {SCORE_LABELS[score]}"),
+            ("Guesses", f"about 10^{result['guesses_log10']:.1f}"),
+            ("Characters", ", ".join(classes) or "none"),
+        ]
+        for label, value in facts:
+            # "Note: only the first ..." reads as a sentence; the figures line up in a column.
+            out.line(f"  Note: {value}" if label == "Note" else f"  {label + ':':<12}{value}")
+        out.line("  Time to crack:")
         for key, label in SCENARIOS:
-            lines.append(f"    {label + ':':<30}{result['crack_times_display'][key]}")
-        lines.append("  Made of:    " + "; ".join(_pattern(m) for m in result["sequence"]))
+            out.line(f"    {label + ':':<30}{result['crack_times_display'][key]}")
+            facts.append((label, result["crack_times_display"][key]))
+        made_of = "; ".join(_pattern(m) for m in result["sequence"])
+        out.line(f"  Made of:    {made_of}")
+        facts.append(("Made of", made_of))
+        card.facts = facts
         feedback = result["feedback"]
         if feedback.get("warning"):
-            lines.append(f"  Warning:    {feedback['warning']}")
+            out.line(f"  Warning:    {feedback['warning']}")
+            card.items.append(("WARNING", WARNING, feedback["warning"]))
         for suggestion in feedback.get("suggestions", []):
-            lines.append(f"  Tip:        {suggestion}")
-        lines.append(f"  Policy:     {'PASS' if ok else 'FAIL: ' + '; '.join(problems)}")
-        lines.append("")
+            out.line(f"  Tip:        {suggestion}")
+            card.items.append(("TIP", INFO, suggestion))
+        out.line(f"  Policy:     {'PASS' if ok else 'FAIL: ' + '; '.join(problems)}")
+        card.items.extend(("FAIL", DANGER, problem) for problem in problems)
+        out.line()
     if len(candidates) > MAX_PASSWORDS:
-        lines.append(f"Only the first {MAX_PASSWORDS} of {len(candidates)} lines were audited.")
+        only = f"Only the first {MAX_PASSWORDS} of {len(candidates)} lines were audited."
+        out.line(only)
+        out.add(Block("note", text=only))
     audited = min(len(candidates), MAX_PASSWORDS)
-    lines.append(f"RESULT: {passed} of {audited} {'meets' if audited == 1 else 'meet'} the policy "
-                 f"(at least {min_length} characters, zxcvbn score 3+, not a common password).")
-    lines.append("Your input is not stored with this run. Prefer a password manager and unique passphrases.")
-    return "\n".join(lines)
+    result_text = (f"{passed} of {audited} {'meets' if audited == 1 else 'meet'} the policy "
+                   f"(at least {min_length} characters, zxcvbn score 3+, not a common password).")
+    out.line(f"RESULT: {result_text}")
+    if passed == audited:
+        verdict = Verdict(OK, "All pass" if audited > 1 else "Passes the policy")
+    elif passed == 0:
+        verdict = Verdict(DANGER, "Fails the policy" if audited == 1 else "None pass")
+    else:
+        verdict = Verdict(WARNING, f"{audited - passed} of {audited} fail")
+    out.add(Block("callout", "Result", text=result_text, level=verdict.level))
+    advice = "Your input is not stored with this run. Prefer a password manager and unique passphrases."
+    out.line(advice)
+    out.add(Block("note", text=advice))
+    return out.finish(verdict)

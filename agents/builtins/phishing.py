@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..exceptions import InvalidAgentInput, RunnerError
 from ..limits import InputLimits
+from ..reports import DANGER, INFO, OK, WARNING, Block, Report, ReportWriter, Verdict
 from ._util import plural, printable, registrable_domain
 
 MAX_URLS = 25
@@ -78,6 +79,15 @@ _REDIRECT_PARAM_RE = re.compile(
 )
 
 
+# A URL's verdict as the page's badge: (level, label).
+VERDICT_BADGES = {
+    "HIGH RISK": (DANGER, "High risk"),
+    "SUSPICIOUS": (WARNING, "Suspicious"),
+    "LOW RISK": (INFO, "Low risk"),
+    "NO RED FLAGS FOUND": (OK, "No red flags"),
+}
+
+
 @dataclass
 class UrlReport:
     original: str
@@ -102,14 +112,25 @@ class UrlReport:
         return "NO RED FLAGS FOUND"
 
 
-def _levenshtein(a: str, b: str) -> int:
+def _within_edits(a: str, b: str, limit: int) -> bool:
+    """Whether a and b are at most `limit` edits apart (Levenshtein), on every run's hot path: the
+    table is computed only for pairs that pass two cheap lower bounds, and stops at the first row
+    whose every entry is past the limit (the minimum of a row never decreases further down)."""
+    if abs(len(a) - len(b)) > limit:
+        return False
+    # Every letter of one that the other lacks costs an edit of its own: most pairs end here.
+    letters_a, letters_b = set(a), set(b)
+    if len(letters_a - letters_b) > limit or len(letters_b - letters_a) > limit:
+        return False
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         current = [i]
         for j, cb in enumerate(b, 1):
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return False
         previous = current
-    return previous[-1]
+    return previous[-1] <= limit
 
 
 def _skeleton(label: str) -> str:
@@ -241,33 +262,34 @@ def analyse_url(url: str) -> UrlReport:
     return report
 
 
+# Each brand's first official domain (named in findings) and that domain's first label.
+_OWNERS = {brand: sorted(official)[0] for brand, official in BRANDS.items()}
+_OWNER_LABELS = {brand: owner.split(".")[0] for brand, owner in _OWNERS.items()}
+
+
 def _check_brands(report: UrlReport, core: str, sub_labels: list[str]) -> None:
     skeleton = _skeleton(core)
     for brand, official in BRANDS.items():
         if report.domain in official:
             report.findings.append((0, f"The domain is an official {brand} domain"))
             return
-    for brand, official in BRANDS.items():
-        owner = sorted(official)[0]
+    # Worked out once per URL, not once per brand (this loop is on the hot path of every run).
+    core_words = re.split(r"[-_\d]+", core)
+    sub_skeletons = [_skeleton(label) for label in sub_labels]
+    for brand in BRANDS:
+        owner = _OWNERS[brand]
         if skeleton == brand and core != brand:
             report.flag(5, f"'{printable(core, 40)}' imitates {brand} with look-alike characters ({owner})")
             return
         max_typos = 2 if len(brand) >= 8 else 1
-        # The edit distance is at least the length difference: skip the O(n*m) work when that
-        # alone rules a typo out (most domains, on the hot path of every run).
-        if (
-            len(brand) >= 5
-            and skeleton != brand
-            and abs(len(skeleton) - len(brand)) <= max_typos
-            and _levenshtein(skeleton, brand) <= max_typos
-        ):
+        if len(brand) >= 5 and skeleton != brand and _within_edits(skeleton, brand, max_typos):
             report.flag(4, f"'{printable(core, 40)}' is one or two typos away from {brand} (real: {owner})")
             return
-        in_name = brand in skeleton if len(brand) >= 6 else brand in re.split(r"[-_\d]+", core)
+        in_name = brand in skeleton if len(brand) >= 6 else brand in core_words
         if in_name and core != brand:
             report.flag(3, f"The brand '{brand}' is part of a domain it does not own ({report.domain})")
             return
-        if any(_skeleton(label) == brand or label == owner.split(".")[0] for label in sub_labels):
+        if brand in sub_skeletons or _OWNER_LABELS[brand] in sub_labels:
             report.flag(4, f"'{brand}' appears as a sub-domain, but the site belongs to {report.domain}")
             return
 
@@ -303,34 +325,55 @@ def validate_input(text: str) -> str:
     return text
 
 
-def check_urls(input_text: str, config: dict) -> str:
+def check_urls(input_text: str, config: dict) -> Report:
     """Runner: analyse each URL in the input and write a report."""
     urls = extract_urls(input_text)
     if not urls:
         raise RunnerError("no URL in input", user_message=NO_URL)
     truncated = len(urls) > MAX_URLS
     reports = [analyse_url(u) for u in urls[:MAX_URLS]]
-    lines = [f"PHISHING URL CHECK: {plural(len(reports), 'URL')} analysed", ""]
+    out = ReportWriter()
+    out.line(f"PHISHING URL CHECK: {plural(len(reports), 'URL')} analysed")
+    out.line()
     for i, r in enumerate(reports, 1):
-        lines.append(f"[{i}] {printable(r.original, 200)}")
+        level, label = VERDICT_BADGES[r.verdict.split(" (")[0]]
+        card = out.add(Block("card", title=printable(r.original, 200), badge=Verdict(level, label)))
+        out.line(f"[{i}] {card.title}")
         if r.display_host:
             shown = r.display_host if r.display_host == r.host else f"{r.display_host} (sent as {r.host})"
-            lines.append(f"    Host:    {printable(shown, 160)}")
-            lines.append(f"    Domain:  {printable(r.domain, 80)}")
-        lines.append(f"    Verdict: {r.verdict} (risk score {r.score})")
+            out.line(f"    Host:    {printable(shown, 160)}")
+            out.line(f"    Domain:  {printable(r.domain, 80)}")
+            card.facts += [("Host", printable(shown, 160)), ("Domain", printable(r.domain, 80))]
+        out.line(f"    Verdict: {r.verdict} (risk score {r.score})")
+        card.facts.append(("Risk score", str(r.score)))
         for points, text in r.findings:
-            lines.append(f"    - {f'[+{points}] ' if points else ''}{text}")
+            out.line(f"    - {f'[+{points}] ' if points else ''}{text}")
+            card.items.append((f"+{points}", _points_level(points), text) if points else ("", OK, text))
         if not r.findings:
-            lines.append("    - No heuristic matched.")
-        lines.append("")
+            out.line("    - No heuristic matched.")
+            card.items.append(("", OK, "No heuristic matched."))
+        out.line()
     high = sum(r.score >= 6 for r in reports)
     suspicious = sum(3 <= r.score < 6 for r in reports)
     low = len(reports) - high - suspicious
-    lines.append(f"SUMMARY: {high} high risk, {suspicious} suspicious, {low} low risk or clean.")
+    # The report's verdict is its worst URL's.
+    worst = max(reports, key=lambda r: r.score)
+    verdict = Verdict(*VERDICT_BADGES[worst.verdict.split(" (")[0]])
+    summary = f"{high} high risk, {suspicious} suspicious, {low} low risk or clean."
+    out.line(f"SUMMARY: {summary}")
+    out.add(Block("callout", "Summary", text=summary, level=verdict.level))
+    notes = []
     if truncated:
-        lines.append(f"Only the first {MAX_URLS} of {len(urls)} URLs were analysed.")
-    lines.append(
+        notes.append(f"Only the first {MAX_URLS} of {len(urls)} URLs were analysed.")
+    notes.append(
         "Method: offline heuristics on the URL text (no page was fetched). A clean result is not a "
         "guarantee; never enter credentials after following a link from a message."
     )
-    return "\n".join(lines)
+    for note in notes:
+        out.line(note)
+    out.add(Block("note", text=" ".join(notes)))
+    return out.finish(verdict)
+
+
+def _points_level(points: int) -> str:
+    return DANGER if points >= 4 else WARNING if points >= 2 else INFO

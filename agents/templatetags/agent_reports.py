@@ -1,12 +1,12 @@
-"""{{ run|report }}: a run's output as a verdict and blocks (agents/reports.py)."""
+"""{{ run|report }}: what a run shows, as a verdict and blocks (agents/reports.py)."""
 
 from django import template
 
-from agents.reports import Report, present
+from agents.reports import Report
 
 register = template.Library()
 
 
 @register.filter
 def report(run) -> Report:
-    return present(runner=run.agent.runner, output=run.output if run.is_succeeded else "")
+    return Report.of_run(run)

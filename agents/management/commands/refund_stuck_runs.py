@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from agents.services import refund_stuck_runs, sweep_queued_runs
+from agents.queue import refund_stuck_runs, sweep_queued_runs
 
 
 class Command(BaseCommand):

@@ -1,0 +1,218 @@
+"""The queue of paid runs: hand a charged run to a worker, execute it, cancel it, sweep lost ones.
+
+A queued run (a runner that waits on the network, e.g. `http`) was charged when it was queued
+(agents.services). A worker claims it with a conditional UPDATE queued -> running that counts the
+attempt, and records its result only if the run is still running *that* attempt. Every transition
+is such a conditional UPDATE, so a task delivered twice, a cancel racing the worker, or a sweep
+racing a slow worker each find exactly one winner: a run is retried or refunded, never both. A run
+that fails, waits too long, is canceled or loses its worker twice gets a compensating AGENT_REFUND.
+
+The worker's task lives here, next to the code that enqueues it (the charge, and the sweep's
+retry), so that nothing imports in a circle: agents.services and agents.tasks import this module,
+and this module imports neither.
+
+Only wallet.services moves money; this module calls its credit and never writes a balance.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_tasks import task
+
+from wallet.models import TxType
+from wallet.services import credit
+
+from .compute import compute
+from .exceptions import RunNotCancelable
+from .models import AgentRun
+
+logger = logging.getLogger(__name__)
+
+QUEUE_UNAVAILABLE = "The agent could not be started: our task queue is unavailable. Try again shortly."
+QUEUE_EXPIRED = "No worker picked up this run in time."
+RUN_LOST = "The agent did not finish this run."
+RUN_CANCELED = "You canceled this run."
+# A queued run whose worker vanished mid-run is run once more, then refunded.
+MAX_ATTEMPTS = 2
+
+
+class _AlreadyFinished(Exception):
+    """Internal: the run left the expected state before we could refund it (rolls back the refund)."""
+
+
+@task(queue_name="agents")
+def execute_run(run_id: str) -> str:
+    """The worker's task: run one queued (charged) run; a second delivery finds it claimed."""
+    return execute_queued_run(run_id=run_id)
+
+
+def enqueue_run(run: AgentRun) -> None:
+    """Hand a committed queued run to the task queue; if the queue refuses, refund the run now
+    (and `run` says so: the caller answers from it without reading it again).
+
+    Called on commit of the charge (or of the sweep's requeue): a worker must never see a run
+    whose charge could still roll back, and a call to the queue (Redis) is a network call that
+    must not happen inside a transaction."""
+    try:
+        execute_run.enqueue(str(run.pk))
+    except Exception:
+        # Redis down, the task table unwritable, ...: the user must not pay for a run nobody will do.
+        logger.exception("agent run %s could not be enqueued; refunding it", run.pk)
+        _refund(run=run, error_message=QUEUE_UNAVAILABLE, from_status=AgentRun.Status.QUEUED)
+
+
+def _expected(status: str, attempt: int | None) -> dict[str, object]:
+    """The filter a conditional transition of a run needs: its status, and its attempt if given."""
+    return {"status": status} if attempt is None else {"status": status, "attempts": attempt}
+
+
+def _refund(*, run: AgentRun, error_message: str, from_status: str, attempt: int | None = None) -> bool:
+    """Compensate a run: an AGENT_REFUND credit and `from_status` -> failed, atomically.
+
+    False (and nothing written) when the run had already left `from_status` (or, with `attempt`,
+    is no longer running that attempt)."""
+    expected = _expected(from_status, attempt)
+    try:
+        with transaction.atomic():
+            # Same lock order as the charge: the user row (inside credit) first, then the run.
+            entry = credit(
+                user=run.user_id,
+                amount=run.price,
+                type=TxType.AGENT_REFUND,
+                description=f"Refund: {run.agent.name} run failed",
+            )
+            updated = AgentRun.objects.filter(pk=run.pk, **expected).update(
+                status=AgentRun.Status.FAILED,
+                refund_transaction=entry,
+                error_message=error_message[:255],
+                finished_at=timezone.now(),
+            )
+            if updated != 1:
+                raise _AlreadyFinished
+    except _AlreadyFinished:
+        logger.warning("agent run %s had already moved on from %s; no refund written", run.pk, from_status)
+        return False
+    run.status, run.refund_transaction = AgentRun.Status.FAILED, entry
+    run.error_message, run.finished_at = error_message[:255], timezone.now()
+    return True
+
+
+def execute_queued_run(*, run_id, now=None) -> str:
+    """Claim a queued run, run it, record the result; what happened, as a word (for the task log).
+
+    Safe to call any number of times for one run: only the call whose claim (queued -> running,
+    attempts + 1) succeeds runs the agent, and it records only while the run is still its attempt.
+    """
+    now = now or timezone.now()
+    run = AgentRun.objects.select_related("agent").filter(pk=run_id).first()
+    if run is None:
+        logger.warning("queued agent run %s does not exist", run_id)
+        return "missing"
+    if run.status != AgentRun.Status.QUEUED:
+        return "skipped"  # delivered twice, canceled, expired or already done
+    if run.queued_at and run.queued_at < now - settings.AGENT_QUEUE_MAX_WAIT:
+        refunded = _refund(run=run, error_message=QUEUE_EXPIRED, from_status=AgentRun.Status.QUEUED)
+        return "expired" if refunded else "skipped"
+    attempt = run.attempts + 1
+    claimed = AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.QUEUED, attempts=run.attempts).update(
+        status=AgentRun.Status.RUNNING, attempts=attempt, claimed_at=now
+    )
+    if not claimed:
+        return "skipped"  # another delivery, a cancel or the sweep got there first
+    # The runner runs outside any transaction and holding no lock: it may wait on the network.
+    result = compute(agent=run.agent, input_text=run.input, label=str(run.pk))
+    running = _expected(AgentRun.Status.RUNNING, attempt)
+    if not result.ok:
+        refunded = _refund(
+            run=run, error_message=result.error, from_status=AgentRun.Status.RUNNING, attempt=attempt
+        )
+        return AgentRun.Status.FAILED if refunded else "superseded"
+    updated = AgentRun.objects.filter(pk=run.pk, **running).update(
+        status=AgentRun.Status.SUCCEEDED, output=result.output, report=result.report,
+        finished_at=timezone.now(),
+    )
+    if updated != 1:
+        # The sweep gave up on this attempt (retried or refunded) meanwhile: the late result is dropped.
+        logger.warning("agent run %s attempt %s finished after it was superseded; dropped", run.pk, attempt)
+        return "superseded"
+    return AgentRun.Status.SUCCEEDED
+
+
+def cancel_run(*, user, run_id) -> AgentRun:
+    """Cancel one of the user's queued runs and refund it; RunNotCancelable once a worker has it."""
+    run = AgentRun.objects.select_related("agent").filter(pk=run_id, user=user).first()
+    if run is None:
+        raise RunNotCancelable("no such run")
+    if run.status != AgentRun.Status.QUEUED or not _refund(
+        run=run, error_message=RUN_CANCELED, from_status=AgentRun.Status.QUEUED
+    ):
+        raise RunNotCancelable(f"run {run.pk} is no longer queued")
+    return run
+
+
+@dataclass
+class SweepReport:
+    retried: int = 0
+    refunded: int = 0
+
+    def __str__(self):
+        return f"{self.retried} queued run(s) retried, {self.refunded} refunded"
+
+
+def sweep_queued_runs(*, now=None) -> SweepReport:
+    """Refund queued runs no worker took in time; retry (once) or refund runs whose worker vanished.
+
+    Safe on several hosts at once: each transition is a conditional UPDATE on (status, attempts).
+    """
+    now = now or timezone.now()
+    report = SweepReport()
+    max_wait = settings.AGENT_QUEUE_MAX_WAIT
+    lost_after = settings.AGENT_RUN_LOST_AFTER
+    waiting = AgentRun.objects.select_related("agent").filter(
+        status=AgentRun.Status.QUEUED, queued_at__lt=now - max_wait
+    )
+    for run in waiting:
+        logger.warning("agent run %s waited in the queue since %s; refunding", run.pk, run.queued_at)
+        report.refunded += _refund(run=run, error_message=QUEUE_EXPIRED, from_status=AgentRun.Status.QUEUED)
+    lost = AgentRun.objects.select_related("agent").filter(
+        status=AgentRun.Status.RUNNING, claimed_at__lt=now - lost_after
+    )
+    for run in lost:
+        if run.attempts < MAX_ATTEMPTS:
+            with transaction.atomic():
+                requeued = AgentRun.objects.filter(
+                    pk=run.pk, status=AgentRun.Status.RUNNING, attempts=run.attempts
+                ).update(status=AgentRun.Status.QUEUED, queued_at=now)
+                if requeued:
+                    transaction.on_commit(partial(enqueue_run, run))
+            if requeued:
+                logger.warning("agent run %s lost its worker (attempt %s); retrying", run.pk, run.attempts)
+                report.retried += 1
+        else:
+            logger.warning("agent run %s lost its worker again (attempt %s); refunding", run.pk, run.attempts)
+            report.refunded += _refund(
+                run=run, error_message=RUN_LOST, from_status=AgentRun.Status.RUNNING, attempt=run.attempts
+            )
+    return report
+
+
+def refund_stuck_runs(*, older_than: timedelta) -> int:
+    """Refund runs left "charged" by a crash between charge and record; returns how many.
+
+    No run is written "charged" any more (an inline run is charged and recorded in one commit):
+    this sweeps the rows written before that change."""
+    stuck = AgentRun.objects.select_related("agent").filter(
+        status=AgentRun.Status.CHARGED, started_at__lt=timezone.now() - older_than
+    )
+    count = 0
+    for run in stuck:
+        logger.warning("agent run %s stuck in charged since %s; refunding", run.pk, run.started_at)
+        count += _refund(run=run, error_message=RUN_LOST, from_status=AgentRun.Status.CHARGED)
+    return count

@@ -1,0 +1,91 @@
+"""Query budgets of the agents' hot paths (issue 19): a change that adds a statement to a paid run
+fails here with the list of statements, instead of showing up weeks later as a slower benchmark.
+
+Counted: the statements a request sends (through Django's cursor), transaction control aside
+(BEGIN/COMMIT on PostgreSQL, SAVEPOINT/RELEASE inside the test's transaction); a run is also
+checked to commit its money once."""
+
+import json
+import uuid
+from contextlib import contextmanager
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from agents.models import AgentRun
+
+pytestmark = pytest.mark.django_db
+
+URL = "https://paypal.com.secure-login.xyz/verify"
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
+
+# Session, user; the agent with the user's monthly spend limit; then, in ONE transaction, the
+# debit's conditional UPDATE ... RETURNING (on SQLite: a SELECT of the balance, then the UPDATE),
+# the ledger INSERT, the billing settings the ledger consults (low-balance alert, auto-recharge)
+# and the finished run's INSERT.
+DEBIT = {"postgresql": 1, "sqlite": 2}[connection.vendor]
+INLINE_RUN = 6 + DEBIT
+# The same transaction (the run recorded "queued"), then on commit the task row (database queue).
+QUEUED_RUN = 7 + DEBIT
+# Session, user, the run with its agent, the balance.
+RUN_STATUS = 4
+
+
+@contextmanager
+def query_budget(budget: int, what: str):
+    """Fail, listing every statement, when the block sends more than `budget` statements."""
+    with CaptureQueriesContext(connection) as ctx:
+        yield ctx
+    statements = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(TRANSACTION_CONTROL)]
+    if len(statements) > budget:
+        listing = "\n".join(f"  {i}. {sql[:300]}" for i, sql in enumerate(statements, 1))
+        pytest.fail(f"{what}: {len(statements)} statements, budget {budget}:\n{listing}")
+
+
+def post_run(client, agent, text=URL):
+    body = json.dumps({"input": text, "request_id": str(uuid.uuid4())})
+    return client.post(f"/agents/{agent.slug}/use/", body, content_type="application/json")
+
+
+@pytest.fixture
+def runner(client, make_user):
+    user = make_user(balance=Decimal("50.00"))
+    client.force_login(user)
+    return user
+
+
+def test_an_inline_run_stays_within_its_budget(client, runner, agent):
+    post_run(client, agent)  # warm up (content types, first-request work)
+    with query_budget(INLINE_RUN, "an inline run (POST /agents/<slug>/use/)") as ctx:
+        response = post_run(client, agent)
+    assert response.status_code == 200 and response.json()["status"] == "succeeded"
+    sql = [q["sql"].split()[0].upper() for q in ctx.captured_queries]
+    # One write of the balance, two inserts, one commit: no second UPDATE recording the output.
+    assert sql.count("UPDATE") == 1 and sql.count("INSERT") == 2, sql
+    assert response.json()["balance"] == f"{Decimal('50.00') - 2 * agent.price:.2f}"
+
+
+def test_a_queued_run_stays_within_its_budget(client, runner, make_agent, settings,
+                                              django_capture_on_commit_callbacks):
+    # The database queue, as deployed by default; no worker runs in this test.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "agents"]}}
+    settings.AGENT_HTTP_ALLOW_PRIVATE = True
+    agent = make_agent(runner="http", config={"url": "http://127.0.0.1:9/", "timeout": 2})
+    with django_capture_on_commit_callbacks(execute=True):
+        post_run(client, agent)  # warm up
+    with (
+        query_budget(QUEUED_RUN, "a queued run (POST /agents/<slug>/use/, enqueued on commit)"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = post_run(client, agent)
+    assert response.status_code == 202 and response.json()["status"] == "queued"
+    assert AgentRun.objects.filter(status=AgentRun.Status.QUEUED).count() == 2
+
+
+def test_polling_a_run_stays_within_its_budget(client, runner, agent):
+    status_url = f"/agents/runs/{post_run(client, agent).json()['run_id']}/"
+    client.get(status_url)
+    with query_budget(RUN_STATUS, "polling a run (GET /agents/runs/<id>/)"):
+        assert client.get(status_url).json()["status"] == "succeeded"
