@@ -218,3 +218,13 @@ def test_one_day_of_activity_is_a_line_across_the_chart_not_a_dot(auth_client, u
     assert svg.count(f">{today.day} {today:%b}</text>") == 1  # the day labelled once
     desc = re.search(r'<desc id="chart-desc">(.*?)</desc>', svg).group(1)
     assert desc == f"End-of-day balance on {today.day} {today:%B %Y}: 130.00 AED."
+
+
+def test_without_javascript_the_refusal_is_the_pages_notice_not_a_second_message(auth_client, user, limited):
+    services.debit(user=user, amount=Decimal("8.00"), type=services.TxType.AGENT_USAGE, description="run")
+    form = {"input": "http://paypa1.com", "request_id": str(uuid.uuid4())}
+    refused = auth_client.post("/agents/chk/use/", form)
+    assert refused.status_code == 302 and refused["Location"] == "/agents/chk/#agent-spend"
+    html = auth_client.get("/agents/chk/").content.decode()
+    assert 'class="messages"' not in html
+    assert html.lower().count("raise the limit in your billing settings") == 1
