@@ -1,81 +1,21 @@
-"""Users in the admin: search by email, read-only balance, latest ledger entries, "Adjust balance"."""
+"""Users in the admin: search by email, and who may change whom.
 
-import secrets
-from decimal import Decimal
+Only superusers grant privileges or touch an account with power (staff, permissions, groups). The
+wallet's part of the user page (balance, latest ledger entries, "Adjust balance") is added from above,
+by wallet/user_admin.py, which registers its subclass in place of this one.
+"""
 
-from django import forms
-from django.conf import settings
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core import signing
-from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
-
-from wallet import services
-from wallet.exceptions import BalanceLimitExceeded, InsufficientBalance, InvalidAmount
-from wallet.money import AmountField, format_money, format_signed_money
 
 from .models import User
 
-LATEST_ROWS = 20
-# Who may move money by hand: the ledger's "add" permission (superusers have it implicitly).
-ADJUST_PERMISSION = "wallet.add_wallettransaction"
-ADJUST_SALT = "authentication.admin.adjust-balance"
-ADJUST_TOKEN_MAX_AGE = 15 * 60
 # Who holds power over the site. Only superusers may change these, on anyone (themselves included):
 # a staff member with "change user" could otherwise grant themselves the money permissions.
 PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "groups", "user_permissions")
-
-
-class AdjustBalanceForm(forms.Form):
-    """A signed amount (positive credits, negative debits) and the reason, both required."""
-
-    amount = AmountField(
-        label="Amount",
-        signed=True,
-        help_text="Positive to credit the wallet, negative to debit it (e.g. 25.00 or -10.50).",
-    )
-    reason = forms.CharField(
-        label="Reason",
-        max_length=200,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Required. Stored on the ledger entry; the user sees it in their history.",
-    )
-
-    def __init__(self, *args, target, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.target = target
-
-    def clean_amount(self):
-        # Refused here, at the first step, what services.adjust would refuse at the last one.
-        amount = self.cleaned_data["amount"]
-        if amount == 0:
-            raise forms.ValidationError("Enter a non-zero amount.")
-        balance = self.target.wallet_balance
-        if balance + amount < 0:
-            raise forms.ValidationError(
-                f"The balance is {format_money(balance)}: at most {format_money(balance)} can be debited."
-            )
-        if amount > 0 and balance + amount > services.max_balance():
-            raise forms.ValidationError(
-                f"A wallet can hold at most {format_money(services.max_balance())}: at most "
-                f"{format_money(services.room_for(balance))} can be credited."
-            )
-        return amount
-
-    def clean_reason(self):
-        reason = self.cleaned_data["reason"].strip()
-        if not reason:
-            raise forms.ValidationError("A reason is required.")
-        return reason
 
 
 @admin.register(User)
@@ -83,22 +23,13 @@ class UserAdmin(DjangoUserAdmin):
     """Users by email. The balance is read-only: it changes only through the ledger."""
 
     ordering = ["-date_joined"]
-    list_display = ["email", "username", "balance", "is_staff", "joined"]
+    list_display = ["email", "username", "is_staff", "joined"]
     search_fields = ["email", "username"]
     search_help_text = "Email address or display name."
-    readonly_fields = [
-        "wallet_balance",
-        "wallet_tools",
-        "latest_transactions",
-        "last_login",
-        "date_joined",
-        "created_at",
-        "updated_at",
-    ]
+    readonly_fields = ["last_login", "date_joined", "created_at", "updated_at"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("username", "first_name", "last_name")}),
-        ("Wallet", {"fields": ("wallet_balance", "wallet_tools", "latest_transactions")}),
         (
             "Permissions",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
@@ -108,10 +39,6 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "username", "password1", "password2")}),
     )
-
-    @admin.display(description="Balance", ordering="wallet_balance")
-    def balance(self, obj):
-        return format_money(obj.wallet_balance)
 
     @admin.display(description="Joined", ordering="date_joined")
     def joined(self, obj):
@@ -158,165 +85,3 @@ class UserAdmin(DjangoUserAdmin):
             )
             queryset = queryset.exclude(pk__in=privileged.values("pk"))
         super().delete_queryset(request, queryset)
-
-    # --- Wallet fields on the change page --------------------------------------------------------
-
-    @admin.display(description="Ledger")
-    def wallet_tools(self, obj):
-        if not obj or not obj.pk:
-            return "—"
-        ledger = reverse("admin:wallet_wallettransaction_changelist") + f"?user__id__exact={obj.pk}"
-        adjust = reverse("admin:authentication_user_adjust_balance", args=[obj.pk])
-        return format_html(
-            '<a href="{}" class="ledger-link">Full ledger</a> · '
-            '<a href="{}" class="adjust-link">Adjust balance</a>',
-            ledger,
-            adjust,
-        )
-
-    @admin.display(description=f"Latest {LATEST_ROWS} ledger entries")
-    def latest_transactions(self, obj):
-        # A read-only table rather than an inline: inlines cannot be limited to the newest N rows,
-        # and a user with 100k entries must not render them all. One query.
-        if not obj or not obj.pk:
-            return "—"
-        rows = list(
-            obj.wallet_transactions.select_related("created_by").order_by("-created_at", "-id")[:LATEST_ROWS]
-        )
-        if not rows:
-            return "No ledger entries yet."
-        body = format_html_join(
-            "",
-            '<tr><td>{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td>'
-            '<td>{}</td><td>{}</td><td><a href="{}">{}</a></td></tr>',
-            (
-                (
-                    date_format(timezone.localtime(row.created_at), "j M Y, H:i"),
-                    row.kind_label,
-                    format_signed_money(row.amount),
-                    format_money(row.balance_after),
-                    row.description,
-                    row.created_by or "",
-                    reverse("admin:wallet_wallettransaction_change", args=[row.pk]),
-                    str(row.pk)[:8],
-                )
-                for row in rows
-            ),
-        )
-        return format_html(
-            '<table class="ledger-mini" id="latest-transactions"><thead><tr><th>When</th>'
-            "<th>Type</th><th>Amount</th><th>Balance after</th><th>Description</th><th>By</th>"
-            "<th>Entry</th></tr></thead><tbody>{}</tbody></table>",
-            body,
-        )
-
-    # --- Adjust balance ----------------------------------------------------------------------
-
-    def get_urls(self):
-        adjust = path(
-            "<int:user_id>/adjust-balance/",
-            self.admin_site.admin_view(self.adjust_balance_view),
-            name="authentication_user_adjust_balance",
-        )
-        return [adjust, *super().get_urls()]
-
-    def adjust_balance_view(self, request, user_id):
-        """Credit or debit a wallet by hand: form -> confirmation -> services.adjust.
-
-        The confirmation carries the reviewed values in a signed, single-use token, so what is
-        written is exactly what the staff member confirmed, and a double-submitted confirmation
-        cannot adjust twice.
-        """
-        if not request.user.has_perm(ADJUST_PERMISSION):
-            raise PermissionDenied
-        target = get_object_or_404(User, pk=user_id)
-        change_url = reverse("admin:authentication_user_change", args=[target.pk])
-        form = AdjustBalanceForm(request.POST or None, target=target)
-        stage = "form"
-        token = None
-        if request.method == "POST" and "confirm" in request.POST:
-            return self._apply_adjustment(request, target, change_url)
-        if request.method == "POST" and "edit" in request.POST:
-            # "Change" on the confirmation: back to the form with what was typed, from the signed
-            # token (so nothing is lost, and nothing unsigned is trusted).
-            data = self._load_token(request, target)
-            if data is None:
-                return HttpResponseRedirect(request.path)
-            form = AdjustBalanceForm(
-                initial={"amount": data["amount"], "reason": data["reason"]}, target=target
-            )
-        elif request.method == "POST" and form.is_valid():
-            stage = "confirm"
-            token = signing.dumps(
-                {
-                    "user": target.pk,
-                    "amount": str(form.cleaned_data["amount"]),
-                    "reason": form.cleaned_data["reason"],
-                    "nonce": secrets.token_urlsafe(16),
-                },
-                salt=ADJUST_SALT,
-            )
-        amount = form.cleaned_data.get("amount") if stage == "confirm" else None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Adjust balance: {target.email}",
-            "opts": self.opts,
-            "original": target,
-            "target": target,
-            "form": form,
-            "stage": stage,
-            "token": token,
-            "amount": amount,
-            "new_balance": target.wallet_balance + amount if amount is not None else None,
-            "currency": settings.WALLET_CURRENCY,
-            "change_url": change_url,
-        }
-        return TemplateResponse(request, "admin/authentication/user/adjust_balance.html", context)
-
-    def _load_token(self, request, target) -> dict | None:
-        """The reviewed values from the confirmation's signed token; None (with a message) if unusable."""
-        try:
-            data = signing.loads(
-                request.POST.get("token", ""), salt=ADJUST_SALT, max_age=ADJUST_TOKEN_MAX_AGE
-            )
-        except signing.BadSignature:  # also SignatureExpired
-            messages.error(request, "This confirmation has expired or is invalid. Start again.")
-            return None
-        if data.get("user") != target.pk:
-            messages.error(request, "This confirmation is for another user. Start again.")
-            return None
-        return data
-
-    def _apply_adjustment(self, request, target, change_url):
-        adjust_url = reverse("admin:authentication_user_adjust_balance", args=[target.pk])
-        data = self._load_token(request, target)
-        if data is None:
-            return HttpResponseRedirect(adjust_url)
-        # Single use: cache.add is atomic, so a second submit of the same page is refused.
-        if not cache.add(f"wallet-adjust:{data['nonce']}", 1, ADJUST_TOKEN_MAX_AGE + 60):
-            messages.warning(request, "This adjustment was already submitted; it was not applied again.")
-            return HttpResponseRedirect(change_url)
-        amount = Decimal(data["amount"])
-        try:
-            entry = services.adjust(user=target, amount=amount, reason=data["reason"], staff=request.user)
-        except InsufficientBalance:
-            target.refresh_from_db(fields=["wallet_balance"])
-            messages.error(
-                request,
-                f"Not applied: debiting {format_money(abs(amount))} would take the balance below zero "
-                f"(it is {format_money(target.wallet_balance)}).",
-            )
-            return HttpResponseRedirect(adjust_url)
-        except BalanceLimitExceeded as exc:
-            messages.error(request, f"Not applied: {exc}")  # our own text, written for staff
-            return HttpResponseRedirect(adjust_url)
-        except InvalidAmount:
-            messages.error(request, "Not applied: enter a non-zero amount with at most two decimals.")
-            return HttpResponseRedirect(adjust_url)
-        verb = "Credited" if amount > 0 else "Debited"
-        messages.success(
-            request,
-            f"{verb} {format_money(abs(amount))} {'to' if amount > 0 else 'from'} {target.email}. "
-            f"New balance: {format_money(entry.balance_after)} (ledger entry {entry.pk}).",
-        )
-        return HttpResponseRedirect(change_url)

@@ -1,7 +1,7 @@
 """The wallet in the Django admin: a read-only ledger with totals, payment records, ledger health.
 
 Nothing here writes money. Balances change only through wallet.services (the "Adjust balance"
-page lives on the user admin, authentication/admin.py, and calls services.adjust).
+page lives on the user admin, wallet/user_admin.py, and calls services.adjust).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from django.utils.text import Truncator
 
 from netcop_hub.views import PermissionDeniedWithReason
 
+from . import user_admin  # noqa: F401 - registers the user admin with its wallet part
 from .admin_actions import reconcile_with_stripe, refund_to_card
 from .exceptions import PaymentProviderError, PaymentProviderUnavailable
 from .health import check_ledger
