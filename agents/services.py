@@ -30,13 +30,11 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from wallet.exceptions import InsufficientBalance
-from wallet.models import BillingSettings, TxType, WalletTransaction
-from wallet.services import CENT, debit, lock_user, to_money
-from wallet.services.billing import month_start
+from wallet.models import BillingSettings, TxType
+from wallet.services import CENT, billing, debit, lock_user, to_money
 
 from . import queue
 from .compute import compute
@@ -183,16 +181,10 @@ def is_queued(agent: Agent) -> bool:
 
 
 def month_spent(*, user_id) -> Decimal:
-    """Money spent on agents this calendar month (TIME_ZONE), from the ledger: agent charges minus
-    agent refunds written this month. Not from run rows: a run that failed before it was charged
-    cost nothing and must not count towards the limit (issue 18, item 15)."""
-    total = WalletTransaction.objects.filter(
-        user_id=user_id,
-        created_at__gte=month_start(),
-        type__in=(TxType.AGENT_USAGE, TxType.AGENT_REFUND),
-    ).aggregate(total=Sum("amount"))["total"]
-    # Debits are negative; a refund this month of last month's run never makes spending negative.
-    return max(-(total or Decimal("0")), Decimal("0")).quantize(CENT)
+    """Agent charges this calendar month (TIME_ZONE), minus agent refunds: the wallet's ledger figure.
+    Not from run rows: a run that failed before it was charged cost nothing and must not count
+    towards the limit (issue 18, item 15)."""
+    return billing.month_spent(user_id=user_id)
 
 
 def spend_limit(*, user_id) -> Decimal | None:

@@ -52,6 +52,15 @@ class User(AbstractUser):
         editable=False,
         help_text="AED. Changes only through the ledger (wallet.services).",
     )
+    # Denormalised from wallet.BillingSettings (kept by its save()): True while a low-balance alert or
+    # an active auto-recharge is set. The ledger reads it in its balance UPDATE (RETURNING), so a
+    # change to an unwatched balance costs no query for what follows it (issue 19).
+    wallet_watched = models.BooleanField(
+        "balance watched",
+        default=False,
+        editable=False,
+        help_text="Has a low-balance alert or auto-recharge (maintained by the wallet's billing settings).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -82,42 +91,50 @@ class User(AbstractUser):
     def save(self, *args, **kwargs):
         if self.email:
             self.email = self.email.strip().lower()
-        # The balance is never written by a model save (the ledger owns it): a stale instance
-        # saved after a top-up must not roll the balance back.
+        # The balance (and its watch flag) is never written by a model save (the ledger and the
+        # billing settings own them): a stale instance saved after a top-up must not roll them back.
         if not self._state.adding and kwargs.get("update_fields") is None:
             kwargs["update_fields"] = [
                 f.attname
                 for f in self._meta.concrete_fields
-                if not f.primary_key and f.attname != "wallet_balance"
+                if not f.primary_key and f.attname not in ("wallet_balance", "wallet_watched")
             ]
         super().save(*args, **kwargs)
 
-    # The seed's API, kept: atomic now, delegating to the ledger services.
+    # The seed's API, kept as thin doors into the ledger services (wallet.services). The imports
+    # are at call time because accounts sit below the wallet in the layer order.
     def has_sufficient_balance(self, amount) -> bool:
         """True if the stored balance covers `amount` (a Decimal or a decimal string)."""
-        from wallet.services import to_money
+        from wallet.money import to_money  # lazy: accounts sit below the wallet (layer order)
 
         self.refresh_from_db(fields=["wallet_balance"])
         return self.wallet_balance >= to_money(amount)
 
-    def add_balance(self, amount, description: str = "") -> bool:
-        """Credit the wallet as an adjustment; returns True on success."""
-        from wallet import services
+    def add_balance(self, amount, description: str = "Balance added through User.add_balance") -> bool:
+        """Credit the wallet: a ledger adjustment described by `description` (never left blank: the
+        ledger says where every change came from). Returns True; raises InvalidAmount or
+        BalanceLimitExceeded like wallet.services.credit."""
+        from wallet import services  # lazy: accounts sit below the wallet (layer order)
 
+        description = (description or "").strip() or "Balance added through User.add_balance"
         services.credit(
             user=self, amount=amount, type=services.TxType.ADJUSTMENT, description=description
         )
         self.refresh_from_db(fields=["wallet_balance"])
         return True
 
-    def deduct_balance(self, amount, description: str = "") -> bool:
-        """Debit the wallet for agent usage; False (and nothing written) when funds are short."""
-        from wallet import services
-        from wallet.exceptions import InsufficientBalance
+    def deduct_balance(self, amount, description: str = "Agent usage") -> bool:
+        """Debit the wallet for agent usage (wallet.services.debit); False, and nothing written, when
+        the balance is short."""
+        from wallet import services  # lazy: accounts sit below the wallet (layer order)
+        from wallet.exceptions import InsufficientBalance  # lazy: as above
 
         try:
             services.debit(
-                user=self, amount=amount, type=services.TxType.AGENT_USAGE, description=description
+                user=self,
+                amount=amount,
+                type=services.TxType.AGENT_USAGE,
+                description=(description or "").strip() or "Agent usage",
             )
             return True
         except InsufficientBalance:

@@ -289,6 +289,12 @@ if STRIPE_SANDBOX:
     STRIPE_SECRET_KEY = STRIPE_SECRET_KEY or "sk_test_sandbox"
     STRIPE_PUBLISHABLE_KEY = STRIPE_PUBLISHABLE_KEY or "pk_test_sandbox"
 STRIPE_API_BASE = optional("STRIPE_API_BASE", LOCALSTRIPE_URL if STRIPE_SANDBOX else "")
+# The payment gateway's backend (wallet.payments), like Django's EMAIL_BACKEND: STRIPE_SANDBOX picks
+# the sandbox (localstripe) or real Stripe; set PAYMENTS_BACKEND to a dotted class path to override.
+PAYMENTS_BACKEND = optional(
+    "PAYMENTS_BACKEND",
+    "wallet.payments.sandbox.SandboxBackend" if STRIPE_SANDBOX else "wallet.payments.stripe.StripeBackend",
+)
 # The Stripe API version we speak, pinned (stripe-python would send its own newest, on which
 # PaymentIntent create no longer takes payment_method_types). The contract tests check every
 # request against stripe-mock's spec of exactly this version.

@@ -215,18 +215,18 @@ class LocalStripe:
 @pytest.fixture
 def stripe_sandbox(localstripe_server, settings):
     """Point the app at the session's localstripe with wiped data; yields a LocalStripe helper."""
-    from wallet import stripe_gateway
+    from wallet import payments
 
     helper = LocalStripe(localstripe_server)
     helper.wipe()
-    settings.STRIPE_SANDBOX = True
+    settings.PAYMENTS_BACKEND = "wallet.payments.sandbox.SandboxBackend"
     settings.STRIPE_API_BASE = localstripe_server
     settings.STRIPE_SECRET_KEY = LocalStripe.key
     settings.STRIPE_PUBLISHABLE_KEY = "pk_test_netcop_tests"
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
-    stripe_gateway.reset_client()
+    payments.reset_client()
     yield helper
-    stripe_gateway.reset_client()
+    payments.reset_client()
 
 
 # Real task workers (db_worker, rqworker, run_scheduler) and a local http agent: see tests/workers.py.

@@ -108,7 +108,7 @@ def post_event(client, event: dict, secret: str = WEBHOOK_SECRET, timestamp: int
 
 def authenticated_but_unconfirmed(user, sandbox, amount="25.00", key=None):
     """A 3-D Secure top-up the cardholder completed at Stripe; the browser never told us."""
-    from wallet import services, stripe_gateway
+    from wallet import payments, services
     from wallet.models import TopUp
 
     result = services.start_topup(
@@ -116,7 +116,7 @@ def authenticated_but_unconfirmed(user, sandbox, amount="25.00", key=None):
         idempotency_key=key or uuid.uuid4().hex,
     )
     assert result.status == TopUp.Status.REQUIRES_ACTION
-    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
+    intent = payments.retrieve_intent(result.topup.stripe_payment_intent_id)
     sandbox.authenticate(intent.id, intent.client_secret, success=True)
     return result.topup
 

@@ -9,7 +9,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
 
-from wallet import services, stripe_gateway
+from wallet import payments, services
 from wallet.emails import AUTO_RECHARGE_FAILED, AUTO_RECHARGE_LIMIT, AUTO_RECHARGE_PAUSED, LOW_BALANCE
 from wallet.models import BillingSettings, SentEmail, TopUp, TxType
 from wallet.services import billing
@@ -143,10 +143,10 @@ def test_3ds_card_fails_off_session_credits_nothing_and_emails_a_link(user, stri
     result = save_card(user, stripe_sandbox, number=SECURE_3DS, amount="60.00")
     # On-session the page would run 3-D Secure; here it is completed by the test (the cardholder).
     if result.topup.status == TopUp.Status.REQUIRES_ACTION:
-        intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
+        intent = payments.retrieve_intent(result.topup.stripe_payment_intent_id)
         stripe_sandbox.authenticate(intent.id, result.client_secret)
-        services.settle_topup(intent=stripe_gateway.retrieve_intent(intent.id))
-    pm = stripe_gateway.list_saved_cards(customer=billing.settings_for(user.pk).stripe_customer_id)[0].id
+        services.settle_topup(intent=payments.retrieve_intent(intent.id))
+    pm = payments.list_saved_cards(customer=billing.settings_for(user.pk).stripe_customer_id)[0].id
     billing.remember_card(user_id=user.pk, payment_method=pm)
     arm(user)
     before = balance(user)
@@ -169,7 +169,7 @@ def test_a_decline_backs_off_then_three_failures_pause_with_one_email(user, stri
     row = BillingSettings.objects.get(pk=user.pk)
     # The saved card now declines (another card the customer saved that fails).
     declined = stripe_sandbox.card(DECLINED)
-    stripe_gateway.attach_payment_method(payment_method=declined, customer=row.stripe_customer_id)
+    payments.attach_payment_method(payment_method=declined, customer=row.stripe_customer_id)
     billing.remember_card(user_id=user.pk, payment_method=declined)
     mail.outbox.clear()
     spend(user, "20.00")
@@ -242,13 +242,13 @@ def test_a_lost_answer_keeps_the_recharge_in_flight_until_reconciliation_settles
 
     save_card(user, stripe_sandbox, amount="60.00")
     arm(user)
-    real = stripe_gateway.charge_saved_card
+    real = payments.charge_saved_card
 
     def lost(**kwargs):
         real(**kwargs)
         raise PaymentProviderUnavailable("timeout")
 
-    monkeypatch.setattr(stripe_gateway, "charge_saved_card", lost)
+    monkeypatch.setattr(payments, "charge_saved_card", lost)
     spend(user, "20.00")
     auto = TopUp.objects.get(is_automatic=True)
     assert auto.status == TopUp.Status.PENDING and auto.stripe_payment_intent_id is None

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import DataError, IntegrityError, transaction
 from django.urls import reverse
 
-from wallet import services, stripe_gateway
+from wallet import payments, services
 from wallet.exceptions import BalanceLimitExceeded
 from wallet.health import check_ledger
 from wallet.models import CardRefund, TopUp, TxType, WalletTransaction
@@ -76,7 +76,7 @@ def test_start_topup_past_the_limit_charges_nothing(user, superuser, settings, m
     def never(**kwargs):
         raise AssertionError("Stripe must not be called")
 
-    monkeypatch.setattr(stripe_gateway, "create_and_confirm_intent", never)
+    monkeypatch.setattr(payments, "create_and_confirm_intent", never)
     with pytest.raises(BalanceLimitExceeded, match=r"at most 1,000\.00 AED\. You can add up to 50\.00 AED now\."):
         services.start_topup(user=user, amount="60.00", payment_method_id="pm_card_visa", idempotency_key="k")
     assert not TopUp.objects.exists()
@@ -102,9 +102,9 @@ def _topup_awaiting_3ds(user, stripe_sandbox, amount="10.00"):
         user=user, amount=amount, payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="race"
     )
     assert result.status == TopUp.Status.REQUIRES_ACTION
-    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
+    intent = payments.retrieve_intent(result.topup.stripe_payment_intent_id)
     stripe_sandbox.authenticate(intent.id, intent.client_secret, success=True)
-    return stripe_gateway.retrieve_intent(intent.id)
+    return payments.retrieve_intent(intent.id)
 
 
 def test_collected_payment_above_the_setting_but_within_the_column_is_credited(
@@ -138,7 +138,7 @@ def test_collected_payment_the_column_cannot_hold_is_returned_to_the_card(
     assert user.wallet_balance == COLUMN_MAX - Decimal("5.00")
     assert not WalletTransaction.objects.filter(type=TxType.TOP_UP).exists()
     # Every later path is a no-op: settle again, reconcile, and Stripe's charge.refunded for it.
-    again = services.settle_topup(intent=stripe_gateway.retrieve_intent(intent.id))
+    again = services.settle_topup(intent=payments.retrieve_intent(intent.id))
     assert not again.credited_now and CardRefund.objects.count() == 1
     assert services.record_external_refund(
         payment_intent_id=intent.id, charge_id="ch_x", amount_refunded_minor=1000, currency="aed"
@@ -156,17 +156,17 @@ def test_return_left_pending_by_an_outage_is_retried_by_reconcile(
     intent = _topup_awaiting_3ds(user, stripe_sandbox)
     settings.WALLET_MAX_BALANCE = COLUMN_MAX
     services.adjust(user=user, amount=COLUMN_MAX, reason="full", staff=superuser)
-    real = stripe_gateway.create_refund
+    real = payments.create_refund
 
     def down(**kwargs):
         raise PaymentProviderUnavailable("down")
 
-    monkeypatch.setattr(stripe_gateway, "create_refund", down)
+    monkeypatch.setattr(payments, "create_refund", down)
     with django_capture_on_commit_callbacks(execute=True):
         services.settle_topup(intent=intent)
     refund = CardRefund.objects.get()
     assert refund.status == CardRefund.Status.PENDING
-    monkeypatch.setattr(stripe_gateway, "create_refund", real)
+    monkeypatch.setattr(payments, "create_refund", real)
     call_command("reconcile_topups", "--older-than", "0s")
     refund.refresh_from_db()
     assert refund.status == CardRefund.Status.SUCCEEDED

@@ -141,7 +141,7 @@ def test_choose_the_card_for_automatic_topups(auth_client, user, make_user, stri
 
 
 def test_an_expired_card_is_marked_expired(auth_client, user, monkeypatch):
-    from wallet.stripe_gateway import SavedCard
+    from wallet.payments import SavedCard
 
     cards = [SavedCard(id="pm_old", brand="visa", last4="1111", exp_month=1, exp_year=2020),
              SavedCard(id="pm_new", brand="mastercard", last4="4444", exp_month=12, exp_year=2099)]

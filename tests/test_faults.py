@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from tests.helpers import WEBHOOK_SECRET as SECRET
 from tests.helpers import authenticated_but_unconfirmed, intent_event, post_event
-from wallet import reconcile, services, stripe_gateway
+from wallet import payments, reconcile, services
 from wallet.exceptions import PaymentProviderUnavailable
 from wallet.models import StripeEvent, TopUp, TxType, WalletTransaction
 
@@ -32,7 +32,7 @@ def test_browser_never_confirms_after_3ds_reconcile_credits_once(user, stripe_sa
     assert reconcile_now().credited == 0
     assert top_up_rows(user).count() == 1
     # The browser coming back late is a no-op too.
-    late = services.settle_topup(intent=stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id), user=user)
+    late = services.settle_topup(intent=payments.retrieve_intent(topup.stripe_payment_intent_id), user=user)
     assert not late.credited_now and late.status == TopUp.Status.SUCCEEDED
     user.refresh_from_db()
     assert user.wallet_balance == Decimal("25.00")
@@ -42,7 +42,7 @@ def test_browser_never_confirms_after_3ds_reconcile_credits_once(user, stripe_sa
 def test_crash_between_stripe_success_and_our_credit(next_path, user, stripe_sandbox, settings, client, monkeypatch):
     settings.STRIPE_WEBHOOK_SECRET = SECRET
     topup = authenticated_but_unconfirmed(user, stripe_sandbox, amount="25.00")
-    intent = stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id)
+    intent = payments.retrieve_intent(topup.stripe_payment_intent_id)
     assert intent.status == "succeeded"
 
     def crash(**kwargs):
@@ -59,7 +59,7 @@ def test_crash_between_stripe_success_and_our_credit(next_path, user, stripe_san
     monkeypatch.undo()
 
     if next_path == "confirm":
-        assert services.settle_topup(intent=stripe_gateway.retrieve_intent(intent.id), user=user).credited_now
+        assert services.settle_topup(intent=payments.retrieve_intent(intent.id), user=user).credited_now
     elif next_path == "webhook":
         assert post_event(client, intent_event(intent.id)).status_code == 200
     else:
@@ -67,7 +67,7 @@ def test_crash_between_stripe_success_and_our_credit(next_path, user, stripe_san
     # ...and every other path afterwards credits nothing.
     assert post_event(client, intent_event(intent.id)).status_code == 200
     assert reconcile_now().credited == 0
-    assert not services.settle_topup(intent=stripe_gateway.retrieve_intent(intent.id)).credited_now
+    assert not services.settle_topup(intent=payments.retrieve_intent(intent.id)).credited_now
     assert top_up_rows(user).count() == 1
     user.refresh_from_db()
     assert user.wallet_balance == Decimal("25.00")
@@ -76,7 +76,7 @@ def test_crash_between_stripe_success_and_our_credit(next_path, user, stripe_san
 def test_stripe_unreachable_during_create_credits_nothing(user, stripe_sandbox, settings):
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"
     settings.STRIPE_TIMEOUT_SECONDS = 2
-    stripe_gateway.reset_client()
+    payments.reset_client()
     with pytest.raises(PaymentProviderUnavailable, match="could not be reached"):
         services.start_topup(user=user, amount="30.00", payment_method_id="pm_card_visa", idempotency_key="down")
     topup = TopUp.objects.get(user=user)
@@ -86,7 +86,7 @@ def test_stripe_unreachable_during_create_credits_nothing(user, stripe_sandbox, 
 
     # Stripe back: reconcile finds no intent; after TOPUP_UNSTARTED_AFTER it fails the top-up.
     settings.STRIPE_API_BASE = stripe_sandbox.url
-    stripe_gateway.reset_client()
+    payments.reset_client()
     assert reconcile_now().counts == {"waiting": 1}
     settings.TOPUP_UNSTARTED_AFTER = timedelta(0)
     assert reconcile_now().counts == {"failed": 1}
@@ -96,13 +96,13 @@ def test_stripe_unreachable_during_create_credits_nothing(user, stripe_sandbox, 
 
 
 def test_create_response_lost_after_stripe_charged(user, stripe_sandbox, settings, monkeypatch):
-    real_create = stripe_gateway.create_and_confirm_intent
+    real_create = payments.create_and_confirm_intent
 
     def charged_then_timed_out(**kwargs):
         real_create(**kwargs)  # Stripe did it ...
         raise PaymentProviderUnavailable("The payment provider could not be reached.")  # ... we never heard
 
-    monkeypatch.setattr(stripe_gateway, "create_and_confirm_intent", charged_then_timed_out)
+    monkeypatch.setattr(payments, "create_and_confirm_intent", charged_then_timed_out)
     with pytest.raises(PaymentProviderUnavailable, match="could not be reached"):
         services.start_topup(user=user, amount="30.00", payment_method_id="pm_card_visa", idempotency_key="lost")
     monkeypatch.undo()
@@ -135,7 +135,7 @@ def test_webhook_racing_the_browser_confirm_credits_once(make_user, stripe_sandb
             return post_event(Client(), event).status_code  # the same event, delivered several times
         if i % 3 == 1:
             return post_event(Client(), intent_event(intent_id)).status_code  # distinct events
-        return services.settle_topup(intent=stripe_gateway.retrieve_intent(intent_id), user=user).credited_now
+        return services.settle_topup(intent=payments.retrieve_intent(intent_id), user=user).credited_now
 
     results = run_concurrently(worker, 9)
     assert not [r for r in results if isinstance(r, BaseException)], results
@@ -161,7 +161,7 @@ def test_check_ledger_after_every_fault(user, make_user, stripe_sandbox, setting
     ).topup
     services.refund_topup(topup=by_browser, amount="15.00", reason="ok", staff=staff)
     monkeypatch.setattr(
-        stripe_gateway, "create_refund",
+        payments, "create_refund",
         lambda **kw: (_ for _ in ()).throw(PaymentProviderUnavailable("down")),
     )
     services.refund_topup(topup=by_reconcile, amount="5.00", reason="pending", staff=staff)

@@ -15,10 +15,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_topup_create_is_rate_limited_per_user_before_any_work(auth_client, settings, monkeypatch):
-    from wallet import stripe_gateway
+    from wallet import payments
 
     settings.TOPUP_RATE_LIMIT = parse_rate("3/10m")
-    monkeypatch.setattr(stripe_gateway, "create_and_confirm_intent", lambda **kw: pytest.fail("Stripe called"))
+    monkeypatch.setattr(payments, "create_and_confirm_intent", lambda **kw: pytest.fail("Stripe called"))
     url = reverse("wallet:create_payment_intent")
     body = json.dumps({"amount": "abc", "payment_method_id": "pm_card_visa", "idempotency_key": "k"})
     codes = [auth_client.post(url, body, content_type="application/json").status_code for _ in range(5)]

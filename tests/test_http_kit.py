@@ -19,7 +19,7 @@ from netcop_hub import http
 from netcop_hub.errors import DomainError
 from netcop_hub.pageconfig import TOO_MANY
 from tests.helpers import CONFIRM_URL, CREATE_URL, create_topup, post_json
-from wallet import money, services, stripe_gateway
+from wallet import money, services
 from wallet.exceptions import InsufficientBalance, InvalidAmount
 from wallet.models import TopUp
 
@@ -63,8 +63,7 @@ def fake_topups(monkeypatch, user):
         return topup
 
     monkeypatch.setattr(services, "start_topup", lambda **kw: state["result"])
-    monkeypatch.setattr(services, "settle_topup", lambda **kw: state["result"])
-    monkeypatch.setattr(stripe_gateway, "retrieve_intent", lambda intent_id: object())
+    monkeypatch.setattr(services, "finish_topup", lambda **kw: state["result"])
     return make
 
 

@@ -163,11 +163,15 @@ def test_a_failed_password_change_sends_nothing(client, make_user, mailoutbox,
 @pytest.mark.django_db(transaction=True)
 def test_names_stored_before_the_validator_are_replaced_by_a_migration(make_user):
     executor = MigrationExecutor(connection)
-    executor.migrate([("authentication", "0003_display_name_validator")])
-    forged = make_user(email="forged.name@example.com")
-    fine = make_user(email="fine@example.com")
-    User.objects.filter(pk=forged.pk).update(username="Alice\nURGENT: pay at http://evil.example")
-    User.objects.filter(pk=fine.pk).update(username="Zoë O'Brien")
+    # Rows written through the model as it was at 0003 (later migrations add columns the current
+    # model has and the old table lacks).
+    OldUser = executor.migrate([("authentication", "0003_display_name_validator")]).apps.get_model(
+        "authentication", "User"
+    )
+    forged = OldUser.objects.create(email="forged.name@example.com", username="forged", password="!")
+    fine = OldUser.objects.create(email="fine@example.com", username="fine", password="!")
+    OldUser.objects.filter(pk=forged.pk).update(username="Alice\nURGENT: pay at http://evil.example")
+    OldUser.objects.filter(pk=fine.pk).update(username="Zoë O'Brien")
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())

@@ -121,6 +121,16 @@ def test_model_api_delegates_to_ledger(user):
     assert WalletTransaction.objects.filter(user=user).count() == 2
 
 
+def test_add_balance_never_writes_an_adjustment_without_a_reason(user):
+    user.add_balance(Decimal("5.00"))
+    user.add_balance(Decimal("1.00"), description="   ")
+    user.add_balance(Decimal("2.00"), "welcome gift")
+    descriptions = list(WalletTransaction.objects.filter(user=user).order_by("created_at", "id")
+                        .values_list("description", flat=True))
+    assert descriptions[:2] == ["Balance added through User.add_balance"] * 2
+    assert descriptions[2] == "welcome gift"
+
+
 def test_stale_instance_save_does_not_overwrite_balance(user):
     stale = type(user).objects.get(pk=user.pk)
     services.credit(user=user, amount="50.00", type=TxType.ADJUSTMENT)

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from wallet import money, services, stripe_gateway
+from wallet import money, payments, services
 from wallet.exceptions import InvalidAmount
 from wallet.models import TopUp, TxType, WalletTransaction
 
@@ -147,7 +147,7 @@ def no_stripe(monkeypatch):
         raise AssertionError("Stripe must not be called")
 
     for name in ("create_and_confirm_intent", "retrieve_intent", "cancel_intent", "list_recent_intents"):
-        monkeypatch.setattr(stripe_gateway, name, forbidden)
+        monkeypatch.setattr(payments, name, forbidden)
 
 
 @pytest.mark.django_db

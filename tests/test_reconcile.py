@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from tests.helpers import authenticated_but_unconfirmed
-from wallet import reconcile, services, stripe_gateway
+from wallet import payments, reconcile, services
 from wallet.models import TopUp, TxType, WalletTransaction
 
 pytestmark = pytest.mark.django_db
@@ -63,12 +63,12 @@ def test_waiting_for_3ds_is_left_alone_until_abandoned(user, stripe_sandbox, set
     assert report.counts == {"canceled": 1}
     topup.refresh_from_db()
     assert topup.status == TopUp.Status.CANCELED
-    assert stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id).status == "canceled"
+    assert payments.retrieve_intent(topup.stripe_payment_intent_id).status == "canceled"
 
 
 def test_failed_authentication_is_marked_failed(user, stripe_sandbox):
     topup = waiting_3ds(user, stripe_sandbox)
-    intent = stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id)
+    intent = payments.retrieve_intent(topup.stripe_payment_intent_id)
     stripe_sandbox.authenticate(intent.id, intent.client_secret, success=False)
     assert run().counts == {"failed": 1}
     topup.refresh_from_db()
@@ -98,7 +98,7 @@ def test_dry_run_changes_nothing(user, stripe_sandbox, settings):
     assert any("would cancel" in line for line in report.lines)
     assert {t.pk: (t.status, t.updated_at) for t in TopUp.objects.all()} == before
     assert not WalletTransaction.objects.exists()
-    assert stripe_gateway.retrieve_intent(waiting.stripe_payment_intent_id).status == "requires_action"
+    assert payments.retrieve_intent(waiting.stripe_payment_intent_id).status == "requires_action"
     assert topup.pk in before
 
 
@@ -148,7 +148,7 @@ def test_stripe_unreachable_during_reconcile_leaves_rows_for_the_next_run(user, 
     real_base = settings.STRIPE_API_BASE
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens on the discard port
     settings.STRIPE_TIMEOUT_SECONDS = 2
-    stripe_gateway.reset_client()
+    payments.reset_client()
     out = StringIO()
     with pytest.raises(CommandError, match="left for the next run"):
         call_command("reconcile_topups", "--older-than", "0s", stdout=out)
@@ -159,7 +159,7 @@ def test_stripe_unreachable_during_reconcile_leaves_rows_for_the_next_run(user, 
     assert not WalletTransaction.objects.exists()
 
     settings.STRIPE_API_BASE = real_base
-    stripe_gateway.reset_client()
+    payments.reset_client()
     assert run().credited == 4
     assert all(TopUp.objects.get(pk=t.pk).status == TopUp.Status.SUCCEEDED for t in topups)
 
@@ -170,7 +170,7 @@ def test_concurrent_runs_and_live_settles_credit_each_topup_once(make_user, stri
 
     users = [make_user() for _ in range(3)]
     topups = [authenticated_but_unconfirmed(u, stripe_sandbox, amount="12.50") for u in users for _ in range(2)]
-    intents = [stripe_gateway.retrieve_intent(t.stripe_payment_intent_id) for t in topups]
+    intents = [payments.retrieve_intent(t.stripe_payment_intent_id) for t in topups]
 
     def worker(i):
         if i % 2:
@@ -220,10 +220,10 @@ def test_unstarted_topup_is_not_failed_when_the_listing_may_be_truncated(user, s
     topup = TopUp.objects.create(user=user, amount=Decimal("20.00"), currency="AED", idempotency_key="busy")
     settings.TOPUP_UNSTARTED_AFTER = timedelta(0)
     others = [
-        stripe_gateway.Intent(id=f"pi_other{i}", status="succeeded", amount=100, currency="aed")
+        payments.Intent(id=f"pi_other{i}", status="succeeded", amount=100, currency="aed")
         for i in range(reconcile.RECENT_INTENTS)
     ]
-    monkeypatch.setattr(stripe_gateway, "list_recent_intents", lambda limit: others)
+    monkeypatch.setattr(payments, "list_recent_intents", lambda limit: others)
     report = run()
     assert report.counts == {"waiting": 1} and "most recent; left pending" in report.lines[0]
     topup.refresh_from_db()
@@ -237,7 +237,7 @@ def _failed_then_paid(user, sandbox):
     """We recorded a top-up failed; the cardholder then completed the same intent at Stripe."""
     topup = waiting_3ds(user, sandbox)
     TopUp.objects.filter(pk=topup.pk).update(status=TopUp.Status.FAILED, failure_reason="declined")
-    intent = stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id)
+    intent = payments.retrieve_intent(topup.stripe_payment_intent_id)
     sandbox.authenticate(intent.id, intent.client_secret, success=True)
     return topup
 
@@ -256,7 +256,7 @@ def test_failed_topup_whose_intent_later_succeeded_is_credited_once(user, stripe
 
 def test_failed_topup_still_failed_at_stripe_is_left_alone(user, stripe_sandbox):
     topup = waiting_3ds(user, stripe_sandbox)
-    intent = stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id)
+    intent = payments.retrieve_intent(topup.stripe_payment_intent_id)
     stripe_sandbox.authenticate(intent.id, intent.client_secret, success=False)
     assert run().counts == {"failed": 1}
     report = run()

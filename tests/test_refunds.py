@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from wallet import reconcile, services, stripe_gateway
+from wallet import payments, reconcile, services
 from wallet.exceptions import InvalidAmount, PaymentProviderUnavailable, RefundNotAllowed
 from wallet.models import CardRefund, TopUp, TxType, WalletTransaction
 
@@ -108,12 +108,12 @@ def test_stripe_refusing_restores_the_balance(user, staff, stripe_sandbox):
 
 def test_stripe_unreachable_leaves_it_pending_and_reconcile_finishes_it(user, staff, stripe_sandbox, monkeypatch):
     topup = settled(user)
-    real_create = stripe_gateway.create_refund
+    real_create = payments.create_refund
 
     def unreachable(**kwargs):
         raise PaymentProviderUnavailable("The payment provider could not be reached.")
 
-    monkeypatch.setattr(stripe_gateway, "create_refund", unreachable)
+    monkeypatch.setattr(payments, "create_refund", unreachable)
     refund = services.refund_topup(topup=topup, amount="60.00", reason="outage", staff=staff)
     assert refund.status == CardRefund.Status.PENDING
     user.refresh_from_db()
@@ -129,7 +129,7 @@ def test_stripe_unreachable_leaves_it_pending_and_reconcile_finishes_it(user, st
         seen_keys.append(kwargs["idempotency_key"])
         return real_create(**kwargs)
 
-    monkeypatch.setattr(stripe_gateway, "create_refund", recording)
+    monkeypatch.setattr(payments, "create_refund", recording)
     report = reconcile.reconcile_topups(older_than=timedelta(0), limit=10, dry_run=False)
     assert report.counts == {"refunded": 1}
     assert seen_keys == [f"refund-{refund.pk}"]  # the same key as the first attempt
@@ -298,7 +298,7 @@ def _pending_refund(user, staff, monkeypatch, amount="60.00"):
     def unreachable(**kwargs):
         raise PaymentProviderUnavailable("The payment provider could not be reached.")
 
-    monkeypatch.setattr(stripe_gateway, "create_refund", unreachable)
+    monkeypatch.setattr(payments, "create_refund", unreachable)
     refund = services.refund_topup(topup=topup, amount=amount, reason="outage", staff=staff)
     monkeypatch.undo()
     assert refund.status == CardRefund.Status.PENDING and not refund.stripe_refund_id
@@ -311,7 +311,7 @@ def test_pending_refund_past_the_idempotency_window_is_not_retried(user, staff, 
     topup, refund = _pending_refund(user, staff, monkeypatch)
     CardRefund.objects.filter(pk=refund.pk).update(created_at=timezone.now() - timedelta(hours=21))
     calls = []
-    monkeypatch.setattr(stripe_gateway, "create_refund", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(payments, "create_refund", lambda **kw: calls.append(kw))
     for _ in range(2):  # reported again by every run, never re-created
         report = reconcile.reconcile_topups(older_than=timedelta(0), limit=10, dry_run=False)
         assert report.counts == {"needs_review": 1} and report.errors == 1
@@ -338,7 +338,7 @@ def test_a_4xx_on_retry_needs_a_person_and_does_not_reverse(user, staff, stripe_
     assert user.wallet_balance == Decimal("40.00")
     # Later runs do not ask Stripe again for it.
     calls = []
-    monkeypatch.setattr(stripe_gateway, "create_refund", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(payments, "create_refund", lambda **kw: calls.append(kw))
     assert reconcile.reconcile_topups(older_than=timedelta(0), limit=10).counts == {"needs_review": 1}
     assert calls == []
 
@@ -419,13 +419,13 @@ def test_admin_refund_form_accepts_one_fil():
 @pytest.mark.parametrize("status", ["pending", "requires_action"])
 def test_stripe_pending_refund_stays_pending_until_stripe_says_succeeded(status, user, staff, stripe_sandbox, monkeypatch):
     topup = settled(user)
-    real_create = stripe_gateway.create_refund
+    real_create = payments.create_refund
 
     def answered(**kwargs):  # real Stripe may answer a refund that is not final yet
         made = real_create(**kwargs)
-        return stripe_gateway.Refund(id=made.id, status=status, amount=made.amount)
+        return payments.Refund(id=made.id, status=status, amount=made.amount)
 
-    monkeypatch.setattr(stripe_gateway, "create_refund", answered)
+    monkeypatch.setattr(payments, "create_refund", answered)
     refund = services.refund_topup(topup=topup, amount="25.00", reason="r", staff=staff)
     assert refund.status == CardRefund.Status.PENDING and refund.stripe_refund_id.startswith("re_")
     user.refresh_from_db()
@@ -433,7 +433,7 @@ def test_stripe_pending_refund_stays_pending_until_stripe_says_succeeded(status,
 
     # Reconcile reads it by its id (localstripe: succeeded) and never creates a second one.
     calls = []
-    monkeypatch.setattr(stripe_gateway, "create_refund", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(payments, "create_refund", lambda **kw: calls.append(kw))
     report = reconcile.reconcile_topups(older_than=timedelta(0), limit=10, dry_run=False)
     assert report.counts == {"refunded": 1} and calls == []
     refund.refresh_from_db()
@@ -446,16 +446,16 @@ def test_pending_refund_read_back_even_past_the_window(user, staff, stripe_sandb
     from django.utils import timezone
 
     topup = settled(user)
-    made = stripe_gateway.create_refund(
+    made = payments.create_refund(
         payment_intent_id=topup.stripe_payment_intent_id, amount_minor=1000, idempotency_key="x", metadata={}
     )
     monkeypatch.setattr(
-        stripe_gateway, "create_refund", lambda **kw: stripe_gateway.Refund(id=made.id, status="pending", amount=1000)
+        payments, "create_refund", lambda **kw: payments.Refund(id=made.id, status="pending", amount=1000)
     )
     refund = services.refund_topup(topup=topup, amount="10.00", reason="r", staff=staff)
     CardRefund.objects.filter(pk=refund.pk).update(created_at=timezone.now() - timedelta(days=3))
     monkeypatch.setattr(
-        stripe_gateway, "retrieve_refund", lambda rid: stripe_gateway.Refund(id=rid, status="pending", amount=1000)
+        payments, "retrieve_refund", lambda rid: payments.Refund(id=rid, status="pending", amount=1000)
     )
     assert reconcile.reconcile_topups(older_than=timedelta(0), limit=10).counts == {"waiting": 1}
     monkeypatch.undo()
@@ -468,12 +468,12 @@ def test_pending_refund_read_back_even_past_the_window(user, staff, stripe_sandb
 def test_refund_that_fails_at_stripe_is_reversed(status, user, staff, stripe_sandbox, monkeypatch):
     topup = settled(user)
     monkeypatch.setattr(
-        stripe_gateway, "create_refund", lambda **kw: stripe_gateway.Refund(id="re_later", status="pending", amount=4000)
+        payments, "create_refund", lambda **kw: payments.Refund(id="re_later", status="pending", amount=4000)
     )
     refund = services.refund_topup(topup=topup, amount="40.00", reason="r", staff=staff)
     assert refund.status == CardRefund.Status.PENDING
     monkeypatch.setattr(
-        stripe_gateway, "retrieve_refund", lambda rid: stripe_gateway.Refund(id=rid, status=status, amount=4000)
+        payments, "retrieve_refund", lambda rid: payments.Refund(id=rid, status=status, amount=4000)
     )
     assert reconcile.reconcile_topups(older_than=timedelta(0), limit=10).counts == {"refund_reversed": 1}
     refund.refresh_from_db()

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from wallet import services, stripe_gateway
+from wallet import payments, services
 from wallet.exceptions import InvalidAmount, PaymentDeclined, TopUpMismatch
 from wallet.models import TopUp, TxType, WalletTransaction
 
@@ -23,7 +23,7 @@ def test_successful_card_credits_once(user, stripe_sandbox, mailoutbox, django_c
     entry = WalletTransaction.objects.get(user=user)
     assert entry.type == TxType.TOP_UP and entry.stripe_payment_intent_id == result.topup.stripe_payment_intent_id
     # Settling again (webhook, reconcile, browser) is a no-op.
-    again = services.settle_topup(intent=stripe_gateway.retrieve_intent(entry.stripe_payment_intent_id))
+    again = services.settle_topup(intent=payments.retrieve_intent(entry.stripe_payment_intent_id))
     assert not again.credited_now
     assert WalletTransaction.objects.filter(user=user).count() == 1
     assert len(mailoutbox) == 1 and "100.00 AED" in mailoutbox[0].body and str(entry.id) in mailoutbox[0].body
@@ -45,9 +45,9 @@ def test_three_d_secure_then_settle(user, stripe_sandbox):
         user=user, amount="25.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="3ds"
     )
     assert result.status == TopUp.Status.REQUIRES_ACTION
-    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
+    intent = payments.retrieve_intent(result.topup.stripe_payment_intent_id)
     stripe_sandbox.authenticate(intent.id, intent.client_secret, success=True)
-    settled = services.settle_topup(intent=stripe_gateway.retrieve_intent(intent.id), user=user)
+    settled = services.settle_topup(intent=payments.retrieve_intent(intent.id), user=user)
     assert settled.credited_now and settled.new_balance == Decimal("25.00")
 
 
@@ -55,9 +55,9 @@ def test_three_d_secure_failed_marks_failed(user, stripe_sandbox):
     result = services.start_topup(
         user=user, amount="25.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="3dsf"
     )
-    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
+    intent = payments.retrieve_intent(result.topup.stripe_payment_intent_id)
     stripe_sandbox.authenticate(intent.id, intent.client_secret, success=False)
-    settled = services.settle_topup(intent=stripe_gateway.retrieve_intent(intent.id), user=user)
+    settled = services.settle_topup(intent=payments.retrieve_intent(intent.id), user=user)
     assert settled.status == TopUp.Status.FAILED and not settled.credited_now
     user.refresh_from_db()
     assert user.wallet_balance == 0 and not WalletTransaction.objects.exists()
@@ -89,11 +89,11 @@ def test_amount_mismatch_is_refused(user, stripe_sandbox):
     result = services.start_topup(
         user=user, amount="30.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="m"
     )
-    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
-    forged = stripe_gateway.Intent(id=intent.id, status="succeeded", amount=300000, currency="aed")
+    intent = payments.retrieve_intent(result.topup.stripe_payment_intent_id)
+    forged = payments.Intent(id=intent.id, status="succeeded", amount=300000, currency="aed")
     with pytest.raises(TopUpMismatch, match="does not match this top-up"):
         services.settle_topup(intent=forged)
-    forged = stripe_gateway.Intent(id=intent.id, status="succeeded", amount=3000, currency="usd")
+    forged = payments.Intent(id=intent.id, status="succeeded", amount=3000, currency="usd")
     with pytest.raises(TopUpMismatch, match="does not match this top-up"):
         services.settle_topup(intent=forged)
     assert not WalletTransaction.objects.exists()
@@ -103,7 +103,7 @@ def test_other_users_intent_is_not_found(user, make_user, stripe_sandbox):
     result = services.start_topup(user=user, amount="30.00", payment_method_id="pm_card_visa", idempotency_key="o")
     intruder = make_user()
     with pytest.raises(TopUp.DoesNotExist):
-        services.settle_topup(intent=stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id), user=intruder)
+        services.settle_topup(intent=payments.retrieve_intent(result.topup.stripe_payment_intent_id), user=intruder)
 
 
 def test_stripe_is_never_called_inside_a_transaction(user, stripe_sandbox):
@@ -121,9 +121,9 @@ def test_twenty_concurrent_settles_credit_once(make_user, stripe_sandbox):
     result = services.start_topup(
         user=user, amount="40.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="race"
     )
-    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
+    intent = payments.retrieve_intent(result.topup.stripe_payment_intent_id)
     stripe_sandbox.authenticate(intent.id, intent.client_secret, success=True)
-    succeeded = stripe_gateway.retrieve_intent(intent.id)
+    succeeded = payments.retrieve_intent(intent.id)
 
     results = run_concurrently(lambda i: services.settle_topup(intent=succeeded), 20)
     assert not [r for r in results if isinstance(r, BaseException)], results
@@ -137,7 +137,7 @@ def test_only_card_error_messages_are_kept_for_customers():
     import stripe
 
     def intent(error):
-        return stripe_gateway._intent(stripe.PaymentIntent.construct_from(
+        return payments.stripe_backend._intent(stripe.PaymentIntent.construct_from(
             {"id": "pi_1", "status": "requires_payment_method", "amount": 100, "currency": "aed",
              "last_payment_error": error}, "sk_test"))
 
@@ -148,3 +148,42 @@ def test_only_card_error_messages_are_kept_for_customers():
     assert intent({"type": "invalid_request_error", "code": "payment_intent_authentication_failure",
                    "message": "The provided PaymentMethod has failed authentication."}
                   ).last_error_message == "Card authentication failed."
+
+
+# --- a top-up left at 3-D Secure: the services finish or cancel it (views only call them) ----------------
+
+
+def test_cancel_topup_cancels_at_stripe_and_records_it(user, stripe_sandbox):
+    result = services.start_topup(
+        user=user, amount="25.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="c"
+    )
+    canceled = services.cancel_topup(user=user, intent_id=result.topup.stripe_payment_intent_id)
+    assert canceled.status == TopUp.Status.CANCELED and not canceled.credited_now
+    assert payments.retrieve_intent(result.topup.stripe_payment_intent_id).status == payments.IntentStatus.CANCELED
+
+
+def test_cancel_topup_after_the_cardholder_finished_credits_instead(user, stripe_sandbox):
+    result = services.start_topup(
+        user=user, amount="25.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="f"
+    )
+    intent = payments.retrieve_intent(result.topup.stripe_payment_intent_id)
+    stripe_sandbox.authenticate(intent.id, intent.client_secret, success=True)  # in another tab
+    settled = services.cancel_topup(user=user, intent_id=intent.id)
+    assert settled.credited_now and settled.new_balance == Decimal("25.00")
+
+
+def test_finish_and_cancel_never_ask_stripe_about_another_users_topup(user, make_user, stripe_sandbox, monkeypatch):
+    result = services.start_topup(
+        user=user, amount="25.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="o"
+    )
+    other = make_user()
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("Stripe asked about another user's top-up")
+
+    for name in ("cancel_intent", "retrieve_intent"):
+        monkeypatch.setattr(payments, name, forbidden)
+    for service in (services.cancel_topup, services.finish_topup):
+        with pytest.raises(TopUp.DoesNotExist):
+            service(user=other, intent_id=result.topup.stripe_payment_intent_id)
+    assert TopUp.objects.get(pk=result.topup.pk).status == TopUp.Status.REQUIRES_ACTION

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.helpers import CONFIRM_URL, CREATE_URL, create_topup, post_json
-from wallet import services, stripe_gateway
+from wallet import payments, services
 from wallet.models import TopUp, TxType, WalletTransaction
 
 pytestmark = pytest.mark.django_db
@@ -30,20 +30,20 @@ def no_stripe(monkeypatch):
         raise AssertionError("Stripe must not be called")
 
     for name in ("create_and_confirm_intent", "retrieve_intent", "cancel_intent", "list_recent_intents"):
-        monkeypatch.setattr(stripe_gateway, name, forbidden)
+        monkeypatch.setattr(payments, name, forbidden)
 
 
 @pytest.fixture
 def stripe_down(settings):
     """Point the app at a closed port: every Stripe call fails to connect."""
-    settings.STRIPE_SANDBOX = True
+    settings.PAYMENTS_BACKEND = "wallet.payments.sandbox.SandboxBackend"
     settings.STRIPE_API_BASE = "http://127.0.0.1:1"
     settings.STRIPE_SECRET_KEY = "sk_test_unreachable"
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
     settings.STRIPE_TIMEOUT_SECONDS = 2
-    stripe_gateway.reset_client()
+    payments.reset_client()
     yield
-    stripe_gateway.reset_client()
+    payments.reset_client()
 
 
 def three_ds_topup(client, stripe_sandbox, amount="25.00", key="3ds"):
@@ -95,7 +95,7 @@ def test_page_has_no_inline_script(auth_client, stripe_sandbox):
 
 
 def test_page_with_real_keys_loads_only_official_stripe_js(auth_client, settings):
-    settings.STRIPE_SANDBOX = False
+    settings.PAYMENTS_BACKEND = "wallet.payments.stripe.StripeBackend"
     settings.STRIPE_PUBLISHABLE_KEY = "pk_test_real"
     html = auth_client.get(reverse("wallet:topup")).content.decode()
     assert '<script src="https://js.stripe.com/v3/"></script>' in html
@@ -376,7 +376,7 @@ def test_confirm_before_authentication_is_400_still_requires_action(auth_client,
 
 def test_canceled_intent_is_400(auth_client, user, stripe_sandbox):
     body = three_ds_topup(auth_client, stripe_sandbox)
-    stripe_gateway.cancel_intent(body["payment_intent_id"])
+    payments.cancel_intent(body["payment_intent_id"])
     resp = post_json(auth_client, CONFIRM, {"payment_intent_id": body["payment_intent_id"]})
     assert resp.status_code == 400 and resp.json() == {
         "status": "canceled",
@@ -396,7 +396,7 @@ def test_another_users_intent_is_404_before_asking_stripe(auth_client, make_user
     def forbidden(*args, **kwargs):
         raise AssertionError("Stripe must not be asked about someone else's intent")
 
-    monkeypatch.setattr(stripe_gateway, "retrieve_intent", forbidden)
+    monkeypatch.setattr(payments, "retrieve_intent", forbidden)
     resp = post_json(auth_client, CONFIRM, {"payment_intent_id": body["payment_intent_id"]})
     assert resp.status_code == 404 and resp.json() == {"error": "No such top-up.", "code": "topup_not_found"}
     assert not WalletTransaction.objects.exists()
@@ -431,7 +431,7 @@ def test_confirm_when_stripe_is_unreachable_is_503(auth_client, user, stripe_san
     body = three_ds_topup(auth_client, stripe_sandbox)
     stripe_sandbox.authenticate(body["payment_intent_id"], body["client_secret"], success=True)
     settings.STRIPE_API_BASE = "http://127.0.0.1:1"
-    stripe_gateway.reset_client()
+    payments.reset_client()
     resp = post_json(auth_client, CONFIRM, {"payment_intent_id": body["payment_intent_id"]})
     assert resp.status_code == 503 and "127.0.0.1" not in resp.json()["error"]
     assert not WalletTransaction.objects.exists()
@@ -445,7 +445,7 @@ def test_twenty_concurrent_confirms_credit_once(make_user, stripe_sandbox):
     result = services.start_topup(
         user=user, amount="40.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="r"
     )
-    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
+    intent = payments.retrieve_intent(result.topup.stripe_payment_intent_id)
     stripe_sandbox.authenticate(intent.id, intent.client_secret, success=True)
     logged_in = Client()
     logged_in.force_login(user)

@@ -189,10 +189,10 @@ def test_a_settled_top_up_cannot_be_canceled(user, stripe_sandbox):
 
 def test_finish_and_cancel_check_the_owner(make_user, user, stripe_sandbox, monkeypatch):
     topup = abandoned_3ds(client_for(user), stripe_sandbox)
-    from wallet import stripe_gateway
+    from wallet import payments
 
     for name in ("retrieve_intent", "cancel_intent"):
-        monkeypatch.setattr(stripe_gateway, name, lambda *a, **k: pytest.fail("Stripe asked for another's top-up"))
+        monkeypatch.setattr(payments, name, lambda *a, **k: pytest.fail("Stripe asked for another's top-up"))
     stranger = client_for(make_user())
     for url in (resume_url(topup), cancel_url(topup)):
         resp = stranger.post(url)

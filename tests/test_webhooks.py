@@ -17,7 +17,7 @@ from tests.helpers import (
     post_event,
     sign_webhook,
 )
-from wallet import services, stripe_gateway
+from wallet import payments, services
 from wallet.models import CardRefund, StripeEvent, TopUp, TxType, WalletTransaction
 
 pytestmark = pytest.mark.django_db
@@ -103,7 +103,7 @@ def test_payment_failed_marks_the_topup_failed(user, stripe_sandbox, webhook_sec
     result = services.start_topup(
         user=user, amount="25.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="f"
     )
-    intent = stripe_gateway.retrieve_intent(result.topup.stripe_payment_intent_id)
+    intent = payments.retrieve_intent(result.topup.stripe_payment_intent_id)
     stripe_sandbox.authenticate(intent.id, intent.client_secret, success=False)
     assert post_event(client, intent_event(intent.id, "payment_intent.payment_failed")).status_code == 200
     result.topup.refresh_from_db()
@@ -115,7 +115,7 @@ def test_canceled_marks_the_topup_canceled(user, stripe_sandbox, webhook_secret,
     result = services.start_topup(
         user=user, amount="25.00", payment_method_id=stripe_sandbox.card("4000002500003155"), idempotency_key="c"
     )
-    stripe_gateway.cancel_intent(result.topup.stripe_payment_intent_id)
+    payments.cancel_intent(result.topup.stripe_payment_intent_id)
     event = intent_event(result.topup.stripe_payment_intent_id, "payment_intent.canceled")
     assert post_event(client, event).status_code == 200
     result.topup.refresh_from_db()
@@ -181,12 +181,12 @@ def test_processing_error_answers_500_then_the_retry_credits(
 
     topup = authenticated_but_unconfirmed(user, stripe_sandbox)
     event = intent_event(topup.stripe_payment_intent_id)
-    real_retrieve = stripe_gateway.retrieve_intent
+    real_retrieve = payments.retrieve_intent
 
     def down(intent_id):
         raise PaymentProviderUnavailable("The payment provider could not be reached.")
 
-    monkeypatch.setattr(stripe_gateway, "retrieve_intent", down)
+    monkeypatch.setattr(payments, "retrieve_intent", down)
     failed = post_event(client, event)
     assert failed.status_code == 500
     assert failed.json() == {"error": "Processing failed."}  # no details to the caller
@@ -194,7 +194,7 @@ def test_processing_error_answers_500_then_the_retry_credits(
     assert stored.processed_at is None and "PaymentProviderUnavailable" in stored.error
     assert not WalletTransaction.objects.exists()
 
-    monkeypatch.setattr(stripe_gateway, "retrieve_intent", real_retrieve)
+    monkeypatch.setattr(payments, "retrieve_intent", real_retrieve)
     retried = post_event(client, event)  # Stripe's retry: same event id
     assert retried.status_code == 200 and retried.json() == {"status": "ok"}
     stored.refresh_from_db()
@@ -352,7 +352,7 @@ def test_refund_that_fails_after_success_is_reversed_once(event_type, user, make
     assert refund.status == CardRefund.Status.SUCCEEDED
     # The body says nothing trustworthy; Stripe (read back) says the refund failed.
     monkeypatch.setattr(
-        stripe_gateway, "retrieve_refund", lambda rid: stripe_gateway.Refund(id=rid, status="failed", amount=4000)
+        payments, "retrieve_refund", lambda rid: payments.Refund(id=rid, status="failed", amount=4000)
     )
     body = {"id": refund.stripe_refund_id, "object": "refund", "status": "succeeded"}
     assert post_event(client, make_event(event_type, body)).status_code == 200
@@ -368,13 +368,13 @@ def test_refund_that_fails_after_success_is_reversed_once(event_type, user, make
 def test_refund_event_finishes_a_pending_refund_and_ignores_others(user, make_user, stripe_sandbox, webhook_secret, client, monkeypatch):
     staff = make_user(is_staff=True)
     topup = _settled(user)
-    real_create = stripe_gateway.create_refund
+    real_create = payments.create_refund
 
     def pending(**kwargs):
         made = real_create(**kwargs)
-        return stripe_gateway.Refund(id=made.id, status="pending", amount=made.amount)
+        return payments.Refund(id=made.id, status="pending", amount=made.amount)
 
-    monkeypatch.setattr(stripe_gateway, "create_refund", pending)
+    monkeypatch.setattr(payments, "create_refund", pending)
     refund = services.refund_topup(topup=topup, amount="40.00", reason="r", staff=staff)
     assert refund.status == CardRefund.Status.PENDING
     # localstripe reports it succeeded when read back.

@@ -30,8 +30,7 @@ from .exceptions import PaymentProviderError, PaymentProviderUnavailable
 from .health import check_ledger
 from .models import BillingSettings, CardRefund, StripeEvent, TopUp, WalletTransaction
 from .money import format_money, format_signed_money
-from .services.billing import saved_cards
-from .stripe_gateway import SavedCard
+from .services.cards import SavedCard, saved_cards
 
 CENT = Decimal("0.01")
 HEALTH_MISMATCHES_SHOWN = 200

@@ -6,11 +6,23 @@ class WalletConfig(AppConfig):
     verbose_name = "Wallet"
 
     def ready(self):
+        # Imported here, not at module level: models must be loaded first (Django's app loading).
         from netcop_hub import pageconfig
 
         from . import checks  # noqa: F401 - registers the deploy checks
         from .money import AMOUNT_MESSAGE, MAX_AMOUNT, TOO_LARGE_MESSAGE
+        from .scheduler import register_chore
+        from .services import billing
+        from .signals import balance_changed
+        from .tasks import prune_task_results, reconcile_topups
 
+        # What follows a balance change is wired from above the ledger (issue 17): the low-balance
+        # alert and the auto-recharge trigger listen to the ledger's signal.
+        balance_changed.connect(billing.on_balance_changed, dispatch_uid="wallet.billing.on_balance_changed")
+        register_chore(name="reconcile_topups", task=reconcile_topups, setting="SCHEDULE_RECONCILE_TOPUPS")
+        register_chore(
+            name="prune_task_results", task=prune_task_results, setting="SCHEDULE_PRUNE_TASK_RESULTS"
+        )
         # The one amount rule's messages and bound, for common.js's parseAmount.
         pageconfig.add(
             messages={"badAmount": AMOUNT_MESSAGE, "tooLarge": TOO_LARGE_MESSAGE},

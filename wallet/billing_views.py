@@ -131,8 +131,6 @@ def _cards(user, billing_settings: BillingSettings):
 @login_required
 def settings_page(request):
     """Billing settings: saved cards, auto-recharge, low-balance alert, monthly spend limit."""
-    from agents.services import month_spent
-
     billing_settings = billing.settings_for(request.user.pk)
     cards, cards_error = _cards(request.user, billing_settings)
     has_card = any(not c["expired"] for c in cards)
@@ -155,7 +153,7 @@ def settings_page(request):
         "billing": billing_settings,
         "cards": cards,
         "cards_error": cards_error,
-        "spent": month_spent(user_id=request.user.pk),
+        "spent": billing.month_spent(user_id=request.user.pk),
         "recharged": billing.recharged_this_month(request.user.pk),
         "automatic_topups": TopUp.objects.filter(user=request.user, is_automatic=True)[:5],
     }

@@ -1,22 +1,28 @@
 """Customer emails: top-up receipts and card-refund notices.
 
 A money transaction only *enqueues* its email, after commit (`enqueue_email`); a task worker renders
-it from the database and sends it (wallet.tasks.send_email), retrying while the mail server is down.
-Neither a queue outage nor a mail outage can affect the payment that caused the email.
+it from the database and sends it (`send_email`, the task, defined here beside what it sends so
+enqueuing never imports upward), retrying while the mail server is down. Neither a queue outage nor
+a mail outage can affect the payment that caused the email.
 """
 
 from __future__ import annotations
 
 import logging
+import smtplib
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
+from django.db import IntegrityError
 from django.template import Context, Engine
 from django.urls import reverse
+from django.utils import timezone
+from django_tasks import task
+from django_tasks.exceptions import InvalidTaskError
 
-from .models import BillingSettings, CardRefund, TopUp, WalletTransaction
+from .models import BillingSettings, CardRefund, SentEmail, TopUp, WalletTransaction
 from .money import format_money
 
 logger = logging.getLogger(__name__)
@@ -35,8 +41,6 @@ PASSWORD_CHANGED = "password_changed"
 
 def enqueue_email(kind: str, object_id) -> None:
     """Hand an email to the task queue (call it in transaction.on_commit); a queue outage is logged."""
-    from .tasks import send_email  # tasks imports this module
-
     try:
         send_email.enqueue(kind, str(object_id))
     except Exception:  # noqa: BLE001 - the payment is done; a lost email must not undo it
@@ -178,3 +182,32 @@ def send(kind: str, object_id: str) -> bool:
     if kind == PASSWORD_CHANGED:
         return send_password_changed(object_id)
     return _send_issue14(kind, object_id)
+
+
+@task()
+def send_email(kind: str, object_id: str, attempt: int = 1) -> str:
+    """Send one customer email, once: a mail-server outage schedules a retry with backoff; a second
+    delivery of an email already sent does nothing."""
+    key = f"{kind}:{object_id}"
+    if SentEmail.objects.filter(key=key).exists():
+        return "already sent"
+    try:
+        if not send(kind, object_id):
+            return "nothing to send"
+    except (OSError, smtplib.SMTPException) as exc:
+        if attempt >= settings.EMAIL_MAX_ATTEMPTS:
+            logger.error("giving up on %s email after %s attempts: %r", key, attempt, exc)
+            return "gave up"
+        delay = settings.EMAIL_RETRY_AFTER * (2 ** (attempt - 1))
+        logger.warning("%s email not sent (%r); retry %s in %s", key, exc, attempt + 1, delay)
+        try:
+            send_email.using(run_after=timezone.now() + delay).enqueue(kind, object_id, attempt + 1)
+        except InvalidTaskError:  # the immediate backend cannot defer a task
+            logger.error("%s email not sent and this task backend cannot retry later", key)
+            return "not sent"
+        return "retry scheduled"
+    try:
+        SentEmail.objects.create(key=key)
+    except IntegrityError:
+        pass  # a twin delivery sent it at the same moment
+    return "sent"

@@ -3,7 +3,8 @@
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.contrib.auth import get_user_model
+from django.db import models, transaction
 from django.db.models import Q
 
 from .money import format_money, format_signed_money
@@ -417,3 +418,20 @@ class BillingSettings(models.Model):
     @property
     def auto_recharge_active(self) -> bool:
         return self.auto_recharge_enabled and self.auto_recharge_paused_at is None
+
+    @property
+    def watches_balance(self) -> bool:
+        """Whether a balance change must consult these settings (an alert, or an active recharge)."""
+        return self.low_balance_alert is not None or self.auto_recharge_active
+
+    def save(self, *args, **kwargs):
+        # The ledger reads this flag in its balance UPDATE instead of reading these settings on
+        # every change (issue 19). Written with every save, in its transaction, so the two never
+        # disagree; code that changes the alert or the recharge switch with .update() must do the
+        # same. The user row first: the lock order everywhere is the user, then what hangs off it.
+        watched = self.watches_balance
+        with transaction.atomic():
+            get_user_model().objects.filter(pk=self.user_id).exclude(wallet_watched=watched).update(
+                wallet_watched=watched
+            )
+            super().save(*args, **kwargs)

@@ -17,6 +17,7 @@ saves double work.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -24,11 +25,12 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from . import services, stripe_gateway
+from . import payments, services
 from .exceptions import PaymentProviderError, PaymentProviderUnavailable, WalletError
 from .models import CardRefund, TopUp
 from .money import format_money
-from .stripe_gateway import IntentStatus
+from .payments import IntentStatus
+from .services.topups import NOT_STARTED
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +41,8 @@ REVISITED_STATUSES = (TopUp.Status.FAILED, TopUp.Status.CANCELED)
 WAITING_STATES = (IntentStatus.REQUIRES_ACTION, IntentStatus.REQUIRES_CONFIRMATION)
 # After this many Stripe outages in a row a run stops: the rest waits for the next run.
 MAX_CONSECUTIVE_OUTAGES = 3
-# One page of PaymentIntents scanned (sandbox only) for a top-up whose intent id we never learned.
-RECENT_INTENTS = 100
+# One page of PaymentIntents scanned (where the backend has no search) for a lost intent.
+RECENT_INTENTS = payments.RECENT_INTENTS
 
 @dataclass(frozen=True)
 class Outcome:
@@ -90,7 +92,7 @@ def _age(topup, now) -> timedelta:
     return now - topup.created_at
 
 
-def _find_intent(topup, intents: list) -> stripe_gateway.Intent | None:
+def _find_intent(topup, intents: list) -> payments.Intent | None:
     """The intent created for a top-up whose create response we never got, found by its metadata."""
     for intent in intents:
         if intent.metadata.get("topup_id") == str(topup.id) and intent.metadata.get("user_id") == str(
@@ -100,15 +102,23 @@ def _find_intent(topup, intents: list) -> stripe_gateway.Intent | None:
     return None
 
 
-def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_intents=None) -> Outcome:
+def reconcile_one(
+    topup: TopUp,
+    *,
+    dry_run: bool = False,
+    now=None,
+    finder: Callable[[str], tuple[list[payments.Intent], bool]] | None = None,
+) -> Outcome:
     """Reconcile one top-up with Stripe (no transaction may be open: Stripe is called).
+
+    finder: a run's payments.lost_intent_finder() (one is made when not given).
 
     Raises PaymentProviderUnavailable when Stripe cannot be reached; the row is left as it was.
     """
     now = now or timezone.now()
     topup.refresh_from_db()
     if topup.status in REVISITED_STATUSES and topup.stripe_payment_intent_id:
-        intent = stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id)
+        intent = payments.retrieve_intent(topup.stripe_payment_intent_id)
         if intent.status != IntentStatus.SUCCEEDED:
             return Outcome("settled", f"still {topup.get_status_display().lower()} ({intent.status})")
         if dry_run:
@@ -118,17 +128,10 @@ def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_inten
         return Outcome("settled", f"already {topup.get_status_display().lower()}")
 
     if not topup.stripe_payment_intent_id:
-        if settings.STRIPE_SANDBOX:
-            # localstripe has no search API: scan one page of the most recent intents.
-            if recent_intents is None:
-                recent_intents = stripe_gateway.list_recent_intents(limit=RECENT_INTENTS)
-            candidates, truncated = recent_intents, len(recent_intents) >= RECENT_INTENTS
-        else:
-            # Real Stripe: ask for exactly this top-up's intent. Search is eventually consistent
-            # (about a minute behind), far inside TOPUP_UNSTARTED_AFTER; should it lag longer, the
-            # webhook still attaches the intent by its metadata and credits even a failed top-up.
-            candidates = stripe_gateway.search_intents_by_metadata("topup_id", str(topup.id))
-            truncated = False
+        # Real Stripe searches for exactly this top-up's intent. Search is eventually consistent
+        # (about a minute behind), far inside TOPUP_UNSTARTED_AFTER; should it lag longer, the
+        # webhook still attaches the intent by its metadata and credits even a failed top-up.
+        candidates, truncated = (finder or payments.lost_intent_finder())(str(topup.id))
         found = _find_intent(topup, candidates)
         if found is None:
             if _age(topup, now) < settings.TOPUP_UNSTARTED_AFTER:
@@ -140,9 +143,7 @@ def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_inten
                 return Outcome("waiting", f"no intent among the {RECENT_INTENTS} most recent; left pending")
             if dry_run:
                 return Outcome("failed", "would mark failed: no intent at Stripe")
-            services.mark_topup(
-                topup.id, status=TopUp.Status.FAILED, failure_reason="Payment could not be started."
-            )
+            services.mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=NOT_STARTED)
             return Outcome("failed", "marked failed: no intent at Stripe")
         intent = found
         if dry_run:
@@ -150,16 +151,13 @@ def reconcile_one(topup: TopUp, *, dry_run: bool = False, now=None, recent_inten
         if services.attach_intent_by_metadata(intent=intent) is None:
             return Outcome("error", f"intent {intent.id} could not be attached (see log)", ok=False)
     else:
-        intent = stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id)
+        intent = payments.retrieve_intent(topup.stripe_payment_intent_id)
 
     if intent.status in WAITING_STATES and _age(topup, now) >= settings.TOPUP_ABANDON_AFTER:
         if dry_run:
             return Outcome("canceled", f"would cancel intent {intent.id} abandoned in {intent.status}")
-        try:
-            intent = stripe_gateway.cancel_intent(intent.id)
-        except PaymentProviderError:
-            # It moved on (e.g. succeeded) between our read and the cancel: settle what it is now.
-            intent = stripe_gateway.retrieve_intent(intent.id)
+        # If it moved on (e.g. succeeded) between our read and the cancel: settle what it is now.
+        intent = payments.cancel_or_retrieve(intent.id)
 
     if dry_run:
         verb = "would credit" if intent.status == IntentStatus.SUCCEEDED else "would record"
@@ -206,7 +204,7 @@ def reconcile_topups(
         .values_list("pk", "updated_at")[:limit]
     )
     report.candidates = len(rows)
-    recent = None  # the recent-intents listing, fetched once and only if needed
+    finder = payments.lost_intent_finder()  # lists recent intents at most once per run, if needed
     outages = 0
     for pk, updated_at in rows:
         label = f"topup {pk}"
@@ -216,9 +214,7 @@ def reconcile_topups(
         topup = TopUp.objects.get(pk=pk)
         label = f"topup {pk} ({format_money(topup.amount, topup.currency)}, user {topup.user_id})"
         try:
-            if not topup.stripe_payment_intent_id and recent is None and settings.STRIPE_SANDBOX:
-                recent = stripe_gateway.list_recent_intents(limit=RECENT_INTENTS)
-            outcome = reconcile_one(topup, dry_run=dry_run, now=now, recent_intents=recent)
+            outcome = reconcile_one(topup, dry_run=dry_run, now=now, finder=finder)
             outages = 0
         except PaymentProviderUnavailable:
             outages += 1

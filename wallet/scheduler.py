@@ -6,6 +6,9 @@ the same slots). On each tick a scheduler inserts a ChoreSlot row for the curren
 the unique (chore, slot_start) constraint lets one insert win across all hosts, and only the winner
 enqueues the chore, after its insert commits. The chores themselves are idempotent, so a slot lost
 between the insert and the enqueue (queue down) only means the chore waits for the next slot.
+
+The chores are a registry: each app registers its own in its AppConfig.ready() (register_chore),
+so the scheduler names no app's task.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from .models import ChoreSlot
 
@@ -33,7 +36,7 @@ KEEP_SLOTS = timedelta(days=2)
 @dataclass(frozen=True)
 class Chore:
     name: str
-    task_path: str
+    task: Any  # a django_tasks Task taking no arguments
     setting: str
 
     def interval(self) -> timedelta | None:
@@ -41,11 +44,14 @@ class Chore:
         return getattr(settings, self.setting, None)
 
 
-CHORES = [
-    Chore("reconcile_topups", "wallet.tasks.reconcile_topups", "SCHEDULE_RECONCILE_TOPUPS"),
-    Chore("sweep_agent_runs", "agents.tasks.sweep_agent_runs", "SCHEDULE_SWEEP_AGENT_RUNS"),
-    Chore("prune_task_results", "wallet.tasks.prune_task_results", "SCHEDULE_PRUNE_TASK_RESULTS"),
-]
+CHORES: list[Chore] = []
+
+
+def register_chore(*, name: str, task: Any, setting: str) -> None:
+    """Add a periodic chore (from an AppConfig.ready()); its interval is read from `setting`.
+    Registering a name again replaces it, so a repeated ready() adds nothing."""
+    CHORES[:] = [chore for chore in CHORES if chore.name != name]
+    CHORES.append(Chore(name, task, setting))
 
 
 def slot_start(now: datetime, interval: timedelta) -> datetime:
@@ -57,7 +63,7 @@ def slot_start(now: datetime, interval: timedelta) -> datetime:
 
 def _enqueue(chore: Chore) -> None:
     try:
-        import_string(chore.task_path).enqueue()
+        chore.task.enqueue()
     except Exception:
         # The slot stays claimed: the chore runs at its next slot (chores are idempotent).
         logger.exception("could not enqueue chore %s; it will run at its next slot", chore.name)

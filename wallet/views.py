@@ -13,20 +13,19 @@ import re
 from decimal import Decimal
 from functools import wraps
 
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import JsonResponse
 from django.shortcuts import render
-from django.urls import Resolver404, resolve, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from netcop_hub import http
 from netcop_hub.errors import NotAuthenticated
 
-from . import services, stripe_gateway
-from .exceptions import NOTHING_CHARGED, InvalidAmount, PaymentProviderError, TopUpMismatch, TopUpNotFound
+from . import return_targets, services
+from .exceptions import NOTHING_CHARGED, InvalidAmount, TopUpMismatch, TopUpNotFound
 from .models import CardRefund, TopUp
 from .money import TOO_LARGE_MESSAGE, parse_amount, topup_range_message
 from .templatetags.money import money
@@ -35,13 +34,6 @@ logger = logging.getLogger(__name__)
 
 PRESET_AMOUNTS = (Decimal("50"), Decimal("100"), Decimal("200"))
 RECENT_TOPUPS = 5
-# Stripe's own test cards, which localstripe treats the same way.
-SANDBOX_TEST_CARDS = (
-    ("4242 4242 4242 4242", "succeeds"),
-    ("4000 0025 0000 3155", "asks for 3-D Secure"),
-    ("4000 0000 0000 0341", "is declined"),
-)
-
 # Stripe object ids (pm_..., card_... from the sandbox's tokens): ASCII letters, digits, underscores.
 PAYMENT_METHOD_ID = re.compile(r"[A-Za-z]+_[A-Za-z0-9_]+")
 
@@ -83,30 +75,6 @@ def _prefill_amount(raw: str | None) -> str:
         return ""
     low, high = settings.TOPUP_MIN_AMOUNT, settings.TOPUP_MAX_AMOUNT
     return str(min(max(value, low), high).quantize(services.CENT))
-
-
-def _return_agent(raw: str | None):
-    """The agent a `?next=` names, if it is exactly an active agent's page (/agents/<slug>/); else None.
-
-    Anything else (another site, //host, a query, an unknown or inactive agent) is ignored, and the
-    link back is rebuilt from the agent itself, never echoed from the request: no open redirect.
-    """
-    if not raw or len(raw) > 200 or not raw.startswith("/") or raw.startswith("//"):
-        return None
-    try:
-        match = resolve(raw)
-    except Resolver404:
-        return None
-    if match.view_name != "agents:detail":
-        return None
-    Agent = apps.get_model("agents", "Agent")
-    return Agent.objects.filter(slug=match.kwargs.get("slug"), is_active=True).first()
-
-
-def _sandbox_js_url() -> str:
-    # Read at request time: tests point the app at a localstripe on a free port.
-    base = settings.STRIPE_API_BASE or settings.LOCALSTRIPE_URL
-    return base.rstrip("/") + "/js.stripe.com/v3/"
 
 
 def _recent_row(topup: TopUp) -> dict:
@@ -152,16 +120,15 @@ def _recent_row(topup: TopUp) -> dict:
 @login_required
 def topup_page(request):
     """The wallet page: balance, recent top-ups, and the card form."""
-    sandbox = settings.STRIPE_SANDBOX
+    browser = services.browser_config()
     prefill = _prefill_amount(request.GET.get("amount"))
     # Came from an agent that needs more balance (/wallet/?amount=...&next=/agents/<slug>/).
-    agent = _return_agent(request.GET.get("next"))
+    target = return_targets.resolve_next(request.GET.get("next"))
     back = None
-    if agent is not None:
+    if target is not None:
         balance = request.user.wallet_balance
-        need = max(agent.price - balance, Decimal(0)).quantize(services.CENT)
-        back = {"agent": agent, "url": reverse("agents:detail", args=[agent.slug]), "need": need,
-                "balance": balance}
+        need = max(target.price - balance, Decimal(0)).quantize(services.CENT)
+        back = {"agent": target, "url": target.url, "need": need, "balance": balance}
         # At least what a run needs: a smaller top-up could not run the agent anyway.
         if need and (not prefill or Decimal(prefill) < need):
             prefill = _prefill_amount(str(need))
@@ -187,17 +154,17 @@ def topup_page(request):
                 Prefetch("refunds", queryset=CardRefund.objects.exclude(status=CardRefund.Status.FAILED))
             )[:RECENT_TOPUPS]
         ],
-        "sandbox": sandbox,
-        "sandbox_js_url": _sandbox_js_url() if sandbox else "",
-        "test_cards": SANDBOX_TEST_CARDS if sandbox else (),
+        "sandbox": browser.sandbox,
+        "sandbox_js_url": browser.js_url,
+        "test_cards": browser.test_cards,
     }
     response = render(request, "wallet/topup.html", context)
-    if sandbox:
-        # The Content-Security-Policy allows Stripe's own origins; in the sandbox this page also
-        # loads localstripe's Stripe.js and talks to it, from wherever it runs right now.
-        origin = _sandbox_js_url().split("/js.stripe.com/", 1)[0]
+    if browser.csp_origins:
+        # The Content-Security-Policy allows Stripe's own origins; a backend with its own Stripe.js
+        # (the sandbox's localstripe) adds where it runs right now.
+        origins = list(browser.csp_origins)
         response._csp_update = {  # type: ignore[attr-defined]  # django-csp reads this attribute
-            "script-src": [origin], "frame-src": [origin], "connect-src": [origin]
+            "script-src": origins, "frame-src": origins, "connect-src": origins
         }
     return response
 
@@ -307,9 +274,8 @@ def confirm_payment(request):
 
 def _settle_from_stripe(request, intent_id: str, *, after_authentication: bool) -> JsonResponse:
     """Read the user's top-up's intent from Stripe, settle it and answer its outcome."""
-    intent = stripe_gateway.retrieve_intent(intent_id)
     try:
-        result = services.settle_topup(intent=intent, user=request.user)
+        result = services.finish_topup(user=request.user, intent_id=intent_id)
     except TopUp.DoesNotExist:
         raise TopUpNotFound from None
     return _outcome(request, result, after_authentication=after_authentication)
@@ -367,14 +333,8 @@ def cancel_topup(request, topup_id):
         return http.json_response({"status": "canceled", **base, "message": CANCELED})
     if topup.status != TopUp.Status.REQUIRES_ACTION:
         return _not_cancelable(topup.status, base)
-    stripe_gateway.assert_no_transaction()
     try:
-        intent = stripe_gateway.cancel_intent(intent_id)
-    except PaymentProviderError:
-        # Stripe refuses to cancel an intent that has moved on (succeeded, processing...).
-        intent = stripe_gateway.retrieve_intent(intent_id)
-    try:
-        result = services.settle_topup(intent=intent, user=request.user)
+        result = services.cancel_topup(user=request.user, intent_id=intent_id)
     except TopUp.DoesNotExist:
         raise TopUpNotFound from None
     if result.topup.status == TopUp.Status.CANCELED:

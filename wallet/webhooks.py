@@ -3,6 +3,7 @@
 Optional in deployment (the browser path and `reconcile_topups` need no webhook), always correct when
 enabled: events are verified on the raw body, stored once by id, and handed to the same services as
 the other paths, so whichever path sees a payment first credits it and the others are no-ops.
+What an event does is services.process_event's business; this view verifies, stores and answers.
 """
 
 from __future__ import annotations
@@ -18,22 +19,11 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import services, stripe_gateway
-from .exceptions import PaymentProviderError
-from .models import CardRefund, StripeEvent, TopUp
+from . import services
+from .models import StripeEvent
 
 logger = logging.getLogger(__name__)
 
-# Events whose intent we re-read from Stripe and settle (settle_topup maps every intent status).
-INTENT_EVENTS = {
-    "payment_intent.succeeded",
-    "payment_intent.payment_failed",
-    "payment_intent.canceled",
-    "payment_intent.requires_action",
-    "payment_intent.processing",
-}
-# Events about one Refund object: re-read from Stripe and finish our CardRefund accordingly.
-REFUND_EVENTS = {"charge.refund.updated", "refund.updated", "refund.failed"}
 # How far a signature's timestamp may be from our clock, either way. Stripe's library refuses only
 # old ones (same 300 s); a future one would let a captured request be replayed for longer.
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -71,10 +61,8 @@ def stripe_webhook(request):
     if not secret:
         return JsonResponse({"error": "Not found."}, status=404)
     try:
-        event = stripe_gateway.construct_event(
-            request.body, request.headers.get("Stripe-Signature", ""), secret
-        )
-    except stripe_gateway.InvalidWebhook as exc:
+        event = services.verify_event(request.body, request.headers.get("Stripe-Signature", ""), secret)
+    except services.InvalidWebhook as exc:
         logger.warning("webhook rejected: %s", exc)
         return JsonResponse({"error": "Invalid signature."}, status=400)
     except (RecursionError, AttributeError, TypeError) as exc:
@@ -102,7 +90,7 @@ def stripe_webhook(request):
     if stored.processed_at is not None:
         return JsonResponse({"status": "duplicate"})
     try:
-        outcome = process_event(event)
+        outcome = services.process_event(event)
     except Exception as exc:  # noqa: BLE001 - any failure: record it, answer 500, Stripe retries
         logger.exception("webhook %s (%s) failed", event_id, event_type)
         StripeEvent.objects.filter(pk=event_id).update(error=f"{type(exc).__name__}: {exc}"[:5000])
@@ -132,97 +120,3 @@ def _store(event_id: str, event_type: str, event: dict) -> StripeEvent:
     except IntegrityError:
         # Seen before: processed -> the caller acknowledges it; errored earlier -> processed again.
         return StripeEvent.objects.get(pk=event_id)
-
-
-def process_event(event: dict) -> str:
-    """Apply one verified event. Returns a short outcome for the log; raises to be retried."""
-    event_type = event["type"]
-    data = event.get("data")
-    obj = data.get("object") if isinstance(data, dict) else None
-    if not isinstance(obj, dict):
-        obj = {}  # malformed (signed, but not Stripe's shape): ignored below rather than retried forever
-    if event_type in INTENT_EVENTS:
-        return _intent_event(obj.get("id"))
-    if event_type == "charge.refunded":
-        return _charge_refunded(obj)
-    if event_type in REFUND_EVENTS:
-        return _refund_event(obj.get("id"))
-    return "ignored (type not handled)"
-
-
-def _refund_event(refund_id) -> str:
-    """One of our refunds changed at Stripe (e.g. failed after it succeeded): finish it as Stripe says."""
-    if not isinstance(refund_id, str) or not refund_id.startswith("re_"):
-        return "ignored (no refund id)"
-    refund = CardRefund.objects.filter(stripe_refund_id=refund_id).first()
-    if refund is None:
-        return "ignored (not ours)"
-    # The status comes from Stripe, not the event body (no transaction is open here).
-    result = stripe_gateway.retrieve_refund(refund_id)
-    refund = services.apply_stripe_refund(refund.pk, result)
-    return f"refund {refund.pk} {refund.status}"
-
-
-def _intent_event(intent_id) -> str:
-    if not isinstance(intent_id, str) or not intent_id.startswith("pi_"):
-        return "ignored (no intent id)"
-    # Never trust the event body for amounts or status: read the intent from Stripe (no
-    # transaction is open here) and let settle_topup compare it with our own TopUp row.
-    known = TopUp.objects.filter(stripe_payment_intent_id=intent_id).exists()
-    try:
-        intent = stripe_gateway.retrieve_intent(intent_id)
-    except PaymentProviderError:
-        if known:
-            raise  # one of ours: answer 500 so Stripe retries
-        # Neither we nor Stripe know it: a retry cannot help (a 5xx would be retried for 3 days).
-        logger.warning("webhook: intent %s is unknown here and at Stripe; ignored", intent_id)
-        return "ignored (unknown intent)"
-    if not known:
-        # Our create call may have lost its response: the intent carries our topup_id metadata.
-        if services.attach_intent_by_metadata(intent=intent) is None:
-            logger.info("webhook: intent %s is not one of our top-ups; ignored", intent.id)
-            return "ignored (not ours)"
-    result = services.settle_topup(intent=intent)
-    return f"topup {result.topup.id} {result.status}" + (" credited" if result.credited_now else "")
-
-
-def _charge_refunded(charge: dict) -> str:
-    """A refund made outside the app (or our own, already accounted): align the ledger once.
-
-    The body only names the charge: its refunded total and currency are read from Stripe (no
-    transaction is open here). amount_refunded is cumulative, so a stale or repeated delivery
-    computes nothing new.
-    """
-    intent_id = charge.get("payment_intent")
-    if isinstance(intent_id, dict):
-        intent_id = intent_id.get("id")
-    if not isinstance(intent_id, str) or not intent_id:
-        return "ignored (charge without intent)"
-    topup = TopUp.objects.filter(stripe_payment_intent_id=intent_id).first()
-    if topup is None:
-        logger.info("webhook: refunded charge %s is not one of our top-ups; ignored", charge.get("id"))
-        return "ignored (not ours)"
-    charge_id = charge.get("id")
-    if not isinstance(charge_id, str) or not charge_id.startswith("ch_"):
-        return "ignored (no charge id)"
-    try:
-        current = stripe_gateway.retrieve_charge(charge_id)
-    except PaymentProviderError:
-        # Stripe refuses it (no such charge): nothing was refunded through it; a retry cannot help.
-        logger.warning("webhook: charge %s (intent %s) is unknown at Stripe; ignored", charge_id, intent_id)
-        return "ignored (unknown charge)"
-    if current.payment_intent_id != intent_id:
-        logger.warning(
-            "webhook: charge %s is of %s, not %s; ignored", charge_id, current.payment_intent_id, intent_id
-        )
-        return "ignored (charge of another intent)"
-    if topup.status != TopUp.Status.SUCCEEDED:
-        # Refunded before we settled it: credit first (the money did arrive), then take it back.
-        services.settle_topup(intent=stripe_gateway.retrieve_intent(intent_id))
-    refund = services.record_external_refund(
-        payment_intent_id=intent_id,
-        charge_id=current.id,
-        amount_refunded_minor=current.amount_refunded,
-        currency=current.currency,
-    )
-    return f"refund {refund.id} recorded" if refund else "nothing new to refund"

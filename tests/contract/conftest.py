@@ -70,12 +70,12 @@ def stripe_mock_url():
 @pytest.fixture
 def stripe_mock(stripe_mock_url, settings):
     """Point the gateway at stripe-mock as if it were real Stripe (not the sandbox)."""
-    from wallet import stripe_gateway
+    from wallet import payments
 
-    settings.STRIPE_SANDBOX = False
+    settings.PAYMENTS_BACKEND = "wallet.payments.stripe.StripeBackend"
     settings.STRIPE_API_BASE = stripe_mock_url
     settings.STRIPE_SECRET_KEY = KEY
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
-    stripe_gateway.reset_client()
+    payments.reset_client()
     yield stripe_mock_url
-    stripe_gateway.reset_client()
+    payments.reset_client()

@@ -1,8 +1,12 @@
 """The only code that changes a wallet balance, one module per concern.
 
 - ledger:  credit, debit, adjust, and apply_change (the one balance UPDATE with its ledger row);
-- topups:  start_topup, settle_topup (the one door from a PaymentIntent to balance) and the helpers
-           that find or mark a top-up;
+- topups:  start_topup, charge_and_settle (the one charge path, shared with auto-recharge),
+           settle_topup (the one door from a PaymentIntent to balance), finish_topup/cancel_topup for
+           a top-up left at 3-D Secure, and the helpers that find or mark a top-up;
+- cards:   saved cards and the Stripe Customer; billing: settings, low-balance alert, auto-recharge
+           (a receiver of wallet.signals.balance_changed, connected in WalletConfig.ready);
+- stripe_events: what a verified webhook event does (process_event);
 - refunds: refunds to the card (refund_topup and its retries) and refunds made in Stripe.
 
 Callers use the package (`from wallet import services; services.credit(...)`); the names below are
@@ -24,9 +28,14 @@ from .refunds import (
     retry_pending_refund,
     return_uncredited,
 )
+from .stripe_events import InvalidWebhook, process_event, verify_event
 from .topups import (
     SettleResult,
     attach_intent_by_metadata,
+    browser_config,
+    cancel_topup,
+    charge_and_settle,
+    finish_topup,
     mark_topup,
     settle_topup,
     start_topup,
@@ -35,6 +44,7 @@ from .topups import (
 
 __all__ = [
     "CENT",
+    "InvalidWebhook",
     "MAX_AMOUNT",
     "NEEDS_REVIEW",
     "REFUND_RETRY_WINDOW",
@@ -45,13 +55,18 @@ __all__ = [
     "apply_change",
     "apply_stripe_refund",
     "attach_intent_by_metadata",
+    "browser_config",
+    "cancel_topup",
+    "charge_and_settle",
     "credit",
     "debit",
+    "finish_topup",
     "lock_user",
     "mark_topup",
     "max_balance",
     "parse_amount",
     "positive",
+    "process_event",
     "record_external_refund",
     "refund_topup",
     "refundable_amount",
@@ -62,4 +77,5 @@ __all__ = [
     "start_topup",
     "to_money",
     "validate_topup_amount",
+    "verify_event",
 ]

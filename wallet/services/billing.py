@@ -1,14 +1,14 @@
-"""Saved cards, auto-recharge and the low-balance alert (issue 14).
+"""Billing settings, the low-balance alert and auto-recharge (issue 14); saved cards live in `cards`.
 
-- Cards: one Stripe Customer per user, created lazily (outside any transaction); a card is saved with
-  the first payment (real Stripe: setup_future_usage; the sandbox: attach).
-- after_change: called by ledger.apply_change inside every balance change's transaction, under the
-  user's row lock. It flips the low-balance flag (one email per crossing, however many debits race)
-  and, after a debit below the threshold, enqueues the recharge task on commit.
+- on_balance_changed: a receiver of wallet.signals.balance_changed (connected in WalletConfig.ready),
+  so it runs inside the balance change's transaction, under the user's row lock, and only for a
+  watched balance (User.wallet_watched). It flips the low-balance flag (one email per crossing,
+  however many debits race) and, after a debit below the threshold, enqueues the recharge task on
+  commit. The ledger below knows nothing of it.
 - run_auto_recharge: the task's body. Under the user lock it decides whether and how much to charge
   and records an automatic TopUp (the partial unique constraint allows one in flight per user);
-  then, outside any transaction, charges the saved card off-session and settles through
-  settle_topup like every other payment.
+  then the one charge-and-settle path (topups.charge_and_settle) charges the saved card off-session,
+  outside any transaction, and settles through settle_topup like every other payment.
 """
 
 from __future__ import annotations
@@ -25,25 +25,35 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.formats import date_format
+from django_tasks import task
 
-from .. import stripe_gateway
+from .. import payments
+from ..emails import (
+    AUTO_RECHARGE_FAILED,
+    AUTO_RECHARGE_LIMIT,
+    AUTO_RECHARGE_PAUSED,
+    LOW_BALANCE,
+    enqueue_email,
+)
 from ..exceptions import PaymentDeclined, PaymentProviderError, PaymentProviderUnavailable, WalletError
-from ..models import BillingSettings, TopUp
+from ..models import BillingSettings, TopUp, TxType, WalletTransaction
 from ..money import CENT, format_money
 from . import ledger
+from .cards import (  # noqa: F401 - the billing API callers know; cards own them
+    CardNotFound,
+    ensure_customer,
+    remember_card,
+    remove_card,
+    saved_cards,
+    settings_for,
+    use_card,
+)
+from .topups import charge_and_settle, mark_topup, settle_topup
 
 logger = logging.getLogger(__name__)
 
 IN_FLIGHT = (TopUp.Status.PENDING, TopUp.Status.REQUIRES_ACTION)
 NEEDS_YOU = "Your bank asks you to confirm this payment, which it cannot do while you are away."
-
-
-class CardNotFound(WalletError):
-    """The card is not one of this customer's saved cards."""
-
-    status = 404
-    code = "card_not_found"
-    default_message = "That card is not one of your saved cards."
 
 
 def month_start(now=None):
@@ -52,78 +62,16 @@ def month_start(now=None):
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def settings_for(user_id) -> BillingSettings:
-    """The user's billing settings, created (all off) on first use."""
-    billing, _ = BillingSettings.objects.get_or_create(user_id=ledger._user_id(user_id))
-    return billing
-
-
-# --- saved cards (Stripe calls: never inside a transaction) ----------------------------------
-
-
-def ensure_customer(*, user) -> str:
-    """The user's Stripe Customer id, created at Stripe the first time (outside any transaction).
-
-    Two racing first saves may both create a Customer; the conditional UPDATE keeps the first and
-    the loser's empty Customer stays unused at Stripe (harmless).
-    """
-    billing = settings_for(user.pk)
-    if billing.stripe_customer_id:
-        return billing.stripe_customer_id
-    customer = stripe_gateway.create_customer(
-        email=user.email, user_id=user.pk, idempotency_key=f"customer-{user.pk}"
-    )
-    BillingSettings.objects.filter(pk=user.pk, stripe_customer_id__isnull=True).update(
-        stripe_customer_id=customer
-    )
-    return str(BillingSettings.objects.values_list("stripe_customer_id", flat=True).get(pk=user.pk))
-
-
-def remember_card(*, user_id, payment_method: str) -> None:
-    """A card was saved: it becomes the card auto-recharge charges."""
-    BillingSettings.objects.filter(pk=user_id).update(
-        auto_recharge_payment_method=payment_method, updated_at=timezone.now()
-    )
-
-
-def attach_for_sandbox(*, customer: str, payment_method: str) -> None:
-    """localstripe cannot save a card through the payment (setup_future_usage): attach it first."""
-    if settings.STRIPE_SANDBOX:
-        stripe_gateway.attach_payment_method(payment_method=payment_method, customer=customer)
-
-
-def saved_cards(*, user) -> list[stripe_gateway.SavedCard]:
-    """The user's saved cards at Stripe (empty without a Customer)."""
-    customer = settings_for(user.pk).stripe_customer_id
-    if not customer:
-        return []
-    return stripe_gateway.list_saved_cards(customer=customer)
-
-
-def use_card(*, user, payment_method: str) -> None:
-    """Make one of the user's saved cards the card auto-recharge charges."""
-    if payment_method not in {card.id for card in saved_cards(user=user)}:
-        raise CardNotFound("No such saved card.")
-    remember_card(user_id=user.pk, payment_method=payment_method)
-
-
-def remove_card(*, user, payment_method: str) -> None:
-    """Detach one of the user's saved cards; auto-recharge falls back to another card, or turns off."""
-    cards = saved_cards(user=user)
-    if payment_method not in {card.id for card in cards}:
-        raise CardNotFound("No such saved card.")
-    customer = settings_for(user.pk).stripe_customer_id or ""
-    stripe_gateway.detach_payment_method(payment_method=payment_method, customer=customer)
-    others = [card.id for card in cards if card.id != payment_method]
-    with transaction.atomic():
-        billing = BillingSettings.objects.select_for_update().get(pk=user.pk)
-        if billing.auto_recharge_payment_method == payment_method:
-            billing.auto_recharge_payment_method = others[0] if others else ""
-            if not others:
-                billing.auto_recharge_enabled = False
-            billing.save(
-                update_fields=["auto_recharge_payment_method", "auto_recharge_enabled", "updated_at"]
-            )
+def month_spent(*, user_id, now=None) -> Decimal:
+    """Money spent on agents this calendar month (TIME_ZONE), from the ledger: agent charges minus
+    agent refunds written this month (a refund this month of a run charged last month lowers this
+    month's figure; never below zero). Read through the ledger's (user, created_at) index."""
+    total = WalletTransaction.objects.filter(
+        user_id=user_id,
+        created_at__gte=month_start(now),
+        type__in=(TxType.AGENT_USAGE, TxType.AGENT_REFUND),
+    ).aggregate(total=Sum("amount"))["total"]
+    return max(-(total or Decimal("0")), Decimal("0")).quantize(CENT)
 
 
 def save_settings(*, user, values: dict) -> BillingSettings:
@@ -160,8 +108,11 @@ def _wants_recharge(billing: BillingSettings, balance: Decimal) -> bool:
     )
 
 
-def after_change(*, user_id: int, new_balance: Decimal, delta: Decimal, entry_id) -> None:
-    """In apply_change's transaction, holding the user lock: low-balance flag and recharge trigger."""
+def on_balance_changed(
+    sender, *, user_id: int, new_balance: Decimal, delta: Decimal, entry, **kwargs
+) -> None:
+    """Receiver of balance_changed, in the change's transaction under the user lock: the low-balance
+    flag and the recharge trigger. One indexed read (this row), sent only for a watched balance."""
     billing = BillingSettings.objects.filter(pk=user_id).first()
     if billing is None:
         return
@@ -172,9 +123,7 @@ def after_change(*, user_id: int, new_balance: Decimal, delta: Decimal, entry_id
             if BillingSettings.objects.filter(pk=user_id, low_balance_alerted=False).update(
                 low_balance_alerted=True
             ):
-                from ..emails import LOW_BALANCE, enqueue_email
-
-                transaction.on_commit(partial(enqueue_email, LOW_BALANCE, entry_id))
+                transaction.on_commit(partial(enqueue_email, LOW_BALANCE, entry.pk))
         elif new_balance >= alert and billing.low_balance_alerted:
             BillingSettings.objects.filter(pk=user_id).update(low_balance_alerted=False)
     if delta < 0 and _wants_recharge(billing, new_balance):
@@ -185,8 +134,6 @@ def after_change(*, user_id: int, new_balance: Decimal, delta: Decimal, entry_id
 
 def enqueue_recharge(user_id: int) -> None:
     """Hand the recharge to the task queue (after commit); a queue outage is logged, never raised."""
-    from ..tasks import auto_recharge
-
     try:
         auto_recharge.enqueue(int(user_id))
     except Exception:  # noqa: BLE001 - the debit is committed; the next one tries again
@@ -269,21 +216,19 @@ def run_auto_recharge(*, user_id: int) -> str:
             billing.save(update_fields=["auto_recharge_notice", "updated_at"])
         customer, card = billing.stripe_customer_id, billing.auto_recharge_payment_method
 
-    # Outside any transaction, no lock held: the network call.
-    from .topups import mark_topup, settle_topup
-
+    # Outside any transaction, no lock held: the network call, through the one charge-and-settle path.
+    charge = partial(
+        payments.charge_saved_card,
+        amount_minor=payments.to_minor(amount),
+        currency=topup.currency,
+        customer=customer,
+        payment_method=card,
+        metadata={"topup_id": str(topup.id), "user_id": str(user_id), "automatic": "1"},
+        idempotency_key=f"topup-{topup.id}",
+    )
     try:
-        intent = stripe_gateway.charge_saved_card(
-            amount_minor=stripe_gateway.to_minor(amount),
-            currency=topup.currency,
-            customer=customer,
-            payment_method=card,
-            metadata={"topup_id": str(topup.id), "user_id": str(user_id), "automatic": "1"},
-            idempotency_key=f"topup-{topup.id}",
-        )
-    except PaymentDeclined as exc:
-        reason = NEEDS_YOU if exc.decline_code == "authentication_required" else exc.user_message
-        mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=reason[:255])
+        result = charge_and_settle(topup=topup, charge=charge, user=User(pk=user_id), declined=_declined)
+    except PaymentDeclined:
         record_failure(topup_id=topup.id)
         return "declined"
     except PaymentProviderUnavailable:
@@ -293,25 +238,25 @@ def run_auto_recharge(*, user_id: int) -> str:
         )
         return "provider unavailable"
     except PaymentProviderError:
-        mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason="The payment could not be started.")
         record_failure(topup_id=topup.id)
         return "refused"
-    with transaction.atomic():
-        TopUp.objects.filter(pk=topup.id, stripe_payment_intent_id__isnull=True).update(
-            stripe_payment_intent_id=intent.id, updated_at=timezone.now()
-        )
-    result = settle_topup(intent=intent, user=User(pk=user_id))
     status = result.topup.status
     if status == TopUp.Status.REQUIRES_ACTION:
-        # localstripe's answer for a 3-D Secure card off-session (real Stripe raises
-        # authentication_required instead): nobody is there to authenticate, so it fails.
+        # The bank wants the cardholder, who is not there (the sandbox's shape of real Stripe's
+        # authentication_required): cancel it, so it fails. Should it have gone through meanwhile,
+        # the intent read back is settled instead.
+        intent_id = result.topup.stripe_payment_intent_id or ""
         try:
-            stripe_gateway.cancel_intent(intent.id)
+            intent = payments.cancel_or_retrieve(intent_id)
         except WalletError:
-            logger.warning("auto-recharge %s: could not cancel intent %s", topup.id, intent.id)
-        mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=NEEDS_YOU)
-        record_failure(topup_id=topup.id)
-        return "needs authentication"
+            logger.warning("auto-recharge %s: could not cancel intent %s", topup.id, intent_id)
+        else:
+            if intent.status == payments.IntentStatus.SUCCEEDED:
+                status = settle_topup(intent=intent).topup.status
+        if status != TopUp.Status.SUCCEEDED:
+            mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=NEEDS_YOU)
+            record_failure(topup_id=topup.id)
+            return "needs authentication"
     if status == TopUp.Status.FAILED:
         record_failure(topup_id=topup.id)
         return "failed"
@@ -321,20 +266,16 @@ def run_auto_recharge(*, user_id: int) -> str:
     return str(status)
 
 
-def record_success(*, user_id) -> None:
-    """In settle_topup's transaction, when an automatic top-up is credited: the failure streak ends."""
-    BillingSettings.objects.filter(pk=user_id).update(
-        auto_recharge_failures=0, auto_recharge_retry_after=None, updated_at=timezone.now()
-    )
+def _declined(exc: PaymentDeclined) -> str:
+    return NEEDS_YOU if exc.decline_code == "authentication_required" else (exc.user_message or "Declined.")
 
 
 def record_failure(*, topup_id) -> None:
     """A failed automatic top-up: back off, count it, pause after AUTO_RECHARGE_MAX_FAILURES; email."""
-    from ..emails import AUTO_RECHARGE_FAILED, AUTO_RECHARGE_PAUSED, enqueue_email
-
     now = timezone.now()
     with transaction.atomic():
         topup = TopUp.objects.get(pk=topup_id)
+        ledger.lock_user(topup.user_id)  # the lock order: the user row first (settings.save() may write it)
         billing = BillingSettings.objects.select_for_update().get(pk=topup.user_id)
         billing.auto_recharge_failures += 1
         billing.auto_recharge_retry_after = now + settings.AUTO_RECHARGE_BACKOFF
@@ -357,8 +298,6 @@ def record_failure(*, topup_id) -> None:
 
 def _notify_blocked(billing: BillingSettings, note: str, now) -> None:
     """Nothing fits under the limits: say so on the settings page, and by email once a month."""
-    from ..emails import AUTO_RECHARGE_LIMIT, enqueue_email
-
     if billing.auto_recharge_notice != note:
         billing.auto_recharge_notice = note
         billing.save(update_fields=["auto_recharge_notice", "updated_at"])
@@ -382,3 +321,12 @@ def warn_if_runaway(*, user_id) -> None:
             "runaway auto-recharge: user %s had %s automatic top-ups in the last hour (limit %s)",
             user_id, count, settings.AUTO_RECHARGE_RUNAWAY_PER_HOUR,
         )
+
+
+@task()
+def auto_recharge(user_id: int) -> str:
+    """Top up a wallet whose balance fell below its auto-recharge threshold (run_auto_recharge).
+    Safe to deliver twice or twenty times: at most one recharge per user is in flight (a database
+    constraint), and a delivery that finds the balance restored or the back-off running does nothing.
+    Defined beside its body so this service enqueues it without importing upward."""
+    return run_auto_recharge(user_id=user_id)

@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .. import stripe_gateway
+from .. import payments
 from ..emails import CARD_REFUND, enqueue_email
 from ..exceptions import (
     PaymentDeclined,
@@ -25,7 +25,7 @@ from ..exceptions import (
 )
 from ..models import CardRefund, TopUp, TxType
 from ..money import CENT, format_money
-from ..stripe_gateway import RefundStatus
+from ..payments import RefundStatus
 from . import ledger
 
 logger = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def retry_pending_refund(refund, *, now=None):
         return refund
     if refund.stripe_refund_id:
         try:
-            result = stripe_gateway.retrieve_refund(refund.stripe_refund_id)
+            result = payments.retrieve_refund(refund.stripe_refund_id)
         except (PaymentDeclined, PaymentProviderError):
             return _needs_review(refund.id, "Stripe refused to show the refund; check it in Stripe.")
         return apply_stripe_refund(refund.id, result)
@@ -211,9 +211,9 @@ def apply_stripe_refund(refund_id, result):
 def _send_refund(refund, *, first_attempt: bool = True):
     topup = refund.topup
     try:
-        result = stripe_gateway.create_refund(
+        result = payments.create_refund(
             payment_intent_id=topup.stripe_payment_intent_id,
-            amount_minor=stripe_gateway.to_minor(refund.amount),
+            amount_minor=payments.to_minor(refund.amount),
             idempotency_key=f"refund-{refund.id}",
             metadata={"card_refund_id": str(refund.id), "topup_id": str(topup.id)},
         )
@@ -319,7 +319,7 @@ def record_external_refund(
             raise TopUpError("A refund for a top-up that is not settled yet.")
         if currency.lower() != topup.currency.lower():
             raise TopUpMismatch("The refunded charge's currency does not match the top-up.")
-        refunded = min(stripe_gateway.from_minor(amount_refunded_minor), topup.amount)
+        refunded = min(payments.from_minor(amount_refunded_minor), topup.amount)
         new = refunded - _refunds_taken(topup)
         if new <= 0:
             return None

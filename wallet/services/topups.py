@@ -1,9 +1,14 @@
-"""Card top-ups: start one, and settle_topup, the one door from a PaymentIntent to balance."""
+"""Card top-ups: start one, the one charge-and-settle path (shared with auto-recharge), settle_topup
+(the one door from a PaymentIntent to balance), and finishing or canceling a top-up left at 3-D Secure.
+
+Receipts follow a credit from here (an explicit enqueue after commit), not from the ledger.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -12,22 +17,25 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .. import stripe_gateway
+from .. import payments
 from ..emails import TOPUP_RECEIPT, enqueue_email
 from ..exceptions import (
     BalanceLimitExceeded,
     InvalidAmount,
     PaymentDeclined,
     PaymentProviderError,
+    PaymentProviderUnavailable,
     TopUpError,
     TopUpMismatch,
 )
 from ..models import CardRefund, TopUp, TxType
 from ..money import MAX_AMOUNT, format_money, parse_amount, to_money, topup_range_message
-from ..stripe_gateway import Intent, IntentStatus
-from . import billing, ledger, refunds
+from ..payments import BrowserConfig, Intent, IntentStatus
+from . import cards, ledger, refunds
 
 logger = logging.getLogger(__name__)
+
+NOT_STARTED = "Payment could not be started."
 
 
 def validate_topup_amount(value) -> Decimal:
@@ -94,13 +102,13 @@ def start_topup(
             raise TopUpError("This payment request was already used for a different amount.")
         return _replay(topup)
 
-    try:
+    def charge() -> Intent:
         customer = ""
         if save_card:
-            customer = billing.ensure_customer(user=user)
-            billing.attach_for_sandbox(customer=customer, payment_method=payment_method_id)
-        intent = stripe_gateway.create_and_confirm_intent(
-            amount_minor=stripe_gateway.to_minor(amount),
+            customer = cards.ensure_customer(user=user)
+            payments.prepare_card_for_saving(customer=customer, payment_method=payment_method_id)
+        return payments.create_and_confirm_intent(
+            amount_minor=payments.to_minor(amount),
             currency=topup.currency,
             payment_method=payment_method_id,
             metadata={"topup_id": str(topup.id), "user_id": str(topup.user_id)},
@@ -109,22 +117,75 @@ def start_topup(
             customer=customer,
             save_card=save_card,
         )
+
+    result = charge_and_settle(topup=topup, charge=charge, user=user)
+    if save_card and result.topup.status == TopUp.Status.SUCCEEDED:
+        cards.remember_card(user_id=user.pk, payment_method=payment_method_id)
+    return result
+
+
+def charge_and_settle(
+    *,
+    topup: TopUp,
+    charge: Callable[[], Intent],
+    user=None,
+    declined: Callable[[PaymentDeclined], str] | None = None,
+) -> SettleResult:
+    """The one path from a recorded TopUp to a settled payment, for a top-up and auto-recharge alike.
+
+    Outside any transaction (the gateway refuses otherwise), `charge` creates and confirms the
+    PaymentIntent. A decline (reason: `declined(exc)`, else the bank's message) or a refused request
+    marks the top-up failed and propagates; an outage propagates and leaves it pending, since the
+    intent may exist (reconciliation finds it by its metadata). Then the intent id is recorded and
+    settle_topup settles it.
+    """
+    try:
+        intent = charge()
     except PaymentDeclined as exc:
-        mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=exc.user_message[:255])
+        reason = declined(exc) if declined is not None else exc.user_message
+        mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=reason[:255])
+        raise
+    except PaymentProviderUnavailable:
         raise
     except PaymentProviderError:
-        mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason="Payment could not be started.")
+        mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=NOT_STARTED)
         raise
-    # PaymentProviderUnavailable: the intent may or may not exist. The TopUp stays pending for
-    # reconciliation (which can find the intent by its metadata) and the error propagates.
     with transaction.atomic():
         TopUp.objects.filter(pk=topup.id, stripe_payment_intent_id__isnull=True).update(
             stripe_payment_intent_id=intent.id, updated_at=timezone.now()
         )
-    result = settle_topup(intent=intent, user=user)
-    if save_card and result.topup.status == TopUp.Status.SUCCEEDED:
-        billing.remember_card(user_id=user.pk, payment_method=payment_method_id)
-    return result
+    return settle_topup(intent=intent, user=user)
+
+
+def finish_topup(*, user, intent_id: str) -> SettleResult:
+    """After 3-D Secure (or "Finish authentication"): read the user's top-up's intent and settle it.
+
+    TopUp.DoesNotExist when the intent is not one of the user's top-ups.
+    """
+    _check_owner(user=user, intent_id=intent_id)
+    return settle_topup(intent=payments.retrieve_intent(intent_id), user=user)
+
+
+def cancel_topup(*, user, intent_id: str) -> SettleResult:
+    """Cancel the user's top-up left at 3-D Secure, then settle what Stripe says.
+
+    If Stripe refuses because the payment went through meanwhile, the intent is read back and
+    settled, so the customer is credited rather than told it was canceled. The new state is written
+    by settle_topup only. TopUp.DoesNotExist when the intent is not one of the user's top-ups.
+    """
+    _check_owner(user=user, intent_id=intent_id)
+    return settle_topup(intent=payments.cancel_or_retrieve(intent_id), user=user)
+
+
+def _check_owner(*, user, intent_id: str) -> None:
+    """Never ask Stripe about an intent that is not one of this user's top-ups."""
+    if not TopUp.objects.filter(user=user, stripe_payment_intent_id=intent_id).exists():
+        raise TopUp.DoesNotExist("Not one of this user's top-ups.")
+
+
+def browser_config() -> BrowserConfig:
+    """What the top-up page needs of the payments backend (its Stripe.js, test cards, CSP origins)."""
+    return payments.browser_config()
 
 
 def _check_room(user, amount: Decimal) -> None:
@@ -151,13 +212,13 @@ def _replay(topup: TopUp) -> SettleResult:
     """A repeated request: report the top-up's state, refreshing it from Stripe when unsettled."""
     if topup.is_final or not topup.stripe_payment_intent_id:
         return SettleResult(topup=topup, credited_now=False, new_balance=None)
-    return settle_topup(intent=stripe_gateway.retrieve_intent(topup.stripe_payment_intent_id))
+    return settle_topup(intent=payments.retrieve_intent(topup.stripe_payment_intent_id))
 
 
 def settle_topup(*, intent: Intent, user=None) -> SettleResult:
     """The one door from a Stripe PaymentIntent to wallet balance. Idempotent and race-safe.
 
-    `intent` is a stripe_gateway.Intent just retrieved from (or returned by) Stripe. When `user` is
+    `intent` is a payments.Intent just retrieved from (or returned by) Stripe. When `user` is
     given the top-up must be theirs (else TopUp.DoesNotExist). Credits at most once: the TopUp row
     lock serialises callers, the status check makes repeats no-ops, and the database's unique
     constraint on the ledger's intent id backs both up.
@@ -175,7 +236,7 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
             return SettleResult(topup=topup, credited_now=False)
 
         if intent.status == IntentStatus.SUCCEEDED:
-            expected = stripe_gateway.to_minor(topup.amount)
+            expected = payments.to_minor(topup.amount)
             if (
                 intent.currency != topup.currency.lower()
                 or intent.amount != expected
@@ -211,7 +272,7 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
             topup.failure_reason = ""
             topup.save(update_fields=["status", "credit_transaction", "failure_reason", "updated_at"])
             if topup.is_automatic:
-                billing.record_success(user_id=topup.user_id)
+                cards.record_recharge_success(user_id=topup.user_id)
             # After commit: a task sends the receipt, so a mail outage never touches the payment.
             transaction.on_commit(lambda: enqueue_email(TOPUP_RECEIPT, topup.pk))
             return SettleResult(topup=topup, credited_now=True, new_balance=entry.balance_after)

@@ -1,4 +1,4 @@
-"""Every gateway function against stripe-mock: what we send must pass Stripe's own request validation,
+"""Every gateway function of the real-Stripe backend (wallet.payments.stripe) against stripe-mock: what we send must pass Stripe's own request validation,
 and what we read (`_intent`, `_refund`, the Charge) must come out right from full, real-shaped objects.
 
 stripe-mock keeps no state: a created intent comes back in its fixture status, and metadata is not
@@ -12,10 +12,12 @@ from decimal import Decimal
 import pytest
 import stripe
 
-from wallet import reconcile, services, stripe_gateway
+from wallet import payments, reconcile, services
 from wallet.exceptions import PaymentMethodRejected, PaymentProviderError
 from wallet.models import TopUp
-from wallet.stripe_gateway import IntentStatus, RefundStatus
+from wallet.payments import IntentStatus, RefundStatus
+from wallet.payments.sandbox import SandboxBackend
+from wallet.payments.stripe import StripeBackend
 
 pytestmark = pytest.mark.usefixtures("stripe_mock")
 
@@ -25,10 +27,10 @@ def _raw_intent(intent_id: str) -> dict:
 
     stripe-mock is stateless: a retrieve answers the same fixture every time, so the gateway's
     retrieve and this raw one can be compared field by field."""
-    return stripe_gateway._client().v1.payment_intents.retrieve(intent_id).to_dict()
+    return payments.stripe_backend._client().v1.payment_intents.retrieve(intent_id).to_dict()
 
 
-def _assert_parsed(intent: stripe_gateway.Intent, raw: dict) -> None:
+def _assert_parsed(intent: payments.Intent, raw: dict) -> None:
     assert intent.id == raw["id"] and intent.id.startswith("pi_")
     assert isinstance(intent.status, IntentStatus) and intent.status is not IntentStatus.UNKNOWN
     assert intent.status == raw["status"]
@@ -41,9 +43,15 @@ def _assert_parsed(intent: stripe_gateway.Intent, raw: dict) -> None:
     assert intent.next_action_type == ""
 
 
+def test_the_contract_covers_the_real_stripe_backend():
+    backend = payments.backend()
+    assert isinstance(backend, StripeBackend) and not isinstance(backend, SandboxBackend)
+    assert payments.browser_config().sandbox is False
+
+
 def test_create_and_confirm_sends_what_real_stripe_accepts():
     """Outside the sandbox, with use_stripe_sdk and the idempotency key, exactly as production sends it."""
-    intent = stripe_gateway.create_and_confirm_intent(
+    intent = payments.create_and_confirm_intent(
         amount_minor=12_345,
         currency="AED",
         payment_method="pm_card_visa",
@@ -73,24 +81,24 @@ def test_start_topup_sends_a_valid_request(user):
 
 
 def test_retrieve_cancel_and_list_parse_full_objects():
-    intent = stripe_gateway.create_and_confirm_intent(
+    intent = payments.create_and_confirm_intent(
         amount_minor=500, currency="aed", payment_method="pm_card_visa", metadata={}, idempotency_key="k1"
     )
     raw = _raw_intent(intent.id)
-    _assert_parsed(stripe_gateway.retrieve_intent(intent.id), raw)
-    canceled = stripe_gateway.cancel_intent(intent.id)
+    _assert_parsed(payments.retrieve_intent(intent.id), raw)
+    canceled = payments.cancel_intent(intent.id)
     assert canceled.id.startswith("pi_") and isinstance(canceled.status, IntentStatus)
-    listed = stripe_gateway.list_recent_intents(limit=reconcile.RECENT_INTENTS)
-    assert listed and all(isinstance(i, stripe_gateway.Intent) and i.id.startswith("pi_") for i in listed)
+    listed = payments.list_recent_intents(limit=reconcile.RECENT_INTENTS)
+    assert listed and all(isinstance(i, payments.Intent) and i.id.startswith("pi_") for i in listed)
 
 
 def test_search_by_topup_metadata_is_a_valid_query():
-    found = stripe_gateway.search_intents_by_metadata("topup_id", str(uuid.uuid4()))
-    assert all(isinstance(i, stripe_gateway.Intent) and isinstance(i.status, IntentStatus) for i in found)
+    found = payments.search_intents_by_metadata("topup_id", str(uuid.uuid4()))
+    assert all(isinstance(i, payments.Intent) and isinstance(i.status, IntentStatus) for i in found)
 
 
 def test_refund_create_and_retrieve():
-    refund = stripe_gateway.create_refund(
+    refund = payments.create_refund(
         payment_intent_id="pi_123",
         amount_minor=250,
         idempotency_key=f"refund-{uuid.uuid4()}",
@@ -98,12 +106,12 @@ def test_refund_create_and_retrieve():
     )
     assert refund.id.startswith("re_") and refund.amount == 250
     assert isinstance(refund.status, RefundStatus) and refund.status is not RefundStatus.UNKNOWN
-    again = stripe_gateway.retrieve_refund(refund.id)
+    again = payments.retrieve_refund(refund.id)
     assert again.id.startswith("re_") and again.status is RefundStatus.SUCCEEDED
 
 
 def test_charge_retrieve():
-    charge = stripe_gateway.retrieve_charge("ch_123")
+    charge = payments.retrieve_charge("ch_123")
     assert charge.id.startswith("ch_") and isinstance(charge.amount_refunded, int)
     assert charge.currency == charge.currency.lower() and len(charge.currency) == 3
     assert isinstance(charge.payment_intent_id, str)
@@ -124,7 +132,7 @@ def test_reconcile_looks_a_lost_intent_up_by_search(user, settings):
 
 def test_a_misspelled_parameter_is_rejected():
     with pytest.raises(stripe.InvalidRequestError) as info:
-        stripe_gateway._client().v1.payment_intents.create(
+        payments.stripe_backend._client().v1.payment_intents.create(
             params={"amount": 1000, "currency": "aed", "paymnet_method": "pm_card_visa"}
         )
     assert info.value.http_status == 400
@@ -133,14 +141,14 @@ def test_a_misspelled_parameter_is_rejected():
 def test_a_wrongly_typed_parameter_is_rejected_and_translated():
     """Through the gateway's own _call: a 400 becomes our exception, never the SDK's."""
     with pytest.raises(PaymentProviderError) as info:
-        stripe_gateway._call(
-            "list_intents", lambda: stripe_gateway._client().v1.payment_intents.list(params={"limit": "many"})
+        payments.stripe_backend._call(
+            "list_intents", lambda: payments.stripe_backend._client().v1.payment_intents.list(params={"limit": "many"})
         )
     assert isinstance(info.value.__cause__, stripe.InvalidRequestError) and info.value.__cause__.http_status == 400
     with pytest.raises(PaymentMethodRejected) as rejected:
-        stripe_gateway._call(
+        payments.stripe_backend._call(
             "create_intent",
-            lambda: stripe_gateway._client().v1.payment_intents.create(
+            lambda: payments.stripe_backend._client().v1.payment_intents.create(
                 params={"amount": 1000, "currency": "aed", "payment_method": ["not", "an", "id"]}
             ),
             client_param=True,
@@ -160,7 +168,7 @@ def test_requests_speak_the_pinned_api_version(stripe_mock_url, settings):
     )
     with pytest.raises(stripe.InvalidRequestError, match="Stripe-Version"):
         unpinned.v1.payment_intents.retrieve("pi_123")
-    assert stripe_gateway.retrieve_intent("pi_123").id.startswith("pi_")
+    assert payments.retrieve_intent("pi_123").id.startswith("pi_")
 
 
 # --- saved cards and off-session recharges (issue 14) ---------------------------------------------
@@ -168,7 +176,7 @@ def test_requests_speak_the_pinned_api_version(stripe_mock_url, settings):
 
 def test_first_payment_saves_the_card_the_real_stripe_way():
     """Outside the sandbox a saving payment carries the customer and setup_future_usage=off_session."""
-    intent = stripe_gateway.create_and_confirm_intent(
+    intent = payments.create_and_confirm_intent(
         amount_minor=5_000,
         currency="AED",
         payment_method="pm_card_visa",
@@ -185,21 +193,21 @@ def test_setup_future_usage_misspelled_is_rejected(settings):
     params = {"amount": 100, "currency": "aed", "payment_method": "pm_card_visa", "confirm": True,
               "customer": "cus_123", "setup_future_usage": "sometimes"}
     with pytest.raises(stripe.InvalidRequestError):
-        stripe_gateway._client().v1.payment_intents.create(params=params)
+        payments.stripe_backend._client().v1.payment_intents.create(params=params)
 
 
 def test_customer_and_saved_card_calls_are_valid_requests():
-    customer = stripe_gateway.create_customer(email="a@example.com", user_id=7, idempotency_key="cust-7")
+    customer = payments.create_customer(email="a@example.com", user_id=7, idempotency_key="cust-7")
     assert customer.startswith("cus_")
-    card = stripe_gateway.attach_payment_method(payment_method="pm_card_visa", customer=customer)
+    card = payments.attach_payment_method(payment_method="pm_card_visa", customer=customer)
     assert card.id.startswith("pm_") and card.last4 and card.brand and 1 <= card.exp_month <= 12
-    cards = stripe_gateway.list_saved_cards(customer=customer)
+    cards = payments.list_saved_cards(customer=customer)
     assert cards and all(c.id.startswith("pm_") for c in cards)
-    stripe_gateway.detach_payment_method(payment_method=card.id)
+    payments.detach_payment_method(payment_method=card.id)
 
 
 def test_off_session_charge_is_a_valid_request():
-    intent = stripe_gateway.charge_saved_card(
+    intent = payments.charge_saved_card(
         amount_minor=10_000,
         currency="AED",
         customer="cus_123",

@@ -1,0 +1,93 @@
+"""The sandbox: localstripe (a local fake of Stripe), so every feature works offline.
+
+It speaks Stripe's API through the real backend and differs only where localstripe does:
+- PaymentIntent create rejects `use_stripe_sdk` and `setup_future_usage` (it behaves as if the first
+  were set); a card is saved by attaching it before the payment instead;
+- its Stripe.js makes token cards (card_...) it can neither attach to a Customer nor list, though it
+  charges them off-session: the sandbox keeps such saved cards in the Customer's metadata;
+- it has no search: reconciliation scans one page of the most recent intents;
+- a 3-D Secure card charged off-session answers requires_action (real Stripe raises
+  authentication_required): the charge-and-settle path treats that state as a failure too.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+
+from .base import BrowserConfig, SavedCard
+from .stripe import StripeBackend, _call, _client, _get, _saved_card
+
+_SANDBOX_CARDS = "sandbox_saved_cards"
+# Stripe's own test cards, which localstripe treats the same way.
+TEST_CARDS = (
+    ("4242 4242 4242 4242", "succeeds"),
+    ("4000 0025 0000 3155", "asks for 3-D Secure"),
+    ("4000 0000 0000 0341", "is declined"),
+)
+
+
+def _token_card(payment_method: str) -> bool:
+    return payment_method.startswith("card_")
+
+
+def _card_ids(customer: str) -> list[str]:
+    obj = _call("retrieve_customer", lambda: _client().v1.customers.retrieve(customer))
+    metadata = _get(obj, "metadata")
+    raw = metadata.to_dict().get(_SANDBOX_CARDS, "") if metadata is not None else ""
+    return [card for card in str(raw).split(",") if card]
+
+
+def _set_card_ids(customer: str, ids: list[str]) -> None:
+    value = ",".join(ids)
+    _call(
+        "update_customer",
+        lambda: _client().v1.customers.update(customer, params={"metadata": {_SANDBOX_CARDS: value}}),
+    )
+
+
+def _retrieve_pm(payment_method: str) -> Any:
+    return _client().v1.payment_methods.retrieve(payment_method)
+
+
+class SandboxBackend(StripeBackend):
+    """localstripe at settings.STRIPE_API_BASE (LOCALSTRIPE_URL by default)."""
+
+    finds_lost_intents_by_search = False
+
+    def intent_params(self, *, customer: str, save_card: bool) -> dict[str, Any]:
+        return {}  # localstripe rejects use_stripe_sdk and setup_future_usage
+
+    def prepare_card_for_saving(self, *, customer: str, payment_method: str) -> None:
+        """localstripe cannot save a card through the payment (setup_future_usage): attach it first."""
+        self.attach_payment_method(payment_method=payment_method, customer=customer)
+
+    def attach_payment_method(self, *, payment_method: str, customer: str) -> SavedCard:
+        if not _token_card(payment_method):
+            return super().attach_payment_method(payment_method=payment_method, customer=customer)
+        obj = _call("retrieve_payment_method", partial(_retrieve_pm, payment_method), client_param=True)
+        ids = _card_ids(customer)
+        if payment_method not in ids:
+            _set_card_ids(customer, [payment_method, *ids])
+        return _saved_card(obj)
+
+    def list_saved_cards(self, *, customer: str) -> list[SavedCard]:
+        cards = super().list_saved_cards(customer=customer)
+        for card_id in _card_ids(customer):
+            cards.append(_saved_card(_call("retrieve_payment_method", partial(_retrieve_pm, card_id))))
+        return cards
+
+    def detach_payment_method(self, *, payment_method: str, customer: str = "") -> None:
+        if _token_card(payment_method) and customer:
+            _set_card_ids(customer, [c for c in _card_ids(customer) if c != payment_method])
+            return
+        super().detach_payment_method(payment_method=payment_method, customer=customer)
+
+    def browser_config(self) -> BrowserConfig:
+        # Read at request time: tests point the app at a localstripe on a free port.
+        base = (settings.STRIPE_API_BASE or settings.LOCALSTRIPE_URL).rstrip("/")
+        return BrowserConfig(
+            sandbox=True, js_url=base + "/js.stripe.com/v3/", csp_origins=(base,), test_cards=TEST_CARDS
+        )

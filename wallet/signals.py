@@ -1,0 +1,9 @@
+"""Signals the wallet sends; receivers above the ledger are connected in WalletConfig.ready()."""
+
+from django.dispatch import Signal
+
+# Sent by the ledger after a change to a balance whose owner watches it (User.wallet_watched: a
+# low-balance alert or auto-recharge is set), inside the change's transaction and still holding the
+# user's row lock. Keyword arguments: user_id, new_balance, delta (Decimal), entry (the ledger row).
+# An unwatched balance sends nothing, so a plain debit stays two statements (issue 19).
+balance_changed = Signal()
