@@ -21,6 +21,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/bandit -q -r authentication wallet agents netcop_hub -c pyproject.toml
 
 typecheck: install

@@ -30,10 +30,12 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from wallet.exceptions import InsufficientBalance
 from wallet.models import BillingSettings, TxType
+from wallet.return_targets import ReturnTarget
 from wallet.services import CENT, billing, debit, lock_user, to_money
 
 from . import queue
@@ -348,3 +350,12 @@ def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
     if is_queued(agent):
         return _run_queued(user=user, agent=agent, input_text=text, request_id=rid)
     return _run_inline(user=user, agent=agent, input_text=text, request_id=rid)
+
+
+def agent_return_target(kwargs) -> ReturnTarget | None:
+    """The wallet's "back to the agent" link: an active agent's page named by `?next=` (registered with
+    wallet.return_targets in AgentsConfig.ready(); the wallet cannot import agents)."""
+    agent = Agent.objects.filter(slug=kwargs.get("slug"), is_active=True).first()
+    if agent is None:
+        return None
+    return ReturnTarget(name=agent.name, price=agent.price, url=reverse("agents:detail", args=[agent.slug]))

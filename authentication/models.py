@@ -1,9 +1,13 @@
 """The custom User: email login, a display name, and the wallet balance (owned by wallet.services)."""
 
+from __future__ import annotations
+
 from decimal import Decimal
+from typing import Protocol
 
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from .validators import default_display_name, validate_display_name
@@ -101,43 +105,52 @@ class User(AbstractUser):
             ]
         super().save(*args, **kwargs)
 
-    # The seed's API, kept as thin doors into the ledger services (wallet.services). The imports
-    # are at call time because accounts sit below the wallet in the layer order.
+    # The seed's API, kept as thin doors into the ledger services. The ledger lives in the wallet app,
+    # above this one, so the wallet installs the door when it starts (WalletConfig.ready() calls
+    # install_ledger_door) and accounts import nothing above them.
     def has_sufficient_balance(self, amount) -> bool:
         """True if the stored balance covers `amount` (a Decimal or a decimal string)."""
-        from wallet.money import to_money  # lazy: accounts sit below the wallet (layer order)
-
         self.refresh_from_db(fields=["wallet_balance"])
-        return self.wallet_balance >= to_money(amount)
+        return ledger_door().covers(balance=self.wallet_balance, amount=amount)
 
     def add_balance(self, amount, description: str = "Balance added through User.add_balance") -> bool:
         """Credit the wallet: a ledger adjustment described by `description` (never left blank: the
         ledger says where every change came from). Returns True; raises InvalidAmount or
         BalanceLimitExceeded like wallet.services.credit."""
-        from wallet import services  # lazy: accounts sit below the wallet (layer order)
-
-        description = (description or "").strip() or "Balance added through User.add_balance"
-        services.credit(
-            user=self, amount=amount, type=services.TxType.ADJUSTMENT, description=description
-        )
-        self.refresh_from_db(fields=["wallet_balance"])
-        return True
+        try:
+            return ledger_door().add(user=self, amount=amount, description=description)
+        finally:
+            self.refresh_from_db(fields=["wallet_balance"])
 
     def deduct_balance(self, amount, description: str = "Agent usage") -> bool:
         """Debit the wallet for agent usage (wallet.services.debit); False, and nothing written, when
         the balance is short."""
-        from wallet import services  # lazy: accounts sit below the wallet (layer order)
-        from wallet.exceptions import InsufficientBalance  # lazy: as above
-
         try:
-            services.debit(
-                user=self,
-                amount=amount,
-                type=services.TxType.AGENT_USAGE,
-                description=(description or "").strip() or "Agent usage",
-            )
-            return True
-        except InsufficientBalance:
-            return False
+            return ledger_door().deduct(user=self, amount=amount, description=description)
         finally:
             self.refresh_from_db(fields=["wallet_balance"])
+
+
+class LedgerDoor(Protocol):
+    """What the User's balance methods need of the ledger (wallet.services.doors provides it)."""
+
+    def covers(self, *, balance: Decimal, amount) -> bool: ...
+
+    def add(self, *, user: User, amount, description: str) -> bool: ...
+
+    def deduct(self, *, user: User, amount, description: str) -> bool: ...
+
+
+_ledger_door: LedgerDoor | None = None
+
+
+def install_ledger_door(door: LedgerDoor) -> None:
+    """Called by the wallet app when it starts: the ledger the User's balance methods go through."""
+    global _ledger_door
+    _ledger_door = door
+
+
+def ledger_door() -> LedgerDoor:
+    if _ledger_door is None:
+        raise ImproperlyConfigured("User balance methods need the wallet app in INSTALLED_APPS.")
+    return _ledger_door

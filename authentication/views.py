@@ -1,6 +1,5 @@
 import hashlib
 import logging
-import time
 
 from django.conf import settings
 from django.contrib import messages
@@ -14,8 +13,8 @@ from django.urls import reverse_lazy
 
 from netcop_hub import ratelimit
 from netcop_hub.durations import in_words
-from wallet import emails
 
+from . import signals
 from .forms import (
     DisplayNameForm,
     EmailAuthenticationForm,
@@ -105,10 +104,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 def tell_password_changed(user) -> None:
-    """Email the account's owner that its password changed (someone else may have done it), through the
-    email task, once the change is committed."""
-    object_id = f"{user.pk}:{int(time.time())}"
-    transaction.on_commit(lambda: emails.enqueue_email(emails.PASSWORD_CHANGED, object_id))
+    """Tell the account's owner that its password changed (someone else may have done it), once the
+    change is committed: the wallet's email task listens (authentication.signals.password_changed)."""
+    transaction.on_commit(lambda: signals.password_changed.send(sender=type(user), user=user))
 
 
 class PasswordResetView(auth_views.PasswordResetView):

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for fuzzing the JSON endpoints (used by tests/test_fuzz.py).
+"""Hypothesis strategies for fuzzing the JSON endpoints (used by tests/security/test_fuzz.py).
 
 Amount strategies read the limits from settings when called (TOPUP_MIN_AMOUNT, TOPUP_MAX_AMOUNT,
 WALLET_MAX_BALANCE), so they follow the configuration instead of restating it.

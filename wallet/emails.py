@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import time
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -45,6 +46,11 @@ def enqueue_email(kind: str, object_id) -> None:
         send_email.enqueue(kind, str(object_id))
     except Exception:  # noqa: BLE001 - the payment is done; a lost email must not undo it
         logger.exception("could not enqueue %s email for %s", kind, object_id)
+
+
+def on_password_changed(sender, *, user, **kwargs) -> None:
+    """Receiver of authentication.signals.password_changed (sent after commit): email the owner."""
+    enqueue_email(PASSWORD_CHANGED, f"{user.pk}:{int(time.time())}")
 
 
 def render_text(template_name: str, context: dict) -> str:

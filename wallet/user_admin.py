@@ -85,7 +85,8 @@ class WalletUserAdmin(UserAdmin):
 
     list_display = ["email", "username", "balance", "is_staff", "joined"]
     readonly_fields = ["wallet_balance", "wallet_tools", "latest_transactions", *UserAdmin.readonly_fields]
-    fieldsets = (
+    # mypy infers the base's fieldsets as a tuple of exactly four sections; this one has five.
+    fieldsets = (  # type: ignore[assignment]
         *UserAdmin.fieldsets[:2],
         ("Wallet", {"fields": ("wallet_balance", "wallet_tools", "latest_transactions")}),
         *UserAdmin.fieldsets[2:],

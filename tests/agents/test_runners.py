@@ -346,7 +346,7 @@ def agent_server():
 @pytest.fixture(autouse=True)
 def _allow_private(settings):
     # The test agent service listens on loopback, which the SSRF guard refuses by default
-    # (tests/test_security.py proves that).
+    # (tests/security/test_pentest_findings.py proves that).
     settings.AGENT_HTTP_ALLOW_PRIVATE = True
 
 
@@ -393,7 +393,7 @@ def test_http_runner_unreachable_and_misconfigured():
 
 def test_no_runner_module_reads_the_environment_for_secrets():
     # Config comes from the Agent row only; a runner never pulls credentials from os.environ.
-    source = open(os.path.join(os.path.dirname(__file__), "..", "agents", "runners.py")).read()
+    source = open(os.path.join(os.path.dirname(__file__), "..", "..", "agents", "runners.py")).read()
     assert "os.environ" not in source
 
 

@@ -16,7 +16,7 @@ from wallet.payments import IntentStatus, RefundStatus
 from wallet.payments.sandbox import SandboxBackend
 from wallet.payments.stripe import StripeBackend
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_nothing_but_the_gateway_imports_stripe():

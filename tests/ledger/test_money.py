@@ -84,7 +84,7 @@ def test_no_hard_coded_currency_in_python():
     import ast
     import pathlib
 
-    root = pathlib.Path(__file__).resolve().parent.parent
+    root = pathlib.Path(__file__).resolve().parents[2]
     offenders = []
     for path in root.glob("*/**/*.py"):
         rel = path.relative_to(root).as_posix()

@@ -52,7 +52,7 @@ def test_only_services_write_wallet_balance():
     import pathlib
     import re
 
-    root = pathlib.Path(__file__).resolve().parent.parent
+    root = pathlib.Path(__file__).resolve().parents[2]
     pattern = re.compile(r"wallet_balance\s*[-+]?=[^=]|update\([^)]*wallet_balance")
     offenders = []
     for path in root.glob("*/**/*.py"):

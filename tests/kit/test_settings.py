@@ -47,7 +47,7 @@ def test_every_value_of_env_example_loads():
     """Copying .env.example to .env must give a working development configuration."""
     import pathlib
 
-    example = pathlib.Path(__file__).resolve().parent.parent / ".env.example"
+    example = pathlib.Path(__file__).resolve().parents[2] / ".env.example"
     env = {}
     for line in example.read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
@@ -136,7 +136,7 @@ def test_parse_rate_rejects_nonsense(bad):
 
 def test_no_duration_or_rate_is_parsed_at_use_time():
     """The one parser is the kit's, used by settings.py (and a command's own option), nowhere else."""
-    root = pathlib.Path(__file__).resolve().parent.parent
+    root = pathlib.Path(__file__).resolve().parents[2]
     allowed = {
         "netcop_hub/config.py", "netcop_hub/durations.py", "netcop_hub/settings.py",
         "wallet/management/commands/reconcile_topups.py",

@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_run_sh(tmp_path, port: int, **env):
