@@ -101,6 +101,11 @@ class RunnerTimeout(RunnerError):
     default_message = "The agent did not answer in time."
 
 
+# The way out of the spend limit, said once: the words of the one link to the billing settings (the
+# refusal and the agent page's notice do not name the page again).
+RAISE_LIMIT = "Raise the limit in your billing settings"
+
+
 class SpendLimitReached(AgentError):
     """The run would take this month's agent spending past the user's limit; nothing was charged."""
 
@@ -113,7 +118,7 @@ class SpendLimitReached(AgentError):
             f"Monthly spend limit of {format_money(limit)} reached.",
             user_message=(
                 f"This run would go over your monthly spend limit of {format_money(limit)} "
-                f"({format_money(spent)} used this month). Raise the limit in your billing settings."
+                f"({format_money(spent)} used this month)."
             ),
         )
         self.limit = limit
@@ -121,4 +126,9 @@ class SpendLimitReached(AgentError):
 
     def details(self) -> dict[str, Any]:
         settings_url = reverse("wallet:settings")
-        return {"limit": str(self.limit), "spent": str(self.spent), "settings_url": settings_url}
+        return {
+            "limit": str(self.limit),
+            "spent": str(self.spent),
+            "settings_url": settings_url,
+            "settings_label": RAISE_LIMIT,
+        }

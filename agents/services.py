@@ -183,7 +183,9 @@ def is_queued(agent: Agent) -> bool:
 
 
 def month_spent(*, user_id) -> Decimal:
-    """Agent charges this calendar month (TIME_ZONE), minus agent refunds: the wallet's ledger figure."""
+    """Agent charges this calendar month (TIME_ZONE), minus agent refunds: the wallet's ledger figure.
+    Not from run rows: a run that failed before it was charged cost nothing and must not count
+    towards the limit (issue 18, item 15)."""
     return billing.month_spent(user_id=user_id)
 
 
@@ -191,7 +193,7 @@ def spend_limit(*, user_id) -> Decimal | None:
     return BillingSettings.objects.filter(pk=user_id).values_list("monthly_spend_limit", flat=True).first()
 
 
-def _spend_limit_for(*, agent: Agent, user_id) -> Decimal | None:
+def spend_limit_for(*, agent: Agent, user_id) -> Decimal | None:
     """The user's limit as get_active_agent read it with the agent, else read now."""
     if agent.spend_limit_reader is not None and agent.spend_limit_reader == user_id:
         return agent.owner_spend_limit
@@ -242,7 +244,7 @@ def _charge(*, user, agent: Agent, request_id: uuid.UUID, price: Decimal, **run_
         with transaction.atomic():
             # The month's spending is summed under the user's row lock, the lock the debit takes
             # next (SpendLimitReached propagates: nothing charged).
-            limit = _spend_limit_for(agent=agent, user_id=user.pk)
+            limit = spend_limit_for(agent=agent, user_id=user.pk)
             check_spend_limit(user_id=user.pk, price=price, limit=limit)
             # No savepoint: any error here leaves this transaction, rolling back debit and run.
             entry = debit(

@@ -24,7 +24,14 @@ from wallet.exceptions import InsufficientBalance
 from wallet.templatetags.money import money
 
 from . import queue, services
-from .exceptions import AgentUnavailable, InvalidAgentInput, InvalidRequestId, RunNotCancelable
+from .exceptions import (
+    RAISE_LIMIT,
+    AgentUnavailable,
+    InvalidAgentInput,
+    InvalidRequestId,
+    RunNotCancelable,
+    SpendLimitReached,
+)
 from .models import Agent, AgentRun
 
 logger = logging.getLogger(__name__)
@@ -177,8 +184,37 @@ def _detail_context(request, agent: Agent, *, input_text: str = "", error: str =
         "error": error,
         "limits": services.input_limits(agent=agent),
         "highlight": request.GET.get("run", ""),
-        "spend_limit": services.spend_limit(user_id=request.user.pk),
-        "month_spent": services.month_spent(user_id=request.user.pk),
+        "spend": _spend(request, agent),
+    }
+
+
+def _spend(request, agent: Agent) -> dict | None:
+    """This month's agent spending against the user's limit (None without one), and whether a run
+    at this agent's price would go over it: the page says so before the click."""
+    # The limit as get_active_agent read it with the agent (no second read), else read now.
+    limit = services.spend_limit_for(agent=agent, user_id=request.user.pk)
+    if limit is None:
+        return None
+    spent = services.month_spent(user_id=request.user.pk)
+    return {
+        "limit": limit,
+        "spent": spent,
+        "price": agent.price,
+        "over": spent + agent.price > limit,
+        "raise_limit": RAISE_LIMIT,
+    }
+
+
+def _spend_fields(request, agent: Agent | None) -> dict:
+    """The month's spending and limit for a JSON answer, and the page's line for them as rendered
+    (templates/agents/_spend.html): after a run or a refusal the page shows them as they are now."""
+    spend = _spend(request, agent) if agent is not None and request.user.is_authenticated else None
+    if spend is None:
+        return {}
+    return {
+        "month_spent": f"{spend['spent']:.2f}",
+        "spend_limit": f"{spend['limit']:.2f}",
+        "spend_html": render_to_string("agents/_spend.html", {"spend": spend}, request),
     }
 
 
@@ -217,6 +253,10 @@ def run_status(request, run_id):
     run = get_object_or_404(AgentRun.objects.select_related("agent"), pk=run_id, user=request.user)
     outcome = services.RunOutcome(run=run, new_balance=services.current_balance(user=request.user))
     body, _ = _run_payload(request, outcome)
+    if run.was_refunded:
+        # The month's spending went down (a queued run is charged when queued, and the 202 carried
+        # that): only then is the spend line read again; other polls stay within their budget.
+        body.update(_spend_fields(request, run.agent))
     return http.json_response(body)
 
 
@@ -240,6 +280,7 @@ def cancel_run(request, run_id):
     if http.wants_json(request):
         outcome = services.RunOutcome(run=run, new_balance=services.current_balance(user=request.user))
         body, status = _run_payload(request, outcome)
+        body.update(_spend_fields(request, run.agent))
         return http.json_response(body, status)
     messages.success(request, f"Run canceled: {money(run.price)} refunded.")
     return redirect(f"{detail_url}?{urlencode({'run': run.id})}#run-{run.id}")
@@ -274,14 +315,18 @@ def _use_agent_json(request, slug):
     Every answer carries the balance as stored now, so the page's nav never goes stale."""
     if not request.user.is_authenticated:
         raise NotAuthenticated(user_message=LOG_IN)
+    agent = None
     try:
         agent = services.get_active_agent(slug=slug, user=request.user)
         data = _json_body(request)
         outcome = _run(request, agent, data.get("input"), data.get("request_id"))
     except DomainError as exc:
         extra = {**_balance_fields(request), **_topup_fields(exc, slug)}
+        if isinstance(exc, SpendLimitReached):
+            extra.update(_spend_fields(request, agent))
         return http.error_response(exc, request=request, **extra)
     body, status = _run_payload(request, outcome)
+    body.update(_spend_fields(request, agent))
     return http.json_response(body, status)
 
 
@@ -315,6 +360,9 @@ def _refused_form(request, agent: Agent, input_text, exc: DomainError):
         refused = {"input": input_text if keep else "", "error": exc.user_message}
         request.session[_refused_key(agent.slug)] = refused
         return redirect(f"{detail_url}#agent-input")
+    if isinstance(exc, SpendLimitReached):
+        # The page says it, with the one way out (templates/agents/_spend.html): not twice.
+        return redirect(f"{detail_url}#agent-spend")
     messages.error(request, exc.user_message)
     if isinstance(exc, InsufficientBalance) and exc.topup_amount is not None:
         return redirect(_topup_url(exc.topup_amount, agent.slug))

@@ -12,6 +12,7 @@ import socket
 import time
 import uuid
 from decimal import Decimal
+from html.parser import HTMLParser
 
 import pytest
 
@@ -143,3 +144,35 @@ def assert_max_queries(budget: int, what: str = "this path", using: str = "defau
     if len(captured) > budget:
         statements = "\n".join(f"{i}. {q['sql']}" for i, q in enumerate(captured, 1))
         pytest.fail(f"{what}: {len(captured)} queries, budget {budget}:\n{statements}", pytrace=False)
+
+
+# --- page markup ----------------------------------------------------------------------------------
+
+
+class _Tree(HTMLParser):
+    """Each element's tag, attributes and its parent's tag and attributes."""
+
+    VOID = {"meta", "link", "input", "br", "img", "hr", "source", "path", "area", "col", "wbr"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[tuple[str, dict]] = [("#root", {})]
+        self.elements: list[tuple[str, dict, str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        parent_tag, parent_attrs = self.stack[-1]
+        self.elements.append((tag, dict(attrs), parent_tag, parent_attrs))
+        if tag not in self.VOID:
+            self.stack.append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag):
+        for i in range(len(self.stack) - 1, 0, -1):
+            if self.stack[i][0] == tag:
+                del self.stack[i:]
+                break
+
+
+def elements(html: str):
+    tree = _Tree()
+    tree.feed(html)
+    return tree.elements

@@ -143,13 +143,14 @@ class WalletTransactionAdmin(SearchByIdsMixin, ReadOnlyAdmin):
         "id",
         "user",
         "type",
-        "amount",
-        "balance_after",
+        "signed_amount",  # "−5.00 AED", as everywhere else, not the raw "-5.00"
+        "balance_after_money",
         "description",
         "stripe_payment_intent_id",
         "created_by",
         "created_at",
     ]
+    readonly_fields = ["signed_amount", "balance_after_money"]
 
     @admin.display(description="User", ordering="user__email")
     def user_link(self, obj):

@@ -106,6 +106,11 @@ def _long_date(day: dt.date) -> str:
 
 def balance_chart(points: list[tuple[dt.date, Decimal]], *, days: int, currency: str) -> BalanceChart:
     """Lay out the end-of-day balances `points` (oldest first, at least one) as a line chart."""
+    # All activity on one day (a new account): one point would be a lone dot in the middle. That
+    # day's balance is drawn as a flat line across the plot, its date labelled once at the right.
+    single_day = len(points) == 1
+    if single_day:
+        points = [points[0], points[0]]
     values = [value for _, value in points]
     low, high = min(values), max(values)
     first_day, first_value = points[0]
@@ -121,7 +126,9 @@ def balance_chart(points: list[tuple[dt.date, Decimal]], *, days: int, currency:
         currency=currency,
         title=title,
         desc=(
-            f"End-of-day balance from {_long_date(first_day)} ({format_money(first_value, currency)}) "
+            f"End-of-day balance on {_long_date(last_day)}: {format_money(last_value, currency)}."
+            if single_day
+            else f"End-of-day balance from {_long_date(first_day)} ({format_money(first_value, currency)}) "
             f"to {_long_date(last_day)} ({format_money(last_value, currency)}). "
             f"Lowest {format_money(low, currency)}, highest {format_money(high, currency)}."
         ),
@@ -132,8 +139,7 @@ def balance_chart(points: list[tuple[dt.date, Decimal]], *, days: int, currency:
     plot_h = chart.bottom - chart.top
 
     def x_at(index: int) -> float:
-        # A single day sits in the middle rather than against an edge.
-        return chart.left + (plot_w * index / (len(points) - 1) if len(points) > 1 else plot_w / 2)
+        return chart.left + plot_w * index / (len(points) - 1)  # two points at least (single_day)
 
     def y_at(value) -> float:
         return chart.bottom - plot_h * float(value) / y_max
@@ -147,7 +153,7 @@ def balance_chart(points: list[tuple[dt.date, Decimal]], *, days: int, currency:
     )
     chart.last = (_px(coords[-1][0]), _px(coords[-1][1]))
     # Hover strips reach halfway to the neighbouring points, so every x has exactly one tooltip.
-    half = plot_w / (len(points) - 1) / 2 if len(points) > 1 else plot_w / 2
+    half = plot_w / (len(points) - 1) / 2
     for (day, value), (x, y) in zip(points, coords, strict=True):
         left, right = max(chart.left, x - half), min(chart.right, x + half)
         label = f"{_short_long_date(day)}: {format_money(value, currency)}"
@@ -157,7 +163,7 @@ def balance_chart(points: list[tuple[dt.date, Decimal]], *, days: int, currency:
     ]
     every = max(1, round(len(points) / X_LABELS))
     # Label from the newest day backwards so "today" always has a label.
-    indexes = sorted(range(len(points) - 1, -1, -every))
+    indexes = [1] if single_day else sorted(range(len(points) - 1, -1, -every))
     chart.x_ticks = [
         Tick(
             _px(x_at(i)),

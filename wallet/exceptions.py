@@ -124,16 +124,26 @@ class TopUpNotFound(TopUpError):
     text_is_user_message = False
 
 
+DECLINED = "Your card was declined."
+# A declined person's first worry is whether money left the account; Stripe's decline texts
+# ("Your card has insufficient funds.") do not say. A decline never captures anything.
+NOTHING_CHARGED = "Nothing was charged."
+
+
 class PaymentDeclined(WalletError):
-    """The card was declined. `user_message` is Stripe's customer-facing text, safe to show;
-    `decline_code` is Stripe's decline code (e.g. authentication_required)."""
+    """The card was declined. `user_message` is Stripe's customer-facing text, safe to show, with
+    "Nothing was charged." after it; `decline_code` is Stripe's decline code (e.g.
+    authentication_required)."""
 
     status = 402
     code = "card_declined"
-    default_message = "Your card was declined."
+    default_message = f"{DECLINED} {NOTHING_CHARGED}"
 
-    def __init__(self, user_message: str = "Your card was declined.", code: str = ""):
-        super().__init__(user_message, user_message=user_message or self.default_message)
+    def __init__(self, user_message: str = DECLINED, code: str = ""):
+        text = (user_message or DECLINED).strip()
+        if NOTHING_CHARGED not in text:
+            text = f"{text if text.endswith(('.', '!', '?')) else text + '.'} {NOTHING_CHARGED}"
+        super().__init__(text, user_message=text)
         self.decline_code = code
 
 

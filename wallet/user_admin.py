@@ -94,7 +94,7 @@ class WalletUserAdmin(UserAdmin):
 
     @admin.display(description="Balance", ordering="wallet_balance")
     def balance(self, obj):
-        return f"{obj.wallet_balance:,.2f} {settings.WALLET_CURRENCY}"
+        return format_money(obj.wallet_balance)
 
     # --- Wallet fields on the change page --------------------------------------------------------
 

@@ -15,6 +15,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -24,8 +25,8 @@ from netcop_hub import http
 from netcop_hub.errors import NotAuthenticated
 
 from . import return_targets, services
-from .exceptions import InvalidAmount, TopUpMismatch, TopUpNotFound
-from .models import TopUp
+from .exceptions import NOTHING_CHARGED, InvalidAmount, TopUpMismatch, TopUpNotFound
+from .models import CardRefund, TopUp
 from .money import TOO_LARGE_MESSAGE, parse_amount, topup_range_message
 from .templatetags.money import money
 
@@ -86,9 +87,33 @@ def _recent_row(topup: TopUp) -> dict:
     elif topup.status == TopUp.Status.REQUIRES_ACTION:
         reason = "Your bank is waiting for you to confirm this payment."
     badge = "Failed" if topup.status == TopUp.Status.FAILED else topup.get_status_display()
+    badge_class = topup.status
+    # Money sent back to the card from this top-up (the prefetched refunds that took money out of
+    # the wallet): the row says so, or the list would show 100.00 "Succeeded" after 20.00 went back.
+    refunded = pending = Decimal("0.00")
+    for refund in topup.refunds.all():
+        if refund.status == CardRefund.Status.SUCCEEDED:
+            refunded += refund.amount
+        elif refund.status == CardRefund.Status.PENDING:
+            pending += refund.amount
+    refund_lines = []
+    if refunded:
+        refund_lines.append(f"Refunded {money(refunded, topup.currency)} to your card.")
+    if pending:
+        refund_lines.append(f"{money(pending, topup.currency)} is on its way back to your card.")
+    if refunded + pending:
+        full = refunded + pending >= topup.amount
+        badge, badge_class = ("Refunded", "refunded") if full else ("Partly refunded", "partly_refunded")
     # Only a top-up Stripe is holding at 3-D Secure can be finished or canceled from here.
     actionable = topup.status == TopUp.Status.REQUIRES_ACTION and bool(topup.stripe_payment_intent_id)
-    return {"topup": topup, "badge": badge, "reason": reason, "actionable": actionable}
+    return {
+        "topup": topup,
+        "badge": badge,
+        "badge_class": badge_class,
+        "reason": reason,
+        "refund": " ".join(refund_lines),
+        "actionable": actionable,
+    }
 
 
 @require_GET
@@ -124,7 +149,10 @@ def topup_page(request):
         "max_amount": settings.TOPUP_MAX_AMOUNT,
         "topup_config": config,
         "recent_topups": [
-            _recent_row(topup) for topup in TopUp.objects.filter(user=request.user)[:RECENT_TOPUPS]
+            _recent_row(topup)
+            for topup in TopUp.objects.filter(user=request.user).prefetch_related(
+                Prefetch("refunds", queryset=CardRefund.objects.exclude(status=CardRefund.Status.FAILED))
+            )[:RECENT_TOPUPS]
         ],
         "sandbox": browser.sandbox,
         "sandbox_js_url": browser.js_url,
@@ -322,7 +350,9 @@ def _failure_message(topup: TopUp) -> str:
     # has failed authentication..."); decline texts are customer-facing and shown as they are.
     if "authenticat" in reason.lower():
         return "Card authentication failed, so nothing was charged. Try again or use another card."
-    return reason
+    # A failed payment never captured anything: say so, as a decline at once does (PaymentDeclined),
+    # also for a decline after 3-D Secure and for reasons stored before that wording.
+    return reason if NOTHING_CHARGED in reason else f"{reason} {NOTHING_CHARGED}"
 
 
 @require_GET

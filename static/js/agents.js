@@ -126,9 +126,35 @@
     textarea.closest(".field").classList.remove("field-invalid");
   }
 
-  // Any answer that knows the balance (runs and refusals alike: `balance`) updates the nav.
+  // Any answer that knows the balance (runs and refusals alike: `balance`) updates the nav, and
+  // one that knows the month's spending against the limit (`spend_html`, the server's rendering of
+  // templates/agents/_spend.html) updates that line: past the limit it becomes the notice with the
+  // way out, and the run button is disabled, as the page shows it on load.
   function updateNav(data) {
     NetCop.updateBalance(data);
+    updateSpend(data);
+  }
+
+  function updateSpend(data) {
+    var box = form.querySelector("[data-spend]");
+    if (!data || !data.spend_html || !box) { return null; }
+    box.insertAdjacentHTML("beforebegin", data.spend_html);
+    box.remove();
+    box = form.querySelector("[data-spend]");
+    var over = box.hasAttribute("data-spend-over");
+    var button = form.querySelector("[data-agent-submit]");
+    if (button && button.getAttribute("aria-busy") !== "true") { button.disabled = over; }
+    return over ? box.querySelector("[data-spend-notice]") : null;
+  }
+
+  // Focus goes where the answer is: the run's summary in the list. Only when focus was lost (the
+  // busy button was disabled, the cancel form replaced), never taken from where someone is typing
+  // when a queued run finishes later.
+  function focusRun(li) {
+    var summary = li && li.querySelector("summary");
+    var lost = !document.activeElement || document.activeElement === document.body;
+    if (summary && lost) { summary.focus({ preventScroll: true }); }
+    if (li) { li.scrollIntoView({ block: "nearest" }); }
   }
 
   restoreDraft();
@@ -193,9 +219,10 @@
       if (button) { button.disabled = true; }
       NetCop.postJSON(cancel.action, {}, cancel).then(function (res) {
         if (res.status === 200) {
-          showRun(res.body);
+          var li = showRun(res.body);
           updateNav(res.body);
           statusBox.textContent = "Run canceled and refunded.";
+          focusRun(li); // the canceled form is gone with its button
           return;
         }
         if (button) { button.disabled = false; }
@@ -213,6 +240,8 @@
   function setBusy(on) {
     busy = on;
     NetCop.setBusy(submit, on, "Running…");
+    // Past the spend limit the button stays disabled (the notice above it says why).
+    if (!on && form.querySelector("[data-spend-over]")) { submit.disabled = true; }
     if (on) { statusBox.textContent = "Running the agent…"; }
   }
 
@@ -259,7 +288,7 @@
       statusBox.textContent = "";
       showError(data.error + " You were not charged.");
     }
-    if (li) { li.scrollIntoView({ block: "nearest" }); }
+    focusRun(li);
   }
 
   // A 202: the run is queued or running. Show it in the list, free the form for another run (the
@@ -270,7 +299,7 @@
     setBusy(false);
     statusBox.textContent = data.detail;
     var li = addRun(data);
-    if (li) { li.scrollIntoView({ block: "nearest" }); }
+    focusRun(li);
     watched[data.status_url] = true;
     watch(data.status_url, function (update) {
       if (!update) {
@@ -307,7 +336,16 @@
         if (NetCop.handledRefusal(res, errorBox, [submit])) {
           return;
         } else if (res.status === 402 && data.code === "spend_limit") {
-          showError(data.error, { href: data.settings_url, text: "Billing settings" }, true);
+          // The page's spend line becomes the notice (updateNav above): the refusal said once,
+          // with its one link, and focus on it. Without the line, the server's words and link.
+          var notice = updateSpend(data) || form.querySelector("[data-spend-notice]");
+          if (notice) {
+            notice.focus();
+          } else {
+            showError(data.error, { href: data.settings_url, text: data.settings_label }, true);
+            errorBox.setAttribute("tabindex", "-1");
+            errorBox.focus();
+          }
         } else if (res.status === 402) {
           // The balance, price and shortfall in words; the run button becomes the way to top up.
           showError(data.error, null, true);

@@ -39,12 +39,16 @@
       hex.slice(16, 20) + "-" + hex.slice(20);
   }
 
-  // "1234.5" -> "1,234.50 AED", from the decimal string (no floating point).
+  // "1234.5" -> "1,234.50 AED", "-5" -> "−5.00 AED" (the real minus sign, as the server writes it:
+  // wallet/formatting.py), from the decimal string (no floating point).
   function formatMoney(amount) {
-    var parts = String(amount).split(".");
+    var text = String(amount).trim();
+    var negative = /^[-\u2212]/.test(text);
+    var parts = text.replace(/^[-+\u2212]/, "").split(".");
     var whole = parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, ",");
     var cents = ((parts[1] || "") + "00").slice(0, 2);
-    return whole + "." + cents + (currency ? " " + currency : "");
+    var zero = /^[0,]*$/.test(whole) && cents === "00";
+    return (negative && !zero ? "\u2212" : "") + whole + "." + cents + (currency ? " " + currency : "");
   }
 
   // Arabic-Indic (U+0660..), Extended Arabic-Indic (U+06F0..) and full-width (U+FF10..) digits as

@@ -52,7 +52,7 @@ def test_too_many_attempts_counts_down_and_keeps_the_button_disabled(open_wallet
     page.get_by_label("Amount in AED").fill("20")
     fill_card(page, "4000000000000341")
     button.click()
-    expect(status).to_have_text("Your card was declined.")
+    expect(status).to_have_text("Your card was declined. Nothing was charged.")
     button.click()  # the server's own 429 (this user's budget is spent)
     expect(status).to_have_text(re.compile(r"^Too many attempts\. Try again in \d+ min \d+ s\.$"))
     expect(button).to_be_disabled()
@@ -119,7 +119,7 @@ def test_a_failed_payment_shows_a_short_badge_with_its_reason_under_it(open_wall
     page.get_by_role("button", name=ADD).click()
     row = page.locator(".topup-recent [data-topup-id]")
     expect(row.locator(".badge")).to_have_text("Failed")
-    expect(row.locator(".topup-reason")).to_have_text("Your card was declined.")
+    expect(row.locator(".topup-reason")).to_have_text("Your card was declined. Nothing was charged.")
     badge, reason = row.locator(".badge").bounding_box(), row.locator(".topup-reason").bounding_box()
     assert reason["y"] >= badge["y"] + badge["height"]
 

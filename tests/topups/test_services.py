@@ -68,9 +68,9 @@ def test_declined_card_marks_failed_and_credits_nothing(user, stripe_sandbox):
         services.start_topup(
             user=user, amount="10.00", payment_method_id=stripe_sandbox.card("4000000000000341"), idempotency_key="d"
         )
-    assert info.value.user_message == "Your card was declined."
+    assert info.value.user_message == "Your card was declined. Nothing was charged."
     topup = TopUp.objects.get(user=user)
-    assert topup.status == TopUp.Status.FAILED and topup.failure_reason == "Your card was declined."
+    assert topup.status == TopUp.Status.FAILED and topup.failure_reason == "Your card was declined. Nothing was charged."
     assert not WalletTransaction.objects.exists()
 
 

@@ -141,7 +141,9 @@ def test_recent_topups_show_pending_and_failed_states(auth_client, user, stripe_
     assert ">Pending<" in html
     assert ">Awaiting authentication<" in html
     # A short badge; the reason is secondary text under it, not a sentence inside the pill.
-    assert ">Failed<" in html and '<p class="topup-reason">Your card was declined.</p>' in html
+    # A reason stored before the "nothing was charged" wording says it too (issue 18).
+    assert ">Failed<" in html
+    assert '<p class="topup-reason">Your card was declined. Nothing was charged.</p>' in html
     assert "30.00 AED" in html
 
 
@@ -212,7 +214,7 @@ def test_replayed_key_with_another_amount_is_refused(auth_client, user, stripe_s
 def test_declined_card_is_402_with_the_customer_message(auth_client, user, stripe_sandbox):
     resp = create(auth_client, amount="10.00", pm=stripe_sandbox.card("4000000000000341"))
     assert resp.status_code == 402
-    assert resp.json() == {"error": "Your card was declined.", "code": "card_declined"}
+    assert resp.json() == {"error": "Your card was declined. Nothing was charged.", "code": "card_declined"}
     topup = TopUp.objects.get(user=user)
     assert topup.status == TopUp.Status.FAILED
     assert not WalletTransaction.objects.exists()
