@@ -3,7 +3,6 @@ queued runs (agents.queue) alike. No database, no lock, no transaction: callers 
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
@@ -46,17 +45,18 @@ def _clean_output(output: str) -> str:
     return output
 
 
-def _storable(report: dict) -> dict:
-    """The report as PostgreSQL's jsonb takes it: no NUL and no lone surrogate (the built-ins pass
-    what they quote from the input through `printable`; this is the net under a runner's slip)."""
-    text = json.dumps(report, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-        if "\\u0000" not in text:
-            return report
-    except UnicodeEncodeError:
-        pass
-    return json.loads(_valid_text(text.replace("\\u0000", "\N{REPLACEMENT CHARACTER}")))
+def _storable(value):
+    """The report as PostgreSQL's jsonb takes it: every string without NUL or lone surrogate (the
+    built-ins pass what they quote from the input through `printable`; this is the net under a
+    runner's slip). Cleaned value by value: cleaning the JSON text would break escapes such as a
+    quoted backslash followed by "u0000"."""
+    if isinstance(value, str):
+        return _valid_text(value)
+    if isinstance(value, dict):
+        return {_valid_text(str(key)): _storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
+    return value
 
 
 def compute(*, agent: Agent, input_text: str, label: str = "") -> Computed:
@@ -74,6 +74,7 @@ def compute(*, agent: Agent, input_text: str, label: str = "") -> Computed:
         report = result if isinstance(result, Report) else None
         if report is None or not report.text.strip():
             raise RunnerError(f"runner {agent.runner!r} returned {type(result).__name__}, not a report")
+        structure = _storable(report.to_json()) if report.structured else None
     except RunnerError as exc:
         logger.warning("agent run %s failed: %s", label, exc)
         return Computed(error=exc.user_message)
@@ -81,5 +82,4 @@ def compute(*, agent: Agent, input_text: str, label: str = "") -> Computed:
         # A bug in a runner must not keep the user's money: log it, answer generically.
         logger.exception("agent run %s crashed", label)
         return Computed(error=GENERIC_FAILURE)
-    structure = _storable(report.to_json()) if report.structured else None
     return Computed(output=_clean_output(report.text), report=structure)

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from agents.compute import compute
 from agents.exceptions import InvalidAgentInput, RunnerError
 from agents.models import Agent
 from agents.runners import REGISTRY
@@ -69,6 +70,43 @@ def test_no_builtin_runner_raises_on_any_input(key, text):
         run_builtin(key, text)
     except (InvalidAgentInput, RunnerError) as error:
         assert error.user_message
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+@pytest.mark.parametrize("key", BUILT_INS)
+@FUZZ
+@given(text=INPUTS)
+# A quoted backslash followed by "u0000" once broke the cleaning of the report's JSON text (a 500).
+@example(text="http://a.example/\\u0000")
+@example(text="From: x\\u0000y <a@example.org>\nSubject: \\u0000")
+@example(text='203.0.113.9 - - [10/Oct/2024:13:55:36 +0000] "GET /\\u0000 HTTP/1.1" 200 5')
+@example(text="http://a.example/\x00\ud800")
+def test_every_builtin_answer_is_storable(key, text):
+    """compute() (the one place a runner is called) hands back a report PostgreSQL's jsonb takes: no
+    NUL, no lone surrogate, in any string of it; it never raises, whatever the input."""
+    spec = REGISTRY[key]
+    try:
+        if spec.validate_input is not None:
+            text = spec.validate_input(text)
+    except InvalidAgentInput:
+        return
+    computed = compute(agent=Agent(slug=key, runner=key, config={}), input_text=text)
+    assert computed.ok or computed.error
+    for string in _strings(computed.report or {}):
+        assert "\x00" not in string
+        string.encode("utf-8")  # no lone surrogate
+    assert "\x00" not in computed.output
 
 
 def log_line(ip: str, status: int, second: int = 0) -> str:
