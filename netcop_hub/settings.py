@@ -68,8 +68,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # A NUL in the path or query answers 404 (PostgreSQL refuses NUL: an admin lookup answered 500).
-    "netcop_hub.urlguard.NulInUrlMiddleware",
     # Early, so it sees every JSON answer (no-store) and a view's RequestDataTooBig (JSON 413).
     "netcop_hub.http.NoStoreJsonMiddleware",
     # Any domain error a view lets through becomes its JSON or page answer (netcop_hub.errors).
@@ -82,6 +80,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # A NUL in the path or query answers 404 (PostgreSQL refuses NUL: an admin lookup answered 500);
+    # inside the security middlewares, so that 404 carries their headers like any other.
+    "netcop_hub.urlguard.NulInUrlMiddleware",
     "netcop_hub.ratelimit.RateLimitMiddleware",
     # Last, as django-axes asks: it turns a locked-out log-in into the lockout response.
     "axes.middleware.AxesMiddleware",

@@ -46,6 +46,14 @@ def test_a_nul_outside_the_admin_answers_404_too(client):
     assert client.get("/accounts/login/?next=%00").status_code == 404
 
 
+@pytest.mark.django_db
+def test_the_nul_404_carries_the_security_headers_of_any_other_page(client):
+    refused, missing = client.get("/agents/nope%00/"), client.get("/definitely-missing/")
+    assert refused.status_code == missing.status_code == 404
+    for header in ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options"):
+        assert refused.get(header) == missing.get(header) and missing.get(header), header
+
+
 # --- what the admin shows ---------------------------------------------------------------------------
 
 def save_card(client, pm):
