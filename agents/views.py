@@ -214,7 +214,8 @@ def _spend_fields(request, agent: Agent | None) -> dict:
     return {
         "month_spent": f"{spend['spent']:.2f}",
         "spend_limit": f"{spend['limit']:.2f}",
-        "spend_html": render_to_string("agents/_spend.html", {"spend": spend}, request),
+        # Without the request: the line needs no context processor (each one costs on every run).
+        "spend_html": render_to_string("agents/_spend.html", {"spend": spend}),
     }
 
 
@@ -246,7 +247,7 @@ def agent_runs(request, slug):
     return render(request, "agents/runs.html", {"agent": agent, "page_obj": page_obj})
 
 
-@login_required
+@http.json_login_required(message=LOG_IN)
 @require_GET
 def run_status(request, run_id):
     """JSON state of one of the user's runs (polled after a 202)."""

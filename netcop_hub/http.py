@@ -19,7 +19,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from .errors import DomainError
+from .errors import DomainError, NotAuthenticated
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,23 @@ def json_endpoint(view):
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def json_login_required(view=None, *, message: str | None = None):
+    """Like login_required, but a JSON 401 (NotAuthenticated, with `message` if given) instead of a
+    redirect to the login page; and the view's domain errors are answered as JSON (json_endpoint)."""
+
+    def decorate(view):
+        @json_endpoint
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                raise NotAuthenticated(user_message=message) if message else NotAuthenticated()
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
 
 
 def _reject_constant(name):

@@ -125,14 +125,20 @@ def authenticated_but_unconfirmed(user, sandbox, amount="25.00", key=None):
 # --- Query budgets --------------------------------------------------------------------------------
 
 
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
+
+
 @contextlib.contextmanager
-def assert_max_queries(budget: int, what: str = "this path", using: str = "default"):
+def assert_max_queries(budget: int, what: str = "this path", using: str = "default", *,
+                       transaction_control: bool = True):
     """Fail when the block runs more than `budget` SQL statements, listing every one of them.
 
     A guard, not a timing: a change that adds a query to a hot path fails here with the SQL that
     ran, whatever the machine's speed. Yields a list that holds the captured queries (dicts with
     "sql" and "time") once the block is over: a snapshot, since Django empties its query log at
     the start of every request, so a CaptureQueriesContext read after the next request is wrong.
+    With transaction_control=False, BEGIN/COMMIT/SAVEPOINT/RELEASE are neither counted nor listed
+    (they differ between the databases and the test's own transaction).
     """
     from django.db import connections
     from django.test.utils import CaptureQueriesContext
@@ -140,7 +146,9 @@ def assert_max_queries(budget: int, what: str = "this path", using: str = "defau
     captured: list[dict] = []
     with CaptureQueriesContext(connections[using]) as ctx:
         yield captured
-    captured.extend(ctx.captured_queries)
+    captured.extend(
+        q for q in ctx.captured_queries if transaction_control or not q["sql"].startswith(TRANSACTION_CONTROL)
+    )
     if len(captured) > budget:
         statements = "\n".join(f"{i}. {q['sql']}" for i, q in enumerate(captured, 1))
         pytest.fail(f"{what}: {len(captured)} queries, budget {budget}:\n{statements}", pytrace=False)

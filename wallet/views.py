@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 from decimal import Decimal
-from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -22,7 +21,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from netcop_hub import http
-from netcop_hub.errors import NotAuthenticated
 
 from . import return_targets, services
 from .exceptions import NOTHING_CHARGED, InvalidAmount, TopUpMismatch, TopUpNotFound
@@ -36,20 +34,6 @@ PRESET_AMOUNTS = (Decimal("50"), Decimal("100"), Decimal("200"))
 RECENT_TOPUPS = 5
 # Stripe object ids (pm_..., card_... from the sandbox's tokens): ASCII letters, digits, underscores.
 PAYMENT_METHOD_ID = re.compile(r"[A-Za-z]+_[A-Za-z0-9_]+")
-
-
-def _json_login_required(view):
-    """Like login_required, but a JSON 401 instead of a redirect to the login page; and the view's
-    domain errors are answered as JSON whatever the request sent (http.json_endpoint)."""
-
-    @http.json_endpoint
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            raise NotAuthenticated
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _balance_fields(user, new_balance: Decimal | None) -> dict:
@@ -170,7 +154,7 @@ def topup_page(request):
 
 
 @require_POST
-@_json_login_required
+@http.json_login_required
 def create_payment_intent(request):
     """Start a top-up: create and confirm a PaymentIntent for a PaymentMethod made by Stripe.js.
 
@@ -262,7 +246,7 @@ def _outcome(request, result: services.SettleResult, *, after_authentication: bo
 
 
 @require_POST
-@_json_login_required
+@http.json_login_required
 def confirm_payment(request):
     """After 3-D Secure in the page: fetch the intent from Stripe and settle the user's top-up."""
     intent_id = http.string_field(http.json_body(request), "payment_intent_id", 255)
@@ -293,7 +277,7 @@ def _own_topup(request, topup_id) -> TopUp | None:
 
 
 @require_POST
-@_json_login_required
+@http.json_login_required
 def resume_topup(request, topup_id):
     """"Finish authentication" for a top-up left at 3-D Secure: its state now, with the client secret
     when Stripe still waits for the cardholder (the page then runs Stripe.js and confirm-payment).
@@ -316,7 +300,7 @@ def _not_cancelable(status: str, base: dict) -> JsonResponse:
 
 
 @require_POST
-@_json_login_required
+@http.json_login_required
 def cancel_topup(request, topup_id):
     """"Cancel" for a top-up left at 3-D Secure: cancel its PaymentIntent, then settle what Stripe says.
 
@@ -356,7 +340,7 @@ def _failure_message(topup: TopUp) -> str:
 
 
 @require_GET
-@_json_login_required
+@http.json_login_required
 def balance(request):
     """The signed-in user's balance as JSON (for refreshing the nav; also the benchmarks' baseline)."""
     amount = request.user.wallet_balance

@@ -7,19 +7,17 @@ checked to commit its money once."""
 
 import json
 import uuid
-from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from agents.models import AgentRun
+from tests.helpers import assert_max_queries
 
 pytestmark = pytest.mark.django_db
 
 URL = "https://paypal.com.secure-login.xyz/verify"
-TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
 # Session, user; the agent with the user's monthly spend limit; then, in ONE transaction, the
 # debit's conditional UPDATE ... RETURNING (on SQLite: a SELECT of the balance, then the UPDATE),
@@ -33,15 +31,8 @@ QUEUED_RUN = 7 + DEBIT
 RUN_STATUS = 4
 
 
-@contextmanager
 def query_budget(budget: int, what: str):
-    """Fail, listing every statement, when the block sends more than `budget` statements."""
-    with CaptureQueriesContext(connection) as ctx:
-        yield ctx
-    statements = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(TRANSACTION_CONTROL)]
-    if len(statements) > budget:
-        listing = "\n".join(f"  {i}. {sql[:300]}" for i, sql in enumerate(statements, 1))
-        pytest.fail(f"{what}: {len(statements)} statements, budget {budget}:\n{listing}")
+    return assert_max_queries(budget, what, transaction_control=False)
 
 
 def post_run(client, agent, text=URL):
@@ -61,7 +52,7 @@ def test_an_inline_run_stays_within_its_budget(client, runner, agent):
     with query_budget(INLINE_RUN, "an inline run (POST /agents/<slug>/use/)") as ctx:
         response = post_run(client, agent)
     assert response.status_code == 200 and response.json()["status"] == "succeeded"
-    sql = [q["sql"].split()[0].upper() for q in ctx.captured_queries]
+    sql = [q["sql"].split()[0].upper() for q in ctx]
     # One write of the balance, two inserts, one commit: no second UPDATE recording the output.
     assert sql.count("UPDATE") == 1 and sql.count("INSERT") == 2, sql
     assert response.json()["balance"] == f"{Decimal('50.00') - 2 * agent.price:.2f}"
@@ -89,3 +80,23 @@ def test_polling_a_run_stays_within_its_budget(client, runner, agent):
     client.get(status_url)
     with query_budget(RUN_STATUS, "polling a run (GET /agents/runs/<id>/)"):
         assert client.get(status_url).json()["status"] == "succeeded"
+
+
+def test_an_inline_run_under_a_spend_limit_costs_two_reads_more(client, runner, agent):
+    """Under a limit the charge reads the month's spending under the user's lock, and the answer reads
+    it again for the page's line: two reads, no more (the line is rendered without the context
+    processors, which would cost on every run)."""
+    from wallet.models import BillingSettings
+
+    BillingSettings.objects.create(user=runner, monthly_spend_limit=Decimal("40.00"))
+    post_run(client, agent)
+    with query_budget(INLINE_RUN + 2, "an inline run under a monthly spend limit"):
+        response = post_run(client, agent)
+    assert response.status_code == 200 and response.json()["month_spent"] == f"{2 * agent.price:.2f}"
+
+
+def test_polling_a_run_after_the_session_ended_is_a_json_401(client, runner, agent):
+    status_url = f"/agents/runs/{post_run(client, agent).json()['run_id']}/"
+    client.logout()
+    response = client.get(status_url)
+    assert response.status_code == 401 and response.json()["code"] == "not_authenticated"

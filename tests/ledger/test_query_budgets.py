@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
+from tests.helpers import assert_max_queries
 from wallet import services
 from wallet.models import BillingSettings, TopUp, TxType
 from wallet.payments import Intent, IntentStatus
@@ -31,14 +31,9 @@ def budget(path: str) -> int:
 
 
 def run_within(path: str, fn):
-    limit = budget(path)
-    with CaptureQueriesContext(connection) as ctx:
+    with assert_max_queries(budget(path), path) as captured:
         result = fn()
-    statements = [query["sql"] for query in ctx.captured_queries]
-    assert len(statements) <= limit, (
-        f"{path}: {len(statements)} statements, budget {limit}:\n" + "\n".join(statements)
-    )
-    return result, statements
+    return result, [query["sql"] for query in captured]
 
 
 def test_credit_budget(make_user):
