@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -362,9 +363,11 @@ class BillingSettingsAdmin(ReadOnlyAdmin):
         return short_datetime(obj.updated_at)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        # Stripe is asked here, before the admin opens the transaction it renders the page in.
-        billing = self.get_object(request, object_id)
-        request.saved_cards = self._saved_cards(billing) if billing is not None else None
+        # Stripe is asked here, before the admin opens the transaction it renders the page in, and
+        # only for someone allowed to see the page (Django's own check comes later, inside it).
+        billing = self.get_object(request, unquote(object_id))
+        allowed = billing is not None and self.has_view_or_change_permission(request, billing)
+        request.saved_cards = self._saved_cards(billing) if allowed else None
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_object(self, request, object_id, from_field=None):

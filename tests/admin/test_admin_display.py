@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from authentication.models import User
+from wallet import admin as admin_module
 from wallet import services
 from wallet.models import BillingSettings, TopUp
 from wallet.services import billing as billing_service
@@ -82,6 +83,17 @@ def test_billing_settings_name_a_card_stripe_no_longer_has(user, superuser_clien
     BillingSettings.objects.create(user=user, stripe_customer_id=customer, auto_recharge_payment_method="pm_gone")
     page = superuser_client.get(reverse("admin:wallet_billingsettings_change", args=[user.pk])).content.decode()
     assert "No longer saved at Stripe: pm_gone" in page
+
+
+@pytest.mark.django_db
+def test_staff_without_the_billing_view_permission_cannot_make_the_admin_ask_stripe(user, client, make_user,
+                                                                                   monkeypatch):
+    BillingSettings.objects.create(user=user, stripe_customer_id="cus_x", auto_recharge_payment_method="pm_x")
+    asked = []
+    monkeypatch.setattr(admin_module, "saved_cards", lambda **kw: asked.append(kw) or [])
+    client.force_login(make_user(email="staff@example.com", is_staff=True))
+    response = client.get(reverse("admin:wallet_billingsettings_change", args=[user.pk]))
+    assert response.status_code == 403 and asked == []
 
 
 @pytest.mark.django_db
