@@ -1,8 +1,10 @@
 """Queued work of the agents app (Django's tasks framework via django-tasks; in Django 6 the import
 becomes `from django.tasks import task`). Every task is safe to run twice: queues deliver at least once.
 
-The worker's task, execute_run, lives in agents.queue next to the code that enqueues it; it is
-named here too, where the task modules of the project are looked for."""
+The worker's task, execute_run, lives in agents.queue next to the code that enqueues it. It is
+re-exported here under the path it was queued by before it moved (agents.tasks.execute_run): both
+task backends find a queued task by its import path, so rows already in a queue still run. Drop the
+re-export once a deploy has drained the queues."""
 
 from datetime import timedelta
 

@@ -4,7 +4,8 @@ anything a task does to money goes through wallet.services and its constraints.
 
 Tasks a lower module enqueues are defined beside their body (emails.send_email,
 services.billing.auto_recharge) so nothing imports upward; they are re-exported here under the
-names queued before they moved, so rows already in a queue still find them.
+names queued before they moved, so rows already in a queue still find them (both task backends
+find a task by its import path). Drop the re-exports once a deploy has drained the queues.
 """
 
 from __future__ import annotations
