@@ -11,6 +11,7 @@ call Stripe; saving or removing a card drops the cached list.
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -21,7 +22,7 @@ from ..models import BillingSettings
 from ..payments import SavedCard
 from .ledger import lock_user
 
-__all__ = ["CARDS_CACHE_SECONDS", "CardNotFound", "ConfirmRemoval", "SavedCard", "ensure_customer",
+__all__ = ["CARDS_CACHE_SECONDS", "CardNotFound", "card_label", "ConfirmRemoval", "SavedCard", "ensure_customer",
            "forget_cards", "record_recharge_success", "remember_card", "remove_card", "saved_cards",
            "settings_for", "use_card"]
 
@@ -102,6 +103,16 @@ def saved_cards(*, user) -> list[SavedCard]:
     cards = payments.list_saved_cards(customer=customer)
     cache.set(key, (customer, tuple(cards)), timeout=CARDS_CACHE_SECONDS)
     return cards
+
+
+def card_label(*, user_id, payment_method: str) -> str:
+    """"Visa ..4444" for one of the user's saved cards; "" if it cannot be named just now."""
+    try:
+        cards = saved_cards(user=get_user_model()(pk=user_id))
+    except WalletError:
+        return ""
+    card = next((c for c in cards if c.id == payment_method), None)
+    return f"{card.brand.title()} ..{card.last4}" if card else ""
 
 
 def use_card(*, user, payment_method: str) -> None:

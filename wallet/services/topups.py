@@ -278,8 +278,8 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
                 type=TxType.TOP_UP,
                 # History and exports tell automatic top-ups (auto-recharge) from the customer's own.
                 description=(
-                    f"{'Automatic top-up' if topup.is_automatic else 'Card top-up'} "
-                    f"{format_money(topup.amount, topup.currency)}"
+                    topup.automatic_label if topup.is_automatic
+                    else f"Card top-up {format_money(topup.amount, topup.currency)}"
                 ),
                 stripe_payment_intent_id=intent.id,
                 savepoint=False,  # any error leaves this whole transaction
