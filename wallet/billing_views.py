@@ -15,7 +15,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from .exceptions import WalletError
 from .models import BillingSettings, TopUp
 from .money import AmountField, format_money
-from .services import billing, cards as card_service
+from .services import billing
+from .services import cards as card_service
 
 logger = logging.getLogger(__name__)
 

@@ -184,7 +184,8 @@ class TopUp(models.Model):
         "automatic", default=False, help_text="Charged off-session on a saved card by auto-recharge."
     )
     card_label = models.CharField(
-        "card", max_length=60, blank=True, help_text="The saved card an automatic top-up charged, e.g. Visa ..4444."
+        "card", max_length=60, blank=True,
+        help_text="The saved card an automatic top-up charged, e.g. Visa ..4444.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
