@@ -23,8 +23,8 @@ from ..payments import SavedCard
 from .ledger import lock_user
 
 __all__ = ["CARDS_CACHE_SECONDS", "CardNotFound", "ConfirmRemoval", "SavedCard", "card_label",
-           "ensure_customer", "forget_cards", "record_recharge_success", "remember_card", "remove_card", "saved_cards",
-           "settings_for", "use_card"]
+           "ensure_customer", "forget_cards", "record_recharge_success", "remember_card", "remove_card",
+           "saved_cards", "settings_for", "use_card"]
 
 # Long enough to absorb reloads and a burst of page views, short enough that a card removed in
 # Stripe's dashboard disappears from the page within a minute.
