@@ -10,7 +10,7 @@ import pytest
 from django.core import mail
 
 from wallet import services
-from wallet.models import BillingSettings, TopUp, TxType
+from wallet.models import TopUp, TxType
 from wallet.services import billing
 
 pytestmark = pytest.mark.django_db(transaction=True)
