@@ -3,6 +3,7 @@ to turn it off) and in history; a failed one offers the way to fix it."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from decimal import Decimal
 
@@ -70,3 +71,15 @@ def test_a_failed_automatic_topup_offers_the_way_to_fix_it(auth_client, user):
         assert "Automatic top-up of 100.00 AED on Visa ..3155" in row
         assert "Authenticate now" in row and "/wallet/?amount=100.00" in row
         assert "Change card" in row and "/wallet/settings/" in row
+
+
+def test_the_nav_poller_says_what_moved_the_balance(auth_client, user, stripe_sandbox):
+    start = int(time.time()) - 1
+    assert "automatic_topup" not in auth_client.get("/wallet/balance.json").json()  # the plain answer
+    assert auth_client.get(f"/wallet/balance.json?automatic_since={start}").json()["automatic_topup"] is None
+    armed(user, stripe_sandbox)
+    spend(user, "20.00")
+    answer = auth_client.get(f"/wallet/balance.json?automatic_since={start}").json()
+    assert answer["automatic_topup"] == LABEL and answer["balance"] == "140.00"
+    page = auth_client.get("/wallet/").content.decode()
+    assert "data-automatic-note" in page and "automatic_since=" in page
