@@ -153,7 +153,7 @@ def test_an_expired_card_is_marked_expired(auth_client, user, monkeypatch):
     BillingSettings.objects.create(user=user, stripe_customer_id="cus_x", auto_recharge_payment_method="pm_new")
     page = auth_client.get(SETTINGS).content.decode()
     old = page[page.index("ending 1111"):page.index("ending 4444")]
-    assert "Expired" in old and "Use for automatic top-ups" not in old
+    assert "Expired" in old and "for automatic top-ups</button>" not in old
     # An expired card alone does not count as a card that can be charged.
     monkeypatch.setattr(billing, "saved_cards", lambda user: cards[:1])
     answer = auth_client.post(SETTINGS, form(auto_recharge_enabled="on", auto_recharge_threshold="10",
