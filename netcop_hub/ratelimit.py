@@ -32,6 +32,11 @@ LIMITED_VIEWS = {
     "wallet:resume_topup": "CONFIRM_RATE_LIMIT",
     "wallet:cancel_topup": "CONFIRM_RATE_LIMIT",
     "agents:use": "AGENT_RATE_LIMIT",
+    # Each asks Stripe for the saved cards (and may detach one): one account must not use up the
+    # business's Stripe rate limit.
+    "wallet:settings": "BILLING_RATE_LIMIT",
+    "wallet:use_card": "BILLING_RATE_LIMIT",
+    "wallet:remove_card": "BILLING_RATE_LIMIT",
     "authentication:login": "LOGIN_RATE_LIMIT",
     # The admin's log-in shares the budget (same setting, same counter): one door, not two.
     "admin:login": "LOGIN_RATE_LIMIT",

@@ -317,6 +317,9 @@ TOPUP_RATE_LIMIT = parse.rate("TOPUP_RATE_LIMIT", "10/10m")
 # Each confirm asks Stripe for the intent: bounded so one user cannot spend the account's API quota.
 CONFIRM_RATE_LIMIT = parse.rate("CONFIRM_RATE_LIMIT", "30/10m")
 AGENT_RATE_LIMIT = parse.rate("AGENT_RATE_LIMIT", "60/1m")
+# Saving the billing settings and choosing or removing a saved card each ask Stripe for the cards:
+# bounded so one account cannot use up the business's Stripe rate limit.
+BILLING_RATE_LIMIT = parse.rate("BILLING_RATE_LIMIT", "20/10m")
 LOGIN_RATE_LIMIT = parse.rate("LOGIN_RATE_LIMIT", "20/10m")
 SIGNUP_RATE_LIMIT = parse.rate("SIGNUP_RATE_LIMIT", "10/1h")
 # Password-reset emails, per client IP and per target email; over it the answer is the same as for

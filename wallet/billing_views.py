@@ -16,6 +16,7 @@ from .exceptions import WalletError
 from .models import BillingSettings, TopUp
 from .money import AmountField, format_money
 from .services import billing
+from .services import cards as card_service
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +47,10 @@ class BillingSettingsForm(forms.Form):
         help_text="AED per calendar month. Leave blank for no limit.",
     )
 
-    def __init__(self, *args, has_card: bool, **kwargs):
+    def __init__(self, *args, has_card: bool, chosen_card: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.has_card = has_card
+        self.chosen_card = chosen_card
         low, high = settings.TOPUP_MIN_AMOUNT, settings.TOPUP_MAX_AMOUNT
         self.fields["auto_recharge_amount"].help_text = (
             f"Between {format_money(low)} and {format_money(high)}. If the balance has fallen further, "
@@ -98,6 +100,12 @@ class BillingSettingsForm(forms.Form):
                     "Save a card first: top up once with "
                     "\u201cSave this card for automatic top-ups\u201d ticked.",
                 )
+            elif not self.chosen_card:
+                self.add_error(
+                    "auto_recharge_enabled",
+                    "Choose the card for automatic top-ups first: "
+                    "\u201cUse for automatic top-ups\u201d next to one of your saved cards.",
+                )
             if data.get("auto_recharge_threshold") is None and "auto_recharge_threshold" not in self.errors:
                 self.add_error("auto_recharge_threshold", "Enter the balance below which to top up.")
             if data.get("auto_recharge_amount") is None and "auto_recharge_amount" not in self.errors:
@@ -109,16 +117,12 @@ FIELDS = list(BillingSettingsForm.base_fields)
 
 
 def _cards(user, billing_settings: BillingSettings):
-    """(cards for the page, error text). Keeps the auto-recharge card pointing at a saved card."""
+    """(cards for the page, error text). The chosen card is shown as chosen, never changed here."""
     try:
         cards = billing.saved_cards(user=user)
     except WalletError:
         logger.warning("saved cards of user %s could not be listed", user.pk)
         return [], CARDS_UNAVAILABLE
-    ids = [card.id for card in cards]
-    if cards and billing_settings.auto_recharge_payment_method not in ids:
-        billing.remember_card(user_id=user.pk, payment_method=ids[0])
-        billing_settings.auto_recharge_payment_method = ids[0]
     today = timezone.localdate()
     return [
         {"card": card, "expired": card.is_expired(today),
@@ -134,9 +138,11 @@ def settings_page(request):
     billing_settings = billing.settings_for(request.user.pk)
     cards, cards_error = _cards(request.user, billing_settings)
     has_card = any(not c["expired"] for c in cards)
+    # Auto-recharge charges the chosen card only: with cards but none chosen, it cannot be turned on.
+    chosen = any(c["is_auto"] and not c["expired"] for c in cards)
     if request.method == "POST":
-        form = BillingSettingsForm(request.POST, has_card=has_card or bool(cards_error and
-                                   billing_settings.auto_recharge_payment_method))
+        known = bool(cards_error and billing_settings.auto_recharge_payment_method)
+        form = BillingSettingsForm(request.POST, has_card=has_card or known, chosen_card=chosen or known)
         if form.is_valid():
             values = {name: form.cleaned_data[name] for name in FIELDS}
             billing.save_settings(user=request.user, values=values)
@@ -169,13 +175,22 @@ def _card_refusal(exc: WalletError, unavailable: str) -> str:
 @require_POST
 @login_required
 def remove_card(request, payment_method):
-    """Remove a saved card (detached at Stripe)."""
+    """Remove a saved card (detached at Stripe). The card automatic top-ups use asks first."""
+    confirmed = request.POST.get("confirm") == "yes"
     try:
-        billing.remove_card(user=request.user, payment_method=payment_method)
+        billing.remove_card(user=request.user, payment_method=payment_method, confirmed=confirmed)
+    except card_service.ConfirmRemoval as exc:
+        card = next((c for c in billing.saved_cards(user=request.user) if c.id == payment_method), None)
+        return render(request, "wallet/settings_remove_card.html",
+                      {"card": card, "payment_method": payment_method, "message": exc.user_message})
     except WalletError as exc:
         messages.error(request, _card_refusal(exc, CARD_NOT_REMOVED))
     else:
-        messages.success(request, "The card was removed.")
+        if confirmed:
+            messages.success(request, "The card was removed. Automatic top-ups are off until you choose "
+                                      "another card and turn them on again.")
+        else:
+            messages.success(request, "The card was removed.")
     return redirect("wallet:settings")
 
 

@@ -62,9 +62,11 @@ def render_text(template_name: str, context: dict) -> str:
 def send_topup_receipt(*, topup: TopUp) -> None:
     """Send the receipt for a credited top-up: amount, new balance, date and transaction id."""
     user, entry = topup.user, topup.credit_transaction
-    context = {"topup": topup, "entry": entry, "name": user.username, "currency": topup.currency}
+    context = {"topup": topup, "entry": entry, "name": user.username, "currency": topup.currency,
+               "settings_url": _link("wallet:settings")}
+    what = "automatic top-up" if topup.is_automatic else "receipt"
     send_mail(
-        subject=f"NetCop Wallet receipt: {format_money(topup.amount, topup.currency)} added",
+        subject=f"NetCop Wallet {what}: {format_money(topup.amount, topup.currency)} added",
         message=render_text("wallet/email/topup_receipt.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[user.email],

@@ -181,3 +181,14 @@ class PaymentMethodRejected(PaymentProviderError):
     status = 402
     code = "payment_method_rejected"
     log_level: ClassVar[int | None] = None  # the client's error: nothing for ops
+
+
+class CardSavedElsewhere(PaymentMethodRejected):
+    """The card is already saved on another customer: Stripe ties a card to one customer."""
+
+    code = "card_saved_elsewhere"
+    default_message = (
+        "This card is already saved on another account, so it cannot be saved here. "
+        "Nothing was charged. Pay without saving it, or use another card."
+    )
+    text_is_user_message = False

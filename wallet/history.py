@@ -274,7 +274,8 @@ def problem_topups(user) -> list[TopUp]:
         TopUp.objects.filter(user=user)
         .exclude(status=TopUp.Status.SUCCEEDED)
         .order_by("-created_at")
-        .only("id", "amount", "currency", "status", "stripe_payment_intent_id", "created_at")[
+        .only("id", "amount", "currency", "status", "stripe_payment_intent_id", "created_at", "is_automatic",
+              "card_label")[
             :PROBLEM_TOPUPS_SHOWN
         ]
     )

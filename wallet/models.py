@@ -183,6 +183,10 @@ class TopUp(models.Model):
     is_automatic = models.BooleanField(
         "automatic", default=False, help_text="Charged off-session on a saved card by auto-recharge."
     )
+    card_label = models.CharField(
+        "card", max_length=60, blank=True,
+        help_text="The saved card an automatic top-up charged, e.g. Visa ..4444.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -218,6 +222,12 @@ class TopUp(models.Model):
 
     def __str__(self):
         return f"Top-up {format_money(self.amount, self.currency)} ({self.get_status_display().lower()})"
+
+    @property
+    def automatic_label(self) -> str:
+        """"Automatic top-up of 50.00 AED on Visa ..4444": how an automatic top-up names itself."""
+        text = f"Automatic top-up of {format_money(self.amount, self.currency)}"
+        return f"{text} on {self.card_label}" if self.card_label else text
 
     @property
     def is_final(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -344,6 +345,13 @@ def _failure_message(topup: TopUp) -> str:
 def balance(request):
     """The signed-in user's balance as JSON (for refreshing the nav; also the benchmarks' baseline)."""
     amount = request.user.wallet_balance
-    return http.json_response(
-        {"balance": str(amount), "balance_display": money(amount), "currency": settings.WALLET_CURRENCY}
-    )
+    body = {"balance": str(amount), "balance_display": money(amount), "currency": settings.WALLET_CURRENCY}
+    since = request.GET.get("automatic_since", "")
+    if since.isdigit() and len(since) <= 12:
+        # The nav's poller (auto-recharge on) says what moved the balance: the automatic top-up
+        # credited since the page was shown (issue 18, item 11).
+        latest = (TopUp.objects.filter(user=request.user, is_automatic=True, status=TopUp.Status.SUCCEEDED,
+                                       updated_at__gte=datetime.fromtimestamp(int(since), tz=UTC))
+                  .order_by("-updated_at").first())
+        body["automatic_topup"] = latest.automatic_label if latest else None
+    return http.json_response(body)

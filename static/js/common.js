@@ -127,7 +127,12 @@
       fetch(poller.getAttribute("data-balance-poll"), { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (response) { return response.ok ? response.json() : null; })
         .then(function (body) {
-          if (body && body.balance !== poller.getAttribute("data-wallet-balance")) updateBalance(body);
+          if (body && body.balance !== poller.getAttribute("data-wallet-balance")) {
+            updateBalance(body);
+            // Say why the balance moved by itself: "Automatic top-up of 50.00 AED on Visa ..4444".
+            var note = document.querySelector("[data-automatic-note]");
+            if (note && body.automatic_topup) note.textContent = body.automatic_topup;
+          }
         })
         .catch(function () { /* offline for a moment: the next tick tries again */ });
     };

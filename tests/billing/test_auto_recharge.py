@@ -145,9 +145,9 @@ def test_3ds_card_fails_off_session_credits_nothing_and_emails_a_link(user, stri
     if result.topup.status == TopUp.Status.REQUIRES_ACTION:
         intent = payments.retrieve_intent(result.topup.stripe_payment_intent_id)
         stripe_sandbox.authenticate(intent.id, result.client_secret)
-        services.settle_topup(intent=payments.retrieve_intent(intent.id))
+        services.finish_topup(user=user, intent_id=intent.id)  # as the page does after 3-D Secure
     pm = payments.list_saved_cards(customer=billing.settings_for(user.pk).stripe_customer_id)[0].id
-    billing.remember_card(user_id=user.pk, payment_method=pm)
+    assert billing.settings_for(user.pk).auto_recharge_payment_method == pm
     arm(user)
     before = balance(user)
     mail.outbox.clear()
@@ -170,7 +170,7 @@ def test_a_decline_backs_off_then_three_failures_pause_with_one_email(user, stri
     # The saved card now declines (another card the customer saved that fails).
     declined = stripe_sandbox.card(DECLINED)
     payments.attach_payment_method(payment_method=declined, customer=row.stripe_customer_id)
-    billing.remember_card(user_id=user.pk, payment_method=declined)
+    billing.use_card(user=user, payment_method=declined)
     mail.outbox.clear()
     spend(user, "20.00")
     assert TopUp.objects.filter(is_automatic=True, status=TopUp.Status.FAILED).count() == 1
@@ -192,7 +192,7 @@ def test_a_decline_backs_off_then_three_failures_pause_with_one_email(user, stri
     assert TopUp.objects.filter(is_automatic=True).count() == 3
     # Saving the settings again re-arms it (the good card again): the recharge happens at once.
     good = [c.id for c in billing.saved_cards(user=user) if c.id != declined][0]
-    billing.remember_card(user_id=user.pk, payment_method=good)
+    billing.use_card(user=user, payment_method=good)
     arm(user)
     assert TopUp.objects.filter(is_automatic=True, status=TopUp.Status.SUCCEEDED).count() == 1
     assert BillingSettings.objects.get(pk=user.pk).auto_recharge_failures == 0

@@ -38,8 +38,10 @@ def test_save_card_from_the_topup_endpoint_then_listed_and_removed(auth_client, 
     answer = create(auth_client, stripe_sandbox.card(), save_card=True)
     assert answer.status_code == 200 and answer.json()["status"] == "succeeded"
     page = auth_client.get(SETTINGS).content.decode()
-    assert "ending 4242" in page and "Used for automatic top-ups" in page and "Expires 12/2034" in page
+    assert "ending 4242" in page and "Expires 12/2034" in page
+    assert "Used for automatic top-ups" not in page  # auto-recharge is off: no badge (issue 18, item 10)
     pm = BillingSettings.objects.get(pk=user.pk).auto_recharge_payment_method
+    assert pm
     assert auth_client.post(f"/wallet/settings/cards/{pm}/remove/").status_code == 302
     assert billing.saved_cards(user=user) == []
     assert "No saved cards yet" in auth_client.get(SETTINGS).content.decode()
@@ -128,7 +130,9 @@ def test_choose_the_card_for_automatic_topups(auth_client, user, make_user, stri
     create(auth_client, stripe_sandbox.card(), save_card=True)
     first = BillingSettings.objects.get(pk=user.pk).auto_recharge_payment_method
     create(auth_client, stripe_sandbox.card("5555555555554444"), save_card=True)
-    assert BillingSettings.objects.get(pk=user.pk).auto_recharge_payment_method != first
+    second = [c.id for c in billing.saved_cards(user=user) if c.id != first][0]
+    auth_client.post(f"/wallet/settings/cards/{second}/use/")
+    assert BillingSettings.objects.get(pk=user.pk).auto_recharge_payment_method == second
     auth_client.post(f"/wallet/settings/cards/{first}/use/")
     assert BillingSettings.objects.get(pk=user.pk).auto_recharge_payment_method == first
     other = make_user()
@@ -149,7 +153,7 @@ def test_an_expired_card_is_marked_expired(auth_client, user, monkeypatch):
     BillingSettings.objects.create(user=user, stripe_customer_id="cus_x", auto_recharge_payment_method="pm_new")
     page = auth_client.get(SETTINGS).content.decode()
     old = page[page.index("ending 1111"):page.index("ending 4444")]
-    assert "Expired" in old and "Use for automatic top-ups" not in old
+    assert "Expired" in old and "for automatic top-ups</button>" not in old
     # An expired card alone does not count as a card that can be charged.
     monkeypatch.setattr(billing, "saved_cards", lambda user: cards[:1])
     answer = auth_client.post(SETTINGS, form(auto_recharge_enabled="on", auto_recharge_threshold="10",

@@ -40,12 +40,14 @@ def test_save_card_arm_auto_recharge_spend_and_see_the_recharge(
     # 2. The settings page lists it; turn auto-recharge on (below 40.00 add 100.00).
     page.get_by_role("link", name="Billing").click()
     expect(page.locator(".billing-card")).to_contain_text("Visa ending 4242")
-    expect(page.locator(".billing-card")).to_contain_text("Used for automatic top-ups")
+    # Auto-recharge is off: the card is chosen, but no badge says it is used (issue 18, item 10).
+    expect(page.locator(".billing-card")).not_to_contain_text("Used for automatic top-ups")
     page.get_by_label("Top up automatically with the card marked above").check()
     page.get_by_label("Recharge when the balance falls below").fill("40")
     page.get_by_label("Add this amount").fill("100")
     page.get_by_role("button", name="Save settings").click()
     expect(page.locator(".messages")).to_contain_text("Your billing settings were saved.")
+    expect(page.locator(".billing-card")).to_contain_text("Used for automatic top-ups")
 
     # 3. Spend 30.00 with an agent: 20.00 is below 40.00, the worker recharges 100.00.
     page.goto(f"{live_server.url}/agents/phish/")
@@ -54,9 +56,11 @@ def test_save_card_arm_auto_recharge_spend_and_see_the_recharge(
     page.get_by_role("button", name="Run for 30.00 AED").click()
     expect(page.locator("[data-wallet-balance]")).to_have_text("20.00 AED")
     expect(page.locator("[data-wallet-balance]")).to_have_text("120.00 AED", timeout=40_000)
+    # The nav says why (issue 18, item 11).
+    expect(page.locator("[data-automatic-note]")).to_have_text("Automatic top-up of 100.00 AED on Visa ..4242")
     assert page.evaluate("window.__sameDocument") is True  # the nav updated without a reload
     assert TopUp.objects.filter(user=person, is_automatic=True, status="succeeded").count() == 1
 
     # 4. The history shows the automatic top-up.
     page.get_by_role("link", name="History").click()
-    expect(page.locator("body")).to_contain_text("Automatic top-up 100.00 AED")
+    expect(page.locator("body")).to_contain_text("Automatic top-up of 100.00 AED on Visa ..4242")

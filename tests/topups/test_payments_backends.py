@@ -54,6 +54,7 @@ NETWORK_CALLS = {
     "create_customer": lambda: payments.create_customer(email="a@example.com", user_id=1, idempotency_key="k"),
     "attach_payment_method": lambda: payments.attach_payment_method(payment_method="pm_1", customer="cus_1"),
     "prepare_card_for_saving": lambda: payments.prepare_card_for_saving(customer="cus_1", payment_method="pm_1"),
+    "save_card_after_payment": lambda: payments.save_card_after_payment(customer="cus_1", payment_method="pm_1"),
     "list_saved_cards": lambda: payments.list_saved_cards(customer="cus_1"),
     "detach_payment_method": lambda: payments.detach_payment_method(payment_method="pm_1"),
     "charge_saved_card": lambda: payments.charge_saved_card(
@@ -231,6 +232,8 @@ def test_the_sandbox_saves_a_token_card_in_the_customer_metadata(user, stripe_sa
     card = stripe_sandbox.card()
     assert card.startswith("card_")  # localstripe's Stripe.js token card: it cannot be attached
     payments.prepare_card_for_saving(customer=customer, payment_method=card)
+    assert payments.list_saved_cards(customer=customer) == []  # saved only once the payment succeeded
+    payments.save_card_after_payment(customer=customer, payment_method=card)
     assert [c.id for c in payments.list_saved_cards(customer=customer)] == [card]
     payments.detach_payment_method(payment_method=card, customer=customer)
     assert payments.list_saved_cards(customer=customer) == []

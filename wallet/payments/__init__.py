@@ -38,8 +38,8 @@ __all__ = [
     "browser_config", "cancel_intent", "cancel_or_retrieve", "charge_saved_card", "construct_event",
     "create_and_confirm_intent", "create_customer", "create_refund", "detach_payment_method", "from_minor",
     "list_recent_intents", "list_saved_cards", "lost_intent_finder", "prepare_card_for_saving",
-    "reset_client", "retrieve_charge", "retrieve_intent", "retrieve_refund", "search_intents_by_metadata",
-    "to_minor",
+    "reset_client", "retrieve_charge", "retrieve_intent", "retrieve_refund", "save_card_after_payment",
+    "search_intents_by_metadata", "to_minor",
 ]
 
 # One page of PaymentIntents scanned (where the provider has no search) for a top-up whose intent
@@ -156,6 +156,11 @@ def create_customer(*, email: str, user_id: int, idempotency_key: str) -> str:
 def prepare_card_for_saving(*, customer: str, payment_method: str) -> None:
     """Before a payment that saves its card (the sandbox attaches it; real Stripe needs nothing)."""
     backend().prepare_card_for_saving(customer=customer, payment_method=payment_method)
+
+
+def save_card_after_payment(*, customer: str, payment_method: str) -> None:
+    """After a payment that saves its card succeeded (the sandbox attaches it; real Stripe needs nothing)."""
+    backend().save_card_after_payment(customer=customer, payment_method=payment_method)
 
 
 def attach_payment_method(*, payment_method: str, customer: str) -> SavedCard:

@@ -201,6 +201,9 @@ class PaymentsBackend(ABC):
     def prepare_card_for_saving(self, *, customer: str, payment_method: str) -> None:  # noqa: B027
         """Before a payment that saves its card. Real Stripe saves it with the payment itself."""
 
+    def save_card_after_payment(self, *, customer: str, payment_method: str) -> None:  # noqa: B027
+        """After a payment that saves its card succeeded. Real Stripe saved it with the payment."""
+
     @abstractmethod
     def attach_payment_method(self, *, payment_method: str, customer: str) -> SavedCard: ...
 

@@ -2,7 +2,8 @@
 
 It speaks Stripe's API through the real backend and differs only where localstripe does:
 - PaymentIntent create rejects `use_stripe_sdk` and `setup_future_usage` (it behaves as if the first
-  were set); a card is saved by attaching it before the payment instead;
+  were set); a card is saved by attaching it once the payment succeeded instead (never a declined
+  card), after checking it is not saved on another customer, as real Stripe ties a card to one;
 - its Stripe.js makes token cards (card_...) it can neither attach to a Customer nor list, though it
   charges them off-session: the sandbox keeps such saved cards in the Customer's metadata;
 - it has no search: reconciliation scans one page of the most recent intents;
@@ -17,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 
+from ..exceptions import CardSavedElsewhere
 from .base import BrowserConfig, SavedCard
 from .stripe import StripeBackend, _call, _client, _get, _saved_card
 
@@ -33,11 +35,31 @@ def _token_card(payment_method: str) -> bool:
     return payment_method.startswith("card_")
 
 
-def _card_ids(customer: str) -> list[str]:
-    obj = _call("retrieve_customer", lambda: _client().v1.customers.retrieve(customer))
+def _ids_in(obj: Any) -> list[str]:
     metadata = _get(obj, "metadata")
     raw = metadata.to_dict().get(_SANDBOX_CARDS, "") if metadata is not None else ""
     return [card for card in str(raw).split(",") if card]
+
+
+def _card_ids(customer: str) -> list[str]:
+    return _ids_in(_call("retrieve_customer", lambda: _client().v1.customers.retrieve(customer)))
+
+
+def _list_customers() -> Any:
+    return _client().v1.customers.list(params={"limit": 100})
+
+
+def _saved_elsewhere(payment_method: str, customer: str) -> bool:
+    """Whether the card is saved on a customer other than `customer`."""
+    if not _token_card(payment_method):
+        obj = _call("retrieve_payment_method", partial(_retrieve_pm, payment_method), client_param=True)
+        owner = _get(obj, "customer")
+        owner_id = owner if isinstance(owner, str) or owner is None else _get(owner, "id")
+        return bool(owner_id) and owner_id != customer
+    # Token cards live in customers' metadata; localstripe holds one machine's test customers, so
+    # one page of them is all of them.
+    page = _call("list_customers", _list_customers)
+    return any(_get(obj, "id") != customer and payment_method in _ids_in(obj) for obj in page.data)
 
 
 def _set_card_ids(customer: str, ids: list[str]) -> None:
@@ -61,7 +83,13 @@ class SandboxBackend(StripeBackend):
         return {}  # localstripe rejects use_stripe_sdk and setup_future_usage
 
     def prepare_card_for_saving(self, *, customer: str, payment_method: str) -> None:
-        """localstripe cannot save a card through the payment (setup_future_usage): attach it first."""
+        """Refuse, before any charge, a card saved on another customer (CardSavedElsewhere)."""
+        if _saved_elsewhere(payment_method, customer):
+            raise CardSavedElsewhere(f"{payment_method} is saved on another customer")
+
+    def save_card_after_payment(self, *, customer: str, payment_method: str) -> None:
+        """localstripe cannot save a card through the payment (setup_future_usage): attach it now
+        that the payment succeeded."""
         self.attach_payment_method(payment_method=payment_method, customer=customer)
 
     def attach_payment_method(self, *, payment_method: str, customer: str) -> SavedCard:

@@ -41,6 +41,7 @@ from ..money import CENT, format_money
 from . import ledger
 from .cards import (  # noqa: F401 - the billing API callers know; cards own them
     CardNotFound,
+    card_label,
     ensure_customer,
     remember_card,
     remove_card,
@@ -216,7 +217,10 @@ def run_auto_recharge(*, user_id: int) -> str:
             billing.save(update_fields=["auto_recharge_notice", "updated_at"])
         customer, card = billing.stripe_customer_id, billing.auto_recharge_payment_method
 
-    # Outside any transaction, no lock held: the network call, through the one charge-and-settle path.
+    # Outside any transaction, no lock held: the network calls (the card's name for the receipt and
+    # history, from the cached card list), then the charge through the one charge-and-settle path.
+    topup.card_label = card_label(user_id=user_id, payment_method=card)
+    TopUp.objects.filter(pk=topup.pk).update(card_label=topup.card_label)
     charge = partial(
         payments.charge_saved_card,
         amount_minor=payments.to_minor(amount),

@@ -62,6 +62,10 @@ class SettleResult:
         return self.topup.status
 
 
+# Intent metadata: the card the person asked to save with this payment.
+SAVE_CARD = "save_card"
+
+
 def mark_topup(topup_id, **fields) -> TopUp:
     """Move a not-yet-final top-up to a new non-success state (short transaction, TopUp lock only)."""
     with transaction.atomic():
@@ -111,7 +115,9 @@ def start_topup(
             amount_minor=payments.to_minor(amount),
             currency=topup.currency,
             payment_method=payment_method_id,
-            metadata={"topup_id": str(topup.id), "user_id": str(topup.user_id)},
+            metadata={"topup_id": str(topup.id), "user_id": str(topup.user_id),
+                      # The card to save once paid, also after 3-D Secure (finish_topup).
+                      **({SAVE_CARD: payment_method_id} if save_card else {})},
             # Our TopUp id: a retried create returns the original intent on real Stripe.
             idempotency_key=f"topup-{topup.id}",
             customer=customer,
@@ -119,9 +125,17 @@ def start_topup(
         )
 
     result = charge_and_settle(topup=topup, charge=charge, user=user)
-    if save_card and result.topup.status == TopUp.Status.SUCCEEDED:
-        cards.remember_card(user_id=user.pk, payment_method=payment_method_id)
+    if save_card:
+        _save_paid_card(user=user, result=result, payment_method=payment_method_id)
     return result
+
+
+def _save_paid_card(*, user, result: SettleResult, payment_method: str) -> None:
+    """Only a card that paid is saved (the sandbox attaches it now; Stripe saved it with the payment)."""
+    if not payment_method or result.topup.status != TopUp.Status.SUCCEEDED:
+        return
+    payments.save_card_after_payment(customer=cards.ensure_customer(user=user), payment_method=payment_method)
+    cards.remember_card(user_id=user.pk, payment_method=payment_method)
 
 
 def charge_and_settle(
@@ -163,7 +177,10 @@ def finish_topup(*, user, intent_id: str) -> SettleResult:
     TopUp.DoesNotExist when the intent is not one of the user's top-ups.
     """
     _check_owner(user=user, intent_id=intent_id)
-    return settle_topup(intent=payments.retrieve_intent(intent_id), user=user)
+    intent = payments.retrieve_intent(intent_id)
+    result = settle_topup(intent=intent, user=user)
+    _save_paid_card(user=user, result=result, payment_method=intent.metadata.get(SAVE_CARD, ""))
+    return result
 
 
 def cancel_topup(*, user, intent_id: str) -> SettleResult:
@@ -261,8 +278,8 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
                 type=TxType.TOP_UP,
                 # History and exports tell automatic top-ups (auto-recharge) from the customer's own.
                 description=(
-                    f"{'Automatic top-up' if topup.is_automatic else 'Card top-up'} "
-                    f"{format_money(topup.amount, topup.currency)}"
+                    topup.automatic_label if topup.is_automatic
+                    else f"Card top-up {format_money(topup.amount, topup.currency)}"
                 ),
                 stripe_payment_intent_id=intent.id,
                 savepoint=False,  # any error leaves this whole transaction
