@@ -84,25 +84,28 @@ def max_threshold(amount: Decimal) -> Decimal:
     return (ledger.max_balance() - amount).quantize(CENT)
 
 
-def check_recharge_values(*, threshold: Decimal | None, amount: Decimal | None,
-                          monthly_limit: Decimal | None) -> None:
-    """The auto-recharge rules a save must meet (the form says the same; InvalidAmount otherwise):
-    the threshold below WALLET_MAX_BALANCE minus the amount, a monthly cap not below the amount."""
+def recharge_value_errors(*, threshold: Decimal | None, amount: Decimal | None,
+                          monthly_limit: Decimal | None) -> dict[str, str]:
+    """The auto-recharge rules a save must meet, as {field name: message} (empty: all met): the
+    threshold below WALLET_MAX_BALANCE minus the amount (else it is "always below", issue 18), and a
+    monthly cap not below the amount (else no automatic top-up could ever be made)."""
+    errors = {}
     if threshold is not None and amount is not None and threshold >= max_threshold(amount):
-        raise InvalidAmount(
+        errors["auto_recharge_threshold"] = (
             f"The threshold must be below {format_money(max_threshold(amount))}: the wallet holds at most "
             f"{format_money(ledger.max_balance())}, and one top-up of {format_money(amount)} must fit."
         )
     if monthly_limit is not None and amount is not None and monthly_limit < amount:
-        raise InvalidAmount(
+        errors["auto_recharge_monthly_limit"] = (
             f"The monthly cap of {format_money(monthly_limit)} is below the amount of one top-up "
-            f"({format_money(amount)}): no automatic top-up could ever be made. Raise the cap or lower "
+            f"({format_money(amount)}), so no automatic top-up could be made. Raise the cap or lower "
             "the amount."
         )
+    return errors
 
 
 def save_settings(*, user, values: dict) -> BillingSettings:
-    """Store the settings form's cleaned values (InvalidAmount: check_recharge_values refused them).
+    """Store the settings form's cleaned values (InvalidAmount: recharge_value_errors refused them).
 
     A save never clears the back-off, the failure count or the pause (issue 18: saves re-armed a
     declining card again and again): only resume_auto_recharge or a new card does. It queues a
@@ -113,10 +116,12 @@ def save_settings(*, user, values: dict) -> BillingSettings:
         for name, value in values.items():
             setattr(billing, name, value)
         if billing.auto_recharge_enabled:
-            check_recharge_values(
+            refusals = recharge_value_errors(
                 threshold=billing.auto_recharge_threshold, amount=billing.auto_recharge_amount,
                 monthly_limit=billing.auto_recharge_monthly_limit,
             )
+            if refusals:  # the form refuses these first; a caller that skipped it gets the same rule
+                raise InvalidAmount(next(iter(refusals.values())))
         # The alert is for a crossing from here on: a balance already below it counts as alerted.
         alert = billing.low_balance_alert
         billing.low_balance_alerted = alert is not None and balance < alert
@@ -138,6 +143,15 @@ def resume_auto_recharge(*, user) -> BillingSettings:
         billing.save()
         _queue_if_due(billing, balance)
     return billing
+
+
+def is_backing_off(billing: BillingSettings, now=None) -> bool:
+    """Paused, or waiting out the back-off after a failed automatic top-up (the page offers resume)."""
+    retry_after = billing.auto_recharge_retry_after
+    return billing.auto_recharge_enabled and (
+        billing.auto_recharge_paused_at is not None
+        or (retry_after is not None and retry_after > (now or timezone.now()))
+    )
 
 
 def _queue_if_due(billing: BillingSettings, balance: Decimal) -> None:
