@@ -79,6 +79,10 @@ def month_spent(*, user_id, now=None) -> Decimal:
     return max(-(total or Decimal("0")), Decimal("0")).quantize(CENT)
 
 
+# A save that changes one of these may start a recharge; one that changes none never does.
+ARMING_FIELDS = ("auto_recharge_enabled", "auto_recharge_threshold", "auto_recharge_amount")
+
+
 def max_threshold(amount: Decimal) -> Decimal:
     """The threshold must stay below this: a recharge of `amount` at the threshold fits the wallet."""
     return (ledger.max_balance() - amount).quantize(CENT)
@@ -109,10 +113,12 @@ def save_settings(*, user, values: dict) -> BillingSettings:
 
     A save never clears the back-off, the failure count or the pause (issue 18: saves re-armed a
     declining card again and again): only resume_auto_recharge or a new card does. It queues a
-    recharge only when one is due now, allowed by the back-off, and none is in flight."""
+    recharge only when it changes what arms one (ten identical saves in parallel queued ten), and
+    only when one is due now, allowed by the back-off, and none is in flight."""
     with transaction.atomic():
         balance = ledger.lock_user(user.pk)
         billing, _ = BillingSettings.objects.select_for_update().get_or_create(user_id=user.pk)
+        armed_before = [getattr(billing, name) for name in ARMING_FIELDS]
         for name, value in values.items():
             setattr(billing, name, value)
         if billing.auto_recharge_enabled:
@@ -126,7 +132,8 @@ def save_settings(*, user, values: dict) -> BillingSettings:
         alert = billing.low_balance_alert
         billing.low_balance_alerted = alert is not None and balance < alert
         billing.save()
-        _queue_if_due(billing, balance)
+        if [getattr(billing, name) for name in ARMING_FIELDS] != armed_before:
+            _queue_if_due(billing, balance)
     return billing
 
 
