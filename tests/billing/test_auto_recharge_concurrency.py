@@ -4,6 +4,7 @@ recharge (real task worker, localstripe), the spend limit never overshoots, one 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from decimal import Decimal
 
@@ -136,11 +137,18 @@ def test_two_workers_delivering_the_recharge_twice_make_one_attempt_on_a_failing
     task_workers("db", env=env)
     from django_tasks_db.models import DBTaskResult
 
-    for round_ in range(4):
+    # Two deliveries at once, then (a burst of debits enqueues several) a stream of them landing
+    # while the first charge is declined: none may slip in between the failure and its back-off.
+    for round_, (deliveries, spacing) in enumerate([(2, 0), (2, 0), (24, 0.004), (24, 0.004), (24, 0.004)]):
         BillingSettings.objects.filter(pk=user.pk).update(auto_recharge_retry_after=None, auto_recharge_paused_at=None)
         before = TopUp.objects.filter(is_automatic=True).count()
         failures = BillingSettings.objects.get(pk=user.pk).auto_recharge_failures
-        run_concurrently(lambda i: billing.auto_recharge.enqueue(user.pk), 2)
+
+        def deliver(i, spacing=spacing):
+            time.sleep(i // 2 * spacing)
+            return billing.auto_recharge.enqueue(user.pk)
+
+        run_concurrently(deliver, deliveries)
         wait_for(lambda: not DBTaskResult.objects.filter(status__in=["READY", "RUNNING"]).exists(), 60,
                  "both deliveries to finish")
         assert TopUp.objects.filter(is_automatic=True).count() == before + 1, f"round {round_}"
