@@ -55,8 +55,8 @@ class BillingSettingsForm(forms.Form):
             "this amount, never more, even if the balance has fallen further."
         )
         self.fields["auto_recharge_threshold"].help_text = (
-            f"AED, 0 or more, below {format_money(max_balance())} minus the amount "
-            "(the most your wallet holds)."
+            f"0 or more, and below {format_money(max_balance())} (the most your wallet holds) "
+            "minus the amount."
         )
 
     def clean_auto_recharge_threshold(self):
