@@ -68,6 +68,30 @@ def test_twenty_saves_on_a_declining_card_make_at_most_one_charge_attempt(user, 
     assert row.auto_recharge_failures == 1 and row.auto_recharge_retry_after > timezone.now()
 
 
+def test_only_resume_or_another_card_ends_the_back_off(user, stripe_sandbox):
+    """Item 6: the explicit resume, or choosing another card, clears the back-off; a save does not."""
+    save_card(user, stripe_sandbox)
+    good = BillingSettings.objects.get(pk=user.pk).auto_recharge_payment_method
+    billing.save_settings(user=user, values=values(threshold="10.00"))
+    make_declining(user, stripe_sandbox)
+    spend(user, "55.00")  # declined: backing off
+    billing.save_settings(user=user, values=values(threshold="20.00"))
+    spend(user, "1.00")
+    assert autos().count() == 1
+    billing.use_card(user=user, payment_method=good)
+    row = BillingSettings.objects.get(pk=user.pk)
+    assert row.auto_recharge_failures == 0 and row.auto_recharge_retry_after is None
+    spend(user, "1.00")
+    assert autos().filter(status=TopUp.Status.SUCCEEDED).count() == 1
+    make_declining(user, stripe_sandbox)
+    spend(user, "100.00")  # declined again: backing off
+    assert autos().count() == 3 and BillingSettings.objects.get(pk=user.pk).auto_recharge_retry_after
+    billing.save_settings(user=user, values=values(threshold="30.00"))  # a save: still backing off
+    assert autos().count() == 3
+    billing.resume_auto_recharge(user=user)  # the explicit resume tries at once (declined again)
+    assert autos().count() == 4
+
+
 def test_ten_parallel_saves_make_one_charge_of_the_configured_amount(user, stripe_sandbox, settings):
     """Item 7: ten parallel saves with amount 2.00 charged 9 x 10,000 AED."""
     settings.WALLET_MAX_BALANCE = Decimal("10000.00")

@@ -51,6 +51,7 @@ from .cards import (  # noqa: F401 - the billing API callers know; cards own the
     settings_for,
     use_card,
 )
+from .recharge_failures import clear_back_off
 from .topups import charge_and_settle, mark_topup, settle_topup
 
 logger = logging.getLogger(__name__)
@@ -143,10 +144,7 @@ def resume_auto_recharge(*, user) -> BillingSettings:
     with transaction.atomic():
         balance = ledger.lock_user(user.pk)
         billing, _ = BillingSettings.objects.select_for_update().get_or_create(user_id=user.pk)
-        billing.auto_recharge_paused_at = None
-        billing.auto_recharge_failures = 0
-        billing.auto_recharge_retry_after = None
-        billing.auto_recharge_notice = ""
+        clear_back_off(billing)
         billing.save()
         _queue_if_due(billing, balance)
     return billing

@@ -15,6 +15,7 @@ from ..exceptions import WalletError
 from ..models import BillingSettings
 from ..payments import SavedCard
 from .ledger import lock_user
+from .recharge_failures import clear_back_off
 
 __all__ = ["CardNotFound", "SavedCard", "ensure_customer", "record_recharge_success", "remember_card",
            "remove_card", "saved_cards", "settings_for", "use_card"]
@@ -68,10 +69,17 @@ def saved_cards(*, user) -> list[SavedCard]:
 
 
 def use_card(*, user, payment_method: str) -> None:
-    """Make one of the user's saved cards the card auto-recharge charges."""
+    """Make one of the user's saved cards the card auto-recharge charges. Choosing another card ends
+    the back-off and the pause the failing one earned (issue 18: a save of the settings never does)."""
     if payment_method not in {card.id for card in saved_cards(user=user)}:
         raise CardNotFound("No such saved card.")
-    remember_card(user_id=user.pk, payment_method=payment_method)
+    with transaction.atomic():
+        lock_user(user.pk)  # the lock order: the user row first (settings.save() writes it)
+        billing = BillingSettings.objects.select_for_update().get(pk=user.pk)
+        if billing.auto_recharge_payment_method != payment_method:
+            clear_back_off(billing)
+            billing.auto_recharge_payment_method = payment_method
+            billing.save()
 
 
 def remove_card(*, user, payment_method: str) -> None:

@@ -26,6 +26,15 @@ logger = logging.getLogger(__name__)
 FAILED_STATUSES = (TopUp.Status.FAILED, TopUp.Status.CANCELED)
 
 
+def clear_back_off(billing: BillingSettings) -> None:
+    """Forget the failures, the back-off and the pause (the caller saves `billing`, under the user
+    lock): only the person's explicit resume or their choice of another card does this."""
+    billing.auto_recharge_paused_at = None
+    billing.auto_recharge_failures = 0
+    billing.auto_recharge_retry_after = None
+    billing.auto_recharge_notice = ""
+
+
 def record_failure(*, topup: TopUp) -> None:
     """Back off, count the failure, pause after AUTO_RECHARGE_MAX_FAILURES, and email (on commit).
 
