@@ -309,6 +309,11 @@ STRIPE_MAX_NETWORK_RETRIES = parse.integer("STRIPE_MAX_NETWORK_RETRIES", 2)
 # TOPUP_UNSTARTED_AFTER.
 TOPUP_ABANDON_AFTER = parse.required_duration("TOPUP_ABANDON_AFTER", "24h")
 TOPUP_UNSTARTED_AFTER = parse.required_duration("TOPUP_UNSTARTED_AFTER", "1h")
+# An automatic top-up (auto-recharge) whose off-session charge met a Stripe outage is decided sooner:
+# it is one server call under a known idempotency key (no browser can still create its intent), and
+# while it is pending it blocks every recharge of that wallet (issue 18). Keep it above Stripe search's
+# lag (about a minute).
+AUTO_RECHARGE_UNSTARTED_AFTER = parse.required_duration("AUTO_RECHARGE_UNSTARTED_AFTER", "5m")
 
 # --- Abuse protection ----------------------------------------------------------------------------
 # Rate limits, per user and per client IP, as COUNT/PERIOD (s, m, h, d); "off" disables one.

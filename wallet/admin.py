@@ -403,8 +403,8 @@ class BillingSettingsAdmin(ReadOnlyAdmin):
         since = timezone.now() - timedelta(hours=1)
         recent = (
             TopUp.objects.filter(
-                user_id=OuterRef("user_id"), is_automatic=True, status=TopUp.Status.SUCCEEDED,
-                created_at__gte=since,
+                # Every attempt, failed ones too (issue 18): a declining card retried is a runaway.
+                user_id=OuterRef("user_id"), is_automatic=True, created_at__gte=since,
             ).order_by().values("user_id").annotate(n=Count("id")).values("n")
         )
         return super().get_queryset(request).annotate(recent_autos=Coalesce(Subquery(recent), 0))

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from .exceptions import WalletError
 from .models import BillingSettings, TopUp
 from .money import AmountField, format_money
-from .services import billing
+from .services import billing, max_balance
 from .services import cards as card_service
 
 logger = logging.getLogger(__name__)
@@ -53,8 +53,12 @@ class BillingSettingsForm(forms.Form):
         self.chosen_card = chosen_card
         low, high = settings.TOPUP_MIN_AMOUNT, settings.TOPUP_MAX_AMOUNT
         self.fields["auto_recharge_amount"].help_text = (
-            f"Between {format_money(low)} and {format_money(high)}. If the balance has fallen further, "
-            "a whole multiple of it is charged so one top-up closes the gap."
+            f"Between {format_money(low)} and {format_money(high)}. Each automatic top-up charges exactly "
+            "this amount, never more, even if the balance has fallen further."
+        )
+        self.fields["auto_recharge_threshold"].help_text = (
+            f"0 or more, and below {format_money(max_balance())} (the most your wallet holds) "
+            "minus the amount."
         )
 
     def clean_auto_recharge_threshold(self):
@@ -110,6 +114,13 @@ class BillingSettingsForm(forms.Form):
                 self.add_error("auto_recharge_threshold", "Enter the balance below which to top up.")
             if data.get("auto_recharge_amount") is None and "auto_recharge_amount" not in self.errors:
                 self.add_error("auto_recharge_amount", "Enter the amount to add.")
+            refusals = billing.recharge_value_errors(
+                threshold=data.get("auto_recharge_threshold"), amount=data.get("auto_recharge_amount"),
+                monthly_limit=data.get("auto_recharge_monthly_limit"),
+            )
+            for name, message in refusals.items():
+                if name not in self.errors:
+                    self.add_error(name, message)
         return data
 
 
@@ -161,6 +172,8 @@ def settings_page(request):
         "cards_error": cards_error,
         "spent": billing.month_spent(user_id=request.user.pk),
         "recharged": billing.recharged_this_month(request.user.pk),
+        # Paused or backing off after a failure: only the explicit resume below re-arms it.
+        "backing_off": billing.is_backing_off(billing_settings),
         "automatic_topups": TopUp.objects.filter(user=request.user, is_automatic=True)[:5],
     }
     return render(request, "wallet/settings.html", context, status=status)
@@ -191,6 +204,15 @@ def remove_card(request, payment_method):
                                       "another card and turn them on again.")
         else:
             messages.success(request, "The card was removed.")
+    return redirect("wallet:settings")
+
+
+@require_POST
+@login_required
+def resume_auto_recharge(request):
+    """The explicit "resume" after failed automatic top-ups (a save of the settings never does it)."""
+    billing.resume_auto_recharge(user=request.user)
+    messages.success(request, "Automatic top-ups are back on.")
     return redirect("wallet:settings")
 
 

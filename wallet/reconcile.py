@@ -92,6 +92,13 @@ def _age(topup, now) -> timedelta:
     return now - topup.created_at
 
 
+def unstarted_after(topup: TopUp) -> timedelta:
+    """How long a top-up without an intent may wait for one to appear at Stripe. An automatic one is
+    a single server-side call (no browser can still create its intent later) that blocks every
+    recharge of the wallet while pending (issue 18): it is decided within minutes."""
+    return settings.AUTO_RECHARGE_UNSTARTED_AFTER if topup.is_automatic else settings.TOPUP_UNSTARTED_AFTER
+
+
 def _find_intent(topup, intents: list) -> payments.Intent | None:
     """The intent created for a top-up whose create response we never got, found by its metadata."""
     for intent in intents:
@@ -134,7 +141,7 @@ def reconcile_one(
         candidates, truncated = (finder or payments.lost_intent_finder())(str(topup.id))
         found = _find_intent(topup, candidates)
         if found is None:
-            if _age(topup, now) < settings.TOPUP_UNSTARTED_AFTER:
+            if _age(topup, now) < unstarted_after(topup):
                 return Outcome("waiting", "no intent at Stripe yet; left pending")
             if truncated:
                 # A full page may have cut the intent off: failing it could lose a payment. Leave it

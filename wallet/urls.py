@@ -11,6 +11,7 @@ urlpatterns = [
     path("topups/<uuid:topup_id>/authenticate/", views.resume_topup, name="resume_topup"),
     path("topups/<uuid:topup_id>/cancel/", views.cancel_topup, name="cancel_topup"),
     path("settings/", billing_views.settings_page, name="settings"),
+    path("settings/resume/", billing_views.resume_auto_recharge, name="resume_auto_recharge"),
     path("settings/cards/<str:payment_method>/use/", billing_views.use_card, name="use_card"),
     path("settings/cards/<str:payment_method>/remove/", billing_views.remove_card, name="remove_card"),
     path("balance.json", views.balance, name="balance"),

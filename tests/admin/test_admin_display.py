@@ -17,7 +17,6 @@ from authentication.models import User
 from wallet import admin as admin_module
 from wallet import services
 from wallet.models import BillingSettings, TopUp
-from wallet.services import billing as billing_service
 
 REGISTERED = sorted(admin_site._registry, key=lambda model: model._meta.label)
 
@@ -124,7 +123,7 @@ def test_a_failed_automatic_topup_notice_writes_the_date_like_every_page(user, m
     BillingSettings.objects.create(user=user, auto_recharge_enabled=True, auto_recharge_threshold=Decimal("10"),
                                    auto_recharge_amount=Decimal("20"))
     topup = TopUp.objects.create(user=user, amount=Decimal("20"), currency="AED", idempotency_key="auto-1",
-                                 is_automatic=True, status=TopUp.Status.FAILED, failure_reason="Declined.")
-    billing_service.record_failure(topup_id=topup.pk)
+                                 is_automatic=True)
+    services.mark_topup(topup.pk, status=TopUp.Status.FAILED, failure_reason="Declined.")
     notice = BillingSettings.objects.get(pk=user.pk).auto_recharge_notice
     assert "on 7 Dec 2026 failed" in notice  # was "on 07 Dec 2026"

@@ -90,22 +90,22 @@ def test_crossing_the_threshold_recharges_once_and_exactly(user, stripe_sandbox)
     call_command("check_ledger")
 
 
-def test_one_charge_closes_the_whole_gap(user, stripe_sandbox):
-    """Far below the threshold: the amount rounded up to whole multiples of it, in one charge."""
+def test_one_charge_never_exceeds_the_configured_amount(user, stripe_sandbox):
+    """Far below the threshold: one charge of the configured amount, never rounded up to close the
+    gap without consent (issue 18: an amount of 2.00 charged 10,000 AED)."""
     save_card(user, stripe_sandbox, amount="300.00")
     arm(user, threshold="250.00", amount="40.00")
-    spend(user, "290.00")  # 10.00: 240.00 short, so 6 x 40.00 = 240.00
+    spend(user, "290.00")  # 10.00: 240.00 short, yet only the 40.00 configured
     auto = TopUp.objects.get(is_automatic=True)
-    assert auto.amount == Decimal("240.00")
-    assert balance(user) == Decimal("250.00")
+    assert auto.amount == Decimal("40.00")
+    assert balance(user) == Decimal("50.00")
     call_command("check_ledger")
 
 
-def test_rounding_stays_within_the_topup_maximum(settings):
-    settings.TOPUP_MAX_AMOUNT = Decimal("250.00")
-    row = BillingSettings(user_id=1, auto_recharge_threshold=Decimal("1000"), auto_recharge_amount=Decimal("100"))
+def test_the_configured_amount_is_charged_whatever_the_gap(settings):
+    row = BillingSettings(user_id=1, auto_recharge_threshold=Decimal("1000"), auto_recharge_amount=Decimal("2"))
     amount, note = billing.recharge_amount(billing=row, balance=Decimal("0"))
-    assert amount == Decimal("200.00") and note == ""
+    assert amount == Decimal("2.00") and note == ""
 
 
 def test_recharge_reduced_to_fit_the_wallet_limit_and_blocked_when_nothing_fits(user, stripe_sandbox, settings):
@@ -190,10 +190,13 @@ def test_a_decline_backs_off_then_three_failures_pause_with_one_email(user, stri
     BillingSettings.objects.filter(pk=user.pk).update(auto_recharge_retry_after=None)
     spend(user, "1.00")
     assert TopUp.objects.filter(is_automatic=True).count() == 3
-    # Saving the settings again re-arms it (the good card again): the recharge happens at once.
+    # Saving the settings does not re-arm it; the explicit resume does (the good card again), at once.
     good = [c.id for c in billing.saved_cards(user=user) if c.id != declined][0]
     billing.use_card(user=user, payment_method=good)
     arm(user)
+    assert TopUp.objects.filter(is_automatic=True).count() == 3
+    assert BillingSettings.objects.get(pk=user.pk).auto_recharge_paused_at is not None
+    billing.resume_auto_recharge(user=user)
     assert TopUp.objects.filter(is_automatic=True, status=TopUp.Status.SUCCEEDED).count() == 1
     assert BillingSettings.objects.get(pk=user.pk).auto_recharge_failures == 0
     call_command("check_ledger")
@@ -215,19 +218,32 @@ def test_low_balance_alert_once_per_crossing(make_user):
 
 def test_runaway_recharges_are_logged_at_warning(user, settings, caplog):
     settings.AUTO_RECHARGE_RUNAWAY_PER_HOUR = 1
+    entry = services.credit(user=user, amount="10", type=TxType.ADJUSTMENT)
+    TopUp.objects.create(user=user, amount=Decimal("10"), currency="AED", idempotency_key="s0",
+                         is_automatic=True, status=TopUp.Status.SUCCEEDED, credit_transaction=entry)
+    with caplog.at_level("WARNING"):
+        billing.warn_if_runaway(user_id=user.pk)
+    assert not [r for r in caplog.records if "runaway" in r.message]  # one: within the limit
+    entry = services.credit(user=user, amount="10", type=TxType.ADJUSTMENT)
+    TopUp.objects.create(user=user, amount=Decimal("10"), currency="AED", idempotency_key="s1",
+                         is_automatic=True, status=TopUp.Status.SUCCEEDED, credit_transaction=entry)
+    with caplog.at_level("WARNING"):
+        billing.warn_if_runaway(user_id=user.pk)
+    assert any("runaway auto-recharge" in r.message and r.levelname == "WARNING" for r in caplog.records)
+
+
+def test_failed_attempts_count_towards_the_runaway_filter(user, settings, caplog, admin_client):
+    """Issue 18, item 9: a card declined again and again is a runaway too (the log and the admin)."""
+    settings.AUTO_RECHARGE_RUNAWAY_PER_HOUR = 1
+    BillingSettings.objects.create(user=user)
     for i in range(2):
         TopUp.objects.create(user=user, amount=Decimal("10"), currency="AED", idempotency_key=f"f{i}",
                              is_automatic=True, status=TopUp.Status.FAILED)
     with caplog.at_level("WARNING"):
         billing.warn_if_runaway(user_id=user.pk)
-    assert not [r for r in caplog.records if "runaway" in r.message]  # failed attempts added nothing
-    for i in range(2):
-        entry = services.credit(user=user, amount="10", type=TxType.ADJUSTMENT)
-        TopUp.objects.create(user=user, amount=Decimal("10"), currency="AED", idempotency_key=f"s{i}",
-                             is_automatic=True, status=TopUp.Status.SUCCEEDED, credit_transaction=entry)
-    with caplog.at_level("WARNING"):
-        billing.warn_if_runaway(user_id=user.pk)
-    assert any("runaway auto-recharge" in r.message and r.levelname == "WARNING" for r in caplog.records)
+    assert any("runaway auto-recharge" in r.message for r in caplog.records)
+    page = admin_client.get("/admin/wallet/billingsettings/?runaway=yes")
+    assert page.status_code == 200 and user.email in page.content.decode()
 
 
 def test_a_lost_answer_keeps_the_recharge_in_flight_until_reconciliation_settles_it(

@@ -4,6 +4,7 @@ recharge (real task worker, localstripe), the spend limit never overshoots, one 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from decimal import Decimal
 
@@ -15,7 +16,7 @@ from django.test import Client
 from agents.models import Agent, AgentRun
 from tests.concurrency import run_concurrently
 from tests.workers import wait_for
-from wallet import services
+from wallet import payments, services
 from wallet.emails import LOW_BALANCE
 from wallet.models import BillingSettings, SentEmail, TopUp, TxType, WalletTransaction
 from wallet.services import billing
@@ -106,4 +107,53 @@ def test_a_burst_of_debits_crossing_the_alert_sends_one_email(make_user):
     assert BillingSettings.objects.get(pk=user.pk).low_balance_alerted
     user.refresh_from_db()
     assert user.wallet_balance == Decimal("20.00")
+    call_command("check_ledger")
+
+
+def test_two_workers_delivering_the_recharge_twice_make_one_attempt_on_a_failing_card(
+    make_user, stripe_sandbox, task_workers
+):
+    """Issue 18, item 12: the TopUp was marked failed (freeing the in-flight slot) in one transaction
+    and the back-off recorded in a later one; a second delivery in between charged the card again and
+    the count jumped by 2. Two real workers, the task delivered twice at once, a few rounds."""
+    user = make_user()
+    services.start_topup(user=user, amount="60.00", payment_method_id=stripe_sandbox.card(),
+                         idempotency_key="first", save_card=True)
+    billing.save_settings(user=user, values={
+        "auto_recharge_enabled": True, "auto_recharge_threshold": Decimal("50.00"),
+        "auto_recharge_amount": Decimal("100.00"), "auto_recharge_monthly_limit": None,
+        "low_balance_alert": None, "monthly_spend_limit": None,
+    })
+    declined = stripe_sandbox.card("4000000000000341")
+    payments.attach_payment_method(payment_method=declined,
+                                   customer=BillingSettings.objects.get(pk=user.pk).stripe_customer_id)
+    billing.remember_card(user_id=user.pk, payment_method=declined)
+    services.debit(user=user, amount="20.00", type=TxType.ADJUSTMENT, description="below the threshold")
+    env = {
+        "STRIPE_SANDBOX": "True", "STRIPE_API_BASE": stripe_sandbox.url, "STRIPE_SECRET_KEY": stripe_sandbox.key,
+        "STRIPE_MAX_NETWORK_RETRIES": "0", "AUTO_RECHARGE_MAX_FAILURES": "50",
+    }
+    task_workers("db", env=env)
+    task_workers("db", env=env)
+    from django_tasks_db.models import DBTaskResult
+
+    # Two deliveries at once, then (a burst of debits enqueues several) a stream of them landing
+    # while the first charge is declined: none may slip in between the failure and its back-off.
+    for round_, (deliveries, spacing) in enumerate([(2, 0), (2, 0), (24, 0.004), (24, 0.004), (24, 0.004)]):
+        BillingSettings.objects.filter(pk=user.pk).update(auto_recharge_retry_after=None, auto_recharge_paused_at=None)
+        before = TopUp.objects.filter(is_automatic=True).count()
+        failures = BillingSettings.objects.get(pk=user.pk).auto_recharge_failures
+
+        def deliver(i, spacing=spacing):
+            time.sleep(i // 2 * spacing)
+            return billing.auto_recharge.enqueue(user.pk)
+
+        run_concurrently(deliver, deliveries)
+        wait_for(lambda: not DBTaskResult.objects.filter(status__in=["READY", "RUNNING"]).exists(), 60,
+                 "both deliveries to finish")
+        assert TopUp.objects.filter(is_automatic=True).count() == before + 1, f"round {round_}"
+        row = BillingSettings.objects.get(pk=user.pk)
+        assert row.auto_recharge_failures == failures + 1, f"round {round_}"
+        assert row.auto_recharge_retry_after is not None
+    assert not TopUp.objects.filter(is_automatic=True, status__in=billing.IN_FLIGHT).exists()
     call_command("check_ledger")

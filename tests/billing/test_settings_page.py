@@ -11,6 +11,7 @@ from django.core.management import call_command
 
 from agents.models import Agent
 from wallet import services
+from wallet.exceptions import InvalidAmount
 from wallet.models import BillingSettings, TopUp, TxType
 from wallet.services import billing
 
@@ -74,7 +75,7 @@ def test_enabling_without_a_card_and_invalid_amounts_are_explained(auth_client, 
     assert not BillingSettings.objects.filter(auto_recharge_enabled=True).exists()
 
 
-def test_settings_saved_and_a_pause_re_armed(auth_client, user, stripe_sandbox):
+def test_settings_saved_and_a_pause_re_armed_only_by_resume(auth_client, user, stripe_sandbox):
     create(auth_client, stripe_sandbox.card(), save_card=True, amount="100.00")
     BillingSettings.objects.filter(pk=user.pk).update(auto_recharge_failures=3, auto_recharge_paused_at="2026-01-01T00:00Z")
     assert "Automatic top-ups are paused" in auth_client.get(SETTINGS).content.decode()
@@ -83,10 +84,42 @@ def test_settings_saved_and_a_pause_re_armed(auth_client, user, stripe_sandbox):
                                              low_balance_alert="30", monthly_spend_limit="1000"))
     assert answer.status_code == 302
     row = BillingSettings.objects.get(pk=user.pk)
-    assert row.auto_recharge_enabled and row.auto_recharge_paused_at is None and row.auto_recharge_failures == 0
     assert (row.auto_recharge_threshold, row.auto_recharge_amount) == (Decimal("20.00"), Decimal("50.00"))
     assert row.monthly_spend_limit == Decimal("1000.00") and not row.low_balance_alerted
-    assert "Automatic top-ups are paused" not in auth_client.get(SETTINGS).content.decode()
+    # A save keeps the pause (issue 18): the page offers the explicit resume instead.
+    assert row.auto_recharge_enabled and row.auto_recharge_paused_at is not None and row.auto_recharge_failures == 3
+    page = auth_client.get(SETTINGS).content.decode()
+    assert "Automatic top-ups are paused" in page and 'action="/wallet/settings/resume/"' in page
+    assert auth_client.post("/wallet/settings/resume/").status_code == 302
+    row.refresh_from_db()
+    assert row.auto_recharge_paused_at is None and row.auto_recharge_failures == 0
+    page = auth_client.get(SETTINGS).content.decode()
+    assert "Automatic top-ups are paused" not in page and "/wallet/settings/resume/" not in page
+
+
+def test_the_threshold_is_bounded_and_a_cap_below_the_amount_refused(auth_client, user, stripe_sandbox, settings):
+    """Issue 18, item 7: a threshold of 9,999,999,999.99 ("always below") and a monthly cap no top-up
+    fits under are refused with a message; the page states the never-more-than-the-amount rule."""
+    settings.WALLET_MAX_BALANCE = Decimal("10000.00")
+    create(auth_client, stripe_sandbox.card(), save_card=True, amount="100.00")
+    page = auth_client.get(SETTINGS).content.decode()
+    assert "charges exactly this amount, never more" in page
+    for threshold in ("9999999999.99", "9950.00"):
+        answer = auth_client.post(SETTINGS, form(auto_recharge_enabled="on", auto_recharge_threshold=threshold,
+                                                 auto_recharge_amount="50"))
+        assert answer.status_code == 400
+        assert "The threshold must be below 9,950.00 AED" in answer.content.decode()
+    answer = auth_client.post(SETTINGS, form(auto_recharge_enabled="on", auto_recharge_threshold="20",
+                                             auto_recharge_amount="50", auto_recharge_monthly_limit="40"))
+    assert answer.status_code == 400 and "is below the amount of one top-up" in answer.content.decode()
+    assert not BillingSettings.objects.filter(auto_recharge_enabled=True).exists()
+    with pytest.raises(InvalidAmount):  # the service keeps the rule for any other caller
+        billing.save_settings(user=user, values={"auto_recharge_enabled": True,
+                                                 "auto_recharge_threshold": Decimal("9999999999.99"),
+                                                 "auto_recharge_amount": Decimal("2.00")})
+    answer = auth_client.post(SETTINGS, form(auto_recharge_enabled="on", auto_recharge_threshold="9949.99",
+                                             auto_recharge_amount="50", auto_recharge_monthly_limit="50"))
+    assert answer.status_code == 302
 
 
 def test_spend_limit_answers_402_with_code_and_the_agent_page_shows_usage(auth_client, user):

@@ -64,3 +64,37 @@ def test_save_card_arm_auto_recharge_spend_and_see_the_recharge(
     # 4. The history shows the automatic top-up.
     page.get_by_role("link", name="History").click()
     expect(page.locator("body")).to_contain_text("Automatic top-up of 100.00 AED on Visa ..4242")
+
+
+def test_a_paused_recharge_offers_resume_and_a_save_keeps_it_paused(live_server, make_user, login):
+    """Issue 18, item 6: the page offers the explicit resume while paused; saving keeps the pause."""
+    import os
+    from pathlib import Path
+
+    from django.utils import timezone
+    from playwright.sync_api import expect
+
+    from wallet.models import BillingSettings
+
+    person = make_user(email="paused-e2e@example.com")
+    BillingSettings.objects.create(
+        user=person, auto_recharge_enabled=True, auto_recharge_threshold=Decimal("10"),
+        auto_recharge_amount=Decimal("50"), auto_recharge_payment_method="card_gone", auto_recharge_failures=3,
+        auto_recharge_paused_at=timezone.now(), auto_recharge_notice="The automatic top-up failed: Declined.",
+    )
+    page = login(person)
+    page.goto(f"{live_server.url}/wallet/settings/")
+    resume = page.get_by_role("button", name="Resume automatic top-ups now")
+    expect(resume).to_be_visible()
+    shots = os.environ.get("SCREENSHOT_DIR")
+    if shots:  # for a person to look at (1280 and 375 px)
+        Path(shots).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=f"{shots}/settings-paused-1280.png", full_page=True)
+        page.set_viewport_size({"width": 375, "height": 800})
+        page.screenshot(path=f"{shots}/settings-paused-375.png", full_page=True)
+    expect(page.get_by_text("charges exactly this amount, never more")).to_be_visible()
+    resume.click()
+    expect(page.locator(".messages")).to_contain_text("Automatic top-ups are back on.")
+    expect(page.get_by_role("button", name="Resume automatic top-ups now")).to_have_count(0)
+    row = BillingSettings.objects.get(pk=person.pk)
+    assert row.auto_recharge_paused_at is None and row.auto_recharge_failures == 0

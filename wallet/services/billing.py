@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from functools import partial
 
 from django.conf import settings
@@ -24,18 +24,21 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
-from django.utils.formats import date_format
 from django_tasks import task
 
 from .. import payments
 from ..emails import (
-    AUTO_RECHARGE_FAILED,
     AUTO_RECHARGE_LIMIT,
-    AUTO_RECHARGE_PAUSED,
     LOW_BALANCE,
     enqueue_email,
 )
-from ..exceptions import PaymentDeclined, PaymentProviderError, PaymentProviderUnavailable, WalletError
+from ..exceptions import (
+    InvalidAmount,
+    PaymentDeclined,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+    WalletError,
+)
 from ..models import BillingSettings, TopUp, TxType, WalletTransaction
 from ..money import CENT, format_money
 from . import ledger
@@ -49,11 +52,14 @@ from .cards import (  # noqa: F401 - the billing API callers know; cards own the
     settings_for,
     use_card,
 )
+from .recharge_failures import clear_back_off
 from .topups import charge_and_settle, mark_topup, settle_topup
 
 logger = logging.getLogger(__name__)
 
 IN_FLIGHT = (TopUp.Status.PENDING, TopUp.Status.REQUIRES_ACTION)
+# The ledger types of spending: only these trigger an automatic top-up.
+RECHARGING_TYPES = frozenset({TxType.AGENT_USAGE})
 NEEDS_YOU = "Your bank asks you to confirm this payment, which it cannot do while you are away."
 
 
@@ -75,24 +81,93 @@ def month_spent(*, user_id, now=None) -> Decimal:
     return max(-(total or Decimal("0")), Decimal("0")).quantize(CENT)
 
 
+# A save that changes one of these may start a recharge; one that changes none never does.
+ARMING_FIELDS = ("auto_recharge_enabled", "auto_recharge_threshold", "auto_recharge_amount")
+
+
+def max_threshold(amount: Decimal) -> Decimal:
+    """The threshold must stay below this: a recharge of `amount` at the threshold fits the wallet."""
+    return (ledger.max_balance() - amount).quantize(CENT)
+
+
+def recharge_value_errors(*, threshold: Decimal | None, amount: Decimal | None,
+                          monthly_limit: Decimal | None) -> dict[str, str]:
+    """The auto-recharge rules a save must meet, as {field name: message} (empty: all met): the
+    threshold below WALLET_MAX_BALANCE minus the amount (else it is "always below", issue 18), and a
+    monthly cap not below the amount (else no automatic top-up could ever be made)."""
+    errors = {}
+    if threshold is not None and amount is not None and threshold >= max_threshold(amount):
+        errors["auto_recharge_threshold"] = (
+            f"The threshold must be below {format_money(max_threshold(amount))}: the wallet holds at most "
+            f"{format_money(ledger.max_balance())}, and one top-up of {format_money(amount)} must fit."
+        )
+    if monthly_limit is not None and amount is not None and monthly_limit < amount:
+        errors["auto_recharge_monthly_limit"] = (
+            f"The monthly cap of {format_money(monthly_limit)} is below the amount of one top-up "
+            f"({format_money(amount)}), so no automatic top-up could be made. Raise the cap or lower "
+            "the amount."
+        )
+    return errors
+
+
 def save_settings(*, user, values: dict) -> BillingSettings:
-    """Store the settings form's cleaned values; saving re-arms a paused auto-recharge."""
+    """Store the settings form's cleaned values (InvalidAmount: recharge_value_errors refused them).
+
+    A save never clears the back-off, the failure count or the pause (issue 18: saves re-armed a
+    declining card again and again): only resume_auto_recharge or a new card does. It queues a
+    recharge only when it changes what arms one (ten identical saves in parallel queued ten), and
+    only when one is due now, allowed by the back-off, and none is in flight."""
     with transaction.atomic():
         balance = ledger.lock_user(user.pk)
         billing, _ = BillingSettings.objects.select_for_update().get_or_create(user_id=user.pk)
+        armed_before = [getattr(billing, name) for name in ARMING_FIELDS]
         for name, value in values.items():
             setattr(billing, name, value)
-        billing.auto_recharge_paused_at = None
-        billing.auto_recharge_failures = 0
-        billing.auto_recharge_retry_after = None
-        billing.auto_recharge_notice = ""
+        if billing.auto_recharge_enabled:
+            refusals = recharge_value_errors(
+                threshold=billing.auto_recharge_threshold, amount=billing.auto_recharge_amount,
+                monthly_limit=billing.auto_recharge_monthly_limit,
+            )
+            if refusals:  # the form refuses these first; a caller that skipped it gets the same rule
+                raise InvalidAmount(next(iter(refusals.values())))
         # The alert is for a crossing from here on: a balance already below it counts as alerted.
         alert = billing.low_balance_alert
         billing.low_balance_alerted = alert is not None and balance < alert
         billing.save()
-        if _wants_recharge(billing, balance):
-            transaction.on_commit(partial(enqueue_recharge, user.pk))
+        if [getattr(billing, name) for name in ARMING_FIELDS] != armed_before:
+            _queue_if_due(billing, balance)
     return billing
+
+
+def resume_auto_recharge(*, user) -> BillingSettings:
+    """The person's explicit "resume" (the settings page offers it while paused or backing off):
+    forget the failures, the back-off and the pause, and recharge now if the balance is below."""
+    with transaction.atomic():
+        balance = ledger.lock_user(user.pk)
+        billing, _ = BillingSettings.objects.select_for_update().get_or_create(user_id=user.pk)
+        clear_back_off(billing)
+        billing.save()
+        _queue_if_due(billing, balance)
+    return billing
+
+
+def is_backing_off(billing: BillingSettings, now=None) -> bool:
+    """Paused, or waiting out the back-off after a failed automatic top-up (the page offers resume)."""
+    retry_after = billing.auto_recharge_retry_after
+    return billing.auto_recharge_enabled and (
+        billing.auto_recharge_paused_at is not None
+        or (retry_after is not None and retry_after > (now or timezone.now()))
+    )
+
+
+def _queue_if_due(billing: BillingSettings, balance: Decimal) -> None:
+    """Under the user lock: enqueue a recharge (on commit) if one is due and none is in flight."""
+    if _wants_recharge(billing, balance) and not _in_flight(billing.user_id):
+        transaction.on_commit(partial(enqueue_recharge, billing.user_id))
+
+
+def _in_flight(user_id) -> bool:
+    return TopUp.objects.filter(user_id=user_id, is_automatic=True, status__in=IN_FLIGHT).exists()
 
 
 # --- hooks in the balance change's transaction ----------------------------------------------------
@@ -127,10 +202,10 @@ def on_balance_changed(
                 transaction.on_commit(partial(enqueue_email, LOW_BALANCE, entry.pk))
         elif new_balance >= alert and billing.low_balance_alerted:
             BillingSettings.objects.filter(pk=user_id).update(low_balance_alerted=False)
-    if delta < 0 and _wants_recharge(billing, new_balance):
-        in_flight = TopUp.objects.filter(user_id=user_id, is_automatic=True, status__in=IN_FLIGHT)
-        if not in_flight.exists():
-            transaction.on_commit(partial(enqueue_recharge, user_id))
+    # Only spending recharges (issue 18): a refund to the card, an adjustment or a dispute that
+    # lowers the balance must never be charged straight back to the card.
+    if entry.type in RECHARGING_TYPES and _wants_recharge(billing, new_balance) and not _in_flight(user_id):
+        transaction.on_commit(partial(enqueue_recharge, user_id))
 
 
 def enqueue_recharge(user_id: int) -> None:
@@ -156,17 +231,13 @@ def recharged_this_month(user_id, now=None) -> Decimal:
 
 
 def recharge_amount(*, billing: BillingSettings, balance: Decimal, now=None) -> tuple[Decimal, str]:
-    """(amount to charge, note). The configured amount rounded up to whole multiples of it so one
-    charge closes the gap to the threshold (within TOPUP_MAX_AMOUNT), then reduced to what the
-    wallet limit and the monthly cap allow. Amount 0: nothing fits, the note says why."""
-    step, threshold = billing.auto_recharge_amount, billing.auto_recharge_threshold
-    if step is None or threshold is None:  # the constraint forbids it while enabled
+    """(amount to charge, note). The configured amount, never more (issue 18: rounding up to close
+    the gap charged 10,000 AED for an amount of 2.00 without consent), reduced to what the wallet
+    limit and the monthly cap allow. Amount 0: nothing fits, the note says why."""
+    configured, threshold = billing.auto_recharge_amount, billing.auto_recharge_threshold
+    if configured is None or threshold is None:  # the constraint forbids it while enabled
         return Decimal("0.00"), "No automatic top-up was made: the settings are incomplete."
-    gap = threshold - balance
-    wanted = max((gap / step).to_integral_value(rounding=ROUND_CEILING), Decimal(1))
-    top = Decimal(settings.TOPUP_MAX_AMOUNT)
-    most = max((top / step).to_integral_value(rounding=ROUND_FLOOR), Decimal(1))
-    amount = min(min(wanted, most) * step, top).quantize(CENT)
+    amount = min(configured, Decimal(settings.TOPUP_MAX_AMOUNT)).quantize(CENT)
     limits = [(ledger.room_for(balance), f"the wallet limit of {format_money(ledger.max_balance())}")]
     if billing.auto_recharge_monthly_limit is not None:
         used = recharged_this_month(billing.user_id, now)
@@ -232,8 +303,9 @@ def run_auto_recharge(*, user_id: int) -> str:
     )
     try:
         result = charge_and_settle(topup=topup, charge=charge, user=User(pk=user_id), declined=_declined)
+    # A decline, a refusal or a failed intent: whoever marked the TopUp failed (charge_and_settle,
+    # settle_topup, mark_topup) recorded the back-off and the count in that same transaction.
     except PaymentDeclined:
-        record_failure(topup_id=topup.id)
         return "declined"
     except PaymentProviderUnavailable:
         # The intent may exist: the TopUp stays pending (in flight) until reconciliation decides.
@@ -242,7 +314,6 @@ def run_auto_recharge(*, user_id: int) -> str:
         )
         return "provider unavailable"
     except PaymentProviderError:
-        record_failure(topup_id=topup.id)
         return "refused"
     status = result.topup.status
     if status == TopUp.Status.REQUIRES_ACTION:
@@ -259,10 +330,8 @@ def run_auto_recharge(*, user_id: int) -> str:
                 status = settle_topup(intent=intent).topup.status
         if status != TopUp.Status.SUCCEEDED:
             mark_topup(topup.id, status=TopUp.Status.FAILED, failure_reason=NEEDS_YOU)
-            record_failure(topup_id=topup.id)
             return "needs authentication"
     if status == TopUp.Status.FAILED:
-        record_failure(topup_id=topup.id)
         return "failed"
     if status == TopUp.Status.SUCCEEDED:
         warn_if_runaway(user_id=user_id)
@@ -272,32 +341,6 @@ def run_auto_recharge(*, user_id: int) -> str:
 
 def _declined(exc: PaymentDeclined) -> str:
     return NEEDS_YOU if exc.decline_code == "authentication_required" else (exc.user_message or "Declined.")
-
-
-def record_failure(*, topup_id) -> None:
-    """A failed automatic top-up: back off, count it, pause after AUTO_RECHARGE_MAX_FAILURES; email."""
-    now = timezone.now()
-    with transaction.atomic():
-        topup = TopUp.objects.get(pk=topup_id)
-        ledger.lock_user(topup.user_id)  # the lock order: the user row first (settings.save() may write it)
-        billing = BillingSettings.objects.select_for_update().get(pk=topup.user_id)
-        billing.auto_recharge_failures += 1
-        billing.auto_recharge_retry_after = now + settings.AUTO_RECHARGE_BACKOFF
-        billing.auto_recharge_notice = (
-            f"The automatic top-up of {format_money(topup.amount)} on "
-            f"{date_format(timezone.localtime(now), 'j M Y')} "
-            f"failed: {topup.failure_reason or 'the payment was not completed.'}"
-        )[:255]
-        pause = billing.auto_recharge_failures >= settings.AUTO_RECHARGE_MAX_FAILURES
-        if pause and billing.auto_recharge_paused_at is None:
-            billing.auto_recharge_paused_at = now
-            key = f"{billing.user_id}:{int(now.timestamp())}"
-            transaction.on_commit(partial(enqueue_email, AUTO_RECHARGE_PAUSED, key))
-        else:
-            transaction.on_commit(partial(enqueue_email, AUTO_RECHARGE_FAILED, topup.pk))
-        billing.save()
-    logger.info("auto-recharge %s of user %s failed (%s in a row)", topup.pk, topup.user_id,
-                billing.auto_recharge_failures)
 
 
 def _notify_blocked(billing: BillingSettings, note: str, now) -> None:
@@ -310,14 +353,14 @@ def _notify_blocked(billing: BillingSettings, note: str, now) -> None:
 
 
 def recent_automatic_count(user_id, now=None) -> int:
+    """Automatic top-ups attempted in the last hour, whatever became of them: a card declined again
+    and again is as much a runaway as one charged again and again (issue 18)."""
     since = (now or timezone.now()) - timedelta(hours=1)
-    return TopUp.objects.filter(
-        user_id=user_id, is_automatic=True, status=TopUp.Status.SUCCEEDED, created_at__gte=since
-    ).count()
+    return TopUp.objects.filter(user_id=user_id, is_automatic=True, created_at__gte=since).count()
 
 
 def warn_if_runaway(*, user_id) -> None:
-    """Ops see runaway recharges: a WARNING when a user's automatic top-ups in the last hour exceed
+    """Ops see runaway recharges: a WARNING when a user's automatic attempts in the last hour exceed
     AUTO_RECHARGE_RUNAWAY_PER_HOUR (the admin lists the same users)."""
     count = recent_automatic_count(user_id)
     if count > settings.AUTO_RECHARGE_RUNAWAY_PER_HOUR:

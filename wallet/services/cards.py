@@ -21,6 +21,7 @@ from ..exceptions import WalletError
 from ..models import BillingSettings
 from ..payments import SavedCard
 from .ledger import lock_user
+from .recharge_failures import clear_back_off
 
 __all__ = ["CARDS_CACHE_SECONDS", "CardNotFound", "ConfirmRemoval", "SavedCard", "card_label",
            "ensure_customer", "forget_cards", "record_recharge_success", "remember_card", "remove_card",
@@ -116,12 +117,17 @@ def card_label(*, user_id, payment_method: str) -> str:
 
 
 def use_card(*, user, payment_method: str) -> None:
-    """Make one of the user's saved cards the card auto-recharge charges (the person's choice)."""
+    """Make one of the user's saved cards the card auto-recharge charges. Choosing another card ends
+    the back-off and the pause the failing one earned (issue 18: a save of the settings never does)."""
     if payment_method not in {card.id for card in saved_cards(user=user)}:
         raise CardNotFound("No such saved card.")
-    BillingSettings.objects.filter(pk=user.pk).update(
-        auto_recharge_payment_method=payment_method, updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        lock_user(user.pk)  # the lock order: the user row first (settings.save() writes it)
+        billing = BillingSettings.objects.select_for_update().get(pk=user.pk)
+        if billing.auto_recharge_payment_method != payment_method:
+            clear_back_off(billing)
+            billing.auto_recharge_payment_method = payment_method
+            billing.save()
 
 
 def remove_card(*, user, payment_method: str, confirmed: bool = False) -> None:

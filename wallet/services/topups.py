@@ -31,7 +31,7 @@ from ..exceptions import (
 from ..models import CardRefund, TopUp, TxType
 from ..money import MAX_AMOUNT, format_money, parse_amount, to_money, topup_range_message
 from ..payments import BrowserConfig, Intent, IntentStatus
-from . import cards, ledger, refunds
+from . import cards, ledger, recharge_failures, refunds
 
 logger = logging.getLogger(__name__)
 
@@ -67,14 +67,20 @@ SAVE_CARD = "save_card"
 
 
 def mark_topup(topup_id, **fields) -> TopUp:
-    """Move a not-yet-final top-up to a new non-success state (short transaction, TopUp lock only)."""
+    """Move a not-yet-final top-up to a new non-success state (short transaction). An automatic one
+    marked failed or canceled starts the recharge back-off in the same transaction (under the user lock)."""
     with transaction.atomic():
+        user_id, automatic = TopUp.objects.values_list("user_id", "is_automatic").get(pk=topup_id)
+        if automatic:
+            ledger.lock_user(user_id)  # its failure writes the settings: the user row first
         topup = TopUp.objects.select_for_update().get(pk=topup_id)
         if topup.is_final:
             return topup
         for name, value in fields.items():
             setattr(topup, name, value)
         topup.save(update_fields=[*fields, "updated_at"])
+        if topup.status in recharge_failures.FAILED_STATUSES:
+            recharge_failures.record_failure(topup=topup)  # same commit as the freed in-flight slot
         return topup
 
 
@@ -310,6 +316,8 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
             topup.status = new_status
             topup.failure_reason = reason[:255]
             topup.save(update_fields=["status", "failure_reason", "updated_at"])
+            if new_status in recharge_failures.FAILED_STATUSES:
+                recharge_failures.record_failure(topup=topup)  # a webhook's or reconciliation's too
         # The page needs the client secret for 3-D Secure: it came with this intent (no second call).
         secret = intent.client_secret if new_status == TopUp.Status.REQUIRES_ACTION else ""
         return SettleResult(topup=topup, credited_now=False, client_secret=secret)
