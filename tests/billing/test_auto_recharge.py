@@ -190,12 +190,14 @@ def test_a_decline_backs_off_then_three_failures_pause_with_one_email(user, stri
     BillingSettings.objects.filter(pk=user.pk).update(auto_recharge_retry_after=None)
     spend(user, "1.00")
     assert TopUp.objects.filter(is_automatic=True).count() == 3
-    # Saving the settings does not re-arm it; the explicit resume does (the good card again), at once.
-    good = [c.id for c in billing.saved_cards(user=user) if c.id != declined][0]
-    billing.use_card(user=user, payment_method=good)
+    # Saving the settings does not re-arm it; choosing another card ends the pause, and the explicit
+    # resume charges (the good card again) at once.
     arm(user)
     assert TopUp.objects.filter(is_automatic=True).count() == 3
     assert BillingSettings.objects.get(pk=user.pk).auto_recharge_paused_at is not None
+    good = [c.id for c in billing.saved_cards(user=user) if c.id != declined][0]
+    billing.use_card(user=user, payment_method=good)
+    assert BillingSettings.objects.get(pk=user.pk).auto_recharge_paused_at is None
     billing.resume_auto_recharge(user=user)
     assert TopUp.objects.filter(is_automatic=True, status=TopUp.Status.SUCCEEDED).count() == 1
     assert BillingSettings.objects.get(pk=user.pk).auto_recharge_failures == 0

@@ -128,6 +128,7 @@ def test_two_workers_delivering_the_recharge_twice_make_one_attempt_on_a_failing
     payments.attach_payment_method(payment_method=declined,
                                    customer=BillingSettings.objects.get(pk=user.pk).stripe_customer_id)
     billing.remember_card(user_id=user.pk, payment_method=declined)
+    billing.use_card(user=user, payment_method=declined)  # a new card is never chosen on its own
     services.debit(user=user, amount="20.00", type=TxType.ADJUSTMENT, description="below the threshold")
     env = {
         "STRIPE_SANDBOX": "True", "STRIPE_API_BASE": stripe_sandbox.url, "STRIPE_SECRET_KEY": stripe_sandbox.key,

@@ -44,6 +44,7 @@ def make_declining(user, stripe_sandbox):
     customer = BillingSettings.objects.get(pk=user.pk).stripe_customer_id
     payments.attach_payment_method(payment_method=declined, customer=customer)
     billing.remember_card(user_id=user.pk, payment_method=declined)
+    billing.use_card(user=user, payment_method=declined)  # a new card is never chosen on its own
 
 
 def spend(user, amount):
