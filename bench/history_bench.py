@@ -79,16 +79,16 @@ def _seed_rows(user, rows: int) -> None:
         # failed: the page's "did not add money" table must find those without reading the rest.
         cur.execute(
             "INSERT INTO wallet_topup (id, user_id, amount, currency, idempotency_key, stripe_payment_intent_id, "
-            "status, failure_reason, credit_transaction_id, is_automatic, created_at, updated_at) "
+            "status, failure_reason, credit_transaction_id, is_automatic, card_label, created_at, updated_at) "
             "SELECT id, user_id, amount, 'AED', 'bench-' || id, stripe_payment_intent_id, 'succeeded', '', id, "
-            "false, created_at, created_at FROM wallet_wallettransaction WHERE user_id = %s AND type = 'top_up'",
+            "false, '', created_at, created_at FROM wallet_wallettransaction WHERE user_id = %s AND type = 'top_up'",
             [user.pk],
         )
         for n in range(3):
             cur.execute(
                 "INSERT INTO wallet_topup (id, user_id, amount, currency, idempotency_key, stripe_payment_intent_id, "
-                "status, failure_reason, credit_transaction_id, is_automatic, created_at, updated_at) "
-                "VALUES (%s, %s, 100, 'AED', %s, NULL, 'failed', 'card_declined', NULL, false, %s, %s)",
+                "status, failure_reason, credit_transaction_id, is_automatic, card_label, created_at, updated_at) "
+                "VALUES (%s, %s, 100, 'AED', %s, NULL, 'failed', 'card_declined', NULL, false, '', %s, %s)",
                 [uuid.uuid4(), user.pk, f"bench-failed-{n}", start + timedelta(days=n), start + timedelta(days=n)],
             )
 
