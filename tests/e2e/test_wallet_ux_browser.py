@@ -6,9 +6,12 @@ test-artifacts/ (tests/e2e/conftest.py).
 
 import json
 import re
+import time
+from types import SimpleNamespace
 
 import pytest
 
+from netcop_hub import ratelimit
 from netcop_hub.config import parse_rate
 from wallet.models import TopUp
 
@@ -44,8 +47,13 @@ def fill_card(page, number):
 # --- 8. a 429 counts down live; the button waits with it ------------------------------------------
 
 
-def test_too_many_attempts_counts_down_and_keeps_the_button_disabled(open_wallet, settings, expect):
+def test_too_many_attempts_counts_down_and_keeps_the_button_disabled(open_wallet, settings, expect, monkeypatch):
     settings.TOPUP_RATE_LIMIT = parse_rate("1/10m")
+    # Rate-limit windows are fixed (aligned to the clock): start this test 5 s into one, so the wait
+    # is minutes long whatever the time of day (a window ending mid-test made this flaky).
+    real_time = time.time
+    shift = real_time() % 600 - 5
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: real_time() - shift))
     page = open_wallet()
     status = page.locator("#topup-status")
     button = page.get_by_role("button", name=ADD)
