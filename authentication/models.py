@@ -43,6 +43,10 @@ class UserManager(DjangoUserManager):
         return self.get(email__iexact=username)
 
 
+# Written only by services with .update(), never by User.save() (see save()).
+SERVICE_OWNED_FIELDS = ("wallet_balance", "wallet_watched", "held_at", "hold_reason")
+
+
 class User(AbstractUser):
     """A NetCop Wallet account. `wallet_balance` changes only through wallet.services."""
 
@@ -65,6 +69,11 @@ class User(AbstractUser):
         editable=False,
         help_text="Has a low-balance alert or auto-recharge (maintained by the wallet's billing settings).",
     )
+    # An account on hold (a dispute, an early fraud warning, or staff review; issue 20) can log in and
+    # read its history but moves no money: no top-up, agent run, auto-recharge or refund. Set and
+    # cleared only by wallet.services (with an audit row); the reason is shown to the customer.
+    held_at = models.DateTimeField("on hold since", null=True, blank=True, editable=False)
+    hold_reason = models.CharField("reason for the hold", max_length=300, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -87,21 +96,31 @@ class User(AbstractUser):
                 condition=models.Q(wallet_balance__lte=Decimal("9999999999.99")),
                 name="user_wallet_balance_within_column",
             ),
+            # A hold always says why (the customer's banner shows the reason).
+            models.CheckConstraint(
+                condition=models.Q(held_at__isnull=True) | ~models.Q(hold_reason=""),
+                name="user_hold_has_reason",
+            ),
         ]
 
     def __str__(self):
         return self.email
 
+    @property
+    def is_on_hold(self) -> bool:
+        return self.held_at is not None
+
     def save(self, *args, **kwargs):
         if self.email:
             self.email = self.email.strip().lower()
-        # The balance (and its watch flag) is never written by a model save (the ledger and the
-        # billing settings own them): a stale instance saved after a top-up must not roll them back.
+        # The balance, its watch flag and the hold are never written by a model save (the ledger, the
+        # billing settings and the hold service own them): a stale instance saved later must not roll
+        # them back.
         if not self._state.adding and kwargs.get("update_fields") is None:
             kwargs["update_fields"] = [
                 f.attname
                 for f in self._meta.concrete_fields
-                if not f.primary_key and f.attname not in ("wallet_balance", "wallet_watched")
+                if not f.primary_key and f.attname not in SERVICE_OWNED_FIELDS
             ]
         super().save(*args, **kwargs)
 

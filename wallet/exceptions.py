@@ -192,3 +192,15 @@ class CardSavedElsewhere(PaymentMethodRejected):
         "Nothing was charged. Pay without saving it, or use another card."
     )
     text_is_user_message = False
+
+
+class AccountOnHold(WalletError):
+    """The account is on hold (issue 20): it may read its history but moves no money (403)."""
+
+    status = 403
+    code = "account_on_hold"
+    default_message = (
+        "Your account is on hold, so payments and agent runs are paused. "
+        "Contact our support team by replying to any of our emails if you think this is a mistake."
+    )
+
