@@ -38,7 +38,7 @@ from django.utils import timezone
 from wallet.exceptions import InsufficientBalance
 from wallet.models import BillingSettings, TxType
 from wallet.return_targets import ReturnTarget
-from wallet.services import CENT, billing, debit, lock_user, to_money
+from wallet.services import CENT, billing, debit, holds, lock_user, to_money
 
 from . import queue
 from .compute import compute
@@ -412,6 +412,7 @@ def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
         if agent.runner not in REGISTRY:
             logger.error("agent %s uses unknown runner %r; treated as unavailable", agent.slug, agent.runner)
         raise AgentUnavailable(agent.slug)
+    holds.ensure_can_spend(user=user)  # issue 20: AccountOnHold / AccountOwesMoney, nothing charged
     if is_queued(agent):
         return _run_queued(user=user, agent=agent, input_text=text, request_id=rid)
     return _run_inline(user=user, agent=agent, input_text=text, request_id=rid)

@@ -31,7 +31,7 @@ from ..exceptions import (
 from ..models import CardRefund, TopUp, TxType
 from ..money import MAX_AMOUNT, format_money, parse_amount, to_money, topup_range_message
 from ..payments import BrowserConfig, Intent, IntentStatus
-from . import cards, ledger, recharge_failures, refunds
+from . import cards, disputes, holds, ledger, recharge_failures, refunds
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ def start_topup(
     The same idempotency_key from the same user returns the same TopUp and never charges twice.
     Raises InvalidAmount, TopUpError, PaymentDeclined, PaymentProviderUnavailable.
     """
+    holds.ensure_not_held(user=user)  # issue 20: AccountOnHold before anything is recorded or charged
     amount = validate_topup_amount(amount)
     key = (idempotency_key or "").strip()
     if not key or len(key) > 64:
@@ -294,11 +295,15 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
             topup.credit_transaction = entry
             topup.failure_reason = ""
             topup.save(update_fields=["status", "credit_transaction", "failure_reason", "updated_at"])
+            # What a dispute left owed is repaid first, in this transaction (issue 20).
+            repaid = disputes.repay_owed(user_id=topup.user_id)
             if topup.is_automatic:
                 cards.record_recharge_success(user_id=topup.user_id)
             # After commit: a task sends the receipt, so a mail outage never touches the payment.
             transaction.on_commit(lambda: enqueue_email(TOPUP_RECEIPT, topup.pk))
-            return SettleResult(topup=topup, credited_now=True, new_balance=entry.balance_after)
+            return SettleResult(
+                topup=topup, credited_now=True, new_balance=entry.balance_after - repaid
+            )
 
         if topup.is_final:
             return SettleResult(topup=topup, credited_now=False)
