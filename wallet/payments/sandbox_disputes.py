@@ -218,9 +218,14 @@ def announce(event_type: str, obj: dict[str, Any]) -> None:
         logger.info("sandbox: %s not sent (no STRIPE_WEBHOOK_SECRET); reconcile will find it", event_type)
         return
     try:
-        deliver_sandbox_event.enqueue(event_type, obj, f"evt_sandbox_{uuid.uuid4().hex}")
+        enqueue_delivery(event_type, obj, f"evt_sandbox_{uuid.uuid4().hex}")
     except Exception:  # noqa: BLE001 - like a lost webhook: reconciliation still finds it
         logger.exception("sandbox: could not enqueue %s", event_type)
+
+
+def enqueue_delivery(event_type: str, obj: dict[str, Any], event_id: str) -> None:
+    """Hand one event to the task queue (tests replace this to deliver it themselves)."""
+    deliver_sandbox_event.enqueue(event_type, obj, event_id)
 
 
 @task()
