@@ -253,8 +253,8 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
     user_id = lookup.values_list("user_id", flat=True).get()  # DoesNotExist: not one of ours
 
     with transaction.atomic():
-        # Lock order everywhere: user row, then TopUp.
-        balance = ledger.lock_user(user_id)
+        # Lock order everywhere: user row, then TopUp. The same read says what a dispute left owed.
+        balance, owed = disputes.lock_user_with_owed(user_id)
         topup = TopUp.objects.select_for_update().get(stripe_payment_intent_id=intent.id)
         if topup.status in (TopUp.Status.SUCCEEDED, TopUp.Status.RETURNED):
             return SettleResult(topup=topup, credited_now=False)
@@ -296,7 +296,7 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
             topup.failure_reason = ""
             topup.save(update_fields=["status", "credit_transaction", "failure_reason", "updated_at"])
             # What a dispute left owed is repaid first, in this transaction (issue 20).
-            repaid = disputes.repay_owed(user_id=topup.user_id)
+            repaid = disputes.repay_owed(user_id=topup.user_id) if owed else Decimal("0.00")
             if topup.is_automatic:
                 cards.record_recharge_success(user_id=topup.user_id)
             # After commit: a task sends the receipt, so a mail outage never touches the payment.
