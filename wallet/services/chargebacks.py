@@ -21,7 +21,7 @@ from ..money import format_money
 from . import holds, ledger
 from .disputes import DisputeResult, apply_dispute
 from .refunds import RefundAlreadySubmitted, refund_topup, refundable_amount
-from .topups import settle_topup
+from .topups import attach_intent_by_metadata, settle_topup
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +37,20 @@ def _intent_of(*, payment_intent_id: str, charge_id: str) -> str:
 def _settled_topup(intent_id: str) -> TopUp | None:
     """Our top-up of this intent, settled from Stripe first if we had not yet (the money arrived
     before the bank took it back: it is credited, then the dispute takes it)."""
-    topup = TopUp.objects.filter(stripe_payment_intent_id=intent_id).first() if intent_id else None
-    if topup is not None and not topup.is_final:
-        settle_topup(intent=payments.retrieve_intent(intent_id))
-        topup.refresh_from_db()
+    if not intent_id:
+        return None
+    topup = TopUp.objects.filter(stripe_payment_intent_id=intent_id).first()
+    if topup is not None and topup.is_final:
+        return topup
+    intent = payments.retrieve_intent(intent_id)
+    if topup is None:
+        # Our create call's answer may not be recorded yet (or was lost): the intent names its
+        # top-up in its metadata, as for payment events.
+        topup = attach_intent_by_metadata(intent=intent)
+        if topup is None:
+            return None
+    settle_topup(intent=intent)
+    topup.refresh_from_db()
     return topup
 
 
