@@ -453,4 +453,10 @@ class BillingSettings(models.Model):
 
 
 # --- issue 20: disputes, early fraud warnings, owed money, holds (own module, re-exported) --------
-from .models_disputes import AccountHoldEvent, Dispute, EarlyFraudWarning, OwedBalance  # noqa: E402, F401
+from .models_disputes import (  # noqa: E402, F401
+    AccountHoldEvent,
+    Dispute,
+    EarlyFraudWarning,
+    OwedBalance,
+    PaymentOrigin,
+)

@@ -160,6 +160,23 @@ class EarlyFraudWarning(models.Model):
         return f"Early fraud warning {self.stripe_warning_id}"
 
 
+class PaymentOrigin(models.Model):
+    """Where a customer's top-up was asked for (issue 20): dispute evidence asks for the payment's IP.
+    Written with the TopUp, in its transaction; kept apart so the TopUp table stays as it is."""
+
+    topup = models.OneToOneField(
+        "wallet.TopUp", on_delete=models.CASCADE, primary_key=True, related_name="origin"
+    )
+    client_ip = models.GenericIPAddressField("client IP address", null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "payment origin"
+
+    def __str__(self):
+        return str(self.client_ip or "unknown address")
+
+
 class AccountHoldEvent(models.Model):
     """The audit trail of holds: who held or released an account, when and why (append-only)."""
 

@@ -53,10 +53,10 @@ def pay(stripe_sandbox):
     """pay(user, amount, card): a top-up through start_topup with a card number; returns the TopUp."""
     from wallet import services
 
-    def go(user, amount="100.00", card="4242424242424242"):
+    def go(user, amount="100.00", card="4242424242424242", client_ip=""):
         result = services.start_topup(
             user=user, amount=amount, payment_method_id=stripe_sandbox.card(card),
-            idempotency_key=uuid.uuid4().hex,
+            idempotency_key=uuid.uuid4().hex, client_ip=client_ip,
         )
         assert result.credited_now, result.topup.failure_reason
         return result.topup

@@ -28,7 +28,7 @@ def test_dispute_page_shows_the_evidence_and_submits_it_through_the_gateway(
 ):
     from django.test import Client
 
-    pay(user, "100.00", DISPUTE_CARD)
+    pay(user, "100.00", DISPUTE_CARD, client_ip="203.0.113.9")
     services.debit(user=user, amount="12.50", type=TxType.AGENT_USAGE, description="Agent run: Phishing URL checker")
     sandbox_events.deliver(Client())
     dispute = Dispute.objects.get()
@@ -42,6 +42,7 @@ def test_dispute_page_shows_the_evidence_and_submits_it_through_the_gateway(
     assert form.status_code == 200 and "Submit evidence to the bank" in form.content.decode()
     fields = {name: field.initial for name, field in form.context["form"].fields.items() if name != "confirm"}
     assert fields["customer_email_address"] == user.email and "12.50 AED" in fields["access_activity_log"]
+    assert fields["customer_purchase_ip"] == "203.0.113.9"  # recorded with the top-up
     fields["uncategorized_text"] += " winning_evidence"  # Stripe's test mode: this evidence wins
     refused = admin_client.post(url, fields)  # not confirmed: nothing sent
     assert refused.status_code == 200 and Dispute.objects.get().evidence_submitted_at is None

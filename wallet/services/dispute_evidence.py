@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from .. import payments
 from ..emails import TOPUP_RECEIPT
-from ..models import Dispute, SentEmail, TxType, WalletTransaction
+from ..models import Dispute, PaymentOrigin, SentEmail, TxType, WalletTransaction
 from ..money import format_money
 from .disputes import apply_dispute
 
@@ -50,12 +50,13 @@ def collect_evidence(dispute: Dispute) -> dict[str, str]:
     activity = "\n".join(
         f"{_when(row.created_at)}  {row.description}  {format_money(-row.amount)}" for row in runs
     )
+    origin = PaymentOrigin.objects.filter(topup=topup).first()
     receipts = SentEmail.objects.filter(key=f"{TOPUP_RECEIPT}:{topup.pk}")
     receipt = receipts.values_list("sent_at", flat=True).first()
     return {
         "customer_email_address": user.email,
         "customer_name": user.username,
-        "customer_purchase_ip": getattr(topup, "client_ip", "") or "",
+        "customer_purchase_ip": str(origin.client_ip or "") if origin else "",
         "service_date": timezone.localtime(topup.created_at).strftime("%Y-%m-%d"),
         "product_description": (
             f"Prepaid NetCop Wallet top-up of {format_money(topup.amount, topup.currency)}, paid by card "

@@ -90,9 +90,11 @@ def release_account(*, user, reason: str, staff) -> bool:
 def _on_hold_error(reason: str) -> AccountOnHold:
     message = AccountOnHold.default_message
     if reason:
+        reason = reason.strip()
+        reason = reason if reason.endswith((".", "!", "?")) else reason + "."
         message = (
-            f"Your account is on hold ({reason.rstrip('.')}), so payments and agent runs are paused. "
-            "Contact our support team by replying to any of our emails."
+            f"Your account is on hold. {reason} Payments and agent runs are paused until our team "
+            "has reviewed it; contact us by replying to any of our emails."
         )
     return AccountOnHold(user_message=message)
 

@@ -6,6 +6,7 @@ Receipts follow a credit from here (an explicit enqueue after commit), not from 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import uuid
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from ..exceptions import (
     TopUpError,
     TopUpMismatch,
 )
-from ..models import CardRefund, TopUp, TxType
+from ..models import CardRefund, PaymentOrigin, TopUp, TxType
 from ..money import MAX_AMOUNT, format_money, parse_amount, to_money, topup_range_message
 from ..payments import BrowserConfig, Intent, IntentStatus
 from . import cards, disputes, holds, ledger, recharge_failures, refunds
@@ -85,11 +86,13 @@ def mark_topup(topup_id, **fields) -> TopUp:
 
 
 def start_topup(
-    *, user, amount, payment_method_id: str, idempotency_key: str, save_card: bool = False
+    *, user, amount, payment_method_id: str, idempotency_key: str, save_card: bool = False,
+    client_ip: str = "",
 ) -> SettleResult:
     """Record a TopUp, then (outside any transaction) create and confirm its PaymentIntent.
 
     save_card: also save the card on the user's Stripe Customer for automatic top-ups.
+    client_ip: the customer's address, kept with the top-up as dispute evidence (PaymentOrigin).
 
     The same idempotency_key from the same user returns the same TopUp and never charges twice.
     Raises InvalidAmount, TopUpError, PaymentDeclined, PaymentProviderUnavailable.
@@ -107,6 +110,8 @@ def start_topup(
             topup = TopUp.objects.create(
                 user=user, amount=amount, currency=settings.WALLET_CURRENCY, idempotency_key=key
             )
+            if _valid_ip(client_ip):
+                PaymentOrigin.objects.create(topup=topup, client_ip=client_ip)
     except IntegrityError:
         topup = TopUp.objects.get(user=user, idempotency_key=key)
         if topup.amount != amount:
@@ -135,6 +140,15 @@ def start_topup(
     if save_card:
         _save_paid_card(user=user, result=result, payment_method=payment_method_id)
     return result
+
+
+def _valid_ip(value: str) -> bool:
+    # A proxy header could carry anything: only an address is stored (PostgreSQL's inet refuses others).
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _save_paid_card(*, user, result: SettleResult, payment_method: str) -> None:
