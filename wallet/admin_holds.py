@@ -19,6 +19,8 @@ from django.urls import path, reverse
 from .models import AccountHoldEvent
 from .services import holds
 
+RELEASE_HELP = "Why it is released: kept in the audit log, not shown to the customer."
+
 
 class HoldForm(forms.Form):
     reason = forms.CharField(
@@ -49,6 +51,8 @@ class HoldAdminMixin:
         change_url = reverse("admin:authentication_user_change", args=[target.pk])
         releasing = target.is_on_hold
         form = HoldForm(request.POST or None)
+        if releasing:
+            form.fields["reason"].help_text = RELEASE_HELP
         if request.method == "POST" and form.is_valid():
             reason = form.cleaned_data["reason"]
             try:
