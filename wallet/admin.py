@@ -27,7 +27,7 @@ from . import user_admin  # noqa: F401 - registers the user admin with its walle
 from .admin_actions import reconcile_with_stripe, refund_to_card
 from .admin_base import ReadOnlyAdmin, short_datetime
 from .exceptions import PaymentProviderError, PaymentProviderUnavailable
-from .health import check_ledger
+from .health import check_ledger, money_totals
 from .models import BillingSettings, CardRefund, StripeEvent, TopUp, WalletTransaction
 from .money import format_money, format_signed_money
 from .services.cards import SavedCard, saved_cards
@@ -163,6 +163,7 @@ class WalletTransactionAdmin(SearchByIdsMixin, ReadOnlyAdmin):
             "mismatches": report.mismatches[:HEALTH_MISMATCHES_SHOWN],
             "more_mismatches": max(0, len(report.mismatches) - HEALTH_MISMATCHES_SHOWN),
             "difference": report.total_balance - report.total_ledger,
+            "totals": money_totals(),  # issue 20: credits - refunds - spend + adjustments - disputes + won
         }
         return TemplateResponse(request, "admin/wallet/ledger_health.html", context)
 

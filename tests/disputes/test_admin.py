@@ -89,3 +89,14 @@ def test_hold_and_release_from_the_user_admin(user, admin_client, make_user, cli
     clerk = make_user(is_staff=True, email=f"clerk-{uuid.uuid4().hex[:6]}@example.com")
     client.force_login(clerk)
     assert client.get(url).status_code == 403
+
+
+def test_ledger_health_shows_the_money_invariant(user, admin_client, pay, sandbox_events):
+    from django.test import Client
+
+    pay(user, "100.00", DISPUTE_CARD)
+    services.debit(user=user, amount="30.00", type=TxType.AGENT_USAGE, description="Agent run: x")
+    sandbox_events.deliver(Client())
+    page = admin_client.get(reverse("admin:wallet_ledger_health")).content.decode()
+    assert 'id="money-invariant"' in page and 'data-invariant="ok"' in page
+    assert "70.00 AED" in page and "30.00 AED" in page  # disputes taken, still owed
