@@ -34,7 +34,10 @@ class EvidenceForm(forms.Form):
         for name, label in EVIDENCE_FIELDS:
             self.fields[name] = forms.CharField(
                 label=label, required=False, initial=initial_evidence.get(name, ""), max_length=20000,
-                widget=forms.Textarea(attrs={"rows": 6 if name == "access_activity_log" else 2, "cols": 90}),
+                widget=forms.Textarea(attrs={
+                    "rows": 6 if name == "access_activity_log" else 2,
+                    "style": "width: 100%; max-width: 60rem; box-sizing: border-box",
+                }),
             )
         self.fields["confirm"] = forms.BooleanField(
             label="I checked this evidence: submit it to the bank now (Stripe accepts one submission).",
