@@ -48,6 +48,7 @@ class Agent(models.Model):
     # to run the agent in the same query as the agent (one statement fewer per paid run).
     spend_limit_reader: int | None = None  # whose limit owner_spend_limit is
     owner_spend_limit: Decimal | None = None
+    owner_owed: Decimal | None = None  # issue 20: what that user owes after a dispute (same statement)
 
     class Meta:
         ordering = ["sort_order", "name"]

@@ -35,10 +35,10 @@ from django.db.models import Field
 from django.urls import reverse
 from django.utils import timezone
 
-from wallet.exceptions import InsufficientBalance
-from wallet.models import BillingSettings, TxType
+from wallet.exceptions import AccountOwesMoney, InsufficientBalance
+from wallet.models import BillingSettings, OwedBalance, TxType
 from wallet.return_targets import ReturnTarget
-from wallet.services import CENT, billing, debit, lock_user, to_money
+from wallet.services import CENT, billing, debit, holds, lock_user, to_money
 
 from . import queue
 from .compute import compute
@@ -85,7 +85,9 @@ def _agent_with_spend_limit() -> tuple[str, list[tuple[int, Any, list]]]:
     sql = (
         f"SELECT {', '.join('a.' + quote(f.column) for f in fields)}, "  # noqa: S608  # nosec B608
         f"CAST((SELECT b.monthly_spend_limit FROM {quote(BillingSettings._meta.db_table)} b"
-        " WHERE b.user_id = %s) AS TEXT)"
+        " WHERE b.user_id = %s) AS TEXT), "
+        # Issue 20: what the user owes after a dispute (runs are refused while anything is owed).
+        f"CAST((SELECT o.amount FROM {quote(OwedBalance._meta.db_table)} o WHERE o.user_id = %s) AS TEXT)"
         f" FROM {quote(Agent._meta.db_table)} a WHERE a.slug = %s AND a.is_active = %s"
     )
     # What the ORM applies to each column read (e.g. the JSON config's decoding), per column.
@@ -98,18 +100,18 @@ def _agent_with_spend_limit() -> tuple[str, list[tuple[int, Any, list]]]:
     return sql, converters
 
 
-def _read_agent_with_spend_limit(*, slug: str, user_id) -> tuple[Agent, str | None] | None:
+def _read_agent_with_spend_limit(*, slug: str, user_id) -> tuple[Agent, str | None, str | None] | None:
     sql, converters = _agent_with_spend_limit()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id, slug, True])
+        cursor.execute(sql, [user_id, user_id, slug, True])
         row = cursor.fetchone()
     if row is None:
         return None
-    values = list(row[:-1])
+    values = list(row[:-2])
     for i, col, found in converters:
         for converter in found:
             values[i] = converter(values[i], col, connection)
-    return Agent.from_db(connection.alias, _AGENT_ATTNAMES, values), row[-1]
+    return Agent.from_db(connection.alias, _AGENT_ATTNAMES, values), row[-2], row[-1]
 
 
 def get_active_agent(*, slug: str, user=None) -> Agent:
@@ -127,9 +129,10 @@ def get_active_agent(*, slug: str, user=None) -> Agent:
     found = _read_agent_with_spend_limit(slug=slug, user_id=user.pk)
     if found is None:
         raise AgentUnavailable(slug)
-    agent, limit = found
+    agent, limit, owed = found
     agent.spend_limit_reader = user.pk
     agent.owner_spend_limit = None if limit is None else to_money(limit)
+    agent.owner_owed = to_money(owed or 0)
     return agent
 
 
@@ -412,9 +415,22 @@ def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
         if agent.runner not in REGISTRY:
             logger.error("agent %s uses unknown runner %r; treated as unavailable", agent.slug, agent.runner)
         raise AgentUnavailable(agent.slug)
+    _check_standing(user=user, agent=agent)
     if is_queued(agent):
         return _run_queued(user=user, agent=agent, input_text=text, request_id=rid)
     return _run_inline(user=user, agent=agent, input_text=text, request_id=rid)
+
+
+def _check_standing(*, user, agent: Agent) -> None:
+    """Issue 20: a held account (the request's own user row) or one that owes money after a dispute
+    (read with the agent by get_active_agent) runs nothing. Otherwise one query reads both."""
+    if agent.spend_limit_reader is None or agent.spend_limit_reader != user.pk:
+        holds.ensure_can_spend(user=user)
+        return
+    if getattr(user, "held_at", None) is not None:
+        holds.ensure_not_held(user=user)  # raises with the reason, read fresh
+    if agent.owner_owed:
+        raise AccountOwesMoney(owed=agent.owner_owed)
 
 
 def agent_return_target(kwargs) -> ReturnTarget | None:

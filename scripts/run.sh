@@ -90,6 +90,26 @@ if [ "$SANDBOX" = "1" ]; then
   fi
 fi
 
+# --- issue 20: in the sandbox the webhook is on, so card 0259's dispute arrives as a signed event ---
+# (unless STRIPE_WEBHOOK_SECRET is set, in the environment or .env). The sandbox's delivery task and
+# localstripe's own payment events post to this server with that secret.
+if [ "$SANDBOX" = "1" ]; then
+  WEBHOOK_SET=$($PY manage.py shell -v 0 -c "from django.conf import settings as s; print(int(bool(s.STRIPE_WEBHOOK_SECRET)))")
+  if [ "$WEBHOOK_SET" = "0" ]; then
+    export STRIPE_WEBHOOK_SECRET=whsec_netcop_sandbox_local
+    echo "== sandbox webhook on: STRIPE_WEBHOOK_SECRET=$STRIPE_WEBHOOK_SECRET (events posted to ${SITE_URL:-$CONFIGURED_SITE_URL})"
+  fi
+  if [ "$API_BASE" = "http://127.0.0.1:$LS_PORT" ] || [ "$API_BASE" = "http://localhost:$LS_PORT" ]; then
+    $PY - "$API_BASE" "${SITE_URL:-$CONFIGURED_SITE_URL}/wallet/webhooks/stripe/" <<'EOF_HOOK' || echo "== could not register the webhook with localstripe (reconciliation still finds everything)"
+import os, sys, urllib.parse, urllib.request
+from decouple import config
+secret = os.environ.get("STRIPE_WEBHOOK_SECRET") or config("STRIPE_WEBHOOK_SECRET", default="")
+data = urllib.parse.urlencode({"url": sys.argv[2], "secret": secret}).encode()
+urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/_config/webhooks/netcop", data=data), timeout=5)
+EOF_HOOK
+  fi
+fi
+
 $PY manage.py migrate --noinput
 $PY manage.py seed_demo
 

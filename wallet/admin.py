@@ -23,12 +23,11 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from netcop_hub.views import PermissionDeniedWithReason
-
 from . import user_admin  # noqa: F401 - registers the user admin with its wallet part
 from .admin_actions import reconcile_with_stripe, refund_to_card
+from .admin_base import ReadOnlyAdmin, short_datetime
 from .exceptions import PaymentProviderError, PaymentProviderUnavailable
-from .health import check_ledger
+from .health import check_ledger, money_totals
 from .models import BillingSettings, CardRefund, StripeEvent, TopUp, WalletTransaction
 from .money import format_money, format_signed_money
 from .services.cards import SavedCard, saved_cards
@@ -40,62 +39,6 @@ HEALTH_MISMATCHES_SHOWN = 200
 def _money(value) -> Decimal:
     # SQLite sums NUMERIC as REAL: quantize every aggregate before showing it.
     return Decimal(value or 0).quantize(CENT)
-
-
-def short_datetime(value) -> str:
-    """"27 Nov 2026, 08:45" in the site's time zone: half the width of Django's default format."""
-    return date_format(timezone.localtime(value), "j M Y, H:i") if value else "—"
-
-
-class WhenColumnMixin:
-    @admin.display(description="When", ordering="created_at")
-    def when(self, obj):
-        return short_datetime(obj.created_at)
-
-
-class ReadOnlyAdmin(WhenColumnMixin, admin.ModelAdmin):
-    """Records that only code writes: no add, change or delete for anyone (superusers included);
-    every active staff member may look. Trying anyway shows the 403 page with `read_only_reason`."""
-
-    read_only_reason = "These records are written by the system only and cannot be changed here."
-
-    def _refuse(self, request):
-        raise PermissionDeniedWithReason(
-            self.read_only_reason,
-            back_url=reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"),
-            back_label=f"Back to {self.opts.verbose_name_plural}",
-        )
-
-    def add_view(self, request, form_url="", extra_context=None):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        self._refuse(request)
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        if request.method == "POST" and self.has_view_permission(request):
-            self._refuse(request)
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def delete_view(self, request, object_id, extra_context=None):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        self._refuse(request)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        # Money records are shown only to staff granted the model's view (or change) permission.
-        return request.user.is_active and request.user.is_staff and super().has_view_permission(request, obj)
-
-    def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_staff and super().has_module_permission(request)
 
 
 class SearchByIdsMixin(admin.ModelAdmin):
@@ -220,6 +163,7 @@ class WalletTransactionAdmin(SearchByIdsMixin, ReadOnlyAdmin):
             "mismatches": report.mismatches[:HEALTH_MISMATCHES_SHOWN],
             "more_mismatches": max(0, len(report.mismatches) - HEALTH_MISMATCHES_SHOWN),
             "difference": report.total_balance - report.total_ledger,
+            "totals": money_totals(),  # issue 20: credits - refunds - spend + adjustments - disputes + won
         }
         return TemplateResponse(request, "admin/wallet/ledger_health.html", context)
 
@@ -435,3 +379,7 @@ class BillingSettingsAdmin(ReadOnlyAdmin):
         if obj.recent_autos > settings.AUTO_RECHARGE_RUNAWAY_PER_HOUR:
             return format_html('<strong class="errornote">{} (runaway)</strong>', obj.recent_autos)
         return obj.recent_autos
+
+
+# Issue 20: disputes, early fraud warnings and account holds (their own module; registers on import).
+from . import admin_disputes  # noqa: E402, F401

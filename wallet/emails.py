@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
+from django.core.mail import mail_admins, send_mail
 from django.db import IntegrityError
 from django.template import Context, Engine
 from django.urls import reverse
@@ -23,7 +23,15 @@ from django.utils import timezone
 from django_tasks import task
 from django_tasks.exceptions import InvalidTaskError
 
-from .models import BillingSettings, CardRefund, SentEmail, TopUp, WalletTransaction
+from .models import (
+    BillingSettings,
+    CardRefund,
+    Dispute,
+    EarlyFraudWarning,
+    SentEmail,
+    TopUp,
+    WalletTransaction,
+)
 from .money import format_money
 
 logger = logging.getLogger(__name__)
@@ -38,6 +46,9 @@ AUTO_RECHARGE_LIMIT = "auto_recharge_limit"
 LOW_BALANCE = "low_balance"
 # Issue 18. Object id "<user id>:<unix time of the change>": one email per change.
 PASSWORD_CHANGED = "password_changed"  # nosec B105 - an email kind, not a password
+# Issue 20. Object ids: the Dispute; the EarlyFraudWarning (to ops, through mail_admins).
+DISPUTE_OPENED = "dispute_opened"
+FRAUD_WARNING_OPS = "fraud_warning_ops"
 
 
 def enqueue_email(kind: str, object_id) -> None:
@@ -189,7 +200,33 @@ def send(kind: str, object_id: str) -> bool:
         return True
     if kind == PASSWORD_CHANGED:
         return send_password_changed(object_id)
+    if kind in (DISPUTE_OPENED, FRAUD_WARNING_OPS):
+        return _send_issue20(kind, object_id)
     return _send_issue14(kind, object_id)
+
+
+def _send_issue20(kind: str, object_id: str) -> bool:
+    if kind == DISPUTE_OPENED:
+        dispute = Dispute.objects.select_related("user", "topup").filter(pk=object_id).first()
+        if dispute is None:
+            return False
+        _send_billing(
+            "NetCop Wallet: your card payment of "
+            f"{format_money(dispute.topup.amount, dispute.topup.currency)} was disputed",
+            "wallet/email/dispute_opened.txt", dispute.user, dispute=dispute,
+            history_url=_link("wallet:history"),
+        )
+        return True
+    warning = EarlyFraudWarning.objects.select_related("topup__user", "refund").filter(pk=object_id).first()
+    if warning is None:
+        return False
+    mail_admins(
+        subject=f"Early fraud warning on a top-up of {warning.topup.user.email}",
+        message=render_text(
+            "wallet/email/fraud_warning_ops.txt", {"warning": warning, "topup": warning.topup}
+        ),
+    )
+    return True
 
 
 @task()

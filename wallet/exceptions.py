@@ -204,3 +204,29 @@ class AccountOnHold(WalletError):
         "Contact our support team by replying to any of our emails if you think this is a mistake."
     )
 
+
+
+class AccountOwesMoney(WalletError):
+    """The account owes money after a dispute took more than its balance held (issue 20): it runs
+    no agents and asks for no refund until a top-up has repaid it (403)."""
+
+    status = 403
+    code = "account_owes_money"
+    default_message = (
+        "Your account owes money after a card payment was disputed with your bank, so agent runs and "
+        "refunds are paused. Your next top-up repays it first; reply to any of our emails with questions."
+    )
+
+    def __init__(self, text: str = "", *, owed: Decimal | None = None):
+        message = None
+        if owed is not None:
+            message = (
+                f"Your account owes {format_money(owed)} after a card payment was disputed with your "
+                "bank, so agent runs and refunds are paused. Your next top-up repays it first; reply to "
+                "any of our emails with questions."
+            )
+        super().__init__(text, user_message=message)
+        self.owed = owed
+
+    def details(self) -> dict[str, Any]:
+        return {} if self.owed is None else {"owed": f"{self.owed:.2f}"}

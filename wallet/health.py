@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, Subquery, Sum
+from django.db.models import OuterRef, Q, Subquery, Sum
 
-from .models import WalletTransaction
+from .models import OwedBalance, TxType, WalletTransaction, kind_filter
 
 CENT = Decimal("0.01")
 
@@ -73,3 +73,62 @@ def check_ledger() -> LedgerReport:
                 Mismatch(pk, email, balance, ledger_sum, latest_after, "; ".join(problems))
             )
     return report
+
+
+# --- issue 20: the money invariant with disputes in it ---------------------------------------------
+
+
+@dataclass
+class MoneyTotals:
+    """sum of balances == credits - card refunds - agent spend + adjustments - disputes + reinstated.
+
+    Every figure is the net of its ledger rows (card refunds net of their reversals, agent spend net
+    of agent refunds, disputes including what top-ups repaid of an owed amount). `owed` is what
+    accounts still owe: not in any balance, collected by their next top-ups.
+    """
+
+    balances: Decimal
+    credits: Decimal
+    card_refunds: Decimal
+    agent_spend: Decimal
+    adjustments: Decimal
+    disputes: Decimal
+    reinstated: Decimal
+    owed: Decimal
+
+    @property
+    def expected(self) -> Decimal:
+        return (self.credits - self.card_refunds - self.agent_spend + self.adjustments
+                - self.disputes + self.reinstated)
+
+    @property
+    def ok(self) -> bool:
+        return self.balances == self.expected
+
+
+def money_totals() -> MoneyTotals:
+    """The invariant's figures, one aggregate query over the ledger (legacy refund rows by kind)."""
+    groups = {
+        "credits": Q(type=TxType.TOP_UP),
+        "card_refunds": kind_filter(TxType.CARD_REFUND) | kind_filter(TxType.CARD_REFUND_REVERSAL),
+        "agent_spend": Q(type=TxType.AGENT_USAGE) | kind_filter(TxType.AGENT_REFUND),
+        "adjustments": Q(type=TxType.ADJUSTMENT),
+        "disputes": Q(type__in=[TxType.DISPUTE, TxType.OWED_REPAYMENT]),
+        "reinstated": Q(type=TxType.DISPUTE_REINSTATED),
+    }
+    sums = WalletTransaction.objects.aggregate(
+        **{name: Sum("amount", filter=condition) for name, condition in groups.items()}
+    )
+    User = get_user_model()
+    balances = User.objects.aggregate(total=Sum("wallet_balance"))["total"]
+    owed = OwedBalance.objects.aggregate(total=Sum("amount"))["total"]
+
+    def money(value) -> Decimal:
+        return Decimal(value or 0).quantize(CENT)
+
+    # Debits are stored negative: the formula's minus signs take their magnitude.
+    return MoneyTotals(
+        balances=money(balances), credits=money(sums["credits"]), card_refunds=-money(sums["card_refunds"]),
+        agent_spend=-money(sums["agent_spend"]), adjustments=money(sums["adjustments"]),
+        disputes=-money(sums["disputes"]), reinstated=money(sums["reinstated"]), owed=money(owed),
+    )

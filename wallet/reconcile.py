@@ -27,9 +27,10 @@ from django.utils import timezone
 
 from . import payments, services
 from .exceptions import PaymentProviderError, PaymentProviderUnavailable, WalletError
-from .models import CardRefund, TopUp
+from .models import CardRefund, Dispute, EarlyFraudWarning, TopUp
 from .money import format_money
 from .payments import IntentStatus
+from .services.chargebacks import sync_dispute, sync_fraud_warning
 from .services.topups import NOT_STARTED
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ WAITING_STATES = (IntentStatus.REQUIRES_ACTION, IntentStatus.REQUIRES_CONFIRMATI
 MAX_CONSECUTIVE_OUTAGES = 3
 # One page of PaymentIntents scanned (where the backend has no search) for a lost intent.
 RECENT_INTENTS = payments.RECENT_INTENTS
+# Disputes and early fraud warnings listed per run (newest first), so none is missed without webhooks.
+RECENT_CHARGEBACKS = 100
 
 @dataclass(frozen=True)
 class Outcome:
@@ -234,6 +237,8 @@ def reconcile_topups(
             break
     if not report.stopped_early:
         _retry_refunds(report, cutoff=cutoff, limit=limit, dry_run=dry_run)
+    if not report.stopped_early:
+        _sync_chargebacks(report, dry_run=dry_run)
     logger.info("reconcile_topups: %s", report.summary())
     return report
 
@@ -274,3 +279,64 @@ def _retry_refunds(report: ReconcileReport, *, cutoff, limit: int, dry_run: bool
             report.add(label, Outcome("refunded", f"refund succeeded ({refund.stripe_refund_id})"))
         else:
             report.add(label, Outcome("refund_reversed", "Stripe refused or failed it; debit reversed"))
+
+
+def _nothing_new(dispute: payments.Dispute, status: str, withdrawn_at, reinstated_at) -> bool:
+    """Whether our row already records everything this dispute says."""
+    return (
+        status == dispute.status
+        and (withdrawn_at is not None or not dispute.funds_withdrawn)
+        and (reinstated_at is not None or not dispute.funds_reinstated)
+    )
+
+
+def _sync_chargebacks(report: ReconcileReport, *, dry_run: bool) -> None:
+    """List recent disputes and early fraud warnings and apply what is new (issue 20). Applying is
+    idempotent (a dispute's steps and a warning's refund happen once), so only objects whose state
+    we have not recorded yet are handed over; a listing outage is reported, never fatal."""
+    try:
+        disputes = payments.list_recent_disputes(limit=RECENT_CHARGEBACKS)
+        warnings = payments.list_recent_fraud_warnings(limit=RECENT_CHARGEBACKS)
+    except (PaymentProviderUnavailable, PaymentProviderError):
+        report.add("disputes", Outcome("error", "Stripe unreachable: disputes not listed", ok=False))
+        return
+    known = {
+        row[0]: row[1:]
+        for row in Dispute.objects.filter(stripe_dispute_id__in=[d.id for d in disputes]).values_list(
+            "stripe_dispute_id", "status", "withdrawn_at", "reinstated_at"
+        )
+    }
+    for dispute in disputes:
+        seen = known.get(dispute.id)
+        if seen is not None and _nothing_new(dispute, *seen):
+            continue
+        label = f"dispute {dispute.id}"
+        report.candidates += 1
+        if dry_run:
+            report.add(label, Outcome("waiting", f"would apply ({dispute.status})"))
+            continue
+        try:
+            result = sync_dispute(dispute)
+        except (WalletError, PaymentProviderError) as exc:
+            report.add(label, Outcome("error", f"not applied: {type(exc).__name__}", ok=False))
+            continue
+        report.add(label, Outcome("dispute", str(result) if result else "not one of our top-ups"))
+    handled = set(
+        EarlyFraudWarning.objects.filter(stripe_warning_id__in=[w.id for w in warnings])
+        .exclude(outcome="")
+        .values_list("stripe_warning_id", flat=True)
+    )
+    for warning in warnings:
+        if warning.id in handled:
+            continue
+        label = f"early fraud warning {warning.id}"
+        report.candidates += 1
+        if dry_run:
+            report.add(label, Outcome("waiting", "would handle it"))
+            continue
+        try:
+            row = sync_fraud_warning(warning)
+        except (WalletError, PaymentProviderError) as exc:
+            report.add(label, Outcome("error", f"not handled: {type(exc).__name__}", ok=False))
+            continue
+        report.add(label, Outcome("fraud_warning", row.outcome if row else "not one of our top-ups"))

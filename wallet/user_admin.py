@@ -26,6 +26,7 @@ from authentication.admin import UserAdmin
 from authentication.models import User
 
 from . import services
+from .admin_holds import HoldAdminMixin
 from .exceptions import BalanceLimitExceeded, InsufficientBalance, InvalidAmount
 from .money import AmountField, format_money, format_signed_money
 
@@ -80,7 +81,7 @@ class AdjustBalanceForm(forms.Form):
 
 
 
-class WalletUserAdmin(UserAdmin):
+class WalletUserAdmin(HoldAdminMixin, UserAdmin):
     """The user admin with the wallet: read-only balance (it changes only through the ledger)."""
 
     list_display = ["email", "username", "balance", "is_staff", "joined"]
@@ -104,11 +105,16 @@ class WalletUserAdmin(UserAdmin):
             return "—"
         ledger = reverse("admin:wallet_wallettransaction_changelist") + f"?user__id__exact={obj.pk}"
         adjust = reverse("admin:authentication_user_adjust_balance", args=[obj.pk])
+        hold = reverse("admin:authentication_user_hold", args=[obj.pk])
         return format_html(
             '<a href="{}" class="ledger-link">Full ledger</a> · '
-            '<a href="{}" class="adjust-link">Adjust balance</a>',
+            '<a href="{}" class="adjust-link">Adjust balance</a> · '
+            '<a href="{}" class="hold-link">{}</a>{}',
             ledger,
             adjust,
+            hold,
+            "Release account" if obj.is_on_hold else "Hold account",
+            format_html(" (on hold: {})", obj.hold_reason) if obj.is_on_hold else "",
         )
 
     @admin.display(description=f"Latest {LATEST_ROWS} ledger entries")

@@ -21,7 +21,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from netcop_hub import http
+from netcop_hub import http, ratelimit
 
 from . import return_targets, services
 from .exceptions import NOTHING_CHARGED, InvalidAmount, TopUpMismatch, TopUpNotFound
@@ -184,6 +184,7 @@ def create_payment_intent(request):
             payment_method_id=payment_method_id,
             idempotency_key=idempotency_key,
             save_card=save_card,
+            client_ip=ratelimit.client_ip(request),  # issue 20: the payment's IP, for dispute evidence
         )
     except TopUp.DoesNotExist:
         # The intent Stripe returned is not the one recorded on this top-up (cannot happen with

@@ -60,6 +60,12 @@ NETWORK_CALLS = {
     "charge_saved_card": lambda: payments.charge_saved_card(
         amount_minor=1000, currency="aed", customer="cus_1", payment_method="pm_1", metadata={}, idempotency_key="k"
     ),
+    # Issue 20: disputes, evidence, early fraud warnings.
+    "retrieve_dispute": lambda: payments.retrieve_dispute("dp_1"),
+    "list_recent_disputes": lambda: payments.list_recent_disputes(limit=3),
+    "submit_dispute_evidence": lambda: payments.submit_dispute_evidence("dp_1", evidence={"receipt": "x"}),
+    "retrieve_fraud_warning": lambda: payments.retrieve_fraud_warning("issfr_1"),
+    "list_recent_fraud_warnings": lambda: payments.list_recent_fraud_warnings(limit=3),
 }
 
 

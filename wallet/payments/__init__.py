@@ -20,6 +20,8 @@ from . import stripe as stripe_backend
 from .base import (
     BrowserConfig,
     Charge,
+    Dispute,
+    FraudWarning,
     Intent,
     IntentStatus,
     InvalidWebhook,
@@ -33,13 +35,16 @@ from .base import (
 )
 
 __all__ = [
-    "BrowserConfig", "Charge", "Intent", "IntentStatus", "InvalidWebhook", "PaymentsBackend", "Refund",
+    "BrowserConfig", "Charge", "Dispute", "FraudWarning", "Intent", "IntentStatus", "InvalidWebhook",
+    "PaymentsBackend", "Refund",
     "RefundStatus", "SavedCard", "assert_no_transaction", "attach_payment_method", "backend",
     "browser_config", "cancel_intent", "cancel_or_retrieve", "charge_saved_card", "construct_event",
     "create_and_confirm_intent", "create_customer", "create_refund", "detach_payment_method", "from_minor",
     "list_recent_intents", "list_saved_cards", "lost_intent_finder", "prepare_card_for_saving",
     "reset_client", "retrieve_charge", "retrieve_intent", "retrieve_refund", "save_card_after_payment",
     "search_intents_by_metadata", "to_minor",
+    "list_recent_disputes", "list_recent_fraud_warnings", "retrieve_dispute", "retrieve_fraud_warning",
+    "submit_dispute_evidence",
 ]
 
 # One page of PaymentIntents scanned (where the provider has no search) for a top-up whose intent
@@ -187,6 +192,31 @@ def charge_saved_card(
         amount_minor=amount_minor, currency=currency, customer=customer, payment_method=payment_method,
         metadata=metadata, idempotency_key=idempotency_key,
     )
+
+
+def retrieve_dispute(dispute_id: str) -> Dispute:
+    """Fetch the current state of a Dispute (amount, status, whether funds moved)."""
+    return backend().retrieve_dispute(dispute_id)
+
+
+def list_recent_disputes(limit: int = 100) -> list[Dispute]:
+    """The most recent Disputes, newest first (reconciliation's way to miss none without webhooks)."""
+    return backend().list_recent_disputes(limit=limit)
+
+
+def submit_dispute_evidence(dispute_id: str, *, evidence: dict[str, str]) -> Dispute:
+    """Send evidence for a Dispute and submit it to the bank (Stripe allows one submission)."""
+    return backend().submit_dispute_evidence(dispute_id, evidence=evidence)
+
+
+def retrieve_fraud_warning(warning_id: str) -> FraudWarning:
+    """Fetch a Radar early fraud warning."""
+    return backend().retrieve_fraud_warning(warning_id)
+
+
+def list_recent_fraud_warnings(limit: int = 100) -> list[FraudWarning]:
+    """The most recent early fraud warnings, newest first."""
+    return backend().list_recent_fraud_warnings(limit=limit)
 
 
 def construct_event(payload: bytes, signature_header: str, secret: str) -> dict[str, Any]:

@@ -128,6 +128,38 @@ class Charge:
 
 
 @dataclass(frozen=True)
+class Dispute:
+    """What we need of a Dispute (issue 20), read from Stripe (never an event body).
+
+    funds_withdrawn / funds_reinstated: whether Stripe took the money back from the business, and
+    gave it back (a dispute won). Inquiries (status warning_*) move no money.
+    """
+
+    id: str
+    charge_id: str
+    payment_intent_id: str
+    amount: int
+    currency: str
+    status: str
+    reason: str = ""
+    evidence_due_by: int | None = None
+    funds_withdrawn: bool = False
+    funds_reinstated: bool = False
+    evidence_submitted: bool = False
+
+
+@dataclass(frozen=True)
+class FraudWarning:
+    """A Radar early fraud warning: the card issuer reported the charge as fraud (issue 20)."""
+
+    id: str
+    charge_id: str
+    payment_intent_id: str
+    actionable: bool
+    fraud_type: str = ""
+
+
+@dataclass(frozen=True)
 class SavedCard:
     """A card saved on a Stripe Customer (brand, last 4, expiry): all a page may show of it."""
 
@@ -218,6 +250,21 @@ class PaymentsBackend(ABC):
         self, *, amount_minor: int, currency: str, customer: str, payment_method: str,
         metadata: dict[str, str], idempotency_key: str,
     ) -> Intent: ...
+
+    @abstractmethod
+    def retrieve_dispute(self, dispute_id: str) -> Dispute: ...
+
+    @abstractmethod
+    def list_recent_disputes(self, limit: int = 100) -> list[Dispute]: ...
+
+    @abstractmethod
+    def submit_dispute_evidence(self, dispute_id: str, *, evidence: dict[str, str]) -> Dispute: ...
+
+    @abstractmethod
+    def retrieve_fraud_warning(self, warning_id: str) -> FraudWarning: ...
+
+    @abstractmethod
+    def list_recent_fraud_warnings(self, limit: int = 100) -> list[FraudWarning]: ...
 
     @abstractmethod
     def construct_event(self, payload: bytes, signature_header: str, secret: str) -> dict[str, Any]: ...

@@ -13,21 +13,26 @@ It speaks Stripe's API through the real backend and differs only where localstri
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 
-from ..exceptions import CardSavedElsewhere
-from .base import BrowserConfig, SavedCard
+from ..exceptions import CardSavedElsewhere, WalletError
+from . import sandbox_disputes
+from .base import BrowserConfig, Dispute, FraudWarning, Intent, IntentStatus, SavedCard
 from .stripe import StripeBackend, _call, _client, _get, _saved_card
 
+logger = logging.getLogger(__name__)
 _SANDBOX_CARDS = "sandbox_saved_cards"
 # Stripe's own test cards, which localstripe treats the same way.
 TEST_CARDS = (
     ("4242 4242 4242 4242", "succeeds"),
     ("4000 0025 0000 3155", "asks for 3-D Secure"),
     ("4000 0000 0000 0341", "is declined"),
+    ("4000 0000 0000 0259", "pays, then is disputed as fraud"),
+    ("4000 0000 0000 5423", "pays, then gets an early fraud warning"),
 )
 
 
@@ -81,6 +86,53 @@ class SandboxBackend(StripeBackend):
 
     def intent_params(self, *, customer: str, save_card: bool) -> dict[str, Any]:
         return {}  # localstripe rejects use_stripe_sdk and setup_future_usage
+
+    def create_and_confirm_intent(
+        self, *, amount_minor: int, currency: str, payment_method: str, metadata: dict[str, str],
+        idempotency_key: str, customer: str = "", save_card: bool = False,
+    ) -> Intent:
+        intent = super().create_and_confirm_intent(
+            amount_minor=amount_minor, currency=currency, payment_method=payment_method, metadata=metadata,
+            idempotency_key=idempotency_key, customer=customer, save_card=save_card,
+        )
+        self._after(intent)
+        return intent
+
+    def charge_saved_card(
+        self, *, amount_minor: int, currency: str, customer: str, payment_method: str,
+        metadata: dict[str, str], idempotency_key: str,
+    ) -> Intent:
+        intent = super().charge_saved_card(
+            amount_minor=amount_minor, currency=currency, customer=customer, payment_method=payment_method,
+            metadata=metadata, idempotency_key=idempotency_key,
+        )
+        self._after(intent)
+        return intent
+
+    @staticmethod
+    def _after(intent: Intent) -> None:
+        if intent.status != IntentStatus.SUCCEEDED:
+            return
+        try:
+            sandbox_disputes.after_payment(intent.id)
+        except WalletError:
+            # The payment itself went through: a sandbox dispute that could not be made is logged.
+            logger.exception("sandbox: could not check %s for a dispute test card", intent.id)
+
+    def retrieve_dispute(self, dispute_id: str) -> Dispute:
+        return sandbox_disputes.retrieve_dispute(dispute_id)
+
+    def list_recent_disputes(self, limit: int = 100) -> list[Dispute]:
+        return sandbox_disputes.list_recent_disputes(limit)
+
+    def submit_dispute_evidence(self, dispute_id: str, *, evidence: dict[str, str]) -> Dispute:
+        return sandbox_disputes.submit_evidence(dispute_id, evidence)
+
+    def retrieve_fraud_warning(self, warning_id: str) -> FraudWarning:
+        return sandbox_disputes.retrieve_fraud_warning(warning_id)
+
+    def list_recent_fraud_warnings(self, limit: int = 100) -> list[FraudWarning]:
+        return sandbox_disputes.list_recent_fraud_warnings(limit)
 
     def prepare_card_for_saving(self, *, customer: str, payment_method: str) -> None:
         """Refuse, before any charge, a card saved on another customer (CardSavedElsewhere)."""

@@ -26,6 +26,8 @@ from ..exceptions import (
 )
 from .base import (
     Charge,
+    Dispute,
+    FraudWarning,
     Intent,
     IntentStatus,
     InvalidWebhook,
@@ -132,6 +134,49 @@ def _saved_card(obj: Any) -> SavedCard:
         last4=str(_get(card, "last4", "")),
         exp_month=int(_get(card, "exp_month", 0)),
         exp_year=int(_get(card, "exp_year", 0)),
+    )
+
+
+def _id_of(value: Any) -> str:
+    """An id field that may come as a string or as an expanded object."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return str(_get(value, "id", ""))
+
+
+# Dispute states after Stripe took the money back (inquiries, warning_*, take nothing).
+_FUNDS_WITHDRAWN = ("needs_response", "under_review", "won", "lost")
+
+
+def _dispute(obj: Any) -> Dispute:
+    # Funds moved when Stripe wrote balance transactions: a negative one took the money back from
+    # the business, a positive one reinstated it. The status backs this up where they are absent.
+    moves = [int(_get(bt, "amount", 0)) for bt in (_get(obj, "balance_transactions") or [])]
+    status = str(_get(obj, "status", "unknown"))
+    details = _get(obj, "evidence_details")
+    due_by = _get(details, "due_by") if details is not None else None
+    return Dispute(
+        id=str(obj.id),
+        charge_id=_id_of(_get(obj, "charge")),
+        payment_intent_id=_id_of(_get(obj, "payment_intent")),
+        amount=int(obj.amount),
+        currency=str(obj.currency).lower(),
+        status=status,
+        reason=str(_get(obj, "reason", "")),
+        evidence_due_by=None if due_by is None else int(due_by),
+        funds_withdrawn=any(m < 0 for m in moves) or status in _FUNDS_WITHDRAWN,
+        funds_reinstated=any(m > 0 for m in moves) or status == "won",
+        evidence_submitted=details is not None and int(_get(details, "submission_count", 0) or 0) > 0,
+    )
+
+
+def _fraud_warning(obj: Any) -> FraudWarning:
+    return FraudWarning(
+        id=str(obj.id),
+        charge_id=_id_of(_get(obj, "charge")),
+        payment_intent_id=_id_of(_get(obj, "payment_intent")),
+        actionable=bool(_get(obj, "actionable", False)),
+        fraud_type=str(_get(obj, "fraud_type", "")),
     )
 
 
@@ -302,6 +347,35 @@ class StripeBackend(PaymentsBackend):
         intent = _intent(obj)
         logger.info("stripe off-session intent %s created status=%s", intent.id, intent.status)
         return intent
+
+    def retrieve_dispute(self, dispute_id: str) -> Dispute:
+        return _dispute(_call("retrieve_dispute", lambda: _client().v1.disputes.retrieve(dispute_id)))
+
+    def list_recent_disputes(self, limit: int = 100) -> list[Dispute]:
+        page = _call("list_disputes", lambda: _client().v1.disputes.list(params={"limit": limit}))
+        return [_dispute(obj) for obj in page.data]
+
+    def submit_dispute_evidence(self, dispute_id: str, *, evidence: dict[str, str]) -> Dispute:
+        # Stripe accepts one submission: `submit` sends the evidence to the bank now.
+        params: Any = {"evidence": evidence, "submit": True}
+        return _dispute(
+            _call("submit_dispute_evidence", lambda: _client().v1.disputes.update(dispute_id, params=params))
+        )
+
+    def retrieve_fraud_warning(self, warning_id: str) -> FraudWarning:
+        return _fraud_warning(
+            _call(
+                "retrieve_fraud_warning",
+                lambda: _client().v1.radar.early_fraud_warnings.retrieve(warning_id),
+            )
+        )
+
+    def list_recent_fraud_warnings(self, limit: int = 100) -> list[FraudWarning]:
+        page = _call(
+            "list_fraud_warnings",
+            lambda: _client().v1.radar.early_fraud_warnings.list(params={"limit": limit}),
+        )
+        return [_fraud_warning(obj) for obj in page.data]
 
     def construct_event(self, payload: bytes, signature_header: str, secret: str) -> dict[str, Any]:
         """Verify a webhook's Stripe-Signature on the raw body and return the event as a dict."""

@@ -7,7 +7,11 @@
 - cards:   saved cards and the Stripe Customer; billing: settings, low-balance alert, auto-recharge
            (a receiver of wallet.signals.balance_changed, connected in WalletConfig.ready);
 - stripe_events: what a verified webhook event does (process_event);
-- refunds: refunds to the card (refund_topup and its retries) and refunds made in Stripe.
+- refunds: refunds to the card (refund_topup and its retries) and refunds made in Stripe;
+- disputes: chargebacks taken from the wallet once (owed when the balance is short, repaid first by
+            the next top-up credit, given back when won); chargebacks: what the webhook and
+            reconciliation do with a Dispute or early fraud warning; holds: account holds and the
+            checks every money service makes; dispute_evidence: evidence for the bank (issue 20).
 
 Callers use the package (`from wallet import services; services.credit(...)`); the names below are
 the public API. Tests that replace a function patch it in the module that looks it up (e.g.

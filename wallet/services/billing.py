@@ -268,6 +268,8 @@ def run_auto_recharge(*, user_id: int) -> str:
             return "not needed"
         if not billing.stripe_customer_id:
             return "no saved card"
+        if User.objects.filter(pk=user_id, held_at__isnull=False).exists():
+            return "account on hold"  # issue 20: a held account is never charged automatically
         amount, note = recharge_amount(billing=billing, balance=balance, now=now)
         if amount == 0:
             _notify_blocked(billing, note, now)

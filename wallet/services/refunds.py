@@ -26,7 +26,7 @@ from ..exceptions import (
 from ..models import CardRefund, TopUp, TxType
 from ..money import CENT, format_money
 from ..payments import RefundStatus
-from . import ledger
+from . import holds, ledger
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ NEEDS_REVIEW = "Needs review: "
 
 
 def refund_topup(
-    *, topup, amount, reason: str, staff, customer_reason: str = "", request_key: str | None = None
+    *, topup, amount, reason: str, staff, customer_reason: str = "", request_key: str | None = None,
+    allowed_on_hold: bool = False,
 ):
     """Refund (part of) a settled top-up to the card; returns the CardRefund.
 
@@ -73,8 +74,12 @@ def refund_topup(
        same key, which real Stripe answers with the original refund.
     `request_key` (optional, single-use) is stored with the refund in the debit's transaction: a
     second call with the same key debits nothing and raises RefundAlreadySubmitted.
-    Raises RefundNotAllowed (over a cap, not settled, no reason) or InvalidAmount.
+    Raises RefundNotAllowed (over a cap, not settled, no reason) or InvalidAmount; AccountOnHold or
+    AccountOwesMoney for a held or owing account (issue 20), unless `allowed_on_hold` (the early
+    fraud warning's own refund, made as the account is held).
     """
+    if not allowed_on_hold:
+        holds.ensure_can_spend(user=topup.user_id)
     reason = (reason or "").strip()
     if not reason:
         raise RefundNotAllowed("A reason is required for every refund.")

@@ -13,10 +13,14 @@ from .. import payments
 from ..exceptions import PaymentProviderError
 from ..models import CardRefund, TopUp
 from ..payments import InvalidWebhook
+from .chargebacks import sync_dispute, sync_fraud_warning
 from .refunds import apply_stripe_refund, record_external_refund
 from .topups import attach_intent_by_metadata, settle_topup
 
-__all__ = ["INTENT_EVENTS", "REFUND_EVENTS", "InvalidWebhook", "process_event", "verify_event"]
+__all__ = [
+    "DISPUTE_EVENTS", "FRAUD_WARNING_EVENTS", "INTENT_EVENTS", "REFUND_EVENTS", "InvalidWebhook",
+    "process_event", "verify_event",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +34,15 @@ INTENT_EVENTS = {
 }
 # Events about one Refund object: re-read from Stripe and finish our CardRefund accordingly.
 REFUND_EVENTS = {"charge.refund.updated", "refund.updated", "refund.failed"}
+# Issue 20: events about one Dispute (any order, any number of times) and one early fraud warning.
+DISPUTE_EVENTS = {
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+    "charge.dispute.closed",
+}
+FRAUD_WARNING_EVENTS = {"radar.early_fraud_warning.created", "radar.early_fraud_warning.updated"}
 
 
 def verify_event(payload: bytes, signature_header: str, secret: str) -> dict[str, Any]:
@@ -50,7 +63,37 @@ def process_event(event: dict) -> str:
         return _charge_refunded(obj)
     if event_type in REFUND_EVENTS:
         return _refund_event(obj.get("id"))
+    if event_type in DISPUTE_EVENTS:
+        return _dispute_event(obj.get("id"))
+    if event_type in FRAUD_WARNING_EVENTS:
+        return _fraud_warning_event(obj.get("id"))
     return "ignored (type not handled)"
+
+
+def _dispute_event(dispute_id) -> str:
+    """Whatever the event says, the dispute is read from Stripe and applied as it is now: a replayed
+    or out-of-order event finds its steps already done (wallet.services.disputes)."""
+    if not isinstance(dispute_id, str) or not dispute_id.startswith(("dp_", "du_")):
+        return "ignored (no dispute id)"
+    try:
+        dispute = payments.retrieve_dispute(dispute_id)
+    except PaymentProviderError:
+        logger.warning("webhook: dispute %s is unknown at Stripe; ignored", dispute_id)
+        return "ignored (unknown dispute)"
+    result = sync_dispute(dispute)
+    return str(result) if result is not None else "ignored (not ours)"
+
+
+def _fraud_warning_event(warning_id) -> str:
+    if not isinstance(warning_id, str) or not warning_id.startswith("issfr_"):
+        return "ignored (no early fraud warning id)"
+    try:
+        warning = payments.retrieve_fraud_warning(warning_id)
+    except PaymentProviderError:
+        logger.warning("webhook: early fraud warning %s is unknown at Stripe; ignored", warning_id)
+        return "ignored (unknown early fraud warning)"
+    row = sync_fraud_warning(warning)
+    return f"early fraud warning {warning_id}: {row.outcome}" if row is not None else "ignored (not ours)"
 
 
 def _refund_event(refund_id) -> str:

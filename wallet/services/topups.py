@@ -6,6 +6,7 @@ Receipts follow a credit from here (an explicit enqueue after commit), not from 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import uuid
 from collections.abc import Callable
@@ -28,10 +29,10 @@ from ..exceptions import (
     TopUpError,
     TopUpMismatch,
 )
-from ..models import CardRefund, TopUp, TxType
+from ..models import CardRefund, PaymentOrigin, TopUp, TxType
 from ..money import MAX_AMOUNT, format_money, parse_amount, to_money, topup_range_message
 from ..payments import BrowserConfig, Intent, IntentStatus
-from . import cards, ledger, recharge_failures, refunds
+from . import cards, disputes, holds, ledger, recharge_failures, refunds
 
 logger = logging.getLogger(__name__)
 
@@ -85,15 +86,18 @@ def mark_topup(topup_id, **fields) -> TopUp:
 
 
 def start_topup(
-    *, user, amount, payment_method_id: str, idempotency_key: str, save_card: bool = False
+    *, user, amount, payment_method_id: str, idempotency_key: str, save_card: bool = False,
+    client_ip: str = "",
 ) -> SettleResult:
     """Record a TopUp, then (outside any transaction) create and confirm its PaymentIntent.
 
     save_card: also save the card on the user's Stripe Customer for automatic top-ups.
+    client_ip: the customer's address, kept with the top-up as dispute evidence (PaymentOrigin).
 
     The same idempotency_key from the same user returns the same TopUp and never charges twice.
     Raises InvalidAmount, TopUpError, PaymentDeclined, PaymentProviderUnavailable.
     """
+    holds.ensure_not_held(user=user)  # issue 20: AccountOnHold before anything is recorded or charged
     amount = validate_topup_amount(amount)
     key = (idempotency_key or "").strip()
     if not key or len(key) > 64:
@@ -106,6 +110,8 @@ def start_topup(
             topup = TopUp.objects.create(
                 user=user, amount=amount, currency=settings.WALLET_CURRENCY, idempotency_key=key
             )
+            if _valid_ip(client_ip):
+                PaymentOrigin.objects.create(topup=topup, client_ip=client_ip)
     except IntegrityError:
         topup = TopUp.objects.get(user=user, idempotency_key=key)
         if topup.amount != amount:
@@ -134,6 +140,15 @@ def start_topup(
     if save_card:
         _save_paid_card(user=user, result=result, payment_method=payment_method_id)
     return result
+
+
+def _valid_ip(value: str) -> bool:
+    # A proxy header could carry anything: only an address is stored (PostgreSQL's inet refuses others).
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _save_paid_card(*, user, result: SettleResult, payment_method: str) -> None:
@@ -252,8 +267,8 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
     user_id = lookup.values_list("user_id", flat=True).get()  # DoesNotExist: not one of ours
 
     with transaction.atomic():
-        # Lock order everywhere: user row, then TopUp.
-        balance = ledger.lock_user(user_id)
+        # Lock order everywhere: user row, then TopUp. The same read says what a dispute left owed.
+        balance, owed = disputes.lock_user_with_owed(user_id)
         topup = TopUp.objects.select_for_update().get(stripe_payment_intent_id=intent.id)
         if topup.status in (TopUp.Status.SUCCEEDED, TopUp.Status.RETURNED):
             return SettleResult(topup=topup, credited_now=False)
@@ -294,11 +309,15 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
             topup.credit_transaction = entry
             topup.failure_reason = ""
             topup.save(update_fields=["status", "credit_transaction", "failure_reason", "updated_at"])
+            # What a dispute left owed is repaid first, in this transaction (issue 20).
+            repaid = disputes.repay_owed(user_id=topup.user_id) if owed else Decimal("0.00")
             if topup.is_automatic:
                 cards.record_recharge_success(user_id=topup.user_id)
             # After commit: a task sends the receipt, so a mail outage never touches the payment.
             transaction.on_commit(lambda: enqueue_email(TOPUP_RECEIPT, topup.pk))
-            return SettleResult(topup=topup, credited_now=True, new_balance=entry.balance_after)
+            return SettleResult(
+                topup=topup, credited_now=True, new_balance=entry.balance_after - repaid
+            )
 
         if topup.is_final:
             return SettleResult(topup=topup, credited_now=False)

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from wallet.health import check_ledger
+from wallet.health import check_ledger, money_totals
 
 
 class Command(BaseCommand):
@@ -20,4 +20,12 @@ class Command(BaseCommand):
         )
         if not report.ok:
             raise CommandError(f"Ledger check failed for {len(report.mismatches)} user(s).")
+        t = money_totals()
+        self.stdout.write(
+            f"Balances {t.balances} = credits {t.credits} - card refunds {t.card_refunds} - agent spend "
+            f"{t.agent_spend} + adjustments {t.adjustments} - disputes {t.disputes} + reinstated "
+            f"{t.reinstated} = {t.expected}; still owed after disputes: {t.owed}."
+        )
+        if not t.ok:
+            raise CommandError("Money invariant broken: the balances do not add up to the ledger's flows.")
         self.stdout.write(self.style.SUCCESS("Ledger OK."))
