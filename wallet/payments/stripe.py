@@ -135,12 +135,19 @@ def _saved_card(obj: Any) -> SavedCard:
     )
 
 
+def _declined_fingerprint(exc: stripe.CardError) -> str:
+    """The declined card's fingerprint: Stripe puts the PaymentMethod on a confirmation's card error."""
+    method = _get(getattr(exc, "error", None), "payment_method")
+    return str(_get(_get(method, "card"), "fingerprint", "") or "")
+
+
 def _translate(exc: stripe.StripeError, action: str, *, client_param: bool = False) -> WalletError:
     """Map a Stripe error to our exception; the original goes to the log, never to a client."""
     request_id = getattr(exc, "request_id", None)
     if isinstance(exc, stripe.CardError):
         logger.info("stripe %s declined: code=%s request=%s", action, exc.code, request_id)
-        return PaymentDeclined(exc.user_message or "Your card was declined.", code=exc.code or "")
+        return PaymentDeclined(exc.user_message or "Your card was declined.", code=exc.code or "",
+                               card_fingerprint=_declined_fingerprint(exc))
     if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError | stripe.APIError):
         logger.warning("stripe %s unavailable: %s request=%s", action, type(exc).__name__, request_id)
         return PaymentProviderUnavailable("The payment provider could not be reached.")
