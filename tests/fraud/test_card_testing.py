@@ -125,10 +125,30 @@ def test_a_stripe_decline_carries_the_card_fingerprint_into_the_count(monkeypatc
         raise PaymentDeclined("Your card was declined.", card_fingerprint="fp_from_stripe")
 
     monkeypatch.setattr(payments, "create_and_confirm_intent", declined)
+    monkeypatch.setattr(payments, "card_fingerprint", lambda pm: "")  # known only from the decline
     with pytest.raises(PaymentDeclined):
         services.start_topup(user=user, amount="10.00", payment_method_id="pm_x", idempotency_key="k1")
     with pytest.raises(TooManyDeclines):
         services.card_testing.check_topup_allowed(user=user, amount=Decimal("10.00"), fingerprint="fp_from_stripe")
+
+
+def test_a_card_declined_too_often_is_refused_before_its_intent(client, make_user, stripe_sandbox, settings,
+                                                                monkeypatch, stripe_calls):
+    """Declines are capped per card fingerprint across accounts and addresses (read from Stripe first)."""
+    settings.TOPUP_DECLINE_CARD_LIMIT = services.card_testing.Rate(2, 86400)
+    monkeypatch.setattr(payments, "card_fingerprint", lambda pm: "fp_same_card")
+    for n in range(2):
+        client.force_login(make_user())
+        resp = post_json(client, "/wallet/create-payment-intent/", {
+            "amount": "10.00", "payment_method_id": stripe_sandbox.card(DECLINED_CARD), "idempotency_key": "k"},
+            REMOTE_ADDR=f"198.51.100.{n}")
+        assert resp.status_code == 402
+    client.force_login(make_user())
+    resp = post_json(client, "/wallet/create-payment-intent/", {
+        "amount": "10.00", "payment_method_id": stripe_sandbox.card(DECLINED_CARD), "idempotency_key": "k"},
+        REMOTE_ADDR="198.51.100.99")
+    assert resp.status_code == 429 and "this card" in resp.json()["error"]
+    assert len(stripe_calls) == 2
 
 
 def test_limits_can_be_switched_off(auth_client, user, stripe_sandbox, settings):

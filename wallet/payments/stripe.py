@@ -280,6 +280,14 @@ class StripeBackend(PaymentsBackend):
         )
         return [_saved_card(obj) for obj in page.data]
 
+    def card_fingerprint(self, payment_method: str) -> str:
+        obj = _call(
+            "retrieve_payment_method",
+            lambda: _client().v1.payment_methods.retrieve(payment_method),
+            client_param=True,
+        )
+        return str(_get(_get(obj, "card"), "fingerprint", "") or "")
+
     def detach_payment_method(self, *, payment_method: str, customer: str = "") -> None:
         _call("detach_payment_method", lambda: _client().v1.payment_methods.detach(payment_method))
 

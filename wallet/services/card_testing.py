@@ -28,6 +28,7 @@ from django.utils import formats, timezone
 from netcop_hub import ratelimit
 from netcop_hub.config import Rate
 
+from .. import payments
 from ..exceptions import EmailNotVerified, NewAccountLimitReached, TooManyDeclines
 from ..models import TopUp
 from ..money import format_money
@@ -88,6 +89,23 @@ def check_topup_allowed(*, user, amount: Decimal, client_ip: str = "", fingerpri
                 user_message=message.format(wait=ratelimit.wait_text(wait)),
             )
     _check_new_account(user=user, amount=amount)
+
+
+def check_card(*, payment_method_id: str) -> str:
+    """The card's fingerprint (one read at Stripe, only while TOPUP_DECLINE_CARD_LIMIT is on), after
+    refusing it with TooManyDeclines if that card was declined too often, whichever account or
+    address tried it. Called after check_topup_allowed, so a refused account costs no Stripe call."""
+    if settings.TOPUP_DECLINE_CARD_LIMIT is None:
+        return ""
+    fingerprint = payments.card_fingerprint(payment_method_id)
+    if fingerprint:
+        for ident, rate, message in _budgets(user_id=None, client_ip="", fingerprint=fingerprint):
+            wait = ratelimit.peek(SCOPE, ident, rate) if ident.startswith("card:") else 0
+            if wait:
+                logger.warning("top-up refused: card declined too often (%s)", ident)
+                raise TooManyDeclines("decline limit card", retry_after=wait,
+                                      user_message=message.format(wait=ratelimit.wait_text(wait)))
+    return fingerprint
 
 
 def _check_new_account(*, user, amount: Decimal) -> None:

@@ -105,8 +105,10 @@ def start_topup(
         raise TopUpError("Missing payment method.")
     # A repeated request (lost answer, double click) reports its top-up below; only a new attempt
     # is checked, so a top-up that just succeeded is never refused by its own first-day total.
+    fingerprint = ""
     if not TopUp.objects.filter(user=user, idempotency_key=key).exists():
         card_testing.check_topup_allowed(user=user, amount=amount, client_ip=client_ip)
+        fingerprint = card_testing.check_card(payment_method_id=payment_method_id)
     _check_room(user, amount)
     try:
         with transaction.atomic():
@@ -140,11 +142,12 @@ def start_topup(
     try:
         result = charge_and_settle(topup=topup, charge=charge, user=user)
     except PaymentDeclined as exc:
-        card_testing.record_decline(user_id=user.pk, client_ip=client_ip, fingerprint=exc.card_fingerprint,
-                                    topup_id=topup.id)
+        card_testing.record_decline(user_id=user.pk, client_ip=client_ip,
+                                    fingerprint=exc.card_fingerprint or fingerprint, topup_id=topup.id)
         raise
     if result.topup.status == TopUp.Status.FAILED:  # declined without an error (requires_payment_method)
-        card_testing.record_decline(user_id=user.pk, client_ip=client_ip, topup_id=topup.id)
+        card_testing.record_decline(user_id=user.pk, client_ip=client_ip, fingerprint=fingerprint,
+                                    topup_id=topup.id)
     if save_card:
         _save_paid_card(user=user, result=result, payment_method=payment_method_id)
     return result
