@@ -164,6 +164,7 @@ def save_card_after_payment(*, customer: str, payment_method: str) -> None:
 
 
 def card_fingerprint(payment_method: str) -> str:
+    """Stripe's fingerprint of a PaymentMethod's card ("" if none): one read, nothing created."""
     return backend().card_fingerprint(payment_method)
 
 

@@ -29,7 +29,13 @@ from netcop_hub import ratelimit
 from netcop_hub.config import Rate
 
 from .. import payments
-from ..exceptions import EmailNotVerified, NewAccountLimitReached, TooManyDeclines
+from ..exceptions import (
+    EmailNotVerified,
+    NewAccountLimitReached,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+    TooManyDeclines,
+)
 from ..models import TopUp
 from ..money import format_money
 
@@ -97,7 +103,12 @@ def check_card(*, payment_method_id: str) -> str:
     address tried it. Called after check_topup_allowed, so a refused account costs no Stripe call."""
     if settings.TOPUP_DECLINE_CARD_LIMIT is None:
         return ""
-    fingerprint = payments.card_fingerprint(payment_method_id)
+    try:
+        fingerprint = payments.card_fingerprint(payment_method_id)
+    except (PaymentProviderError, PaymentProviderUnavailable):
+        # Unknown or unreadable here: the charge itself meets the same answer and says it the usual
+        # way (a bad payment method, Stripe unreachable), with the top-up recorded for reconciliation.
+        return ""
     if fingerprint:
         for ident, rate, message in _budgets(user_id=None, client_ip="", fingerprint=fingerprint):
             wait = ratelimit.peek(SCOPE, ident, rate) if ident.startswith("card:") else 0
