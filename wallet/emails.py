@@ -40,7 +40,7 @@ AUTO_RECHARGE_LIMIT = "auto_recharge_limit"
 LOW_BALANCE = "low_balance"
 # Issue 18. Object id "<user id>:<unix time of the change>": one email per change.
 PASSWORD_CHANGED = "password_changed"  # nosec B105 - an email kind, not a password
-# Issue 20. Object id "<user id>:<unix time of the request>": one email per request.
+# Issue 20. Object id "<user id>:<request time in ns>": one email per request.
 VERIFY_EMAIL = "verify_email"
 
 
@@ -59,7 +59,7 @@ def on_password_changed(sender, *, user, **kwargs) -> None:
 
 def on_verification_requested(sender, *, user, **kwargs) -> None:
     """Receiver of authentication.signals.verification_requested (sent after commit)."""
-    enqueue_email(VERIFY_EMAIL, f"{user.pk}:{int(time.time())}")
+    enqueue_email(VERIFY_EMAIL, f"{user.pk}:{time.time_ns()}")
 
 
 def send_verification(object_id: str) -> bool:
