@@ -49,7 +49,8 @@ def _locked(request, template: str, context: dict):
     if not wait:
         return None
     logger.warning("two-factor codes paused for user %s", request.user.pk)
-    form = CodeForm()
+    form = CodeForm(request.POST)
+    form.is_valid()  # bound and cleaned, so it can carry the error (the code is not checked)
     form.add_error(None, LOCKED.format(wait=ratelimit.wait_text(wait)))
     response = render(request, template, {**context, "form": form}, status=429)
     response["Retry-After"] = str(wait)
