@@ -229,6 +229,10 @@ class EmailNotVerified(WalletError):
 class TopUpsPaused(WalletError):
     """A refusal that ends at a known time: `retry_after` seconds (the answer's Retry-After header)."""
 
+    status = 429
+    code = "topups_paused"
+    default_message = "Top-ups are paused for now. Nothing was charged. Please try again later."
+
     def __init__(self, text: str = "", *, retry_after: int, user_message: str | None = None):
         self.retry_after = max(int(retry_after), 1)
         super().__init__(text, user_message=user_message)
@@ -242,6 +246,10 @@ class TooManyDeclines(TopUpsPaused):
 
     status = 429
     code = "too_many_declines"
+    default_message = (
+        "Too many declined payments, so top-ups are paused for your security. Nothing was charged. "
+        "Please try again later."
+    )
     log_level: ClassVar[int | None] = logging.WARNING  # a card-testing run is worth a look
 
 
@@ -250,3 +258,4 @@ class NewAccountLimitReached(TopUpsPaused):
 
     status = 403
     code = "new_account_limit"
+    default_message = "New accounts can add only a limited amount in their first day. Please try again later."
