@@ -17,6 +17,7 @@ import io
 from base64 import b32encode
 from urllib.parse import quote
 
+import qrcode
 from django.conf import settings
 from django.db import transaction
 from django.shortcuts import redirect
@@ -24,7 +25,7 @@ from django.urls import reverse
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from django_otp.qr import write_qrcode_image
+from qrcode.image.svg import SvgPathImage
 
 from netcop_hub import ratelimit
 
@@ -51,7 +52,9 @@ def pending_device(user) -> TOTPDevice:
 def qr_svg(device: TOTPDevice) -> str:
     """The otpauth:// URI as an SVG QR code (markup, no image request, no script: CSP-safe)."""
     out = io.BytesIO()
-    write_qrcode_image(device.config_url, out)
+    # One <path> in a plain <svg> (the default SVG factory writes "svg:"-prefixed elements, which an
+    # HTML page does not draw inline).
+    qrcode.make(device.config_url, image_factory=SvgPathImage, border=2).save(out)
     svg = out.getvalue().decode()
     return svg[svg.index("<svg"):]  # without the XML declaration, to sit inline in the page
 
