@@ -80,7 +80,8 @@ def test_the_admin_log_in_leads_to_enrolment_then_the_admin(client, staff):
                        follow=True)
     assert resp.redirect_chain[-1][0].startswith(SETUP)
     page = resp.content.decode()
-    assert "<svg" in page and "Set up two-factor authentication" in page
+    assert "<svg " in page and "<path" in page and "svg:svg" not in page  # drawn inline by the browser
+    assert "Set up two-factor authentication" in page
     device = TOTPDevice.objects.get(user=staff, confirmed=False)
     assert two_factor.secret_text(device).replace(" ", "") in page.replace(" ", "")
     # Reloading shows the same secret (the app already holds it).
