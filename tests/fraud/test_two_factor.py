@@ -174,3 +174,16 @@ def test_the_requirement_can_be_switched_off(client, staff, settings):
     settings.ADMIN_REQUIRE_2FA = False
     client.force_login(staff)
     assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_recovery_code_used_twice_at_once_lets_in_once(make_user):
+    """Two log-ins racing with the same recovery code: the one DELETE that finds it wins."""
+    from tests.concurrency import run_concurrently
+
+    staff = make_user(is_staff=True)
+    _, codes = enrolled(staff)
+    results = run_concurrently(lambda i: two_factor.check_code(user=staff, code=codes[0]), 4)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert sum(r is not None for r in results) == 1
+    assert two_factor.recovery_codes_left(staff) == 9
