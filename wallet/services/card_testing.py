@@ -120,6 +120,8 @@ def check_card(*, payment_method_id: str) -> str:
 
 
 def _check_new_account(*, user, amount: Decimal) -> None:
+    # Read without a lock, like the balance-room check: two attempts racing past it could together
+    # pass the cap by at most one top-up, and TOPUP_RATE_LIMIT bounds how many can race at all.
     limit = settings.NEW_ACCOUNT_TOPUP_LIMIT
     if limit is None:
         return
