@@ -123,3 +123,18 @@ def test_the_demo_user_is_verified_so_make_run_tops_up_out_of_the_box():
 
     demo = User.objects.get(email="demo@netcop.local")
     assert demo.email_verified_at is not None and demo.email_verified_at <= timezone.now()
+
+
+def test_the_account_page_says_the_address_is_not_confirmed_and_resends(client, make_user,
+                                                                       django_capture_on_commit_callbacks):
+    client.force_login(make_user(verified=False))
+    html = client.get("/accounts/").content.decode()
+    assert "(not confirmed yet)" in html and "Send the link again" in html
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = client.post("/accounts/verify-email/", {"from": "account"})
+    assert resp["Location"] == "/accounts/" and len(mail.outbox) == 1
+
+
+def test_a_confirmed_account_page_shows_no_notice(client, make_user):
+    client.force_login(make_user())
+    assert "not confirmed" not in client.get("/accounts/").content.decode()
