@@ -26,7 +26,7 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ["email", "username", "is_staff", "joined"]
     search_fields = ["email", "username"]
     search_help_text = "Email address or display name."
-    readonly_fields = ["last_login", "date_joined", "created_at", "updated_at"]
+    readonly_fields = ["last_login", "date_joined", "email_verified_at", "created_at", "updated_at"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("username", "first_name", "last_name")}),
@@ -34,7 +34,7 @@ class UserAdmin(DjangoUserAdmin):
             "Permissions",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
         ),
-        ("Dates", {"fields": ("last_login", "date_joined", "created_at", "updated_at")}),
+        ("Dates", {"fields": ("last_login", "date_joined", "email_verified_at", "created_at", "updated_at")}),
     )
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "username", "password1", "password2")}),

@@ -44,7 +44,7 @@ class UserManager(DjangoUserManager):
 
 
 # Written only by services with .update(), never by User.save() (see save()).
-SERVICE_OWNED_FIELDS = ("wallet_balance", "wallet_watched", "held_at", "hold_reason")
+SERVICE_OWNED_FIELDS = ("wallet_balance", "wallet_watched", "held_at", "hold_reason", "email_verified_at")
 
 
 class User(AbstractUser):
@@ -74,6 +74,9 @@ class User(AbstractUser):
     # cleared only by wallet.services (with an audit row); the reason is shown to the customer.
     held_at = models.DateTimeField("on hold since", null=True, blank=True, editable=False)
     hold_reason = models.CharField("reason for the hold", max_length=300, blank=True, editable=False)
+    # Set when the owner opened the signed link we emailed (authentication.verification); top-ups
+    # wait for it while TOPUP_REQUIRE_VERIFIED_EMAIL is on (issue 20, card testing).
+    email_verified_at = models.DateTimeField("email confirmed", null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -105,6 +108,10 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.email
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
     @property
     def is_on_hold(self) -> bool:

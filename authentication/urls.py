@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import two_factor_views, verification_views, views
 
 app_name = "authentication"
 
@@ -30,4 +30,9 @@ urlpatterns = [
         auth_views.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
+    # Issue 20: email verification and staff two-factor.
+    path("verify-email/<str:token>/", verification_views.verify_email, name="verify_email"),
+    path("verify-email/", verification_views.resend_verification, name="resend_verification"),
+    path("two-factor/setup/", two_factor_views.setup, name="two_factor_setup"),
+    path("two-factor/verify/", two_factor_views.verify, name="two_factor_verify"),
 ]

@@ -14,7 +14,7 @@ from django.urls import reverse_lazy
 from netcop_hub import ratelimit
 from netcop_hub.durations import in_words
 
-from . import signals
+from . import signals, verification
 from .forms import (
     DisplayNameForm,
     EmailAuthenticationForm,
@@ -34,8 +34,13 @@ def signup(request):
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
+        verification.send_link(user=user)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, "Welcome to NetCop Wallet! Top up your wallet to start using agents.")
+        if settings.TOPUP_REQUIRE_VERIFIED_EMAIL:
+            messages.success(request, f"Welcome to NetCop Wallet! We sent a link to {user.email}: open it "
+                                      "to confirm your address, then top up your wallet to use agents.")
+        else:
+            messages.success(request, "Welcome to NetCop Wallet! Top up your wallet to start using agents.")
         return redirect("wallet:topup")
     return render(request, "registration/signup.html", {"form": form})
 

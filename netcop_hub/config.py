@@ -108,3 +108,11 @@ def rate(name: str, default: str) -> Rate | None:
         return parse_rate(value)
     except ValueError:
         raise _refuse(name, value, 'use COUNT/PERIOD, e.g. 10/10m, 5/1h or 100/30s, or "off".') from None
+
+
+def amount_or_off(name: str, default: str) -> Decimal | None:
+    """Like amount(), but "off" (or "0", "none") disables the limit (None)."""
+    value = raw(name) or default
+    if value.lower() in OFF:
+        return None
+    return amount(name, value)

@@ -150,11 +150,19 @@ def error_response(exc: DomainError, *, request=None, **extra: Any) -> JsonRespo
 
 def render_error(request, exc: DomainError) -> HttpResponse:
     """The answer for a domain error: JSON for API calls, the error page for pages and forms."""
+    response: HttpResponse
     if wants_json(request):
-        return error_response(exc, request=request)
-    _log(exc, request)
-    title = "Not found" if exc.status == 404 else "This could not be done"
-    return render(request, "error.html", {"title": title, "message": exc.user_message}, status=exc.status)
+        response = error_response(exc, request=request)
+    else:
+        _log(exc, request)
+        title = "Not found" if exc.status == 404 else "This could not be done"
+        response = render(request, "error.html", {"title": title, "message": exc.user_message},
+                          status=exc.status)
+    # An error that ends at a known time (e.g. top-ups paused after declines) says when, for scripts.
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        response["Retry-After"] = str(int(retry_after))
+    return response
 
 
 # --- middleware ----------------------------------------------------------------------------------

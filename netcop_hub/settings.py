@@ -61,6 +61,10 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "django_rq",
+    # Issue 20: TOTP two-factor for staff (authentication/two_factor.py), recovery codes as static tokens.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "authentication",
     "wallet",
     "agents",
@@ -77,6 +81,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Issue 20: request.user.is_verified() (django-otp), then no admin page for staff without it.
+    "django_otp.middleware.OTPMiddleware",
+    "authentication.two_factor.AdminTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -349,6 +356,30 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_USERNAME_CALLABLE = "authentication.views.axes_username"
 AXES_VERBOSE = False
+
+# --- Fraud: card testing on top-ups, verified emails, staff two-factor (issue 20) -----------------
+# Declines per account, per client address and per card fingerprint (where Stripe gives one) in a
+# fixed window, as COUNT/PERIOD or "off": once reached, top-ups are refused (429, Retry-After) before
+# anything is created at Stripe, until the window ends.
+TOPUP_DECLINE_LIMIT = parse.rate("TOPUP_DECLINE_LIMIT", "5/1h")
+TOPUP_DECLINE_IP_LIMIT = parse.rate("TOPUP_DECLINE_IP_LIMIT", "20/1h")
+TOPUP_DECLINE_CARD_LIMIT = parse.rate("TOPUP_DECLINE_CARD_LIMIT", "3/1d")
+# The most an account may top up in total during its first day (AED), or "off".
+NEW_ACCOUNT_TOPUP_LIMIT = parse.amount_or_off("NEW_ACCOUNT_TOPUP_LIMIT", "500.00")
+# An account confirms its email through a signed link before its first top-up.
+TOPUP_REQUIRE_VERIFIED_EMAIL = optional("TOPUP_REQUIRE_VERIFIED_EMAIL", True, cast=bool)
+# How long a verification link works, and how often one account may ask for another.
+EMAIL_VERIFICATION_MAX_AGE = parse.required_duration("EMAIL_VERIFICATION_MAX_AGE", "3d")
+VERIFY_EMAIL_RATE_LIMIT = parse.rate("VERIFY_EMAIL_RATE_LIMIT", "3/1h")
+# Every staff account needs a second factor (TOTP, or a one-time recovery code) before any admin page.
+ADMIN_REQUIRE_2FA = optional("ADMIN_REQUIRE_2FA", True, cast=bool)
+# Wrong codes per staff account in a window; past it, even a right code waits (lockout).
+ADMIN_2FA_RATE_LIMIT = parse.rate("ADMIN_2FA_RATE_LIMIT", "5/15m")
+# The name authenticator apps show beside the account.
+OTP_TOTP_ISSUER = "NetCop Wallet"
+# Wrong codes are limited by ADMIN_2FA_RATE_LIMIT instead (authentication/two_factor.py says why).
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
 
 # Content-Security-Policy (django-csp): exactly what Stripe.js documents. In the sandbox the top-up
 # page adds localstripe's origin for itself (wallet.views.topup_page). No inline or eval'd scripts

@@ -62,6 +62,15 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _admin_2fa_only_where_tested(request, settings):
+    """Staff two-factor (ADMIN_REQUIRE_2FA, issue 20) is on only in tests marked `two_factor`, which
+    prove no admin page opens without it (tests/fraud/test_two_factor.py); the admin tests elsewhere
+    are about the admin's pages, and log staff in with force_login."""
+    if request.node.get_closest_marker("two_factor") is None:
+        settings.ADMIN_REQUIRE_2FA = False
+
+
 @pytest.fixture
 def make_user(db):
     """Factory: make_user(email=..., password=..., balance=Decimal(...))."""
@@ -69,9 +78,20 @@ def make_user(db):
 
     from wallet import services
 
-    def factory(email=None, password=PASSWORD, balance=None, **extra):
+    def factory(email=None, password=PASSWORD, balance=None, verified=True, new_account=False, **extra):
+        """verified: the email is confirmed (top-ups need it, issue 20); new_account: joined now, so
+        NEW_ACCOUNT_TOPUP_LIMIT applies (by default the account is a week old). Tests about those
+        rules say verified=False / new_account=True."""
+        import datetime
+
+        from django.utils import timezone
+
         User = get_user_model()
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+        if not new_account:
+            extra.setdefault("date_joined", timezone.now() - datetime.timedelta(days=7))
+        if verified:
+            extra.setdefault("email_verified_at", timezone.now())
         user = User.objects.create_user(email=email, password=password, **extra)
         if balance:
             services.credit(

@@ -30,6 +30,10 @@ class WalletConfig(AppConfig):
         account_signals.password_changed.connect(
             emails.on_password_changed, dispatch_uid="wallet.emails.on_password_changed"
         )
+        # Issue 20: the email-verification link goes out the same way.
+        account_signals.verification_requested.connect(
+            emails.on_verification_requested, dispatch_uid="wallet.emails.on_verification_requested"
+        )
         register_chore(name="reconcile_topups", task=reconcile_topups, setting="SCHEDULE_RECONCILE_TOPUPS")
         register_chore(
             name="prune_task_results", task=prune_task_results, setting="SCHEDULE_PRUNE_TASK_RESULTS"

@@ -23,6 +23,8 @@ from django.utils import timezone
 from django_tasks import task
 from django_tasks.exceptions import InvalidTaskError
 
+from authentication import verification
+
 from .models import (
     BillingSettings,
     CardRefund,
@@ -49,6 +51,8 @@ PASSWORD_CHANGED = "password_changed"  # nosec B105 - an email kind, not a passw
 # Issue 20. Object ids: the Dispute; the EarlyFraudWarning (to ops, through mail_admins).
 DISPUTE_OPENED = "dispute_opened"
 FRAUD_WARNING_OPS = "fraud_warning_ops"
+# Issue 20. Object id "<user id>:<request time in ns>": one email per request.
+VERIFY_EMAIL = "verify_email"
 
 
 def enqueue_email(kind: str, object_id) -> None:
@@ -62,6 +66,28 @@ def enqueue_email(kind: str, object_id) -> None:
 def on_password_changed(sender, *, user, **kwargs) -> None:
     """Receiver of authentication.signals.password_changed (sent after commit): email the owner."""
     enqueue_email(PASSWORD_CHANGED, f"{user.pk}:{int(time.time())}")
+
+
+def on_verification_requested(sender, *, user, **kwargs) -> None:
+    """Receiver of authentication.signals.verification_requested (sent after commit)."""
+    enqueue_email(VERIFY_EMAIL, f"{user.pk}:{time.time_ns()}")
+
+
+def send_verification(object_id: str) -> bool:
+    """The link that confirms an address; nothing once it is confirmed (a late retry sends nothing)."""
+    user_id = str(object_id).partition(":")[0]
+    user = get_user_model().objects.filter(pk=int(user_id) if user_id.isdigit() else 0).first()
+    if user is None or user.email_verified_at is not None:
+        return False
+    context = {"name": user.username, "link": verification.link_for(user),
+               "lifetime": settings.EMAIL_VERIFICATION_MAX_AGE}
+    send_mail(
+        subject="Confirm your email address for NetCop Wallet",
+        message=render_text("registration/verify_email_email.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[user.email],
+    )
+    return True
 
 
 def render_text(template_name: str, context: dict) -> str:
@@ -202,6 +228,8 @@ def send(kind: str, object_id: str) -> bool:
         return send_password_changed(object_id)
     if kind in (DISPUTE_OPENED, FRAUD_WARNING_OPS):
         return _send_issue20(kind, object_id)
+    if kind == VERIFY_EMAIL:
+        return send_verification(object_id)
     return _send_issue14(kind, object_id)
 
 

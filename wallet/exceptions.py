@@ -139,12 +139,15 @@ class PaymentDeclined(WalletError):
     code = "card_declined"
     default_message = f"{DECLINED} {NOTHING_CHARGED}"
 
-    def __init__(self, user_message: str = DECLINED, code: str = ""):
+    def __init__(self, user_message: str = DECLINED, code: str = "", *, card_fingerprint: str = ""):
         text = (user_message or DECLINED).strip()
         if NOTHING_CHARGED not in text:
             text = f"{text if text.endswith(('.', '!', '?')) else text + '.'} {NOTHING_CHARGED}"
         super().__init__(text, user_message=text)
         self.decline_code = code
+        # Stripe's fingerprint of the declined card, when it gives one: declines are also counted
+        # per card (TOPUP_DECLINE_CARD_LIMIT), whichever account or address tries it.
+        self.card_fingerprint = card_fingerprint
 
 
 class PaymentProviderUnavailable(WalletError):
@@ -230,3 +233,53 @@ class AccountOwesMoney(WalletError):
 
     def details(self) -> dict[str, Any]:
         return {} if self.owed is None else {"owed": f"{self.owed:.2f}"}
+# --- Card-testing defence (issue 20, item 3): refusals made before anything reaches Stripe ---------
+
+
+class EmailNotVerified(WalletError):
+    """TOPUP_REQUIRE_VERIFIED_EMAIL: the account has not opened its verification link yet (403)."""
+
+    status = 403
+    code = "email_not_verified"
+    default_message = (
+        "Please confirm your email address before your first top-up: open the link we emailed you. "
+        "No email? Send the link again from your wallet page."
+    )
+
+    def details(self) -> dict[str, Any]:
+        return {"resend_url": reverse("authentication:resend_verification")}
+
+
+class TopUpsPaused(WalletError):
+    """A refusal that ends at a known time: `retry_after` seconds (the answer's Retry-After header)."""
+
+    status = 429
+    code = "topups_paused"
+    default_message = "Top-ups are paused for now. Nothing was charged. Please try again later."
+
+    def __init__(self, text: str = "", *, retry_after: int, user_message: str | None = None):
+        self.retry_after = max(int(retry_after), 1)
+        super().__init__(text, user_message=user_message)
+
+    def details(self) -> dict[str, Any]:
+        return {"retry_after": self.retry_after}
+
+
+class TooManyDeclines(TopUpsPaused):
+    """TOPUP_DECLINE_LIMIT, TOPUP_DECLINE_IP_LIMIT or TOPUP_DECLINE_CARD_LIMIT reached (429)."""
+
+    status = 429
+    code = "too_many_declines"
+    default_message = (
+        "Too many declined payments, so top-ups are paused for your security. Nothing was charged. "
+        "Please try again later."
+    )
+    log_level: ClassVar[int | None] = logging.WARNING  # a card-testing run is worth a look
+
+
+class NewAccountLimitReached(TopUpsPaused):
+    """NEW_ACCOUNT_TOPUP_LIMIT: a brand-new account's first-day total would pass the cap (403)."""
+
+    status = 403
+    code = "new_account_limit"
+    default_message = "New accounts can add only a limited amount in their first day. Please try again later."

@@ -127,6 +127,9 @@ def topup_page(request):
         "rangeMessage": topup_range_message(),
     }
     context = {
+        # Issue 20: an account that has not confirmed its email sees why it cannot top up (and a
+        # "send the link again" button) instead of the card form.
+        "email_unverified": services.needs_verified_email(request.user),
         "presets": [str(p.quantize(services.CENT)) for p in PRESET_AMOUNTS],
         "prefill": prefill,
         "back": back,
@@ -261,7 +264,8 @@ def confirm_payment(request):
 def _settle_from_stripe(request, intent_id: str, *, after_authentication: bool) -> JsonResponse:
     """Read the user's top-up's intent from Stripe, settle it and answer its outcome."""
     try:
-        result = services.finish_topup(user=request.user, intent_id=intent_id)
+        result = services.finish_topup(user=request.user, intent_id=intent_id,
+                                       client_ip=ratelimit.client_ip(request))
     except TopUp.DoesNotExist:
         raise TopUpNotFound from None
     return _outcome(request, result, after_authentication=after_authentication)

@@ -57,6 +57,7 @@ NETWORK_CALLS = {
     "save_card_after_payment": lambda: payments.save_card_after_payment(customer="cus_1", payment_method="pm_1"),
     "list_saved_cards": lambda: payments.list_saved_cards(customer="cus_1"),
     "detach_payment_method": lambda: payments.detach_payment_method(payment_method="pm_1"),
+    "card_fingerprint": lambda: payments.card_fingerprint("pm_1"),
     "charge_saved_card": lambda: payments.charge_saved_card(
         amount_minor=1000, currency="aed", customer="cus_1", payment_method="pm_1", metadata={}, idempotency_key="k"
     ),

@@ -168,6 +168,11 @@ def save_card_after_payment(*, customer: str, payment_method: str) -> None:
     backend().save_card_after_payment(customer=customer, payment_method=payment_method)
 
 
+def card_fingerprint(payment_method: str) -> str:
+    """Stripe's fingerprint of a PaymentMethod's card ("" if none): one read, nothing created."""
+    return backend().card_fingerprint(payment_method)
+
+
 def attach_payment_method(*, payment_method: str, customer: str) -> SavedCard:
     """Attach a card to a Customer."""
     return backend().attach_payment_method(payment_method=payment_method, customer=customer)

@@ -236,6 +236,11 @@ class PaymentsBackend(ABC):
     def save_card_after_payment(self, *, customer: str, payment_method: str) -> None:  # noqa: B027
         """After a payment that saves its card succeeded. Real Stripe saved it with the payment."""
 
+    def card_fingerprint(self, payment_method: str) -> str:
+        """Stripe's fingerprint of the card behind a PaymentMethod, "" where there is none (issue 20:
+        declines are capped per card). Reads only; creates nothing at Stripe."""
+        return ""
+
     @abstractmethod
     def attach_payment_method(self, *, payment_method: str, customer: str) -> SavedCard: ...
 

@@ -153,6 +153,10 @@ class SandboxBackend(StripeBackend):
             _set_card_ids(customer, [payment_method, *ids])
         return _saved_card(obj)
 
+    def card_fingerprint(self, payment_method: str) -> str:
+        # localstripe's token cards (card_...) are no PaymentMethod and carry no fingerprint.
+        return "" if _token_card(payment_method) else super().card_fingerprint(payment_method)
+
     def list_saved_cards(self, *, customer: str) -> list[SavedCard]:
         cards = super().list_saved_cards(customer=customer)
         for card_id in _card_ids(customer):

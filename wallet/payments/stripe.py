@@ -178,6 +178,10 @@ def _fraud_warning(obj: Any) -> FraudWarning:
         actionable=bool(_get(obj, "actionable", False)),
         fraud_type=str(_get(obj, "fraud_type", "")),
     )
+def _declined_fingerprint(exc: stripe.CardError) -> str:
+    """The declined card's fingerprint: Stripe puts the PaymentMethod on a confirmation's card error."""
+    method = _get(getattr(exc, "error", None), "payment_method")
+    return str(_get(_get(method, "card"), "fingerprint", "") or "")
 
 
 def _translate(exc: stripe.StripeError, action: str, *, client_param: bool = False) -> WalletError:
@@ -185,7 +189,8 @@ def _translate(exc: stripe.StripeError, action: str, *, client_param: bool = Fal
     request_id = getattr(exc, "request_id", None)
     if isinstance(exc, stripe.CardError):
         logger.info("stripe %s declined: code=%s request=%s", action, exc.code, request_id)
-        return PaymentDeclined(exc.user_message or "Your card was declined.", code=exc.code or "")
+        return PaymentDeclined(exc.user_message or "Your card was declined.", code=exc.code or "",
+                               card_fingerprint=_declined_fingerprint(exc))
     if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError | stripe.APIError):
         logger.warning("stripe %s unavailable: %s request=%s", action, type(exc).__name__, request_id)
         return PaymentProviderUnavailable("The payment provider could not be reached.")
@@ -317,6 +322,14 @@ class StripeBackend(PaymentsBackend):
             lambda: _client().v1.payment_methods.list(params={"customer": customer, "type": "card"}),
         )
         return [_saved_card(obj) for obj in page.data]
+
+    def card_fingerprint(self, payment_method: str) -> str:
+        obj = _call(
+            "retrieve_payment_method",
+            lambda: _client().v1.payment_methods.retrieve(payment_method),
+            client_param=True,
+        )
+        return str(_get(_get(obj, "card"), "fingerprint", "") or "")
 
     def detach_payment_method(self, *, payment_method: str, customer: str = "") -> None:
         _call("detach_payment_method", lambda: _client().v1.payment_methods.detach(payment_method))

@@ -20,6 +20,7 @@ the public API. Tests that replace a function patch it in the module that looks 
 
 from ..models import TxType
 from ..money import CENT, MAX_AMOUNT, parse_amount, to_money
+from .card_testing import needs_verified_email, record_decline
 from .ledger import adjust, apply_change, credit, debit, lock_user, max_balance, positive, room_for
 from .refunds import (
     NEEDS_REVIEW,
@@ -47,6 +48,8 @@ from .topups import (
 )
 
 __all__ = [
+    "needs_verified_email",
+    "record_decline",
     "CENT",
     "InvalidWebhook",
     "MAX_AMOUNT",

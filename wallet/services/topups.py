@@ -32,7 +32,7 @@ from ..exceptions import (
 from ..models import CardRefund, PaymentOrigin, TopUp, TxType
 from ..money import MAX_AMOUNT, format_money, parse_amount, to_money, topup_range_message
 from ..payments import BrowserConfig, Intent, IntentStatus
-from . import cards, disputes, holds, ledger, recharge_failures, refunds
+from . import card_testing, cards, disputes, holds, ledger, recharge_failures, refunds
 
 logger = logging.getLogger(__name__)
 
@@ -92,10 +92,12 @@ def start_topup(
     """Record a TopUp, then (outside any transaction) create and confirm its PaymentIntent.
 
     save_card: also save the card on the user's Stripe Customer for automatic top-ups.
-    client_ip: the customer's address, kept with the top-up as dispute evidence (PaymentOrigin).
+    client_ip: the customer's address, kept with the top-up as dispute evidence (PaymentOrigin) and
+    counted by the card-testing limits (card_testing).
 
     The same idempotency_key from the same user returns the same TopUp and never charges twice.
-    Raises InvalidAmount, TopUpError, PaymentDeclined, PaymentProviderUnavailable.
+    Raises InvalidAmount, TopUpError, PaymentDeclined, PaymentProviderUnavailable, and before
+    anything reaches Stripe EmailNotVerified, TooManyDeclines, NewAccountLimitReached.
     """
     holds.ensure_not_held(user=user)  # issue 20: AccountOnHold before anything is recorded or charged
     amount = validate_topup_amount(amount)
@@ -104,6 +106,12 @@ def start_topup(
         raise TopUpError("Missing or invalid idempotency key.")
     if not payment_method_id or len(payment_method_id) > 255:
         raise TopUpError("Missing payment method.")
+    # A repeated request (lost answer, double click) reports its top-up below; only a new attempt
+    # is checked, so a top-up that just succeeded is never refused by its own first-day total.
+    fingerprint = ""
+    if not TopUp.objects.filter(user=user, idempotency_key=key).exists():
+        card_testing.check_topup_allowed(user=user, amount=amount, client_ip=client_ip)
+        fingerprint = card_testing.check_card(payment_method_id=payment_method_id)
     _check_room(user, amount)
     try:
         with transaction.atomic():
@@ -136,7 +144,15 @@ def start_topup(
             save_card=save_card,
         )
 
-    result = charge_and_settle(topup=topup, charge=charge, user=user)
+    try:
+        result = charge_and_settle(topup=topup, charge=charge, user=user)
+    except PaymentDeclined as exc:
+        card_testing.record_decline(user_id=user.pk, client_ip=client_ip,
+                                    fingerprint=exc.card_fingerprint or fingerprint, topup_id=topup.id)
+        raise
+    if result.topup.status == TopUp.Status.FAILED:  # declined without an error (requires_payment_method)
+        card_testing.record_decline(user_id=user.pk, client_ip=client_ip, fingerprint=fingerprint,
+                                    topup_id=topup.id)
     if save_card:
         _save_paid_card(user=user, result=result, payment_method=payment_method_id)
     return result
@@ -192,14 +208,17 @@ def charge_and_settle(
     return settle_topup(intent=intent, user=user)
 
 
-def finish_topup(*, user, intent_id: str) -> SettleResult:
+def finish_topup(*, user, intent_id: str, client_ip: str = "") -> SettleResult:
     """After 3-D Secure (or "Finish authentication"): read the user's top-up's intent and settle it.
 
-    TopUp.DoesNotExist when the intent is not one of the user's top-ups.
+    A failed authentication counts as a decline (card_testing). TopUp.DoesNotExist when the intent
+    is not one of the user's top-ups.
     """
     _check_owner(user=user, intent_id=intent_id)
     intent = payments.retrieve_intent(intent_id)
     result = settle_topup(intent=intent, user=user)
+    if result.topup.status == TopUp.Status.FAILED:
+        card_testing.record_decline(user_id=user.pk, client_ip=client_ip, topup_id=result.topup.id)
     _save_paid_card(user=user, result=result, payment_method=intent.metadata.get(SAVE_CARD, ""))
     return result
 
