@@ -459,7 +459,11 @@ def main() -> int:
             "from authentication.models import User; from wallet import services; "
             f"u = User.objects.create_user(email='{BENCH_EMAIL}', password='{BENCH_PASSWORD}', username='bench'); "
             f"services.credit(user=u, amount='{START_BALANCE}', type=services.TxType.ADJUSTMENT, description='bench funds'); "
-            f"User.objects.create_user(email='{TOPUP_EMAIL}', password='{BENCH_PASSWORD}', username='bench-topup')",
+            # Confirmed and a week old (issue 20): the top-up bench measures payments, not the
+            # first-day cap or the email check.
+            "from datetime import timedelta; from django.utils import timezone; "
+            f"User.objects.create_user(email='{TOPUP_EMAIL}', password='{BENCH_PASSWORD}', username='bench-topup', "
+            "email_verified_at=timezone.now(), date_joined=timezone.now() - timedelta(days=7))",
         )
         procs.append(subprocess.Popen(
             [str(pathlib.Path(PY).with_name("localstripe")), "--port", str(stripe_port), "--from-scratch"],
