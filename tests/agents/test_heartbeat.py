@@ -57,7 +57,8 @@ def money_trail(user) -> tuple[int, int, Decimal]:
 def test_worker_killed_mid_run_is_retried_within_a_minute(task_workers, agent_http_server, funded,
                                                           lost_after_an_hour):
     """SIGKILL a real db_worker while the agent (timeout 120 s) holds the call: the run's heartbeat
-    stops, and a sweep a minute later retries it (AGENT_RUN_LOST_AFTER is an hour here)."""
+    stops, and a sweep a minute later retries it (AGENT_RUN_LOST_AFTER is an hour here). Not on RQ:
+    its work horse leaves the worker's process group, so WorkerProcess.kill() does not reach it."""
     first = task_workers("db")
     run = start_run(funded, slow_http_agent(f"{agent_http_server.url}/hold"))
     wait_for(agent_http_server.entered.is_set, 60, "the worker to call the agent")
@@ -83,9 +84,11 @@ def test_worker_killed_mid_run_is_retried_within_a_minute(task_workers, agent_ht
     assert money_trail(funded) == (1, 0, Decimal("16.00"))
 
 
-def test_a_live_worker_keeps_its_slow_run_alive(task_workers, agent_http_server, funded, lost_after_an_hour):
+@pytest.mark.parametrize("backend", ["db", "rq"])
+def test_a_live_worker_keeps_its_slow_run_alive(backend, task_workers, agent_http_server, funded,
+                                                lost_after_an_hour):
     """A real worker beats while its runner waits on the network: the sweep never takes the run."""
-    task_workers("db")
+    task_workers(backend)
     run = start_run(funded, slow_http_agent(f"{agent_http_server.url}/hold"))
     wait_for(agent_http_server.entered.is_set, 60, "the worker to call the agent")
     first_beat = fresh(run).heartbeat_at
