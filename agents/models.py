@@ -133,6 +133,11 @@ class AgentRun(models.Model):
     claimed_at = models.DateTimeField(
         null=True, blank=True, help_text="When a worker last picked up this queued run."
     )
+    # Issue 20 item 7: the worker touches this while the runner works (agents.queue); a running run
+    # whose heartbeat stopped lost its worker, however long the agent may take.
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the worker running this run last said it was alive."
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -17,14 +17,17 @@ Only wallet.services moves money; this module calls its credit and never writes 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task
+from django_tasks.backends.immediate import ImmediateBackend
 
 from wallet.models import TxType
 from wallet.services import credit
@@ -41,6 +44,11 @@ RUN_LOST = "The agent did not finish this run."
 RUN_CANCELED = "You canceled this run."
 # A queued run whose worker vanished mid-run is run once more, then refunded.
 MAX_ATTEMPTS = 2
+# While the runner works, the worker touches the run's heartbeat_at every HEARTBEAT_EVERY; a running
+# run whose heartbeat is older than HEARTBEAT_LOST lost its worker (killed, host gone): the sweep
+# retries it within a minute, whatever the agent's timeout, instead of after AGENT_RUN_LOST_AFTER.
+HEARTBEAT_EVERY = timedelta(seconds=10)
+HEARTBEAT_LOST = timedelta(seconds=60)
 
 
 class _AlreadyFinished(Exception):
@@ -50,7 +58,10 @@ class _AlreadyFinished(Exception):
 @task(queue_name="agents")
 def execute_run(run_id: str) -> str:
     """The worker's task: run one queued (charged) run; a second delivery finds it claimed."""
-    return execute_queued_run(run_id=run_id)
+    # The immediate backend (development, tests) runs the task inside the request that queued it: no
+    # worker there can die apart from the request, and no thread is started from a view.
+    immediate = isinstance(execute_run.get_backend(), ImmediateBackend)
+    return execute_queued_run(run_id=run_id, heartbeat=not immediate)
 
 
 def enqueue_run(run: AgentRun) -> None:
@@ -104,7 +115,7 @@ def _refund(*, run: AgentRun, error_message: str, from_status: str, attempt: int
     return True
 
 
-def execute_queued_run(*, run_id, now=None) -> str:
+def execute_queued_run(*, run_id, now=None, heartbeat: bool = True) -> str:
     """Claim a queued run, run it, record the result; what happened, as a word (for the task log).
 
     Safe to call any number of times for one run: only the call whose claim (queued -> running,
@@ -122,12 +133,16 @@ def execute_queued_run(*, run_id, now=None) -> str:
         return "expired" if refunded else "skipped"
     attempt = run.attempts + 1
     claimed = AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.QUEUED, attempts=run.attempts).update(
-        status=AgentRun.Status.RUNNING, attempts=attempt, claimed_at=now
+        status=AgentRun.Status.RUNNING, attempts=attempt, claimed_at=now, heartbeat_at=now
     )
     if not claimed:
         return "skipped"  # another delivery, a cancel or the sweep got there first
     # The runner runs outside any transaction and holding no lock: it may wait on the network.
-    result = compute(agent=run.agent, input_text=run.input, label=str(run.pk))
+    if heartbeat:
+        with _Heartbeat(run.pk, attempt):
+            result = compute(agent=run.agent, input_text=run.input, label=str(run.pk))
+    else:
+        result = compute(agent=run.agent, input_text=run.input, label=str(run.pk))
     running = _expected(AgentRun.Status.RUNNING, attempt)
     if not result.ok:
         refunded = _refund(
@@ -157,6 +172,42 @@ def cancel_run(*, user, run_id) -> AgentRun:
     return run
 
 
+class _Heartbeat:
+    """A thread inside the worker's task (never a view) that touches the run while its runner works.
+
+    It writes only while the run is still running *this* attempt, so a beat can never revive a run
+    the sweep or a cancel moved on; it stops on exit of the block, or by itself once superseded."""
+
+    def __init__(self, run_id, attempt: int):
+        self.run_id, self.attempt = run_id, attempt
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(HEARTBEAT_EVERY.total_seconds()):
+                try:
+                    alive = AgentRun.objects.filter(
+                        pk=self.run_id, **_expected(AgentRun.Status.RUNNING, self.attempt)
+                    ).update(heartbeat_at=timezone.now())
+                except DatabaseError:
+                    # A database blip: the next beat may pass; too many missed and the sweep retries.
+                    logger.warning("agent run %s: heartbeat not written", self.run_id, exc_info=True)
+                    continue
+                if not alive:
+                    return  # superseded or canceled: nothing left to keep alive
+        finally:
+            connection.close()  # this thread's own connection
+
+
 @dataclass
 class SweepReport:
     retried: int = 0
@@ -167,7 +218,8 @@ class SweepReport:
 
 
 def sweep_queued_runs(*, now=None) -> SweepReport:
-    """Refund queued runs no worker took in time; retry (once) or refund runs whose worker vanished.
+    """Refund queued runs no worker took in time; retry (once) or refund runs whose worker vanished
+    (no heartbeat for HEARTBEAT_LOST, or running for longer than AGENT_RUN_LOST_AFTER).
 
     Safe on several hosts at once: each transition is a conditional UPDATE on (status, attempts).
     """
@@ -181,8 +233,11 @@ def sweep_queued_runs(*, now=None) -> SweepReport:
     for run in waiting:
         logger.warning("agent run %s waited in the queue since %s; refunding", run.pk, run.queued_at)
         report.refunded += _refund(run=run, error_message=QUEUE_EXPIRED, from_status=AgentRun.Status.QUEUED)
+    # Lost: its heartbeat stopped (the worker died), or it has run for longer than anyone waits.
+    # A run claimed before heartbeats existed (heartbeat_at empty) has only the second rule.
     lost = AgentRun.objects.select_related("agent").filter(
-        status=AgentRun.Status.RUNNING, claimed_at__lt=now - lost_after
+        Q(heartbeat_at__lt=now - HEARTBEAT_LOST) | Q(claimed_at__lt=now - lost_after),
+        status=AgentRun.Status.RUNNING,
     )
     for run in lost:
         if run.attempts < MAX_ATTEMPTS:

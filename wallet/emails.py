@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import smtplib
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import mail_admins, send_mail
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.template import Context, Engine
 from django.urls import reverse
 from django.utils import timezone
@@ -255,19 +255,61 @@ def _send_issue20(kind: str, object_id: str) -> bool:
         ),
     )
     return True
+# A claim older than this lost its delivery (a worker killed mid-send): another delivery may take
+# it over and send. The one case where an email can go out twice: SMTP cannot tell a sender that
+# died whether its message went through. Far above a normal send (seconds).
+CLAIM_STALE_AFTER = timedelta(minutes=15)
+
+
+def _claim(key: str, now) -> str:
+    """Claim the send of `key` in the database before sending; "" when this delivery holds the
+    claim, else why it must not send ("already sent", "being sent")."""
+    try:
+        # A savepoint: a caller's transaction survives the duplicate key.
+        with transaction.atomic():
+            SentEmail.objects.create(key=key, status=SentEmail.Status.SENDING, claimed_at=now)
+        return ""
+    except IntegrityError:
+        pass
+    row = SentEmail.objects.filter(key=key).values_list("status", "claimed_at").first()
+    if row is None:
+        return "being sent"  # its claimer failed and released it: the claimer's retry sends it
+    status, claimed_at = row
+    if status == SentEmail.Status.SENT:
+        return "already sent"
+    if claimed_at >= now - CLAIM_STALE_AFTER:
+        return "being sent"
+    # Take over a dead delivery's claim; of two deliveries doing so, the conditional update picks one.
+    taken = SentEmail.objects.filter(key=key, status=SentEmail.Status.SENDING, claimed_at=claimed_at).update(
+        claimed_at=now
+    )
+    if not taken:
+        return "being sent"
+    logger.warning("%s email: claim of %s went stale; sending it again", key, claimed_at)
+    return ""
+
+
+def _release(key: str, claimed_at) -> None:
+    """Give up this delivery's claim (nothing sent): a retry, or another delivery, may claim again."""
+    SentEmail.objects.filter(key=key, status=SentEmail.Status.SENDING, claimed_at=claimed_at).delete()
 
 
 @task()
 def send_email(kind: str, object_id: str, attempt: int = 1) -> str:
-    """Send one customer email, once: a mail-server outage schedules a retry with backoff; a second
-    delivery of an email already sent does nothing."""
+    """Send one customer email, once: the send is claimed in the database first (SentEmail), so of
+    two deliveries only one sends; a mail-server outage releases the claim and schedules a retry
+    with backoff; a delivery of an email already sent does nothing."""
     key = f"{kind}:{object_id}"
-    if SentEmail.objects.filter(key=key).exists():
-        return "already sent"
+    now = timezone.now()
+    refused = _claim(key, now)
+    if refused:
+        return refused
     try:
         if not send(kind, object_id):
+            _release(key, now)
             return "nothing to send"
     except (OSError, smtplib.SMTPException) as exc:
+        _release(key, now)
         if attempt >= settings.EMAIL_MAX_ATTEMPTS:
             logger.error("giving up on %s email after %s attempts: %r", key, attempt, exc)
             return "gave up"
@@ -279,8 +321,12 @@ def send_email(kind: str, object_id: str, attempt: int = 1) -> str:
             logger.error("%s email not sent and this task backend cannot retry later", key)
             return "not sent"
         return "retry scheduled"
-    try:
-        SentEmail.objects.create(key=key)
-    except IntegrityError:
-        pass  # a twin delivery sent it at the same moment
+    except Exception:
+        _release(key, now)  # a bug while rendering: nothing went out, a later delivery may try
+        raise
+    marked = SentEmail.objects.filter(key=key, status=SentEmail.Status.SENDING, claimed_at=now).update(
+        status=SentEmail.Status.SENT, sent_at=timezone.now()
+    )
+    if not marked:
+        logger.warning("%s email sent after its claim was taken over as stale", key)
     return "sent"

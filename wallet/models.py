@@ -341,13 +341,34 @@ class ChoreSlot(models.Model):
 
 class SentEmail(models.Model):
     """An email a task has sent, by key (e.g. "receipt:<topup id>"): a task delivered twice, or
-    retried after the send went through, does not send it again."""
+    retried after the send went through, does not send it again.
+
+    The row is written *before* the send, as a claim ("sending"): the unique key lets one delivery
+    claim it, so a concurrent second delivery sends nothing. The claimer marks it "sent", or deletes
+    its claim when the send failed (so a retry can claim it again)."""
+
+    # --- issue 20 item 7: the send claim -------------------------------------------------------
+    class Status(models.TextChoices):
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
 
     key = models.CharField(max_length=120)
+    # Rows from before the claim were all sent.
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SENT)
+    # When the claim was taken; identifies the claim (released or marked only by its owner).
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # --- end issue 20 item 7 -------------------------------------------------------------------
     sent_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["key"], name="sentemail_unique_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["key"], name="sentemail_unique_key"),
+            # issue 20 item 7: a claim in flight names when it was taken (how it goes stale).
+            models.CheckConstraint(
+                condition=Q(status="sent") | Q(status="sending", claimed_at__isnull=False),
+                name="sentemail_sending_has_claim",
+            ),
+        ]
 
     def __str__(self):
         return self.key

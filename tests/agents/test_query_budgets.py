@@ -20,13 +20,13 @@ pytestmark = pytest.mark.django_db
 URL = "https://paypal.com.secure-login.xyz/verify"
 
 # Session, user; the agent with the user's monthly spend limit; then, in ONE transaction, the
-# debit's conditional UPDATE ... RETURNING (on SQLite: a SELECT of the balance, then the UPDATE),
-# the ledger INSERT, the billing settings the ledger consults (low-balance alert, auto-recharge)
-# and the finished run's INSERT.
-DEBIT = {"postgresql": 1, "sqlite": 2}[connection.vendor]
-INLINE_RUN = 6 + DEBIT
+# debit (on PostgreSQL the conditional UPDATE ... RETURNING and the ledger INSERT; on SQLite a SELECT
+# of the balance, the UPDATE and the ledger INSERT) and the finished run's INSERT. An unwatched
+# balance reads no billing settings. Exact: a budget with slack lets a planted statement through.
+DEBIT = {"postgresql": 2, "sqlite": 3}[connection.vendor]
+INLINE_RUN = 4 + DEBIT
 # The same transaction (the run recorded "queued"), then on commit the task row (database queue).
-QUEUED_RUN = 7 + DEBIT
+QUEUED_RUN = 5 + DEBIT
 # Session, user, the run with its agent, the balance.
 RUN_STATUS = 4
 
@@ -82,15 +82,16 @@ def test_polling_a_run_stays_within_its_budget(client, runner, agent):
         assert client.get(status_url).json()["status"] == "succeeded"
 
 
-def test_an_inline_run_under_a_spend_limit_costs_two_reads_more(client, runner, agent):
-    """Under a limit the charge reads the month's spending under the user's lock, and the answer reads
-    it again for the page's line: two reads, no more (the line is rendered without the context
-    processors, which would cost on every run)."""
+def test_an_inline_run_under_a_spend_limit_costs_three_statements_more(client, runner, agent):
+    """Under a limit the charge locks the user's row and reads the month's spending under that lock,
+    and the answer reads it again for the page's line: three statements, no more (the line is
+    rendered without the context processors, which would cost on every run). The budget had one
+    statement of slack, which hid the lock (and would have let a planted statement through)."""
     from wallet.models import BillingSettings
 
     BillingSettings.objects.create(user=runner, monthly_spend_limit=Decimal("40.00"))
     post_run(client, agent)
-    with query_budget(INLINE_RUN + 2, "an inline run under a monthly spend limit"):
+    with query_budget(INLINE_RUN + 3, "an inline run under a monthly spend limit"):
         response = post_run(client, agent)
     assert response.status_code == 200 and response.json()["month_spent"] == f"{2 * agent.price:.2f}"
 
