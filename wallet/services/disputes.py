@@ -66,13 +66,6 @@ def _locked_owed(user_id) -> OwedBalance:
     return owed
 
 
-def _already_disputed(topup: TopUp, exclude_id) -> Decimal:
-    amounts = topup.disputes.exclude(pk=exclude_id).filter(withdrawn_at__isnull=False).values_list(
-        "amount", "reinstated_amount"
-    )
-    return sum((Decimal(a).quantize(CENT) - Decimal(r).quantize(CENT) for a, r in amounts), Decimal("0.00"))
-
-
 def _due(timestamp: int | None):
     return None if timestamp is None else datetime.fromtimestamp(timestamp, tz=UTC)
 
@@ -138,7 +131,8 @@ def apply_dispute(*, dispute: payments.Dispute) -> DisputeResult | None:
 def _withdraw(row: Dispute, topup: TopUp, balance: Decimal) -> Decimal:
     """Take the disputed amount (capped) from the balance, the rest as owed. Returns the new balance."""
     if topup.status == TopUp.Status.SUCCEEDED:
-        cap = max(refundable_amount(topup) - _already_disputed(topup, row.pk), Decimal("0.00"))
+        # What it credited, minus refunds to the card and other disputes (this one is not withdrawn yet).
+        cap = refundable_amount(topup)
     else:
         cap = Decimal("0.00")  # never credited: nothing of it is in the wallet to take back
     amount = min(row.disputed_amount, cap)
