@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from .. import payments
@@ -178,15 +178,17 @@ def _reinstate(row: Dispute) -> None:
     row.reinstated_at = timezone.now()
 
 
-def lock_user_with_owed(user_id) -> tuple[Decimal, Decimal]:
-    """ledger.lock_user that also reads what the account owes, in the same statement (the top-up
-    credit's hot path pays no extra query for disputes). Locks the user row only."""
-    balance, owed = (
-        get_user_model().objects.select_for_update(of=("self",))
-        .values_list("wallet_balance", "owed_balance__amount")
-        .get(pk=user_id)
+def lock_topup_with_owed(*, intent_id: str) -> tuple[TopUp, Decimal]:
+    """Lock the TopUp of `intent_id` (the caller holds the user's row lock) and read, in the same
+    statement, what its user owes (0.00 when nothing). The top-up credit's hot path pays no extra
+    query for disputes."""
+    owed = OwedBalance.objects.filter(user_id=OuterRef("user_id")).values("amount")[:1]
+    topup = (
+        TopUp.objects.select_for_update(of=("self",))
+        .annotate(owed_now=Subquery(owed))
+        .get(stripe_payment_intent_id=intent_id)
     )
-    return Decimal(balance).quantize(CENT), Decimal(owed or 0).quantize(CENT)
+    return topup, Decimal(topup.owed_now or 0).quantize(CENT)
 
 
 def repay_owed(*, user_id) -> Decimal:
