@@ -36,8 +36,7 @@ class TxType(models.TextChoices):
     # Rows written before the three refund types above existed. Never written any more; ledger rows
     # keep their type, and `ledger_kind` tells which of the three such a row was.
     REFUND = "refund", "Refund (older entry)"
-    # Issue 20: money the bank took back (a debit), given back when the dispute is won (a credit),
-    # and what a later top-up repays of a dispute the balance could not cover (a debit).
+    # Issue 20: taken back by the bank; given back when won; owed part repaid by a later top-up.
     DISPUTE = "dispute", "Card payment disputed"
     DISPUTE_REINSTATED = "dispute_reinstated", "Dispute won"
     OWED_REPAYMENT = "owed_repayment", "Repayment of owed amount"
@@ -473,11 +472,5 @@ class BillingSettings(models.Model):
             super().save(*args, **kwargs)
 
 
-# --- issue 20: disputes, early fraud warnings, owed money, holds (own module, re-exported) --------
-from .models_disputes import (  # noqa: E402, F401
-    AccountHoldEvent,
-    Dispute,
-    EarlyFraudWarning,
-    OwedBalance,
-    PaymentOrigin,
-)
+# Issue 20: disputes, fraud warnings, owed money, holds, payment origins (own module, re-exported).
+from .models_disputes import *  # noqa: E402, F403 - AccountHoldEvent, Dispute, EarlyFraudWarning, ...

@@ -14,6 +14,8 @@ from django.db.models import F, Q
 
 from .money import format_money
 
+__all__ = ["AccountHoldEvent", "Dispute", "EarlyFraudWarning", "OwedBalance", "PaymentOrigin"]
+
 
 class OwedBalance(models.Model):
     """What an account owes after a dispute took more than its balance held (issue 20).

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from tests.disputes.conftest import DISPUTE_CARD
 from tests.helpers import balance_of, use_agent
 from wallet import payments, services
-from wallet.exceptions import AccountOnHold, AccountOwesMoney
+from wallet.exceptions import AccountOnHold, AccountOwesMoney, RefundNotAllowed
 from wallet.health import check_ledger, money_totals
 from wallet.models import Dispute, OwedBalance, TxType, WalletTransaction
 from wallet.reconcile import reconcile_topups
@@ -185,3 +185,14 @@ def test_check_ledger_command_reports_the_money_invariant(user, client, pay, san
     out = capsys.readouterr().out
     assert "disputes 40.00" in out and "still owed after disputes: 60.00" in out and "Ledger OK." in out
     assert OwedBalance.objects.get(user=user).amount == Decimal("60.00")
+
+
+def test_a_disputed_top_up_cannot_be_refunded_to_the_card_again(user, make_user, client, pay, sandbox_events):
+    staff = make_user(is_staff=True, is_superuser=True)
+    topup = pay(user, "100.00", DISPUTE_CARD)
+    sandbox_events.deliver(client)
+    holds.release_account(user=user, reason="reviewed", staff=staff)
+    pay(user, "100.00")  # other money in the wallet
+    assert services.refundable_amount(topup) == Decimal("0.00")
+    with pytest.raises(RefundNotAllowed):
+        services.refund_topup(topup=topup, amount="10.00", reason="asked", staff=staff)

@@ -23,7 +23,7 @@ from ..exceptions import (
     TopUpError,
     TopUpMismatch,
 )
-from ..models import CardRefund, TopUp, TxType
+from ..models import CardRefund, Dispute, TopUp, TxType
 from ..money import CENT, format_money
 from ..payments import RefundStatus
 from . import holds, ledger
@@ -39,11 +39,20 @@ def _refunds_taken(topup: TopUp) -> Decimal:
     return sum((Decimal(a).quantize(CENT) for a in amounts), Decimal("0.00"))
 
 
+def _disputes_taken(topup: TopUp) -> Decimal:
+    # Issue 20: what the bank already took back through disputes (net of those won) went to the card.
+    rows = Dispute.objects.filter(topup=topup, withdrawn_at__isnull=False).values_list(
+        "amount", "reinstated_amount"
+    )
+    return sum((Decimal(a).quantize(CENT) - Decimal(r).quantize(CENT) for a, r in rows), Decimal("0.00"))
+
+
 def refundable_amount(topup: TopUp) -> Decimal:
-    """How much of a settled top-up can still go back to the card (ignoring the wallet balance)."""
+    """How much of a settled top-up can still go back to the card (ignoring the wallet balance):
+    what it credited, minus refunds to the card and what disputes took back."""
     if topup.status != TopUp.Status.SUCCEEDED:
         return Decimal("0.00")
-    return max(topup.amount - _refunds_taken(topup), Decimal("0.00"))
+    return max(topup.amount - _refunds_taken(topup) - _disputes_taken(topup), Decimal("0.00"))
 
 
 class RefundAlreadySubmitted(RefundNotAllowed):

@@ -286,9 +286,11 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
     user_id = lookup.values_list("user_id", flat=True).get()  # DoesNotExist: not one of ours
 
     with transaction.atomic():
-        # Lock order everywhere: user row, then TopUp. The same read says what a dispute left owed.
-        balance, owed = disputes.lock_user_with_owed(user_id)
-        topup = TopUp.objects.select_for_update().get(stripe_payment_intent_id=intent.id)
+        # Lock order everywhere: user row, then TopUp. The TopUp's read also says what a dispute left
+        # owed: a statement run once the user lock is held, so it sees every committed owed change
+        # (all are made under that lock); read with the user's lock it could be a stale snapshot.
+        balance = ledger.lock_user(user_id)
+        topup, owed = disputes.lock_topup_with_owed(intent_id=intent.id)
         if topup.status in (TopUp.Status.SUCCEEDED, TopUp.Status.RETURNED):
             return SettleResult(topup=topup, credited_now=False)
 
