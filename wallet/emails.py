@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import smtplib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, send_mail
 from django.db import IntegrityError
 from django.template import Context, Engine
 from django.urls import reverse
@@ -38,6 +39,30 @@ AUTO_RECHARGE_LIMIT = "auto_recharge_limit"
 LOW_BALANCE = "low_balance"
 # Issue 18. Object id "<user id>:<unix time of the change>": one email per change.
 PASSWORD_CHANGED = "password_changed"  # nosec B105 - an email kind, not a password
+
+
+# --- hooks for apps above the wallet (issue 22: documents) ---------------------------------------
+# The wallet cannot import the apps above it; they register here from their AppConfig.ready():
+# files to attach to an email kind, and email kinds of their own that send_email delivers (retried,
+# sent once) like the wallet's. An attachment provider returns [(filename, content, mimetype)].
+AttachmentProvider = Callable[[str], list[tuple[str, bytes, str]]]
+ATTACHMENTS: dict[str, AttachmentProvider] = {}
+KINDS: dict[str, Callable[[str], bool]] = {}
+
+
+def register_attachments(kind: str, provider: AttachmentProvider) -> None:
+    ATTACHMENTS[kind] = provider
+
+
+def register_kind(kind: str, sender: Callable[[str], bool]) -> None:
+    """`sender(object_id)` sends the email and returns False when there is nothing to send."""
+    KINDS[kind] = sender
+
+
+def _attachments(kind: str, object_id) -> list[tuple[str, bytes, str]]:
+    provider = ATTACHMENTS.get(kind)
+    return provider(str(object_id)) if provider else []
+# --- end of the hooks ------------------------------------------------------------------------------
 
 
 def enqueue_email(kind: str, object_id) -> None:
@@ -65,12 +90,15 @@ def send_topup_receipt(*, topup: TopUp) -> None:
     context = {"topup": topup, "entry": entry, "name": user.username, "currency": topup.currency,
                "settings_url": _link("wallet:settings")}
     what = "automatic top-up" if topup.is_automatic else "receipt"
-    send_mail(
+    # Built before the message: a document that cannot be made fails the task, which is retried.
+    attachments = _attachments(TOPUP_RECEIPT, topup.pk)
+    EmailMessage(
         subject=f"NetCop Wallet {what}: {format_money(topup.amount, topup.currency)} added",
-        message=render_text("wallet/email/topup_receipt.txt", context),
+        body=render_text("wallet/email/topup_receipt.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[user.email],
-    )
+        to=[user.email],
+        attachments=attachments,
+    ).send()
 
 
 def send_refund_email(*, refund: CardRefund) -> None:
@@ -189,6 +217,8 @@ def send(kind: str, object_id: str) -> bool:
         return True
     if kind == PASSWORD_CHANGED:
         return send_password_changed(object_id)
+    if kind in KINDS:
+        return KINDS[kind](object_id)
     return _send_issue14(kind, object_id)
 
 

@@ -1,0 +1,135 @@
+"""Issuing documents for money that moved: a tax invoice or receipt per top-up, a tax credit note per
+refund to card or dispute. Every function is safe to call twice (a task delivered twice): the
+document's unique constraints turn the second issue into a look-up, and its rolled-back number
+leaves no gap.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from wallet.models import CardRefund, TopUp
+from wallet.money import format_money
+
+from . import parties, vat
+from .models import Document
+from .numbering import next_number
+
+logger = logging.getLogger(__name__)
+
+Kind = Document.Kind
+
+
+def issue(*, kind: str, user, lines: list[vat.Line], prices: str, rate: Decimal, supplied_at=None,
+          currency: str = "AED", **links) -> Document:
+    """Number and store one document in one transaction (the counter row stays locked until commit).
+    `links` are the document's other fields (topup, card_refund, corrects, period_start, data...)."""
+    now = timezone.now()
+    year = timezone.localtime(now).year
+    series = Document.SERIES[Kind(kind)]
+    sums = vat.totals(lines)
+    with transaction.atomic():
+        number = next_number(series=series, year=year)
+        return Document.objects.create(
+            kind=kind, series=series, year=year, number=number, user=user, issued_at=now,
+            supplied_at=supplied_at or timezone.localdate(now), seller=parties.seller(),
+            buyer=parties.buyer(user), currency=currency, vat_rate=rate, prices=prices,
+            lines=[line.as_json() for line in lines], net_total=sums.net, tax_total=sums.tax,
+            total=sums.gross, **links,
+        )
+
+
+def invoice_of(topup_id) -> Document | None:
+    return Document.objects.filter(topup_id=topup_id, kind__in=[Kind.TAX_INVOICE, Kind.RECEIPT]).first()
+
+
+def issue_topup_invoice(*, topup_id) -> Document | None:
+    """The tax invoice (VAT_TAX_POINT=topup) or receipt (=usage) of a credited top-up; None if the
+    top-up is not credited. The existing one when issued already."""
+    existing = invoice_of(topup_id)
+    if existing is not None:
+        return existing
+    topup = (
+        TopUp.objects.select_related("user", "credit_transaction")
+        .filter(pk=topup_id, status=TopUp.Status.SUCCEEDED, credit_transaction__isnull=False)
+        .first()
+    )
+    if topup is None or topup.credit_transaction is None:
+        return None
+    what = "Automatic wallet top-up" if topup.is_automatic else "Wallet top-up"
+    supplied = timezone.localdate(topup.credit_transaction.created_at)
+    if settings.VAT_TAX_POINT == "topup":
+        kind = Kind.TAX_INVOICE
+        description = f"{what}: prepaid credit for NetCop agent runs"
+        line = vat.taxed_line(description=description, amount=topup.amount, rate=settings.VAT_RATE,
+                              prices=settings.VAT_PRICES)
+        rate = settings.VAT_RATE
+    else:
+        # A prepayment: VAT falls on the usage, invoiced monthly; the receipt carries none.
+        kind = Kind.RECEIPT
+        line = vat.untaxed_line(description=f"{what}: prepayment, VAT invoiced on usage", amount=topup.amount)
+        rate = Decimal("0.00")
+    try:
+        return issue(kind=kind, user=topup.user, lines=[line], prices=settings.VAT_PRICES, rate=rate,
+                     supplied_at=supplied, currency=topup.currency, topup=topup)
+    except IntegrityError:
+        # A twin task issued it first; its number was rolled back with this transaction.
+        found = invoice_of(topup_id)
+        if found is None:
+            raise
+        return found
+
+
+def _credit_line(invoice: Document, amount: Decimal, description: str) -> vat.Line:
+    """A credit of `amount` (what went back), taxed as its invoice was (rate and price basis)."""
+    if invoice.kind == Kind.RECEIPT or invoice.vat_rate == 0:
+        return vat.untaxed_line(description=description, amount=amount)
+    return vat.taxed_line(
+        description=description, amount=amount, rate=invoice.vat_rate, prices=invoice.prices
+    )
+
+
+def _issue_credit(*, topup_id, amount: Decimal, description: str, lookup: dict, **links) -> Document | None:
+    existing = Document.objects.filter(kind=Kind.CREDIT_NOTE, **lookup).first()
+    if existing is not None:
+        return existing
+    invoice = issue_topup_invoice(topup_id=topup_id)
+    if invoice is None:
+        return None
+    line = _credit_line(invoice, amount, description)
+    try:
+        return issue(kind=Kind.CREDIT_NOTE, user=invoice.user, lines=[line], prices=invoice.prices,
+                     rate=invoice.vat_rate if line.tax else Decimal("0.00"), currency=invoice.currency,
+                     corrects=invoice, **links)
+    except IntegrityError:
+        found = Document.objects.filter(kind=Kind.CREDIT_NOTE, **lookup).first()
+        if found is None:
+            raise
+        return found
+
+
+def issue_refund_credit_note(*, refund_id) -> Document | None:
+    """The tax credit note of a refund to card that went through (it names the invoice it corrects)."""
+    refund = CardRefund.objects.filter(
+        pk=refund_id, status=CardRefund.Status.SUCCEEDED, debit_transaction__isnull=False
+    ).first()
+    if refund is None:
+        return None
+    description = f"Refund to card of {format_money(refund.amount)} (wallet top-up)"
+    return _issue_credit(topup_id=refund.topup_id, amount=refund.amount, description=description,
+                         lookup={"card_refund": refund}, card_refund=refund)
+
+
+def issue_dispute_credit_note(*, topup_id, amount: Decimal, dispute_ref: str) -> Document | None:
+    """The tax credit note of a dispute that took `amount` back (for wallet.services disputes to
+    call through a receiver once merged). Once per dispute id."""
+    if not dispute_ref:
+        raise ValueError("a dispute credit note needs the dispute id")
+    description = f"Card payment disputed: {format_money(Decimal(amount))} taken back"
+    return _issue_credit(topup_id=topup_id, amount=Decimal(amount), description=description,
+                         lookup={"dispute_ref": dispute_ref}, dispute_ref=dispute_ref)

@@ -1,0 +1,51 @@
+"""Queued work of documents. Every task is safe to run twice: a document exists once (its unique
+constraints), and a second issue finds the first."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.utils import timezone
+from django_tasks import task
+
+from wallet.emails import enqueue_email
+
+from .issuing import issue_refund_credit_note, issue_topup_invoice
+from .models import Document
+from .statements import accounts_for, issue_statement, issue_usage_invoice, previous_month
+
+logger = logging.getLogger(__name__)
+
+STATEMENT_EMAIL = "document_statement"
+
+
+@task()
+def issue_topup_document(topup_id: str) -> str:
+    document = issue_topup_invoice(topup_id=topup_id)
+    return document.display_number if document else "not credited"
+
+
+@task()
+def issue_refund_document(refund_id: str) -> str:
+    document = issue_refund_credit_note(refund_id=refund_id)
+    return document.display_number if document else "not a completed refund"
+
+
+@task()
+def issue_monthly_documents() -> str:
+    """Periodic chore: last month's statement (and usage invoice) for each account that has none yet,
+    each emailed. Runs every SCHEDULE_MONTHLY_DOCUMENTS; on the 1st it finds the whole month to do,
+    later runs only what an earlier one missed (once per account and month, however many run)."""
+    first_day = previous_month(timezone.localdate())
+    done = Document.objects.filter(kind=Document.Kind.STATEMENT, period_start=first_day).values("user_id")
+    issued = 0
+    for user in accounts_for(first_day).exclude(pk__in=done).iterator():
+        if settings.VAT_TAX_POINT == "usage":
+            issue_usage_invoice(user=user, first_day=first_day)
+        statement = issue_statement(user=user, first_day=first_day)
+        # After commit (issue() committed already): the email task renders and sends it once.
+        enqueue_email(STATEMENT_EMAIL, statement.pk)
+        issued += 1
+    logger.info("monthly documents for %s: %s statements", f"{first_day:%Y-%m}", issued)
+    return f"{issued} statements for {first_day:%Y-%m}"
