@@ -120,7 +120,7 @@ def issue_refund_credit_note(*, refund_id) -> Document | None:
     ).first()
     if refund is None:
         return None
-    description = f"Refund to card of {format_money(refund.amount)} (wallet top-up)"
+    description = "Refund to card of a wallet top-up"
     return _issue_credit(topup_id=refund.topup_id, amount=refund.amount, description=description,
                          lookup={"card_refund": refund}, card_refund=refund)
 

@@ -23,13 +23,36 @@ TITLES = {
     Kind.CREDIT_NOTE: ("Tax Credit Note", "إشعار دائن ضريبي"),
     Kind.STATEMENT: ("Statement of Account", "كشف حساب"),
 }
-# A simplified tax invoice is allowed for a customer not registered for VAT, or for a supply of
-# at most AED 10,000 (Executive Regulation, Article 59(2)); we still print every field we have.
-SIMPLIFIED_UP_TO = Decimal("10000.00")
 
 
 def is_simplified(document: Document) -> bool:
-    return document.is_tax_invoice and (not document.buyer.get("trn") or document.total <= SIMPLIFIED_UP_TO)
+    """A customer not registered for VAT may get a simplified tax invoice (Executive Regulation,
+    Article 59(2)); it is marked as such, though it still prints every field we have. A registered
+    customer always gets the full form, which their input-tax claim can rely on at any amount."""
+    return document.is_tax_invoice and not document.buyer.get("trn")
+
+
+MINUS = "\u2212"  # a real minus sign, as the site prints amounts
+
+
+def signed(value) -> str:
+    value = Decimal(value)
+    return f"{MINUS}{-value:.2f}" if value < 0 else f"{value:.2f}"
+
+
+def statement_rows(figures: dict) -> list[tuple[str, str, str]]:
+    """(English, Arabic, amount) for each line of a statement, signed as they move the balance."""
+    if not figures:
+        return []
+    usage = sorted((figures.get("usage_by_agent") or {}).items())
+    return [
+        ("Top-ups", "عمليات الشحن", signed(figures["topups"])),
+        *[(f"Agent usage: {name}", "", signed(-Decimal(amount))) for name, amount in usage],
+        *([] if usage else [("Agent usage", "استخدام الوكلاء", signed(0))]),
+        ("Refunds of agent runs", "استرداد تشغيل الوكلاء", signed(figures["agent_refunds"])),
+        ("Refunds to card", "المبالغ المستردة إلى البطاقة", signed(figures["card_refunds"])),
+        ("Adjustments", "التسويات", signed(figures["adjustments"])),
+    ]
 
 
 def context(document: Document) -> dict:
@@ -44,7 +67,7 @@ def context(document: Document) -> dict:
         "lines": [vat.Line.from_json(line) for line in document.lines],
         "issued": timezone.localtime(document.issued_at),
         "figures": document.data,
-        "usage": sorted((document.data.get("usage_by_agent") or {}).items()),
+        "statement_rows": statement_rows(document.data) if document.kind == Kind.STATEMENT else [],
         "credit_of": document.corrects,
     }
 
