@@ -10,6 +10,12 @@ from .models import BillingDetails
 
 
 class BillingDetailsForm(forms.ModelForm):
+    # Longer than the column: spaces and dashes are accepted here and dropped by clean_trn.
+    trn = forms.CharField(
+        label="Tax Registration Number (TRN)", max_length=30, required=False,
+        help_text="Optional: 15 digits, if you are registered for VAT in the UAE.",
+    )
+
     class Meta:
         model = BillingDetails
         fields = ["legal_name", "address", "country", "trn", "invoice_email"]

@@ -88,7 +88,7 @@ def month_figures(*, user, first_day: date) -> MonthFigures:
     moved = sum((amount for _, amount, _ in in_month), ZERO)
     opening = closing - moved
     usage: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    sums = defaultdict(lambda: ZERO)
+    sums: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for type_, amount, description in in_month:
         kind = ledger_kind(type_, amount, description)
         if kind == TxType.AGENT_USAGE:
