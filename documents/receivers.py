@@ -47,10 +47,14 @@ def on_card_refund_saved(sender, instance: CardRefund, update_fields=None, **kwa
 
 def receipt_attachments(topup_id: str) -> list[tuple[str, bytes, str]]:
     """The top-up's invoice (or receipt) for its receipt email, issued now if its task has not run."""
-    document = issue_topup_invoice(topup_id=topup_id)
-    if document is None:
+    try:
+        document = issue_topup_invoice(topup_id=topup_id)
+        if document is None:
+            return []
+        return [(document.filename, render_pdf(document), "application/pdf")]
+    except Exception:  # noqa: BLE001 - the receipt still goes out; the invoice is on the Documents page
+        logger.exception("receipt of top-up %s sent without its invoice", topup_id)
         return []
-    return [(document.filename, render_pdf(document), "application/pdf")]
 
 
 def send_statement_email(document_id: str) -> bool:

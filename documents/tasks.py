@@ -40,12 +40,18 @@ def issue_monthly_documents() -> str:
     first_day = previous_month(timezone.localdate())
     done = Document.objects.filter(kind=Document.Kind.STATEMENT, period_start=first_day).values("user_id")
     issued = 0
+    failed = 0
     for user in accounts_for(first_day).exclude(pk__in=done).iterator():
-        if settings.VAT_TAX_POINT == "usage":
-            issue_usage_invoice(user=user, first_day=first_day)
-        statement = issue_statement(user=user, first_day=first_day)
+        try:
+            if settings.VAT_TAX_POINT == "usage":
+                issue_usage_invoice(user=user, first_day=first_day)
+            statement = issue_statement(user=user, first_day=first_day)
+        except Exception:  # noqa: BLE001 - one account's problem (e.g. a mismatch) must not stop the rest
+            logger.exception("monthly documents of user %s for %s not issued", user.pk, f"{first_day:%Y-%m}")
+            failed += 1
+            continue
         # After commit (issue() committed already): the email task renders and sends it once.
         enqueue_email(STATEMENT_EMAIL, statement.pk)
         issued += 1
-    logger.info("monthly documents for %s: %s statements", f"{first_day:%Y-%m}", issued)
-    return f"{issued} statements for {first_day:%Y-%m}"
+    logger.info("monthly documents for %s: %s statements, %s failed", f"{first_day:%Y-%m}", issued, failed)
+    return f"{issued} statements for {first_day:%Y-%m}" + (f", {failed} failed (logged)" if failed else "")

@@ -87,3 +87,14 @@ def test_usage_tax_point_adds_the_usage_invoice_to_the_statement_email(user, sel
     assert [a[0] for a in message.attachments] == [
         Document.objects.get(kind=Document.Kind.STATEMENT).filename, usage.filename
     ]
+
+
+def test_receipt_goes_out_even_if_the_pdf_cannot_be_made(user, credited_topup, seller, mailoutbox, monkeypatch):
+    from documents import receivers
+
+    monkeypatch.setattr(receivers, "render_pdf", lambda document: 1 / 0)
+    topup = credited_topup(user, "20.00")
+    assert send_email.call(TOPUP_RECEIPT, str(topup.pk)) == "sent"
+    (message,) = mailoutbox
+    assert message.attachments == []
+    assert Document.objects.filter(topup=topup).exists()  # issued all the same; on the Documents page
