@@ -26,7 +26,7 @@ Kind = Document.Kind
 
 
 def issue(*, kind: str, user, lines: list[vat.Line], prices: str, rate: Decimal, supplied_at=None,
-          currency: str = "AED", **links) -> Document:
+          currency: str = "", **links) -> Document:
     """Number and store one document in one transaction (the counter row stays locked until commit).
     `links` are the document's other fields (topup, card_refund, corrects, period_start, data...)."""
     now = timezone.now()
@@ -38,7 +38,8 @@ def issue(*, kind: str, user, lines: list[vat.Line], prices: str, rate: Decimal,
         return Document.objects.create(
             kind=kind, series=series, year=year, number=number, user=user, issued_at=now,
             supplied_at=supplied_at or timezone.localdate(now), seller=parties.seller(),
-            buyer=parties.buyer(user), currency=currency, vat_rate=rate, prices=prices,
+            buyer=parties.buyer(user), currency=currency or settings.WALLET_CURRENCY,
+            vat_rate=rate, prices=prices,
             lines=[line.as_json() for line in lines], net_total=sums.net, tax_total=sums.tax,
             total=sums.gross, **links,
         )

@@ -116,7 +116,7 @@ class Document(models.Model):
     period_end = models.DateField(null=True, blank=True, help_text="Last day of the period, included.")
     seller = models.JSONField(help_text="The seller's details as printed.")
     buyer = models.JSONField(help_text="The customer's billing details when the document was issued.")
-    currency = models.CharField(max_length=3, default="AED")
+    currency = models.CharField(max_length=3)
     vat_rate = models.DecimalField("VAT rate (%)", max_digits=5, decimal_places=2)
     prices = models.CharField(max_length=10, help_text="inclusive or exclusive of VAT.")
     lines = models.JSONField(default=list)

@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
                 ('period_end', models.DateField(blank=True, help_text='Last day of the period, included.', null=True)),
                 ('seller', models.JSONField(help_text="The seller's details as printed.")),
                 ('buyer', models.JSONField(help_text="The customer's billing details when the document was issued.")),
-                ('currency', models.CharField(default='AED', max_length=3)),
+                ('currency', models.CharField(max_length=3)),
                 ('vat_rate', models.DecimalField(decimal_places=2, max_digits=5, verbose_name='VAT rate (%)')),
                 ('prices', models.CharField(help_text='inclusive or exclusive of VAT.', max_length=10)),
                 ('lines', models.JSONField(default=list)),
