@@ -134,3 +134,23 @@ def issue_dispute_credit_note(*, topup_id, amount: Decimal, dispute_ref: str) ->
     description = f"Card payment disputed: {format_money(Decimal(amount))} taken back"
     return _issue_credit(topup_id=topup_id, amount=Decimal(amount), description=description,
                          lookup={"dispute_ref": dispute_ref}, dispute_ref=dispute_ref)
+
+
+def issue_missing(*, limit: int = 500) -> int:
+    """Issue what a lost task left undone (a queue outage at the moment of commit), oldest first:
+    invoices of credited top-ups, then credit notes of completed refunds. The number issued."""
+    invoiced = Document.objects.filter(kind__in=[Kind.TAX_INVOICE, Kind.RECEIPT]).values("topup_id")
+    topups = list(
+        TopUp.objects.filter(status=TopUp.Status.SUCCEEDED, credit_transaction__isnull=False)
+        .exclude(pk__in=invoiced).order_by("created_at").values_list("pk", flat=True)[:limit]
+    )
+    for topup_id in topups:
+        issue_topup_invoice(topup_id=topup_id)
+    noted = Document.objects.filter(card_refund__isnull=False).values("card_refund_id")
+    refunds = list(
+        CardRefund.objects.filter(status=CardRefund.Status.SUCCEEDED, debit_transaction__isnull=False)
+        .exclude(pk__in=noted).order_by("created_at").values_list("pk", flat=True)[:limit]
+    )
+    for refund_id in refunds:
+        issue_refund_credit_note(refund_id=refund_id)
+    return len(topups) + len(refunds)

@@ -11,7 +11,7 @@ from django_tasks import task
 
 from wallet.emails import enqueue_email
 
-from .issuing import issue_refund_credit_note, issue_topup_invoice
+from .issuing import issue_missing, issue_refund_credit_note, issue_topup_invoice
 from .models import Document
 from .statements import accounts_for, issue_statement, issue_usage_invoice, previous_month
 
@@ -36,7 +36,10 @@ def issue_refund_document(refund_id: str) -> str:
 def issue_monthly_documents() -> str:
     """Periodic chore: last month's statement (and usage invoice) for each account that has none yet,
     each emailed. Runs every SCHEDULE_MONTHLY_DOCUMENTS; on the 1st it finds the whole month to do,
-    later runs only what an earlier one missed (once per account and month, however many run)."""
+    later runs only what an earlier one missed (once per account and month, however many run).
+    Each run also issues any invoice or credit note whose own task was lost."""
+    # First the safety net: documents whose issuing task was lost (a queue outage at commit time).
+    caught_up = issue_missing()
     first_day = previous_month(timezone.localdate())
     done = Document.objects.filter(kind=Document.Kind.STATEMENT, period_start=first_day).values("user_id")
     issued = 0
@@ -54,4 +57,5 @@ def issue_monthly_documents() -> str:
         enqueue_email(STATEMENT_EMAIL, statement.pk)
         issued += 1
     logger.info("monthly documents for %s: %s statements, %s failed", f"{first_day:%Y-%m}", issued, failed)
-    return f"{issued} statements for {first_day:%Y-%m}" + (f", {failed} failed (logged)" if failed else "")
+    summary = f"{issued} statements for {first_day:%Y-%m}" + (f", {failed} failed (logged)" if failed else "")
+    return summary + (f"; {caught_up} missing invoices/credit notes issued" if caught_up else "")

@@ -98,3 +98,13 @@ def test_receipt_goes_out_even_if_the_pdf_cannot_be_made(user, credited_topup, s
     (message,) = mailoutbox
     assert message.attachments == []
     assert Document.objects.filter(topup=topup).exists()  # issued all the same; on the Documents page
+
+
+def test_chore_issues_invoices_whose_task_was_lost(user, credited_topup, seller):
+    # No on_commit here: the issuing task never ran, as after a queue outage at commit time.
+    topups = [credited_topup(user, "10.00"), credited_topup(user, "20.00")]
+    assert not Document.objects.exists()
+    assert issue_monthly_documents.call().endswith("2 missing invoices/credit notes issued")
+    assert sorted(Document.objects.values_list("topup__amount", "number")) == [(D("10.00"), 1), (D("20.00"), 2)]
+    assert {d.topup_id for d in Document.objects.all()} == {t.pk for t in topups}
+    assert "missing" not in issue_monthly_documents.call()
