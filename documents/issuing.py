@@ -126,6 +126,34 @@ def issue_refund_credit_note(*, refund_id) -> Document | None:
                          lookup={"card_refund": refund}, card_refund=refund)
 
 
+def issue_refund_reversal_invoice(*, refund_id) -> Document | None:
+    """Stripe failed a refund after we had confirmed it: the money went back into the wallet and
+    the refund's credit note no longer holds. A document is never edited, so a new invoice (or
+    receipt, as the credit note was taxed or not) for the same amount corrects the credit note."""
+    refund = CardRefund.objects.filter(
+        pk=refund_id, status=CardRefund.Status.FAILED, reversal_transaction__isnull=False
+    ).first()
+    note = Document.objects.filter(kind=Kind.CREDIT_NOTE, card_refund_id=refund_id).first()
+    if refund is None or note is None:
+        return None  # no credit note was issued for it: nothing to correct
+    kind = Kind.TAX_INVOICE if note.tax_total else Kind.RECEIPT
+    lookup = {"card_refund_id": refund_id, "kind": kind}
+    existing = Document.objects.filter(**lookup).first()
+    if existing is not None:
+        return existing
+    credited = vat.Line.from_json(note.lines[0])
+    description = f"Refund to card reversed (corrects {note.display_number})"
+    line = vat.Line(description, credited.net, credited.tax, credited.gross)
+    try:
+        return issue(kind=kind, user=note.user, lines=[line], prices=note.prices, rate=note.vat_rate,
+                     currency=note.currency, card_refund=refund, corrects=note)
+    except IntegrityError:
+        found = Document.objects.filter(**lookup).first()
+        if found is None:
+            raise
+        return found
+
+
 def issue_dispute_credit_note(*, topup_id, amount: Decimal, dispute_ref: str) -> Document | None:
     """The tax credit note of a dispute that took `amount` back (for wallet.services disputes to
     call through a receiver once merged). Once per dispute id."""
@@ -146,7 +174,7 @@ def issue_missing(*, limit: int = 500) -> int:
     )
     for topup_id in topups:
         issue_topup_invoice(topup_id=topup_id)
-    noted = Document.objects.filter(card_refund__isnull=False).values("card_refund_id")
+    noted = Document.objects.filter(kind=Kind.CREDIT_NOTE, card_refund__isnull=False).values("card_refund_id")
     refunds = list(
         CardRefund.objects.filter(status=CardRefund.Status.SUCCEEDED, debit_transaction__isnull=False)
         .exclude(pk__in=noted).order_by("created_at").values_list("pk", flat=True)[:limit]

@@ -143,8 +143,10 @@ class Document(models.Model):
                 fields=["topup"], condition=Q(kind__in=["tax_invoice", "receipt"]),
                 name="document_one_invoice_per_topup",
             ),
+            # A refund's credit note, and (if Stripe later fails the refund and the money comes
+            # back to the wallet) the invoice or receipt that corrects that credit note: one of each.
             models.UniqueConstraint(
-                fields=["card_refund"], condition=Q(card_refund__isnull=False),
+                fields=["card_refund", "kind"], condition=Q(card_refund__isnull=False),
                 name="document_one_per_card_refund",
             ),
             models.UniqueConstraint(

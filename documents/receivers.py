@@ -40,7 +40,9 @@ def on_topup_saved(sender, instance: TopUp, update_fields=None, **kwargs) -> Non
 
 
 def on_card_refund_saved(sender, instance: CardRefund, update_fields=None, **kwargs) -> None:
-    if instance.status != CardRefund.Status.SUCCEEDED or instance.debit_transaction_id is None:
+    done = instance.status == CardRefund.Status.SUCCEEDED and instance.debit_transaction_id is not None
+    reversed_ = instance.status == CardRefund.Status.FAILED and instance.reversal_transaction_id is not None
+    if not (done or reversed_):
         return
     transaction.on_commit(partial(_enqueue, issue_refund_document, instance.pk))
 

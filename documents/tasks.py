@@ -11,7 +11,12 @@ from django_tasks import task
 
 from wallet.emails import enqueue_email
 
-from .issuing import issue_missing, issue_refund_credit_note, issue_topup_invoice
+from .issuing import (
+    issue_missing,
+    issue_refund_credit_note,
+    issue_refund_reversal_invoice,
+    issue_topup_invoice,
+)
 from .models import Document
 from .statements import accounts_for, issue_statement, issue_usage_invoice, previous_month
 
@@ -28,8 +33,13 @@ def issue_topup_document(topup_id: str) -> str:
 
 @task()
 def issue_refund_document(refund_id: str) -> str:
-    document = issue_refund_credit_note(refund_id=refund_id)
-    return document.display_number if document else "not a completed refund"
+    """The credit note of a completed refund; for one Stripe failed afterwards, also the invoice
+    that corrects that credit note."""
+    issued = [
+        issue_refund_credit_note(refund_id=refund_id),
+        issue_refund_reversal_invoice(refund_id=refund_id),
+    ]
+    return ", ".join(d.display_number for d in issued if d) or "nothing to issue"
 
 
 @task()

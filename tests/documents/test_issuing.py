@@ -135,3 +135,24 @@ def test_named_constraints(user, credited_topup, seller):
             Document.objects.create(**{**base, **changes})
     with pytest.raises(IntegrityError), transaction.atomic():
         BillingDetails.objects.create(user=user, trn="12345")
+
+
+def test_a_refund_failed_after_its_credit_note_gets_a_correcting_invoice(
+    user, credited_topup, seller, django_capture_on_commit_callbacks
+):
+    from wallet import payments
+    from wallet.services import refunds
+
+    topup = credited_topup(user, "100.00")
+    debit = ledger.debit(user=user, amount=D("30.00"), type=TxType.CARD_REFUND, description="Refund to card")
+    refund = CardRefund.objects.create(topup=topup, amount=D("30.00"), reason="r", debit_transaction=debit)
+    with django_capture_on_commit_callbacks(execute=True):
+        refunds.apply_stripe_refund(refund.pk, payments.Refund(id="re_9", status="succeeded", amount=3000))
+    note = Document.objects.get(kind=Document.Kind.CREDIT_NOTE, card_refund=refund)
+    # Days later Stripe reports the refund failed: the wallet gets the money back (a reversal row).
+    with django_capture_on_commit_callbacks(execute=True):
+        refunds.apply_stripe_refund(refund.pk, payments.Refund(id="re_9", status="failed", amount=3000))
+    fix = Document.objects.get(kind=Document.Kind.TAX_INVOICE, card_refund=refund)
+    assert fix.corrects == note and note.display_number in fix.lines[0]["description"]
+    assert (fix.net_total, fix.tax_total, fix.total) == (note.net_total, note.tax_total, note.total)
+    assert issuing.issue_refund_reversal_invoice(refund_id=refund.pk) == fix
