@@ -72,6 +72,12 @@ def context(document: Document) -> dict:
     }
 
 
+def _no_fetch(url: str, *args, **kwargs):
+    # Everything a document shows is in its HTML; refusing every URL means no text a customer typed
+    # (their address, say) could make the renderer fetch anything, on the network or from disk.
+    raise ValueError(f"documents fetch no resources ({url[:40]!r})")
+
+
 def render_pdf(document: Document) -> bytes:
     html = render_to_string("documents/pdf/document.html", context(document))
-    return HTML(string=html).write_pdf()
+    return HTML(string=html, url_fetcher=_no_fetch).write_pdf()

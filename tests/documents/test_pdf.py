@@ -128,3 +128,16 @@ def test_usage_invoice_under_the_usage_tax_point(customer, seller):
     assert (doc.net_total, doc.tax_total, doc.total) == (D("20.00"), D("1.00"), D("21.00"))
     text = text_of(doc)
     assert "Tax Invoice" in text and "Agent runs: Port scanner" in text and "20.00" in text
+
+
+def test_customer_text_is_printed_as_text_never_fetched(user, credited_topup, seller, monkeypatch):
+    from documents import pdf
+
+    fetched = []
+    monkeypatch.setattr(pdf, "_no_fetch", lambda url, *a, **k: fetched.append(url) or pdf._no_fetch(url))
+    BillingDetails.objects.create(user=user, legal_name='Evil & Co <img src="file:///etc/passwd">',
+                                  address='<link rel="stylesheet" href="http://127.0.0.1:9/x.css">')
+    text = text_of(issuing.issue_topup_invoice(topup_id=credited_topup(user).pk))
+    squeezed = "".join(text.split())  # the long name wraps across lines
+    assert 'Evil&Co<imgsrc="file:///etc/passwd">' in squeezed and "127.0.0.1:9/x.css" in squeezed
+    assert fetched == []
