@@ -9,7 +9,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@# issue 22: WeasyPrint (PDF documents) needs Pango, and the Arabic headings a font that has them.
 	@ldconfig -p | grep -q libpango-1.0 && fc-list :lang=ar | grep -q "Noto Naskh Arabic" || \
 		{ apt-get update -qq && apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-core \
-		fonts-dejavu-core poppler-utils; }
+		fonts-dejavu-core poppler-utils; } || \
+		echo "!! PDF documents need: apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-core (as root)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
