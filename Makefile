@@ -6,6 +6,11 @@ PY := $(VENV)/bin/python
 .PHONY: install run test lint typecheck migrations-check bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	@# issue 22: WeasyPrint (PDF documents) needs Pango, and the Arabic headings a font that has them.
+	@ldconfig -p | grep -q libpango-1.0 && fc-list :lang=ar | grep -q "Noto Naskh Arabic" || \
+		{ apt-get update -qq && apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-core \
+		fonts-dejavu-core poppler-utils; } || \
+		echo "!! PDF documents need: apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-core (as root)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
@@ -22,7 +27,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/bandit -q -r authentication wallet agents netcop_hub -c pyproject.toml
+	$(VENV)/bin/bandit -q -r authentication wallet documents agents netcop_hub -c pyproject.toml
 
 typecheck: install
 	$(VENV)/bin/mypy

@@ -116,3 +116,36 @@ def amount_or_off(name: str, default: str) -> Decimal | None:
     if value.lower() in OFF:
         return None
     return amount(name, value)
+# --- documents and VAT (issue 22) -----------------------------------------------------------------
+
+TAX_POINTS = ("topup", "usage")
+PRICE_BASES = ("inclusive", "exclusive")
+
+
+def choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (case-insensitive)."""
+    value = (raw(name) or default).lower()
+    if value not in choices:
+        raise _refuse(name, value, f"use one of {', '.join(choices)}.")
+    return value
+
+
+def vat_rate(name: str, default: str) -> Decimal:
+    """A VAT rate in percent, 0 to 100 with at most two decimals (5 -> Decimal("5.00"))."""
+    value = raw(name) or default
+    try:
+        parsed = Decimal(value)
+    except InvalidOperation:
+        parsed = Decimal("NaN")
+    bad = not parsed.is_finite() or "e" in value.lower()
+    if bad or not 0 <= parsed <= 100 or parsed != parsed.quantize(CENT):
+        raise _refuse(name, value, "use a percentage from 0 to 100 with at most two decimals, e.g. 5.")
+    return parsed.quantize(CENT)
+
+
+def trn(name: str) -> str:
+    """A UAE Tax Registration Number: 15 digits (spaces and dashes ignored), or "" when unset."""
+    value = re.sub(r"[\s-]", "", raw(name))
+    if value and not re.fullmatch(r"[0-9]{15}", value):
+        raise _refuse(name, value, "use the 15-digit Tax Registration Number, e.g. 100123456700003.")
+    return value

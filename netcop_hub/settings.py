@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "authentication",
     "wallet",
+    "documents",
     "agents",
 ]
 
@@ -244,6 +245,23 @@ SCHEDULE_SWEEP_AGENT_RUNS = parse.duration("SCHEDULE_SWEEP_AGENT_RUNS", "1m", al
 SCHEDULE_PRUNE_TASK_RESULTS = parse.duration("SCHEDULE_PRUNE_TASK_RESULTS", "1d", allow_off=True)
 # The scheduled reconciliation leaves top-ups younger than this to the browser and the webhook.
 RECONCILE_OLDER_THAN = parse.required_duration("RECONCILE_OLDER_THAN", "2m")
+
+# --- Documents and VAT (issue 22) ----------------------------------------------------------------
+# The seller printed on every tax invoice, credit note and statement (Article 59 of the UAE VAT
+# Executive Regulation asks for its name, address and TRN).
+INVOICE_SELLER_NAME = parse.raw("INVOICE_SELLER_NAME") or "NetCop Security FZ-LLC"
+INVOICE_SELLER_ADDRESS = (
+    parse.raw("INVOICE_SELLER_ADDRESS") or "Dubai Internet City, Dubai, United Arab Emirates"
+)
+INVOICE_SELLER_TRN = parse.trn("INVOICE_SELLER_TRN")
+VAT_RATE = parse.vat_rate("VAT_RATE", "5")
+# "topup": a top-up is the taxable supply (its invoice carries the VAT); "usage": a top-up is a
+# prepayment (a receipt without VAT) and the agent usage is invoiced monthly with the VAT.
+VAT_TAX_POINT = parse.choice("VAT_TAX_POINT", "topup", parse.TAX_POINTS)
+# Whether amounts charged (top-ups, agent prices) include the VAT or have it added on top.
+VAT_PRICES = parse.choice("VAT_PRICES", "inclusive", parse.PRICE_BASES)
+# How often the scheduler looks for last month's statements still to issue (they are issued once).
+SCHEDULE_MONTHLY_DOCUMENTS = parse.duration("SCHEDULE_MONTHLY_DOCUMENTS", "1h", allow_off=True)
 
 # --- Email ------------------------------------------------------------------------------------
 EMAIL_BACKEND = optional("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -423,5 +441,8 @@ LOGGING = {
         "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # issue 22: WeasyPrint logs every rendering step at INFO.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }

@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/", include("authentication.urls")),
     path("wallet/", include("wallet.urls")),
     path("agents/", include("agents.urls")),
+    path("documents/", include("documents.urls")),
     path("admin/", admin.site.urls),
     # Browsers and crawlers ask for /favicon.ico whatever the page's <link rel="icon"> says.
     path("favicon.ico", views.favicon),

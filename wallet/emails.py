@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import smtplib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import mail_admins, send_mail
+from django.core.mail import EmailMessage, mail_admins, send_mail
 from django.db import IntegrityError, transaction
 from django.template import Context, Engine
 from django.urls import reverse
@@ -53,6 +54,30 @@ DISPUTE_OPENED = "dispute_opened"
 FRAUD_WARNING_OPS = "fraud_warning_ops"
 # Issue 20. Object id "<user id>:<request time in ns>": one email per request.
 VERIFY_EMAIL = "verify_email"
+
+
+# --- hooks for apps above the wallet (issue 22: documents) ---------------------------------------
+# The wallet cannot import the apps above it; they register here from their AppConfig.ready():
+# files to attach to an email kind, and email kinds of their own that send_email delivers (retried,
+# sent once) like the wallet's. An attachment provider returns [(filename, content, mimetype)].
+AttachmentProvider = Callable[[str], list[tuple[str, bytes, str]]]
+ATTACHMENTS: dict[str, AttachmentProvider] = {}
+KINDS: dict[str, Callable[[str], bool]] = {}
+
+
+def register_attachments(kind: str, provider: AttachmentProvider) -> None:
+    ATTACHMENTS[kind] = provider
+
+
+def register_kind(kind: str, sender: Callable[[str], bool]) -> None:
+    """`sender(object_id)` sends the email and returns False when there is nothing to send."""
+    KINDS[kind] = sender
+
+
+def _attachments(kind: str, object_id) -> list[tuple[str, bytes, str]]:
+    provider = ATTACHMENTS.get(kind)
+    return provider(str(object_id)) if provider else []
+# --- end of the hooks ------------------------------------------------------------------------------
 
 
 def enqueue_email(kind: str, object_id) -> None:
@@ -102,12 +127,15 @@ def send_topup_receipt(*, topup: TopUp) -> None:
     context = {"topup": topup, "entry": entry, "name": user.username, "currency": topup.currency,
                "settings_url": _link("wallet:settings")}
     what = "automatic top-up" if topup.is_automatic else "receipt"
-    send_mail(
+    # Built before the message: a document that cannot be made fails the task, which is retried.
+    attachments = _attachments(TOPUP_RECEIPT, topup.pk)
+    EmailMessage(
         subject=f"NetCop Wallet {what}: {format_money(topup.amount, topup.currency)} added",
-        message=render_text("wallet/email/topup_receipt.txt", context),
+        body=render_text("wallet/email/topup_receipt.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[user.email],
-    )
+        to=[user.email],
+        attachments=attachments,
+    ).send()
 
 
 def send_refund_email(*, refund: CardRefund) -> None:
@@ -230,6 +258,8 @@ def send(kind: str, object_id: str) -> bool:
         return _send_issue20(kind, object_id)
     if kind == VERIFY_EMAIL:
         return send_verification(object_id)
+    if kind in KINDS:
+        return KINDS[kind](object_id)
     return _send_issue14(kind, object_id)
 
 
