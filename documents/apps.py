@@ -23,7 +23,9 @@ class DocumentsConfig(AppConfig):
         post_save.connect(
             receivers.on_card_refund_saved, sender=CardRefund, dispatch_uid="documents.on_card_refund_saved"
         )
-        post_save.connect(receivers.on_dispute_saved, sender=Dispute, dispatch_uid="documents.on_dispute_saved")
+        post_save.connect(
+            receivers.on_dispute_saved, sender=Dispute, dispatch_uid="documents.on_dispute_saved"
+        )
         emails.register_attachments(emails.TOPUP_RECEIPT, receivers.receipt_attachments)
         emails.register_kind(STATEMENT_EMAIL, receivers.send_statement_email)
         register_chore(

@@ -229,7 +229,9 @@ def issue_missing(*, limit: int = 500) -> int:
     noted_disputes = Document.objects.exclude(dispute_ref="").values("dispute_ref")
     disputes = list(
         Dispute.objects.filter(withdrawn_at__isnull=False, amount__gt=0)
-        .exclude(stripe_dispute_id__in=noted_disputes).order_by("created_at").values_list("pk", flat=True)[:limit]
+        .exclude(stripe_dispute_id__in=noted_disputes)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
     )
     for dispute_id in disputes:
         issue_dispute_documents(dispute_id=dispute_id)

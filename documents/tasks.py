@@ -46,7 +46,8 @@ def issue_refund_document(refund_id: str) -> str:
 @task()
 def issue_dispute_document(dispute_id: str) -> str:
     """The credit note of a dispute that took money back; once won, the invoice correcting it."""
-    return ", ".join(d.display_number for d in issue_dispute_documents(dispute_id=dispute_id)) or "nothing to issue"
+    issued = issue_dispute_documents(dispute_id=dispute_id)
+    return ", ".join(d.display_number for d in issued) or "nothing to issue"
 
 
 @task()
