@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "authentication",
     "wallet",
     "agents",
+    "api",  # issue 21: /api/v1/, keys and webhooks pages (above agents)
 ]
 
 MIDDLEWARE = [
@@ -394,3 +395,8 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+
+# --- API (issue 21) -----------------------------------------------------------------------------
+# Requests per API key per window (answered 429 with Retry-After past it); "off" disables it.
+API_RATE_LIMIT = parse.rate("API_RATE_LIMIT", "120/1m")
