@@ -23,7 +23,7 @@ class ApiKeyForm(forms.Form):
         help_text="The key stops working at the start of this day. Empty: until you revoke it.",
     )
     monthly_cap = forms.DecimalField(
-        label="Monthly spend cap in AED (optional)",
+        label="Monthly spend cap (optional)",
         required=False,
         min_value=0.01,
         max_value=9999999999.99,

@@ -17,7 +17,7 @@ Money = str
 
 class BalanceOut(Schema):
     balance: str = Field(pattern=MONEY, examples=["42.50"])
-    currency: Literal["AED"] = "AED"
+    currency: str = Field(description="ISO 4217 code of the wallet (WALLET_CURRENCY).")
     month_spent: str = Field(pattern=MONEY, description="Agent spending this calendar month, all keys.")
     spend_limit: str | None = Field(None, pattern=MONEY, description="The account's monthly limit.")
     key_month_spent: str = Field(pattern=MONEY, description="Spent through this key this month.")

@@ -13,6 +13,7 @@ import hashlib
 import uuid
 from typing import cast
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
@@ -74,7 +75,8 @@ api = ProblemNinjaAPI(
     version="1.0.0",
     description=(
         "Run NetCop agents and read your wallet with an API key (`Authorization: Bearer ncw_live_…`, "
-        "created at /accounts/api-keys/). Money is a decimal string in AED. Errors are RFC 9457 "
+        "created at /accounts/api-keys/). Money is a decimal string in the wallet's currency "
+        f"({settings.WALLET_CURRENCY}). Errors are RFC 9457 "
         "`application/problem+json` with a stable `code`."
     ),
     auth=ApiKeyAuth(),
@@ -199,6 +201,7 @@ def balance(request: HttpRequest):
     limit = services.spend_limit(user_id=user.pk)
     return BalanceOut(
         balance=_money(services.current_balance(user=user)),
+        currency=settings.WALLET_CURRENCY,
         month_spent=_money(services.month_spent(user_id=user.pk)),
         spend_limit=None if limit is None else _money(limit),
         key_month_spent=_money(key_month_spent(api_key_id=key.pk)),
