@@ -162,3 +162,15 @@ def test_openapi_document_is_public_and_names_every_endpoint(client):
     assert any(p["name"] == "Idempotency-Key" for p in post["parameters"])
     assert "application/problem+json" in post["responses"]["402"]["content"]
     assert doc["components"]["securitySchemes"]
+
+
+def test_history_page_and_csv_name_the_key(client, make_user, make_key, agent):
+    user = make_user(balance=Decimal("10.00"))
+    key, secret = make_key(user, name="mail gateway")
+    assert run(client, agent.slug, secret).status_code == 200
+    client.force_login(user)
+    page = client.get("/wallet/history/").content.decode()
+    assert f"via API key mail gateway ({key.prefix}…)" in page
+    csv_text = b"".join(client.get("/wallet/history/export.csv").streaming_content).decode()
+    header, first = csv_text.splitlines()[:2]
+    assert header.endswith(",API key") and first.endswith(f"mail gateway ({key.prefix}…)")
