@@ -269,7 +269,7 @@ def shown_rows(rows: list[WalletTransaction]) -> list[ShownRow]:
                 amount=format_signed_money(tx.amount, currency),
                 balance_after=format_money(tx.balance_after, currency),
                 stripe_payment_intent_id=tx.stripe_payment_intent_id,
-                api_key=labels.get(tx.api_key_id, ""),
+                api_key=labels.get(tx.api_key_id, "") if tx.api_key_id is not None else "",
             )
         )
     return shown
