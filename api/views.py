@@ -21,6 +21,7 @@ from authentication import api_keys
 from authentication.models import ApiKey
 from netcop_hub.errors import DomainError
 
+from . import docs as docs_page
 from .forms import ApiKeyForm
 
 
@@ -99,6 +100,6 @@ def revoke(request, key_id: int):
 @require_GET
 def docs(request):
     """The API reference, rendered by our own script from /api/v1/openapi.json (the CSP forbids CDNs)."""
-    return render(request, "api/docs.html")
+    return render(request, "api/docs.html", docs_page.context())
 
 

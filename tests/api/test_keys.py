@@ -126,3 +126,12 @@ def test_keys_page_refuses_another_users_key(auth_client, make_user, make_key):
     key, _ = make_key(make_user())
     auth_client.post(f"/accounts/api-keys/{key.pk}/revoke/")
     assert not ApiKey.objects.get(pk=key.pk).is_revoked
+
+
+def test_docs_page_lists_every_endpoint_and_code(client):
+    r = client.get("/api/v1/docs/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    for needle in ("POST /api/v1/agents/{slug}/runs", "GET /api/v1/balance", "Idempotency-Key",
+                   'id="insufficient_balance"', 'id="key_cap"', 'id="rate_limited"', "/api/v1/openapi.json"):
+        assert needle in html, needle
