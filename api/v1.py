@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import uuid
-from typing import cast
+from typing import Annotated, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -20,13 +21,20 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Header, NinjaAPI, Query, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from pydantic import BeforeValidator
 
 from agents import queue, services
 from agents.caps import key_month_spent
 from agents.models import Agent, AgentRun
 from authentication.models import ApiKeyScope
 from netcop_hub.errors import DomainError
-from wallet.history import decode_cursor, encode_cursor, filtered_ledger
+from wallet.history import (
+    MAX_FILTER_DATE,
+    MIN_FILTER_DATE,
+    decode_cursor,
+    encode_cursor,
+    filtered_ledger,
+)
 from wallet.models import FILTER_TYPES, ledger_kind
 
 from .auth import ApiKeyAuth, require
@@ -184,6 +192,29 @@ def _request_id(request: HttpRequest, user, header: str | None) -> uuid.UUID:
     return record.request_id
 
 
+def _iso_day_only(value):
+    # pydantic's lax date would take "0" (a Unix time) for 1 January 1970: only YYYY-MM-DD here.
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[dt.date, BeforeValidator(_iso_day_only)]
+
+
+# The filters' values, as patterns (the document lists them; anything else is a 422).
+TX_TYPES = "^(" + "|".join(re.escape(v) for v, _ in FILTER_TYPES) + ")$"
+RUN_STATUSES = "^(" + "|".join(AgentRun.Status.values) + ")$"
+
+
+def _day(value: dt.date | None) -> dt.date | None:
+    """A filter day within the history's range: a day outside it filters as its nearest bound does
+    (no ledger row is dated there)."""
+    if value is None:
+        return None
+    return min(max(value, MIN_FILTER_DATE), MAX_FILTER_DATE)
+
+
 # --- endpoints -------------------------------------------------------------------------------------
 
 
@@ -225,16 +256,15 @@ def agents(request: HttpRequest):
 @api.get("/transactions", response={200: TransactionPage, **ERRORS}, summary="Ledger rows, newest first")
 def transactions(
     request: HttpRequest,
-    type: str | None = Query(None, description=f"One of {', '.join(v for v, _ in FILTER_TYPES)}."),  # noqa: A002, B008
-    date_from: dt.date | None = Query(None, alias="from"),  # noqa: B008
-    date_to: dt.date | None = Query(None, alias="to"),  # noqa: B008
+    type: str | None = Query(None, pattern=TX_TYPES, description="A ledger type, as the history filters."),  # noqa: A002, B008
+    date_from: Day | None = Query(None, alias="from", description="First day, inclusive."),  # noqa: B008
+    date_to: Day | None = Query(None, alias="to", description="Last day, inclusive."),  # noqa: B008
     cursor: str | None = None,
     limit: int = Query(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),  # noqa: B008
 ):
     key = require(request, ApiKeyScope.HISTORY_READ)
-    if type and type not in {v for v, _ in FILTER_TYPES}:
-        raise DomainError("bad type", user_message="Unknown transaction type.")
-    qs = filtered_ledger(key.user, {"type": type, "date_from": date_from, "date_to": date_to})
+    filters = {"type": type, "date_from": _day(date_from), "date_to": _day(date_to)}
+    qs = filtered_ledger(key.user, filters)
     position = decode_cursor(cursor)
     if position is not None:
         when, pk = position
@@ -257,8 +287,8 @@ def transactions(
 @api.get("/runs", response={200: RunPage, **ERRORS}, summary="Agent runs, newest first")
 def runs(
     request: HttpRequest,
-    agent: str | None = None,
-    status: str | None = None,
+    agent: str | None = Query(None, description="An agent's slug."),  # noqa: B008
+    status: str | None = Query(None, pattern=RUN_STATUSES),  # noqa: B008
     cursor: str | None = None,
     limit: int = Query(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),  # noqa: B008
 ):
