@@ -82,10 +82,9 @@ api = ProblemNinjaAPI(
     title="NetCop Wallet API",
     version="1.0.0",
     description=(
-        "Run NetCop agents and read your wallet with an API key (`Authorization: Bearer ncw_live_…`, "
+        "Run NetCop agents and read your wallet with an API key (header Authorization: Bearer ncw_live_…, "
         "created at /accounts/api-keys/). Money is a decimal string in the wallet's currency "
-        f"({settings.WALLET_CURRENCY}). Errors are RFC 9457 "
-        "`application/problem+json` with a stable `code`."
+        f"({settings.WALLET_CURRENCY}). Errors are RFC 9457 application/problem+json with a stable code."
     ),
     auth=ApiKeyAuth(),
     urls_namespace="api-v1",
@@ -204,6 +203,7 @@ Day = Annotated[dt.date, BeforeValidator(_iso_day_only)]
 
 # The filters' values, as patterns (the document lists them; anything else is a 422).
 TX_TYPES = "^(" + "|".join(re.escape(v) for v, _ in FILTER_TYPES) + ")$"
+TX_TYPES_TEXT = "One of: " + ", ".join(v for v, _ in FILTER_TYPES) + "."
 RUN_STATUSES = "^(" + "|".join(AgentRun.Status.values) + ")$"
 
 
@@ -256,7 +256,7 @@ def agents(request: HttpRequest):
 @api.get("/transactions", response={200: TransactionPage, **ERRORS}, summary="Ledger rows, newest first")
 def transactions(
     request: HttpRequest,
-    type: str | None = Query(None, pattern=TX_TYPES, description="A ledger type, as the history filters."),  # noqa: A002, B008
+    type: str | None = Query(None, pattern=TX_TYPES, description=TX_TYPES_TEXT),  # noqa: A002, B008
     date_from: Day | None = Query(None, alias="from", description="First day, inclusive."),  # noqa: B008
     date_to: Day | None = Query(None, alias="to", description="Last day, inclusive."),  # noqa: B008
     cursor: str | None = None,
