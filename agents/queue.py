@@ -32,6 +32,7 @@ from wallet.services import credit
 from .compute import compute
 from .exceptions import RunNotCancelable
 from .models import AgentRun
+from .signals import run_finished
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,9 @@ def _refund(*, run: AgentRun, error_message: str, from_status: str, attempt: int
         return False
     run.status, run.refund_transaction = AgentRun.Status.FAILED, entry
     run.error_message, run.finished_at = error_message[:255], timezone.now()
+    # issue 21: customer webhooks (run.failed / run.canceled) listen above.
+    canceled = error_message == RUN_CANCELED
+    transaction.on_commit(partial(run_finished.send, sender=AgentRun, run=run, canceled=canceled))
     return True
 
 
@@ -142,6 +146,8 @@ def execute_queued_run(*, run_id, now=None) -> str:
         # The sweep gave up on this attempt (retried or refunded) meanwhile: the late result is dropped.
         logger.warning("agent run %s attempt %s finished after it was superseded; dropped", run.pk, attempt)
         return "superseded"
+    run.status, run.output, run.report = AgentRun.Status.SUCCEEDED, result.output, result.report
+    transaction.on_commit(partial(run_finished.send, sender=AgentRun, run=run, canceled=False))  # issue 21
     return AgentRun.Status.SUCCEEDED
 
 

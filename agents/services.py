@@ -55,6 +55,7 @@ from .exceptions import (
 from .limits import DEFAULT_MAX_INPUT_CHARS, InputLimits
 from .models import Agent, AgentRun
 from .runners import REGISTRY
+from .signals import run_finished
 
 logger = logging.getLogger(__name__)
 
@@ -421,7 +422,11 @@ def run_agent(*, user, agent: Agent, input_text, request_id, api_key=None) -> Ru
         raise AgentUnavailable(agent.slug)
     if is_queued(agent):
         return _run_queued(user=user, agent=agent, input_text=text, request_id=rid, api_key=api_key)
-    return _run_inline(user=user, agent=agent, input_text=text, request_id=rid, api_key=api_key)
+    outcome = _run_inline(user=user, agent=agent, input_text=text, request_id=rid, api_key=api_key)
+    if not outcome.duplicate:
+        # issue 21: customer webhooks (run.succeeded / run.failed) listen above.
+        transaction.on_commit(partial(run_finished.send, sender=AgentRun, run=outcome.run, canceled=False))
+    return outcome
 
 
 def agent_return_target(kwargs) -> ReturnTarget | None:

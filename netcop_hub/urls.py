@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # --- issue 21: the API (key auth only), its docs, and the key and webhook pages.
     path("accounts/api-keys/", include("api.urls")),
+    path("accounts/webhooks/", include("api.webhook_urls")),
     path("api/v1/docs/", api_views.docs, name="api_docs"),
     path("api/v1/", api_v1.urls),
     re_path(r"^api/(?P<rest>.*)$", api_not_found),

@@ -7,3 +7,7 @@ from django.dispatch import Signal
 # user's row lock. Keyword arguments: user_id, new_balance, delta (Decimal), entry (the ledger row).
 # An unwatched balance sends nothing, so a plain debit stays two statements (issue 19).
 balance_changed = Signal()
+
+# issue 21: sent after commit when a card top-up is credited (once per top-up). Keyword arguments:
+# topup, entry (its ledger row).
+topup_settled = Signal()
