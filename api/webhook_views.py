@@ -4,6 +4,7 @@ enable/disable, remove, and each endpoint's delivery log (issue 21). Session pag
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
@@ -35,7 +36,12 @@ def _page(request, form, status=200):
         (endpoint, list(WebhookDelivery.objects.filter(endpoint=endpoint)[:LOG_SHOWN]))
         for endpoint in WebhookEndpoint.objects.filter(user=request.user)
     ]
-    return render(request, "api/webhooks.html", {"form": form, "rows": rows}, status=status)
+    after = settings.WEBHOOK_DISABLE_AFTER
+    days, rest = divmod(int(after.total_seconds()), 86400)
+    hours = int(after.total_seconds()) // 3600
+    disable_after = f"{days} day{'s' if days != 1 else ''}" if days and not rest else f"{hours} hours"
+    context = {"form": form, "rows": rows, "disable_after": disable_after}
+    return render(request, "api/webhooks.html", context, status=status)
 
 
 @never_cache

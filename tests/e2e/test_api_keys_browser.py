@@ -66,3 +66,31 @@ def test_api_reference_page(live_server, page):
     assert page.get_by_role("heading", name=re.compile("NetCop Wallet API")).is_visible()
     assert page.locator("#insufficient_balance").count() == 1
     shot(page, "api-docs")
+
+
+def test_webhooks_page_add_test_and_rotate(live_server, login, make_user, settings):
+    from api.models import WebhookEndpoint
+    from tests.api.test_webhooks import Receiver
+
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    receiver = Receiver()
+    try:
+        user = make_user()
+        page = login(user)
+        page.goto(f"{live_server.url}/accounts/")
+        page.get_by_role("link", name="Webhooks").click()
+        page.get_by_label("Endpoint URL").fill(receiver.url)
+        page.get_by_label("Description (optional)").fill("SIEM")
+        page.get_by_role("button", name="Add endpoint").click()
+        assert page.get_by_text("Endpoint added").is_visible()
+        page.get_by_role("button", name="Send test event").click()
+        assert page.get_by_text("Test event queued").is_visible()
+        page.reload()
+        assert page.locator(".webhook-log").get_by_text("Delivered").is_visible()
+        assert len(receiver.requests) == 1
+        secret = WebhookEndpoint.objects.get(user=user).secret
+        page.get_by_role("button", name="Rotate secret").click()
+        assert WebhookEndpoint.objects.get(user=user).previous_secret == secret
+        shot(page, "webhooks")
+    finally:
+        receiver.close()
