@@ -190,3 +190,45 @@ def test_page_adds_an_endpoint_and_sends_a_test_event(client, make_user, receive
     other = make_user()
     client.force_login(other)
     assert client.post(f"/accounts/webhooks/{endpoint.pk}/remove/").status_code == 404
+
+
+def test_canceled_queued_run_and_low_balance_events(client, make_user, make_key, make_agent,
+                                                             receiver, settings):
+    from wallet import services
+    from wallet.models import BillingSettings
+
+    r = receiver()
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend",
+                                  "QUEUES": ["default", "agents"]}}
+    settings.AGENT_HTTP_ALLOW_PRIVATE = True
+    user = make_user(balance=Decimal("10.00"))
+    endpoint = webhooks.add_endpoint(
+        user=user, url=r.url, events=["run.canceled", "balance.low"]
+    )
+    remote = make_agent(slug="remote", runner="http", config={"url": "http://127.0.0.1:9/x"}, price=Decimal("7.00"))
+    _, secret = make_key(user)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    BillingSettings.objects.create(user=user, low_balance_alert=Decimal("5.00"))
+    run = client.post(f"/api/v1/agents/{remote.slug}/runs", {"input": "x"}, content_type="application/json", **auth)
+    assert run.status_code == 202
+    client.post(run.json()["cancel_url"], **auth)
+    # The dummy task backend runs nothing: the chore sends what is due.
+    webhooks.retry_webhooks.call()
+    types = sorted(json.loads(body)["type"] for _, body in r.requests)
+    assert types == ["balance.low", "run.canceled"], types
+    assert all(verify(endpoint.secret, h, b) for h, b in r.requests)
+    del services
+
+
+def test_a_card_topup_sends_topup_succeeded(make_user, receiver, stripe_sandbox):
+    from wallet import services
+
+    r = receiver()
+    user = make_user()
+    endpoint = webhooks.add_endpoint(user=user, url=r.url, events=["topup.succeeded"])
+    result = services.start_topup(user=user, amount="40.00", payment_method_id="pm_card_visa", idempotency_key="w-1")
+    assert result.credited_now
+    (headers, body), = r.requests
+    event = json.loads(body)
+    assert event["type"] == "topup.succeeded" and event["data"]["amount"] == "40.00"
+    assert event["data"]["balance_after"] == "40.00" and verify(endpoint.secret, headers, body)
