@@ -104,7 +104,7 @@ def _refund(*, run: AgentRun, error_message: str, from_status: str, attempt: int
     run.error_message, run.finished_at = error_message[:255], timezone.now()
     # issue 21: customer webhooks (run.failed / run.canceled) listen above.
     canceled = error_message == RUN_CANCELED
-    transaction.on_commit(partial(run_finished.send, sender=AgentRun, run=run, canceled=canceled))
+    transaction.on_commit(partial(run_finished.send_robust, sender=AgentRun, run=run, canceled=canceled))
     return True
 
 
@@ -147,7 +147,8 @@ def execute_queued_run(*, run_id, now=None) -> str:
         logger.warning("agent run %s attempt %s finished after it was superseded; dropped", run.pk, attempt)
         return "superseded"
     run.status, run.output, run.report = AgentRun.Status.SUCCEEDED, result.output, result.report
-    transaction.on_commit(partial(run_finished.send, sender=AgentRun, run=run, canceled=False))  # issue 21
+    # issue 21: customer webhooks (run.succeeded) listen above.
+    transaction.on_commit(partial(run_finished.send_robust, sender=AgentRun, run=run, canceled=False))
     return AgentRun.Status.SUCCEEDED
 
 

@@ -425,7 +425,8 @@ def run_agent(*, user, agent: Agent, input_text, request_id, api_key=None) -> Ru
     outcome = _run_inline(user=user, agent=agent, input_text=text, request_id=rid, api_key=api_key)
     if not outcome.duplicate:
         # issue 21: customer webhooks (run.succeeded / run.failed) listen above.
-        transaction.on_commit(partial(run_finished.send, sender=AgentRun, run=outcome.run, canceled=False))
+        finished = partial(run_finished.send_robust, sender=AgentRun, run=outcome.run, canceled=False)
+        transaction.on_commit(finished)
     return outcome
 
 

@@ -2,6 +2,7 @@
 
 from django.dispatch import Signal
 
-# Sent after commit when a run reaches its end (succeeded, or failed: with `canceled` True when the
-# owner canceled it), once per run however it got there. Keyword arguments: run, canceled.
+# Sent with send_robust (a receiver's failure is logged, never the caller's error) after commit when
+# a run reaches its end (succeeded, or failed: with `canceled` True when the owner canceled it), once
+# per run however it got there. Keyword arguments: run, canceled.
 run_finished = Signal()

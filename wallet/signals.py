@@ -8,6 +8,6 @@ from django.dispatch import Signal
 # An unwatched balance sends nothing, so a plain debit stays two statements (issue 19).
 balance_changed = Signal()
 
-# issue 21: sent after commit when a card top-up is credited (once per top-up). Keyword arguments:
-# topup, entry (its ledger row).
+# issue 21: sent with send_robust (a receiver's failure is logged, never the payer's error) after
+# commit when a card top-up is credited, once per top-up. Keyword arguments: topup, entry.
 topup_settled = Signal()

@@ -232,3 +232,22 @@ def test_a_card_topup_sends_topup_succeeded(make_user, receiver, stripe_sandbox)
     event = json.loads(body)
     assert event["type"] == "topup.succeeded" and event["data"]["amount"] == "40.00"
     assert event["data"]["balance_after"] == "40.00" and verify(endpoint.secret, headers, body)
+
+
+def test_a_failing_webhook_receiver_never_fails_the_run(client, make_user, make_key, make_agent, receiver,
+                                                        monkeypatch):
+    r = receiver()
+    user = make_user(balance=Decimal("10.00"))
+    agent = make_agent()
+    webhooks.add_endpoint(user=user, url=r.url, events=["run.succeeded"])
+    _, secret = make_key(user)
+
+    def broken(**kwargs):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(webhooks, "emit", broken)
+    answer = client.post(
+        f"/api/v1/agents/{agent.slug}/runs", {"input": "http://paypa1.com/login"},
+        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+    assert answer.status_code == 200 and answer.json()["status"] == "succeeded"

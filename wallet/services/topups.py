@@ -300,7 +300,7 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
             # After commit: a task sends the receipt, so a mail outage never touches the payment.
             transaction.on_commit(lambda: enqueue_email(TOPUP_RECEIPT, topup.pk))
             # issue 21: customer webhooks (topup.succeeded) listen above.
-            transaction.on_commit(lambda: topup_settled.send(sender=TopUp, topup=topup, entry=entry))
+            transaction.on_commit(lambda: topup_settled.send_robust(sender=TopUp, topup=topup, entry=entry))
             return SettleResult(topup=topup, credited_now=True, new_balance=entry.balance_after)
 
         if topup.is_final:
