@@ -135,3 +135,13 @@ def test_docs_page_lists_every_endpoint_and_code(client):
     for needle in ("POST /api/v1/agents/{slug}/runs", "GET /api/v1/balance", "Idempotency-Key",
                    'id="insufficient_balance"', 'id="key_cap"', 'id="rate_limited"', "/api/v1/openapi.json"):
         assert needle in html, needle
+
+
+def test_admin_shows_keys_without_their_hash_and_refuses_edits(admin_client, make_user, make_key):
+    key, secret = make_key(make_user(), name="gateway")
+    listing = admin_client.get("/admin/authentication/apikey/")
+    assert listing.status_code == 200 and key.prefix in listing.content.decode()
+    detail = admin_client.get(f"/admin/authentication/apikey/{key.pk}/change/").content.decode()
+    assert key.secret_hash not in detail and secret not in detail
+    assert admin_client.get("/admin/authentication/apikey/add/").status_code == 403
+    assert admin_client.get("/admin/api/webhookdelivery/").status_code == 200
