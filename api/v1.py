@@ -336,6 +336,9 @@ def create_run(
     run = outcome.run
     run.api_key = run.api_key if run.api_key_id != key.pk else key
     body = _run_out(run)
+    if outcome.duplicate:
+        # The answer to an earlier request with this Idempotency-Key: nothing was charged now.
+        response["Idempotent-Replayed"] = "true"
     if run.is_finished:
         return Status(200, body)
     response["Location"] = body.status_url

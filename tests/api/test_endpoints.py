@@ -28,8 +28,10 @@ def test_inline_run_charges_once_and_records_the_key(client, make_user, make_key
     body = r.json()
     assert body["status"] == "succeeded" and body["charged"] == "2.50" and body["report"]
     assert body["api_key"] == f"test key ({key.prefix}…)"
+    assert "Idempotent-Replayed" not in r
     again = run(client, agent.slug, secret, key="order-1")
     assert again.status_code == 200 and again.json()["id"] == body["id"]
+    assert again["Idempotent-Replayed"] == "true"
     charges = WalletTransaction.objects.filter(user=user, type=TxType.AGENT_USAGE)
     assert charges.count() == 1 and charges.get().api_key_id == key.pk
     assert AgentRun.objects.get(pk=body["id"]).api_key_id == key.pk
