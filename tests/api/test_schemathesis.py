@@ -11,8 +11,6 @@ import schemathesis
 from hypothesis import HealthCheck
 from hypothesis import settings as hsettings
 
-from tests.conftest import IMMEDIATE_TASKS  # noqa: F401 - tasks run on commit, in the server thread
-
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
