@@ -11,7 +11,7 @@ class ApiConfig(AppConfig):
         from agents.signals import run_finished
         from netcop_hub import urlguard
         from wallet.scheduler import register_chore
-        from wallet.signals import balance_changed, topup_settled
+        from wallet.signals import low_balance, topup_settled
 
         from . import receivers
         from .webhooks import retry_webhooks
@@ -19,5 +19,5 @@ class ApiConfig(AppConfig):
         urlguard.answer_problems_under("/api/")
         run_finished.connect(receivers.on_run_finished, dispatch_uid="api.webhooks.run_finished")
         topup_settled.connect(receivers.on_topup_settled, dispatch_uid="api.webhooks.topup_settled")
-        balance_changed.connect(receivers.on_balance_changed, dispatch_uid="api.webhooks.balance_changed")
+        low_balance.connect(receivers.on_low_balance, dispatch_uid="api.webhooks.low_balance")
         register_chore(name="retry_webhooks", task=retry_webhooks, setting="SCHEDULE_RETRY_WEBHOOKS")

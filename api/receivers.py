@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-from django.db import transaction
-
-from wallet.models import BillingSettings
-
 from . import webhooks
 from .models import WebhookEvent
 
@@ -54,15 +48,11 @@ def on_topup_settled(sender, *, topup, entry, **kwargs) -> None:
         )
 
 
-def on_balance_changed(sender, *, user_id, new_balance, delta, entry, **kwargs) -> None:
-    """In the change's transaction (sent only for a watched balance, i.e. one with an alert): the
-    debit that crosses the low-balance alert sends balance.low, after commit."""
-    if delta >= 0 or not _wants(user_id, WebhookEvent.BALANCE_LOW):
-        return
-    alert = BillingSettings.objects.filter(pk=user_id).values_list("low_balance_alert", flat=True).first()
-    if alert is not None and new_balance < alert <= new_balance - delta:
-        data = {"balance": f"{new_balance:.2f}", "alert_below": f"{alert:.2f}",
-                "transaction_id": str(entry.pk)}
-        transaction.on_commit(
-            partial(webhooks.emit, user_id=user_id, event_type=WebhookEvent.BALANCE_LOW, data=data)
+def on_low_balance(sender, *, user_id, balance, alert, entry, **kwargs) -> None:
+    """After the commit of the debit that crossed the owner's low-balance alert (once per crossing)."""
+    if _wants(user_id, WebhookEvent.BALANCE_LOW):
+        webhooks.emit(
+            user_id=user_id, event_type=WebhookEvent.BALANCE_LOW,
+            data={"balance": f"{balance:.2f}", "alert_below": f"{alert:.2f}",
+                  "transaction_id": str(entry.pk)},
         )
