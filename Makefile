@@ -27,7 +27,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/bandit -q -r authentication wallet documents agents netcop_hub -c pyproject.toml
+	$(VENV)/bin/bandit -q -r authentication wallet documents agents api netcop_hub -c pyproject.toml
 
 typecheck: install
 	$(VENV)/bin/mypy

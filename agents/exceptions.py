@@ -132,3 +132,26 @@ class SpendLimitReached(AgentError):
             "settings_url": settings_url,
             "settings_label": RAISE_LIMIT,
         }
+
+
+class KeyCapReached(AgentError):
+    """The run would take this month's spending through one API key past the key's own cap (issue 21);
+    nothing was charged."""
+
+    status = 402
+    code = "key_cap"
+    default_message = "This run would go over the API key's monthly cap."
+
+    def __init__(self, *, limit, spent):
+        super().__init__(
+            f"API key cap of {format_money(limit)} reached.",
+            user_message=(
+                f"This run would go over this API key's monthly cap of {format_money(limit)} "
+                f"({format_money(spent)} used this month)."
+            ),
+        )
+        self.limit = limit
+        self.spent = spent
+
+    def details(self) -> dict[str, Any]:
+        return {"limit": str(self.limit), "spent": str(self.spent)}

@@ -140,6 +140,15 @@ class AgentRun(models.Model):
     )
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # --- issue 21: the API key that asked for this run (None: the page). PROTECT, like the ledger's.
+    api_key = models.ForeignKey(
+        "authentication.ApiKey",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="runs",
+        help_text="The API key that started this run, if any.",
+    )
 
     class Meta:
         verbose_name = "agent run"

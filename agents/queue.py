@@ -35,6 +35,7 @@ from wallet.services import credit
 from .compute import compute
 from .exceptions import RunNotCancelable
 from .models import AgentRun
+from .signals import run_finished
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,9 @@ def _refund(*, run: AgentRun, error_message: str, from_status: str, attempt: int
         return False
     run.status, run.refund_transaction = AgentRun.Status.FAILED, entry
     run.error_message, run.finished_at = error_message[:255], timezone.now()
+    # issue 21: customer webhooks (run.failed / run.canceled) listen above.
+    canceled = error_message == RUN_CANCELED
+    transaction.on_commit(partial(run_finished.send_robust, sender=AgentRun, run=run, canceled=canceled))
     return True
 
 
@@ -157,6 +161,9 @@ def execute_queued_run(*, run_id, now=None, heartbeat: bool = True) -> str:
         # The sweep gave up on this attempt (retried or refunded) meanwhile: the late result is dropped.
         logger.warning("agent run %s attempt %s finished after it was superseded; dropped", run.pk, attempt)
         return "superseded"
+    run.status, run.output, run.report = AgentRun.Status.SUCCEEDED, result.output, result.report
+    # issue 21: customer webhooks (run.succeeded) listen above.
+    transaction.on_commit(partial(run_finished.send_robust, sender=AgentRun, run=run, canceled=False))
     return AgentRun.Status.SUCCEEDED
 
 

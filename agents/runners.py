@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from http.client import HTTPException
 from urllib.parse import urlsplit
 
@@ -172,13 +173,14 @@ def private_host(host: str) -> bool:
 # socket._GLOBAL_DEFAULT_TIMEOUT: the private sentinel http.client passes for "no timeout given";
 # typeshed does not declare it, hence the two ignores.
 def _guarded_create_connection(
-    address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None  # type: ignore[attr-defined]
+    address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None,  # type: ignore[attr-defined]
+    *, allow_private=_allow_private,
 ):
     """socket.create_connection, but every resolved address must be public (unless allowed), and
     the socket connects to the very address that was checked: no second lookup."""
     host, port = address
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    if not _allow_private():
+    if not allow_private():
         refused = [
             str(info[4][0]) for info in infos
             if not is_public_ip(ipaddress.ip_address(str(info[4][0]).split("%")[0]))
@@ -237,6 +239,32 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(
     urllib.request.ProxyHandler({}), _NoRedirect, _GuardedHTTPHandler, _GuardedHTTPSHandler
 )
+
+
+def guarded_opener(allow_private) -> urllib.request.OpenerDirector:
+    """This guard for another caller (customer webhooks, issue 21): public addresses only unless
+    `allow_private()` is true, checked after DNS and connected to exactly; no proxy, no redirects."""
+    create = partial(_guarded_create_connection, allow_private=allow_private)
+
+    class Connection(http.client.HTTPConnection):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._create_connection = create
+
+    class TLSConnection(http.client.HTTPSConnection):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._create_connection = create
+
+    class Handler(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(Connection, req)
+
+    class TLSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(TLSConnection, req, context=self._context)  # type: ignore[attr-defined]
+
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect, Handler, TLSHandler)
 
 
 def _validate_http_config(config: dict) -> list[str]:

@@ -41,18 +41,21 @@ from wallet.return_targets import ReturnTarget
 from wallet.services import CENT, billing, debit, holds, lock_user, to_money
 
 from . import queue
+from .caps import check_key_cap
 from .compute import compute
 from .exceptions import (
     AgentUnavailable,
     InputTooLong,
     InvalidAgentInput,
     InvalidRequestId,
+    KeyCapReached,
     RequestIdReused,
     SpendLimitReached,
 )
 from .limits import DEFAULT_MAX_INPUT_CHARS, InputLimits
 from .models import Agent, AgentRun
 from .runners import REGISTRY
+from .signals import run_finished
 
 logger = logging.getLogger(__name__)
 
@@ -300,7 +303,9 @@ def _insert_run(run: AgentRun) -> AgentRun:
     return run
 
 
-def _charge(*, user, agent: Agent, request_id: uuid.UUID, price: Decimal, **run_fields) -> RunOutcome:
+def _charge(
+    *, user, agent: Agent, request_id: uuid.UUID, price: Decimal, api_key=None, **run_fields
+) -> RunOutcome:
     """The one transaction of every paid run: spend limit, debit and the run row, or none of them.
 
     No look-up first: a repeated request_id is rare, and the unique (user, request_id) constraint
@@ -312,6 +317,7 @@ def _charge(*, user, agent: Agent, request_id: uuid.UUID, price: Decimal, **run_
             # next (SpendLimitReached propagates: nothing charged).
             limit = spend_limit_for(agent=agent, user_id=user.pk)
             check_spend_limit(user_id=user.pk, price=price, limit=limit)
+            check_key_cap(user_id=user.pk, api_key=api_key, price=price)
             # No savepoint: any error here leaves this transaction, rolling back debit and run.
             entry = debit(
                 user=user,
@@ -319,11 +325,12 @@ def _charge(*, user, agent: Agent, request_id: uuid.UUID, price: Decimal, **run_
                 type=TxType.AGENT_USAGE,
                 description=f"Agent run: {agent.name}",
                 savepoint=False,
+                api_key_id=getattr(api_key, "pk", None),
             )
             run = _insert_run(
                 AgentRun(
                     user=user, agent=agent, request_id=request_id, price=price, charge_transaction=entry,
-                    **run_fields,
+                    api_key=api_key, **run_fields,
                 )
             )
             if run.status == AgentRun.Status.QUEUED:
@@ -336,7 +343,7 @@ def _charge(*, user, agent: Agent, request_id: uuid.UUID, price: Decimal, **run_
         if outcome is None:
             raise
         return outcome
-    except SpendLimitReached:
+    except (SpendLimitReached, KeyCapReached):
         # A twin with this request id may have used the month's last room: that run is the answer.
         outcome = _duplicate(user=user, agent=agent, request_id=request_id)
         if outcome is None:
@@ -350,7 +357,7 @@ def _charge(*, user, agent: Agent, request_id: uuid.UUID, price: Decimal, **run_
     return RunOutcome(run=run, new_balance=entry.balance_after)
 
 
-def _run_inline(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> RunOutcome:
+def _run_inline(*, user, agent: Agent, input_text: str, request_id: uuid.UUID, api_key=None) -> RunOutcome:
     """Compute, then charge and record in one transaction (see the module docstring)."""
     price = to_money(agent.price)
     # 1. The balance the request loaded (the session's user row, no extra query). A stale object
@@ -370,7 +377,8 @@ def _run_inline(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -
             with transaction.atomic():
                 run = AgentRun.objects.create(
                     user=user, agent=agent, request_id=request_id, input=stored_input, price=price,
-                    status=AgentRun.Status.FAILED, error_message=result.error[:255], finished_at=now,
+                    api_key=api_key, status=AgentRun.Status.FAILED, error_message=result.error[:255],
+                    finished_at=now,
                 )
         except IntegrityError:
             outcome = _duplicate(user=user, agent=agent, request_id=request_id)
@@ -380,15 +388,15 @@ def _run_inline(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -
         return RunOutcome(run=run, new_balance=current_balance(user=user))
     # 3. One transaction, one commit: the debit and the finished run, or neither.
     return _charge(
-        user=user, agent=agent, request_id=request_id, price=price, input=stored_input,
+        user=user, agent=agent, request_id=request_id, price=price, input=stored_input, api_key=api_key,
         status=AgentRun.Status.SUCCEEDED, output=result.output, report=result.report, finished_at=now,
     )
 
 
-def _run_queued(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -> RunOutcome:
+def _run_queued(*, user, agent: Agent, input_text: str, request_id: uuid.UUID, api_key=None) -> RunOutcome:
     """Charge and record the run `queued`; the queue runs it after commit (see the module docstring)."""
     outcome = _charge(
-        user=user, agent=agent, request_id=request_id, price=to_money(agent.price),
+        user=user, agent=agent, request_id=request_id, price=to_money(agent.price), api_key=api_key,
         input=_stored_input(agent, input_text), status=AgentRun.Status.QUEUED, queued_at=timezone.now(),
     )
     if outcome.run.was_refunded and not outcome.duplicate:
@@ -397,7 +405,7 @@ def _run_queued(*, user, agent: Agent, input_text: str, request_id: uuid.UUID) -
     return outcome
 
 
-def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
+def run_agent(*, user, agent: Agent, input_text, request_id, api_key=None) -> RunOutcome:
     """Charge the agent's price once per (user, request_id) for a run that succeeds.
 
     An inline agent is computed first and charged with its recorded result in one transaction; a
@@ -417,8 +425,13 @@ def run_agent(*, user, agent: Agent, input_text, request_id) -> RunOutcome:
         raise AgentUnavailable(agent.slug)
     _check_standing(user=user, agent=agent)
     if is_queued(agent):
-        return _run_queued(user=user, agent=agent, input_text=text, request_id=rid)
-    return _run_inline(user=user, agent=agent, input_text=text, request_id=rid)
+        return _run_queued(user=user, agent=agent, input_text=text, request_id=rid, api_key=api_key)
+    outcome = _run_inline(user=user, agent=agent, input_text=text, request_id=rid, api_key=api_key)
+    if not outcome.duplicate:
+        # issue 21: customer webhooks (run.succeeded / run.failed) listen above.
+        finished = partial(run_finished.send_robust, sender=AgentRun, run=outcome.run, canceled=False)
+        transaction.on_commit(finished)
+    return outcome
 
 
 def _check_standing(*, user, agent: Agent) -> None:

@@ -180,3 +180,66 @@ def ledger_door() -> LedgerDoor:
     if _ledger_door is None:
         raise ImproperlyConfigured("User balance methods need the wallet app in INSTALLED_APPS.")
     return _ledger_door
+
+
+# --- API keys (issue 21) -------------------------------------------------------------------------
+# Keys are account credentials, so they live here, below the wallet and the agents: ledger rows and
+# agent runs point at the key that caused them without an upward import. Issued, checked and revoked
+# by authentication.api_keys; only a keyed hash of the secret is stored.
+
+
+class ApiKeyScope(models.TextChoices):
+    AGENTS_RUN = "agents:run", "Run agents (spends money)"
+    WALLET_READ = "wallet:read", "Read the balance and limits"
+    HISTORY_READ = "history:read", "Read transactions and runs"
+
+
+class ApiKey(models.Model):
+    """A credential for /api/v1/: its secret is shown once and stored as HMAC-SHA256 only.
+
+    Never deleted once used (ledger rows and runs keep pointing at it, on_delete PROTECT): revoked."""
+
+    user = models.ForeignKey(
+        "authentication.User", on_delete=models.PROTECT, related_name="api_keys", db_index=False
+    )
+    name = models.CharField(max_length=100, help_text="The owner's label, e.g. “mail gateway”.")
+    # What the owner and a secret scanner recognise: "ncw_live_" and the secret's first characters.
+    prefix = models.CharField(max_length=24, help_text="The start of the key, shown in lists.")
+    secret_hash = models.CharField(max_length=64, editable=False, help_text="HMAC-SHA256 of the key.")
+    scopes = models.JSONField(default=list, help_text="What the key may do (ApiKeyScope values).")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    monthly_cap = models.DecimalField(
+        "monthly spend cap",
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="AED of agent runs this key may spend per calendar month; empty: no cap of its own.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="apikey_user_created_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["secret_hash"], name="apikey_unique_secret_hash"),
+            # A cap of zero would be a revoked key that still looks usable; no cap is NULL.
+            models.CheckConstraint(
+                condition=models.Q(monthly_cap__isnull=True) | models.Q(monthly_cap__gt=0),
+                name="apikey_cap_positive",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in (self.scopes or [])

@@ -27,6 +27,7 @@ import urllib.request
 import uuid
 from decimal import Decimal
 
+import api_bench
 from bench_report import Report, loadavg
 from wrk_load import wrk
 
@@ -423,7 +424,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per HTTP measurement")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
     parser.add_argument("--topups", type=int, default=100)
-    parser.add_argument("--only", default="agent,queued,ledger,history,csv,topup")
+    parser.add_argument("--only", default="agent,queued,ledger,history,csv,topup,api")
     args = parser.parse_args()
     only = set(args.only.split(","))
     report = Report(sys.argv[1:])
@@ -489,6 +490,10 @@ def main() -> int:
             "history": ("history_100k", lambda: bench_history(base, env, args.seconds)),
             "csv": ("csv_100k", lambda: bench_csv(env)),
             "topup": ("topup_overhead", lambda: bench_topup(base, topup_session, stripe_url, args.topups)),
+            # issue 21
+            "api": ("api_agent_vs_noop", lambda: api_bench.bench_api_agent_vs_noop(
+                base, env, args.seconds, django_shell=django_shell, manage=manage, balance_of=balance_of,
+                succeeded_runs=succeeded_runs, email=BENCH_EMAIL)),
         }
         for name, (key, measure) in measurements.items():
             if name in only:

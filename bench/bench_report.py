@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import api_bench
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -115,6 +117,9 @@ class Report:
 
     def add_rows(self, name: str, data: dict) -> None:
         getattr(self, f"_rows_{name}")(data)
+
+    def _rows_api(self, data: dict) -> None:  # issue 21 (bench/api_bench.py)
+        api_bench.rows(self, data)
 
     def _rows_agent(self, data: dict) -> None:
         for clients, target in ((8, "ratio >= 0.5"), (32, "ratio >= 0.6, p99 <= 50 ms")):

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "wallet",
     "documents",
     "agents",
+    "api",  # issue 21: /api/v1/, keys and webhooks pages (above agents)
 ]
 
 MIDDLEWARE = [
@@ -446,3 +447,14 @@ LOGGING = {
         "fontTools": {"level": "WARNING"},
     },
 }
+
+
+# --- API (issue 21) -----------------------------------------------------------------------------
+# Requests per API key per window (answered 429 with Retry-After past it); "off" disables it.
+API_RATE_LIMIT = parse.rate("API_RATE_LIMIT", "120/1m")
+# Customer webhooks: an endpoint whose every delivery failed for this long is disabled (owner emailed);
+# the chore retrying due deliveries runs this often. WEBHOOK_ALLOW_PRIVATE lets webhooks reach
+# private/loopback addresses (tests and local receivers only; never in production).
+WEBHOOK_DISABLE_AFTER = parse.required_duration("WEBHOOK_DISABLE_AFTER", "3d")
+SCHEDULE_RETRY_WEBHOOKS = parse.duration("SCHEDULE_RETRY_WEBHOOKS", "1m", allow_off=True)
+WEBHOOK_ALLOW_PRIVATE = optional("WEBHOOK_ALLOW_PRIVATE", False, cast=bool)

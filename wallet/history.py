@@ -22,6 +22,8 @@ from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from authentication.models import ApiKey
+
 from .models import FILTER_TYPES, TopUp, TxType, WalletTransaction, kind_filter, ledger_kind
 from .money import format_money, format_signed_money
 
@@ -241,12 +243,16 @@ class ShownRow:
     amount: str  # "+100.00 AED" / "−5.00 AED"
     balance_after: str
     stripe_payment_intent_id: str
+    api_key: str = ""  # issue 21: "name (ncw_live_ab12cd34…)" for a row an API key caused
 
 
 def shown_rows(rows: list[WalletTransaction]) -> list[ShownRow]:
     """The page's rows ready for the template (no queries)."""
     tz = timezone.get_current_timezone()
     currency = settings.WALLET_CURRENCY
+    # One query, only for a page that has rows an API key caused (none on most pages).
+    key_ids = {tx.api_key_id for tx in rows if tx.api_key_id is not None}
+    labels = api_key_labels(ApiKey.objects.filter(pk__in=key_ids)) if key_ids else {}
     shown = []
     for tx in rows:
         local = timezone.localtime(tx.created_at, tz)
@@ -263,9 +269,15 @@ def shown_rows(rows: list[WalletTransaction]) -> list[ShownRow]:
                 amount=format_signed_money(tx.amount, currency),
                 balance_after=format_money(tx.balance_after, currency),
                 stripe_payment_intent_id=tx.stripe_payment_intent_id,
+                api_key=labels.get(tx.api_key_id, "") if tx.api_key_id is not None else "",
             )
         )
     return shown
+
+
+def api_key_labels(keys) -> dict[int, str]:
+    """{key id: "name (prefix…)"}: how the history and its CSV name the API key behind a row."""
+    return {k.pk: f"{k.name} ({k.prefix}…)" for k in keys}
 
 
 def problem_topups(user) -> list[TopUp]:
@@ -352,6 +364,7 @@ CSV_HEADER = [
     "Currency",
     "Balance after",
     "Stripe PaymentIntent",
+    "API key",  # issue 21: the key that caused the row (empty for the pages)
 ]
 # Spreadsheets treat a cell starting with one of these as a formula (CWE-1236).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -395,9 +408,16 @@ def csv_rows(qs: QuerySet, currency: str) -> Iterator[str]:
         "amount",
         "balance_after",
         "stripe_payment_intent_id",
+        "api_key_id",
     )
+    key_labels: dict[int, str] = {}
     lines = rows.iterator(chunk_size=CSV_CHUNK_SIZE)
     while chunk := list(islice(lines, CSV_CHUNK_SIZE)):
+        # The API keys named in this chunk and not yet known: one small query, and none at all for
+        # a ledger no key has touched (the export stays one read of the ledger).
+        missing = {row[-1] for row in chunk if row[-1] is not None and row[-1] not in key_labels}
+        if missing:
+            key_labels.update(api_key_labels(ApiKey.objects.filter(pk__in=missing)))
         buffer.seek(0)
         buffer.truncate()
         writer.writerows(
@@ -411,7 +431,8 @@ def csv_rows(qs: QuerySet, currency: str) -> Iterator[str]:
                 currency,
                 f"{Decimal(balance_after).quantize(CENT):f}",
                 csv_safe(intent),
+                csv_safe(key_labels.get(key_id, "")),
             ]
-            for created_at, pk, tx_type, description, amount, balance_after, intent in chunk
+            for created_at, pk, tx_type, description, amount, balance_after, intent, key_id in chunk
         )
         yield buffer.getvalue()

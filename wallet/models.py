@@ -108,6 +108,17 @@ class WalletTransaction(models.Model):
         help_text="Staff member who made an adjustment or refund.",
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=False)
+    # --- issue 21: the API key that caused this row (None: a page, a webhook, staff). PROTECT:
+    # ledger rows are never edited, so a used key is revoked, never deleted.
+    api_key = models.ForeignKey(
+        "authentication.ApiKey",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text="The API key that made this change, if any.",
+    )
 
     objects = LedgerQuerySet.as_manager()
 

@@ -11,7 +11,7 @@ import pathlib
 import grimp
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-PACKAGES = ("netcop_hub", "authentication", "wallet", "agents")
+PACKAGES = ("netcop_hub", "authentication", "wallet", "agents", "api")
 
 
 def _cycles(graph) -> list[list[str]]:

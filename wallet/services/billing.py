@@ -41,6 +41,7 @@ from ..exceptions import (
 )
 from ..models import BillingSettings, TopUp, TxType, WalletTransaction
 from ..money import CENT, format_money
+from ..signals import low_balance
 from . import ledger
 from .cards import (  # noqa: F401 - the billing API callers know; cards own them
     CardNotFound,
@@ -200,6 +201,11 @@ def on_balance_changed(
                 low_balance_alerted=True
             ):
                 transaction.on_commit(partial(enqueue_email, LOW_BALANCE, entry.pk))
+                # issue 21: customer webhooks (balance.low) listen above; the same one crossing.
+                transaction.on_commit(partial(
+                    low_balance.send_robust, sender=BillingSettings, user_id=user_id, balance=new_balance,
+                    alert=alert, entry=entry,
+                ))
         elif new_balance >= alert and billing.low_balance_alerted:
             BillingSettings.objects.filter(pk=user_id).update(low_balance_alerted=False)
     # Only spending recharges (issue 18): a refund to the card, an adjustment or a dispute that

@@ -92,6 +92,7 @@ def apply_change(
     created_by=None,
     savepoint: bool = True,
     ceiling: Decimal = MAX_AMOUNT,
+    api_key_id: int | None = None,
 ) -> WalletTransaction:
     """Change one balance by `delta` and append its ledger row, atomically. Caller validated delta.
 
@@ -100,6 +101,7 @@ def apply_change(
     value no converter can read back on SQLite); credits a person asks for pass max_balance().
     savepoint=False (for callers composing this into their own transaction and letting every
     exception propagate out of it) saves the SAVEPOINT/RELEASE round trips on hot paths.
+    api_key_id: the API key that caused the change (issue 21), recorded on the row; None for pages.
     """
     User = get_user_model()
     now = timezone.now()
@@ -112,6 +114,7 @@ def apply_change(
         description=description[:255],
         stripe_payment_intent_id=stripe_payment_intent_id,
         created_by=created_by,
+        api_key_id=api_key_id,
     )
     with transaction.atomic(savepoint=savepoint):
         if connection.vendor == "postgresql":
@@ -197,6 +200,7 @@ def debit(
     stripe_payment_intent_id: str = "",
     created_by=None,
     savepoint: bool = True,
+    api_key_id: int | None = None,
 ) -> WalletTransaction:
     """Take a positive `amount` from the wallet; raises InsufficientBalance rather than go below 0."""
     return apply_change(
@@ -207,6 +211,7 @@ def debit(
         stripe_payment_intent_id=stripe_payment_intent_id,
         created_by=created_by,
         savepoint=savepoint,
+        api_key_id=api_key_id,
     )
 
 

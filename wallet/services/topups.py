@@ -32,6 +32,7 @@ from ..exceptions import (
 from ..models import CardRefund, PaymentOrigin, TopUp, TxType
 from ..money import MAX_AMOUNT, format_money, parse_amount, to_money, topup_range_message
 from ..payments import BrowserConfig, Intent, IntentStatus
+from ..signals import topup_settled
 from . import card_testing, cards, disputes, holds, ledger, recharge_failures, refunds
 
 logger = logging.getLogger(__name__)
@@ -336,6 +337,8 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
                 cards.record_recharge_success(user_id=topup.user_id)
             # After commit: a task sends the receipt, so a mail outage never touches the payment.
             transaction.on_commit(lambda: enqueue_email(TOPUP_RECEIPT, topup.pk))
+            # issue 21: customer webhooks (topup.succeeded) listen above.
+            transaction.on_commit(lambda: topup_settled.send_robust(sender=TopUp, topup=topup, entry=entry))
             return SettleResult(
                 topup=topup, credited_now=True, new_balance=entry.balance_after - repaid
             )
