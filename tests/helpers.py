@@ -184,3 +184,16 @@ def elements(html: str):
     tree = _Tree()
     tree.feed(html)
     return tree.elements
+
+
+def only_chores(settings, **schedules):
+    """Turn every scheduled chore off (each SCHEDULE_* setting), then on again as given, e.g.
+    only_chores(settings, SCHEDULE_RECONCILE_TOPUPS=timedelta(minutes=5)): a test about some chores
+    stays right when another feature registers a chore of its own."""
+    from django.conf import settings as live
+
+    for name in dir(live):
+        if name.startswith("SCHEDULE_"):
+            setattr(settings, name, None)
+    for name, value in schedules.items():
+        setattr(settings, name, value)

@@ -14,6 +14,7 @@ from agents.exceptions import RunNotCancelable
 from agents.models import Agent, AgentRun
 from agents.tasks import execute_run
 from tests.concurrency import run_concurrently
+from tests.helpers import only_chores
 from tests.workers import wait_for
 from wallet import scheduler
 from wallet.models import ChoreSlot, TopUp, TxType, WalletTransaction
@@ -324,10 +325,7 @@ def test_worker_refunds_a_run_that_waited_past_the_limit(funded, transactional_d
 
 
 def test_scheduler_claims_each_slot_once_across_hosts(db, settings):
-    settings.SCHEDULE_RECONCILE_TOPUPS = timedelta(minutes=5)
-    settings.SCHEDULE_SWEEP_AGENT_RUNS = None
-    settings.SCHEDULE_PRUNE_TASK_RESULTS = None
-    settings.SCHEDULE_RETRY_WEBHOOKS = None
+    only_chores(settings, SCHEDULE_RECONCILE_TOPUPS=timedelta(minutes=5))
     now = timezone.now().replace(minute=0, second=10, microsecond=0)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(scheduler, "_enqueue", lambda chore: None)

@@ -13,6 +13,7 @@ from pypdf import PdfReader
 from documents.models import BillingDetails, Document
 from documents.statements import month_bounds, previous_month
 from documents.tasks import issue_monthly_documents
+from tests.helpers import only_chores
 from wallet import scheduler
 from wallet.emails import TOPUP_RECEIPT
 from wallet.models import ChoreSlot, TxType
@@ -45,9 +46,7 @@ def test_receipt_email_carries_the_tax_invoice(user, credited_topup, seller, mai
 
 def test_monthly_chore_issues_and_emails_each_statement_once(user, make_user, seller, mailoutbox,
                                                              django_capture_on_commit_callbacks):
-    seller.SCHEDULE_MONTHLY_DOCUMENTS = timedelta(hours=1)
-    seller.SCHEDULE_RECONCILE_TOPUPS = seller.SCHEDULE_SWEEP_AGENT_RUNS = None
-    seller.SCHEDULE_PRUNE_TASK_RESULTS = None
+    only_chores(seller, SCHEDULE_MONTHLY_DOCUMENTS=timedelta(hours=1))
     other = make_user(email="bob@example.com")
     BillingDetails.objects.create(user=other, legal_name="Bob Security", invoice_email="ap@bob.example")
     ledger.credit(user=user, amount=D("50.00"), type=TxType.ADJUSTMENT, description="start")

@@ -120,7 +120,12 @@ PRODUCTION = {"DEBUG": "False", "SECRET_KEY": "x" * 20 + "prod-secret-key-for-th
 
 
 def deploy_check(**overrides):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "REDIS_"))}
+    # Nothing of the test process's own environment that production would not have: no Stripe or
+    # Redis settings, and not the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE (set in the same worker).
+    env = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith(("STRIPE_", "REDIS_")) and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
     env.update(PRODUCTION, **overrides)
     env = {k: v for k, v in env.items() if v is not None}
     return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
