@@ -10,6 +10,7 @@ import logging
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -34,6 +35,11 @@ def issue(*, kind: str, user, lines: list[vat.Line], prices: str, rate: Decimal,
     series = Document.SERIES[Kind(kind)]
     sums = vat.totals(lines)
     with transaction.atomic():
+        # Lock order (design.md): the account's row first. PostgreSQL checks the document's foreign
+        # keys at commit, taking KEY SHARE locks on the user and top-up rows; a settle holding the user
+        # row while it waits for the top-up row would deadlock with that. Locked here first, a
+        # document waits behind a settle instead (and a settle behind it), never across it.
+        list(get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk"))
         number = next_number(series=series, year=year)
         return Document.objects.create(
             kind=kind, series=series, year=year, number=number, user=user, issued_at=now,
