@@ -9,8 +9,9 @@ besides the per-request rate limit, every top-up is checked here BEFORE anything
 - a brand-new account stays within NEW_ACCOUNT_TOPUP_LIMIT in its first day.
 
 Declines are counted where the app learns of them (record_decline): a declined create-and-confirm
-and a 3-D Secure that failed on confirm. The counters are fixed windows in the cache, like the rate
-limits (netcop_hub.ratelimit); the new-account cap is read from the database.
+and a 3-D Secure that failed on confirm. The counters are sliding windows in the cache
+(netcop_hub.ratelimit.peek_sliding: the declines of the last hour, not of the clock's hour, so a
+burst at a window's edge is not counted twice the limit); the new-account cap is read from the database.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def check_topup_allowed(*, user, amount: Decimal, client_ip: str = "", fingerpri
     if needs_verified_email(user):
         raise EmailNotVerified
     for ident, rate, message in _budgets(user_id=user.pk, client_ip=client_ip, fingerprint=fingerprint):
-        wait = ratelimit.peek(SCOPE, ident, rate)
+        wait = ratelimit.peek_sliding(SCOPE, ident, rate)
         if wait:
             kind = ident.split(":")[0]
             logger.warning("top-up refused for user %s: decline limit reached (%s)", user.pk, kind)
@@ -111,7 +112,7 @@ def check_card(*, payment_method_id: str) -> str:
         return ""
     if fingerprint:
         for ident, rate, message in _budgets(user_id=None, client_ip="", fingerprint=fingerprint):
-            wait = ratelimit.peek(SCOPE, ident, rate) if ident.startswith("card:") else 0
+            wait = ratelimit.peek_sliding(SCOPE, ident, rate) if ident.startswith("card:") else 0
             if wait:
                 logger.warning("top-up refused: card declined too often (%s)", ident)
                 raise TooManyDeclines("decline limit card", retry_after=wait,
@@ -152,5 +153,5 @@ def record_decline(*, user_id, client_ip: str = "", fingerprint: str = "", topup
     if topup_id is not None and not cache.add(f"{SCOPE}:seen:{topup_id}", 1, timeout=86400):
         return
     for ident, rate, _ in _budgets(user_id=user_id, client_ip=client_ip, fingerprint=fingerprint):
-        ratelimit.count(SCOPE, ident, rate)
+        ratelimit.count_sliding(SCOPE, ident, rate)
     logger.info("top-up declined for user %s (counted against the card-testing limits)", user_id)
