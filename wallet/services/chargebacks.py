@@ -40,7 +40,9 @@ def _settled_topup(intent_id: str) -> TopUp | None:
     if not intent_id:
         return None
     topup = TopUp.objects.filter(stripe_payment_intent_id=intent_id).first()
-    if topup is not None and topup.is_final:
+    # Only what settle_topup itself never revisits: a top-up marked failed or canceled here may
+    # have been paid at Stripe after all (a charge the bank disputes did succeed), and is settled.
+    if topup is not None and topup.status in (TopUp.Status.SUCCEEDED, TopUp.Status.RETURNED):
         return topup
     intent = payments.retrieve_intent(intent_id)
     if topup is None:
