@@ -22,6 +22,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db.models import Sum
 from django.utils import formats, timezone
@@ -145,6 +146,20 @@ def _check_new_account(*, user, amount: Decimal) -> None:
         retry_after=int((ends - now).total_seconds()) + 1,
         user_message=f"New accounts can add up to {format_money(limit)} in their first day. {now_part}",
     )
+
+
+def first_day_room(*, user_id, now=None) -> tuple[Decimal, Decimal] | None:
+    """(what a new account may still top up in its first day, NEW_ACCOUNT_TOPUP_LIMIT), or None when
+    the cap does not apply (off, or the first day is over). Automatic top-ups stay within it too
+    (billing.recharge_amount): the cap is on the first day's total, whichever way it is charged."""
+    limit = settings.NEW_ACCOUNT_TOPUP_LIMIT
+    if limit is None:
+        return None
+    joined = get_user_model().objects.filter(pk=user_id).values_list("date_joined", flat=True).first()
+    if joined is None or (now or timezone.now()) >= joined + NEW_ACCOUNT_PERIOD:
+        return None
+    total = TopUp.objects.filter(user_id=user_id, status__in=COUNTED).aggregate(s=Sum("amount"))["s"]
+    return max(limit - (total or Decimal("0.00")), Decimal("0.00")), limit
 
 
 def record_decline(*, user_id, client_ip: str = "", fingerprint: str = "", topup_id=None) -> None:
