@@ -44,6 +44,15 @@ class UserAdmin(DjangoUserAdmin):
     def joined(self, obj):
         return date_format(timezone.localtime(obj.date_joined), "j M Y") if obj.date_joined else "—"
 
+    def save_model(self, request, obj, form, change):
+        before = (form.initial.get("email") or "").strip().lower() if change else ""
+        super().save_model(request, obj, form, change)
+        if change and before != obj.email and obj.email_verified_at is not None:
+            # Issue 20 review: a confirmation proves the old address only. The new one is confirmed
+            # through its own link before the next top-up (TOPUP_REQUIRE_VERIFIED_EMAIL).
+            User.objects.filter(pk=obj.pk).update(email_verified_at=None)
+            obj.email_verified_at = None
+
     # --- Privileges: superusers only ----------------------------------------------------------
 
     def get_readonly_fields(self, request, obj=None):

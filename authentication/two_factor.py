@@ -115,13 +115,22 @@ def check_code(*, user, code: str) -> tuple[TOTPDevice | StaticDevice, bool] | N
     """
     code = _clean(code)
     for device in TOTPDevice.objects.filter(user=user, confirmed=True):
-        if code.isdigit() and device.verify_token(code):
+        if code.isdigit() and _verify_locked(device, code):
             return device, False
     token = StaticToken.objects.filter(device__user=user, device__confirmed=True, token=code).first()
     if token is not None and StaticToken.objects.filter(pk=token.pk).delete()[0] == 1:
         return token.device, True
     _failed(user)
     return None
+
+
+def _verify_locked(device: TOTPDevice, code: str) -> bool:
+    """django-otp's check under the device's row lock: verify_token reads the last used time step,
+    checks the code past it and saves; unlocked, two requests with one code both read the old step
+    and both passed. Locked, the second reads the step the first recorded, and fails."""
+    with transaction.atomic():
+        locked = TOTPDevice.objects.select_for_update().filter(pk=device.pk).first()
+        return locked is not None and locked.verify_token(code)
 
 
 def recovery_codes_left(user) -> int:

@@ -88,6 +88,60 @@ def hit(scope: str, ident: str, rate: Rate) -> int:
     return 0 if used <= rate.count else _window(rate)[1]
 
 
+
+# --- sliding windows (issue 20 review: the card-testing decline limits) ------------------------------
+# A fixed window forgets at its edge: declines just before and just after it are counted apart, so
+# twice the limit can pass in seconds and "6 declines in an hour" need not refuse the 7th. These
+# count in SLIDING_BUCKETS buckets per window, each with the time of its latest hit: a bucket counts
+# whole while that hit is younger than the window (never less than the hits of the last `seconds`;
+# at most one bucket's older hits more), and stops counting exactly `seconds` after it.
+SLIDING_BUCKETS = 60
+
+
+def _bucket_size(rate: Rate) -> int:
+    return max(1, -(-rate.seconds // SLIDING_BUCKETS))  # ceil
+
+
+def _bucket_keys(scope: str, ident: str, rate: Rate, now: int) -> list[str]:
+    size = _bucket_size(rate)
+    first, last = (now - rate.seconds) // size, now // size
+    return [f"rls:{scope}:{ident}:{size}:{b}" for b in range(first, last + 1)]
+
+
+def count_sliding(scope: str, ident: str, rate: Rate) -> None:
+    """Add one to the current bucket of a sliding window and stamp its latest hit (see peek_sliding)."""
+    now = int(time.time())
+    key = _bucket_keys(scope, ident, rate, now)[-1]
+    timeout = rate.seconds + 2 * _bucket_size(rate) + 5
+    cache.add(key, 0, timeout=timeout)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=timeout)
+    cache.set(f"{key}:at", now, timeout=timeout)
+
+
+def peek_sliding(scope: str, ident: str, rate: Rate) -> int:
+    """Seconds to wait until fewer than `rate.count` hits fall in the last `rate.seconds` (0: allowed
+    now; never more than `rate.seconds`); counts nothing."""
+    now = int(time.time())
+    keys = _bucket_keys(scope, ident, rate, now)
+    found = cache.get_many([*keys, *(f"{k}:at" for k in keys)])
+    live = []  # (when the bucket stops counting, its hits), oldest first
+    for key in keys:
+        hits, at = int(found.get(key) or 0), found.get(f"{key}:at")
+        if hits and at is not None and now < int(at) + rate.seconds:
+            live.append((int(at) + rate.seconds, hits))
+    total = sum(hits for _, hits in live)
+    for ends, hits in live:
+        if total < rate.count:
+            break
+        total -= hits
+        if total < rate.count:
+            return max(1, ends - now)
+    return 0
+
+
 def failed(response) -> bool:
     """True for an answer that did not do what was asked: an error or refusal (4xx/5xx, 429 included),
     or a form shown again with its errors (a 200 page; a form that worked redirects)."""

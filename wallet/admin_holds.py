@@ -28,6 +28,9 @@ class HoldForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
         help_text="On hold, the customer reads this on every page: write it for them. Kept in the audit log.",
     )
+    # What the page offered (the state it was drawn in), done as asked: a double-clicked release, or a
+    # hold sent as a dispute held the account, must not flip the account the other way.
+    action = forms.ChoiceField(choices=[("hold", "hold"), ("release", "release")], widget=forms.HiddenInput)
 
     def clean_reason(self):
         reason = self.cleaned_data["reason"].strip()
@@ -50,11 +53,12 @@ class HoldAdminMixin:
         target = get_object_or_404(get_user_model(), pk=user_id)
         change_url = reverse("admin:authentication_user_change", args=[target.pk])
         releasing = target.is_on_hold
-        form = HoldForm(request.POST or None)
+        form = HoldForm(request.POST or None, initial={"action": "release" if releasing else "hold"})
         if releasing:
             form.fields["reason"].help_text = RELEASE_HELP
         if request.method == "POST" and form.is_valid():
             reason = form.cleaned_data["reason"]
+            releasing = form.cleaned_data["action"] == "release"
             try:
                 if releasing:
                     done = holds.release_account(user=target, reason=reason, staff=request.user)

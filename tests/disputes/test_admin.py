@@ -75,12 +75,12 @@ def test_hold_and_release_from_the_user_admin(user, admin_client, make_user, cli
     change = admin_client.get(reverse("admin:authentication_user_change", args=[user.pk])).content.decode()
     assert url in change and "Hold account" in change
     assert admin_client.post(url, {"reason": "  "}).status_code == 200  # a reason is required
-    admin_client.post(url, {"reason": "We are checking a payment with your bank."}, follow=True)
+    admin_client.post(url, {"reason": "We are checking a payment with your bank.", "action": "hold"}, follow=True)
     user.refresh_from_db()
     assert user.is_on_hold and user.hold_reason == "We are checking a payment with your bank."
     page = admin_client.get(url).content.decode()
     assert "Release the account" in page and 'id="hold-history"' in page
-    admin_client.post(url, {"reason": "Bank confirmed the payment"}, follow=True)
+    admin_client.post(url, {"reason": "Bank confirmed the payment", "action": "release"}, follow=True)
     user.refresh_from_db()
     assert not user.is_on_hold
     assert list(AccountHoldEvent.objects.filter(user=user).values_list("action", flat=True).order_by("created_at")) == [

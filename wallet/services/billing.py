@@ -42,7 +42,7 @@ from ..exceptions import (
 from ..models import BillingSettings, TopUp, TxType, WalletTransaction
 from ..money import CENT, format_money
 from ..signals import low_balance
-from . import ledger
+from . import card_testing, ledger
 from .cards import (  # noqa: F401 - the billing API callers know; cards own them
     CardNotFound,
     card_label,
@@ -251,6 +251,11 @@ def recharge_amount(*, billing: BillingSettings, balance: Decimal, now=None) -> 
         limits.append(
             (left, f"your monthly auto-recharge limit of {format_money(billing.auto_recharge_monthly_limit)}")
         )
+    # Issue 20 review: a new account's first-day total (NEW_ACCOUNT_TOPUP_LIMIT) counts these too.
+    first_day = card_testing.first_day_room(user_id=billing.user_id, now=now)
+    if first_day is not None:
+        room, cap = first_day
+        limits.append((room, f"the {format_money(cap)} a new account may add in its first day"))
     note = ""
     for room, name in limits:
         if room < amount:

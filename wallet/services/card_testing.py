@@ -9,8 +9,9 @@ besides the per-request rate limit, every top-up is checked here BEFORE anything
 - a brand-new account stays within NEW_ACCOUNT_TOPUP_LIMIT in its first day.
 
 Declines are counted where the app learns of them (record_decline): a declined create-and-confirm
-and a 3-D Secure that failed on confirm. The counters are fixed windows in the cache, like the rate
-limits (netcop_hub.ratelimit); the new-account cap is read from the database.
+and a 3-D Secure that failed on confirm. The counters are sliding windows in the cache
+(netcop_hub.ratelimit.peek_sliding: the declines of the last hour, not of the clock's hour, so a
+burst at a window's edge is not counted twice the limit); the new-account cap is read from the database.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db.models import Sum
 from django.utils import formats, timezone
@@ -85,7 +87,7 @@ def check_topup_allowed(*, user, amount: Decimal, client_ip: str = "", fingerpri
     if needs_verified_email(user):
         raise EmailNotVerified
     for ident, rate, message in _budgets(user_id=user.pk, client_ip=client_ip, fingerprint=fingerprint):
-        wait = ratelimit.peek(SCOPE, ident, rate)
+        wait = ratelimit.peek_sliding(SCOPE, ident, rate)
         if wait:
             kind = ident.split(":")[0]
             logger.warning("top-up refused for user %s: decline limit reached (%s)", user.pk, kind)
@@ -111,7 +113,7 @@ def check_card(*, payment_method_id: str) -> str:
         return ""
     if fingerprint:
         for ident, rate, message in _budgets(user_id=None, client_ip="", fingerprint=fingerprint):
-            wait = ratelimit.peek(SCOPE, ident, rate) if ident.startswith("card:") else 0
+            wait = ratelimit.peek_sliding(SCOPE, ident, rate) if ident.startswith("card:") else 0
             if wait:
                 logger.warning("top-up refused: card declined too often (%s)", ident)
                 raise TooManyDeclines("decline limit card", retry_after=wait,
@@ -146,11 +148,25 @@ def _check_new_account(*, user, amount: Decimal) -> None:
     )
 
 
+def first_day_room(*, user_id, now=None) -> tuple[Decimal, Decimal] | None:
+    """(what a new account may still top up in its first day, NEW_ACCOUNT_TOPUP_LIMIT), or None when
+    the cap does not apply (off, or the first day is over). Automatic top-ups stay within it too
+    (billing.recharge_amount): the cap is on the first day's total, whichever way it is charged."""
+    limit = settings.NEW_ACCOUNT_TOPUP_LIMIT
+    if limit is None:
+        return None
+    joined = get_user_model().objects.filter(pk=user_id).values_list("date_joined", flat=True).first()
+    if joined is None or (now or timezone.now()) >= joined + NEW_ACCOUNT_PERIOD:
+        return None
+    total = TopUp.objects.filter(user_id=user_id, status__in=COUNTED).aggregate(s=Sum("amount"))["s"]
+    return max(limit - (total or Decimal("0.00")), Decimal("0.00")), limit
+
+
 def record_decline(*, user_id, client_ip: str = "", fingerprint: str = "", topup_id=None) -> None:
     """Count one decline against the account, the address and the card (once per top-up: a 3-D
     Secure failure seen again by a repeated confirm is not a second decline)."""
     if topup_id is not None and not cache.add(f"{SCOPE}:seen:{topup_id}", 1, timeout=86400):
         return
     for ident, rate, _ in _budgets(user_id=user_id, client_ip=client_ip, fingerprint=fingerprint):
-        ratelimit.count(SCOPE, ident, rate)
+        ratelimit.count_sliding(SCOPE, ident, rate)
     logger.info("top-up declined for user %s (counted against the card-testing limits)", user_id)

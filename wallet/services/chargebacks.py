@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from .. import payments
 from ..emails import FRAUD_WARNING_OPS, enqueue_email
 from ..exceptions import PaymentProviderError, WalletError
-from ..models import EarlyFraudWarning, TopUp
+from ..models import CardRefund, EarlyFraudWarning, TopUp
 from ..money import format_money
 from . import holds, ledger
 from .disputes import DisputeResult, apply_dispute
@@ -40,7 +40,9 @@ def _settled_topup(intent_id: str) -> TopUp | None:
     if not intent_id:
         return None
     topup = TopUp.objects.filter(stripe_payment_intent_id=intent_id).first()
-    if topup is not None and topup.is_final:
+    # Only what settle_topup itself never revisits: a top-up marked failed or canceled here may
+    # have been paid at Stripe after all (a charge the bank disputes did succeed), and is settled.
+    if topup is not None and topup.status in (TopUp.Status.SUCCEEDED, TopUp.Status.RETURNED):
         return topup
     intent = payments.retrieve_intent(intent_id)
     if topup is None:
@@ -99,6 +101,11 @@ def sync_fraud_warning(warning: payments.FraudWarning) -> EarlyFraudWarning | No
 
 def _refund_and_hold(row: EarlyFraudWarning, topup: TopUp, warning: payments.FraudWarning) -> str:
     holds.hold_account(user=topup.user_id, reason=FRAUD_HOLD_REASON)
+    made = CardRefund.objects.filter(request_key=_request_key(row)).first()
+    if made is not None:
+        # Handled again after its refund was made but before this outcome was written (a worker
+        # killed in between, or a twin delivery): say what that refund did, and link it.
+        return _refunded(row, made)
     with transaction.atomic():
         balance = ledger.lock_user(topup.user_id)
         amount = min(refundable_amount(TopUp.objects.get(pk=topup.pk)), balance)
@@ -109,12 +116,21 @@ def _refund_and_hold(row: EarlyFraudWarning, topup: TopUp, warning: payments.Fra
             topup=topup, amount=amount, staff=None, allowed_on_hold=True,
             reason=f"Early fraud warning {warning.id} ({warning.fraud_type or 'fraud'})",
             # Single use: a replayed event or a reconcile run never refunds it a second time.
-            request_key=f"efw-{row.pk}",
+            request_key=_request_key(row),
         )
     except RefundAlreadySubmitted:
-        return "Account held; the refund was already made for this warning."
+        made = CardRefund.objects.filter(request_key=_request_key(row)).first()
+        return _refunded(row, made) if made else "Account held; the refund was already made for this warning."
     except (WalletError, PaymentProviderError) as exc:
         return f"Account held; the refund of {format_money(amount)} was not made ({type(exc).__name__})."
+    return _refunded(row, refund)
+
+
+def _request_key(row: EarlyFraudWarning) -> str:
+    return f"efw-{row.pk}"
+
+
+def _refunded(row: EarlyFraudWarning, refund: CardRefund) -> str:
     EarlyFraudWarning.objects.filter(pk=row.pk).update(refund=refund)
     status = refund.get_status_display().lower()
     return f"Account held; {format_money(Decimal(refund.amount))} refunded to the card ({status})."
