@@ -23,7 +23,10 @@ URL = "https://paypal.com.secure-login.xyz/verify"
 # debit (on PostgreSQL the conditional UPDATE ... RETURNING and the ledger INSERT; on SQLite a SELECT
 # of the balance, the UPDATE and the ledger INSERT) and the finished run's INSERT. An unwatched
 # balance reads no billing settings. Exact: a budget with slack lets a planted statement through.
-DEBIT = {"postgresql": 2, "sqlite": 3}[connection.vendor]
+# Credit lots (issue 23): PostgreSQL draws them inside the ledger INSERT's statement (still 2);
+# SQLite has no data-modifying CTE, so it reads the open lots, updates them and inserts the
+# allocations (3 more; SQLite is the development database, PostgreSQL the measured one).
+DEBIT = {"postgresql": 2, "sqlite": 6}[connection.vendor]
 INLINE_RUN = 4 + DEBIT
 # The same transaction (the run recorded "queued"), then on commit the task row (database queue).
 QUEUED_RUN = 5 + DEBIT
