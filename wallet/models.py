@@ -478,15 +478,6 @@ class BillingSettings(models.Model):
 
 
 # --- issue 20: disputes, early fraud warnings, owed money, holds (own module, re-exported) --------
-from .models_disputes import (  # noqa: E402, F401
-    AccountHoldEvent,
-    Dispute,
-    EarlyFraudWarning,
-    OwedBalance,
-    PaymentOrigin,
-)
-
-
 # --- issue 23: credit lots, allocations, promo codes (own module, re-exported) --------------------
 from .models_credits import (  # noqa: E402, F401
     CreditLot,
@@ -495,4 +486,11 @@ from .models_credits import (  # noqa: E402, F401
     LotSource,
     PromoCode,
     PromoRedemption,
+)
+from .models_disputes import (  # noqa: E402, F401
+    AccountHoldEvent,
+    Dispute,
+    EarlyFraudWarning,
+    OwedBalance,
+    PaymentOrigin,
 )

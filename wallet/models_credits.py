@@ -46,7 +46,11 @@ class CreditLot(models.Model):
         "wallet.PromoCode", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_lots"
     )
     credit_transaction = models.OneToOneField(
-        "wallet.WalletTransaction", on_delete=models.PROTECT, null=True, blank=True, related_name="created_lot",
+        "wallet.WalletTransaction",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="created_lot",
         help_text="The ledger row that created this lot (none for an opening balance).",
     )
     created_at = models.DateTimeField()
@@ -57,7 +61,9 @@ class CreditLot(models.Model):
         indexes = [
             # The spending order's scan: a user's lots with something left.
             models.Index(
-                fields=["user", "expires_at", "created_at"], condition=Q(remaining__gt=0), name="creditlot_open_idx"
+                fields=["user", "expires_at", "created_at"],
+                condition=Q(remaining__gt=0),
+                name="creditlot_open_idx",
             ),
             # The expiry chore's scan: lots past their expiry with something left.
             models.Index(fields=["expires_at"], condition=Q(remaining__gt=0), name="creditlot_expiring_idx"),
@@ -65,14 +71,14 @@ class CreditLot(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="creditlot_amount_positive"),
             models.CheckConstraint(
-                condition=Q(remaining__gte=0) & Q(remaining__lte=F("amount")), name="creditlot_remaining_in_range"
+                condition=Q(remaining__gte=0) & Q(remaining__lte=F("amount")),
+                name="creditlot_remaining_in_range",
             ),
-            models.CheckConstraint(
-                condition=Q(kind__in=LotKind.values), name="creditlot_kind_valid"
-            ),
+            models.CheckConstraint(condition=Q(kind__in=LotKind.values), name="creditlot_kind_valid"),
             # Paid money never expires; a card top-up's lot is always paid.
             models.CheckConstraint(
-                condition=~Q(kind=LotKind.PAID) | Q(expires_at__isnull=True), name="creditlot_paid_never_expires"
+                condition=~Q(kind=LotKind.PAID) | Q(expires_at__isnull=True),
+                name="creditlot_paid_never_expires",
             ),
             models.CheckConstraint(
                 condition=Q(topup__isnull=True) | Q(kind=LotKind.PAID), name="creditlot_topup_lot_is_paid"
@@ -80,7 +86,8 @@ class CreditLot(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.get_source_display()}: {format_money(self.remaining)} of {format_money(self.amount)}"
+        left = f"{format_money(self.remaining)} of {format_money(self.amount)}"
+        return f"{self.get_kind_display()} {self.get_source_display()}: {left}"
 
 
 class LotAllocation(models.Model):
@@ -90,7 +97,9 @@ class LotAllocation(models.Model):
         "wallet.WalletTransaction", on_delete=models.PROTECT, related_name="lot_allocations"
     )
     lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="allocations")
-    amount = models.DecimalField(max_digits=12, decimal_places=2, help_text="AED; the row's sign says the way.")
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, help_text="AED; the row's sign says the way."
+    )
 
     class Meta:
         constraints = [
@@ -105,7 +114,9 @@ class LotAllocation(models.Model):
 class PromoCode(models.Model):
     """A code people redeem on their wallet page for promotional credit (issue 23)."""
 
-    code = models.CharField(max_length=40, unique=True, help_text="Matched case-insensitively (stored upper-case).")
+    code = models.CharField(
+        max_length=40, unique=True, help_text="Matched case-insensitively (stored upper-case)."
+    )
     amount = models.DecimalField(max_digits=12, decimal_places=2, help_text="AED each redemption gives.")
     redeemable_until = models.DateTimeField(null=True, blank=True, help_text="The code's own expiry.")
     credit_valid_days = models.PositiveIntegerField(
@@ -137,7 +148,9 @@ class PromoRedemption(models.Model):
     """One account's redemption of one code: unique, so a code is redeemed once per account."""
 
     code = models.ForeignKey(PromoCode, on_delete=models.PROTECT, related_name="redemption_rows")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="promo_redemptions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="promo_redemptions"
+    )
     lot = models.OneToOneField(CreditLot, on_delete=models.PROTECT, related_name="redemption")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -145,3 +158,6 @@ class PromoRedemption(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["code", "user"], name="promoredemption_once_per_account"),
         ]
+
+    def __str__(self):
+        return f"{self.code_id} by {self.user_id}"

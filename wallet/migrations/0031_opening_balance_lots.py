@@ -13,11 +13,19 @@ def forwards(apps, schema_editor):
     CreditLot = apps.get_model("wallet", "CreditLot")
     now = timezone.now()
     batch = []
-    for user_id, balance in User.objects.filter(wallet_balance__gt=0).values_list("pk", "wallet_balance").iterator():
-        batch.append(CreditLot(
-            user_id=user_id, kind="paid", source="opening_balance", amount=balance, remaining=balance,
-            created_at=now,
-        ))
+    for user_id, balance in (
+        User.objects.filter(wallet_balance__gt=0).values_list("pk", "wallet_balance").iterator()
+    ):
+        batch.append(
+            CreditLot(
+                user_id=user_id,
+                kind="paid",
+                source="opening_balance",
+                amount=balance,
+                remaining=balance,
+                created_at=now,
+            )
+        )
         if len(batch) >= 1000:
             CreditLot.objects.bulk_create(batch)
             batch = []

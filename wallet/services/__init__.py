@@ -22,6 +22,7 @@ from ..models import TxType
 from ..money import CENT, MAX_AMOUNT, parse_amount, to_money
 from .card_testing import needs_verified_email, record_decline
 from .ledger import adjust, apply_change, credit, debit, lock_user, max_balance, positive, room_for
+from .lots import Draw, Fill, Return
 from .refunds import (
     NEEDS_REVIEW,
     REFUND_RETRY_WINDOW,
@@ -48,6 +49,9 @@ from .topups import (
 )
 
 __all__ = [
+    "Draw",
+    "Fill",
+    "Return",
     "needs_verified_email",
     "record_decline",
     "CENT",

@@ -137,7 +137,9 @@ def apply_change(
                     entry.created_at = timezone.now()
                     lotrules.pg_apply(
                         cursor, insert=insert, entry=entry, rule=rule, now=entry.created_at,
-                        insert_params=[f.get_db_prep_save(getattr(entry, f.attname), connection) for f in fields],
+                        insert_params=[
+                            f.get_db_prep_save(getattr(entry, f.attname), connection) for f in fields
+                        ],
                     )
             if row is None:
                 current = User.objects.filter(pk=user_id).values_list("wallet_balance", flat=True).first()

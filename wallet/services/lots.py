@@ -19,7 +19,10 @@ expired meanwhile gets its share back too, but stays expired: it is not spendabl
 expiry chore run writes the `expiry` row for it. Money drawn before lots existed comes back as a new
 paid lot (source "return").
 
-Card refunds and disputes draw with Draw(topup_id=...): only the paid lots of that top-up.
+A card refund draws with Draw(topup_id=...): only the paid lots of that top-up, never promotional
+credit. A dispute draws Draw(paid_only=True, first_topup_id=...): that top-up's paid lots first, then
+other paid money (the bank already took the money back: a customer who still holds paid money should
+not be left owing and blocked), never promotional credit; what paid money cannot cover is owed.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
+from uuid import UUID
 
 from django.db import connection
 from django.db.models import Case, F, IntegerField, Min, Q, Sum, Value, When
@@ -45,7 +49,7 @@ class Fill:
     kind: str = LotKind.PAID
     source: str = LotSource.ADJUSTMENT
     expires_at: datetime | None = None
-    topup_id: object = None
+    topup_id: UUID | None = None
     promo_code_id: int | None = None
 
 
@@ -53,23 +57,25 @@ class Fill:
 class Return:
     """A credit that gives back (part of) what the ledger row `transaction_id` drew."""
 
-    transaction_id: object
+    transaction_id: UUID
 
 
 @dataclass(frozen=True)
 class Draw:
     """A debit. Default: every unexpired lot in the spending order. topup_id: only that top-up's paid
-    lots; paid_only: only paid lots; lot_id: that one lot, expired or not (the expiry chore)."""
+    lots; paid_only: only paid lots (with first_topup_id: that top-up's lots first, a dispute);
+    lot_id: that one lot, expired or not (the expiry chore)."""
 
-    topup_id: object = None
+    topup_id: UUID | None = None
     paid_only: bool = False
     lot_id: int | None = None
+    first_topup_id: UUID | None = None
 
 
 Rule = Fill | Return | Draw
 
 # What a credit of each type opens when the caller names no lot.
-_DEFAULT_SOURCE = {
+_DEFAULT_SOURCE: dict[str, str] = {
     TxType.TOP_UP: LotSource.TOP_UP,
     TxType.ADJUSTMENT: LotSource.ADJUSTMENT,
     TxType.DISPUTE_REINSTATED: LotSource.DISPUTE_REINSTATEMENT,
@@ -88,7 +94,7 @@ def spending_order() -> list:
 def default_rule(*, type: str, delta: Decimal) -> Rule:
     if delta < 0:
         return Draw()
-    return Fill(source=_DEFAULT_SOURCE.get(type, LotSource.RETURN))
+    return Fill(source=_DEFAULT_SOURCE.get(type, str(LotSource.RETURN)))
 
 
 def _draw_filter(rule: Draw, now: datetime) -> tuple[str, list, Q]:
@@ -96,7 +102,11 @@ def _draw_filter(rule: Draw, now: datetime) -> tuple[str, list, Q]:
     if rule.lot_id is not None:
         return "id = %s", [rule.lot_id], Q(pk=rule.lot_id)
     if rule.topup_id is not None:
-        return "kind = 'paid' AND topup_id = %s", [rule.topup_id], Q(kind=LotKind.PAID, topup_id=rule.topup_id)
+        return (
+            "kind = 'paid' AND topup_id = %s",
+            [rule.topup_id],
+            Q(kind=LotKind.PAID, topup_id=rule.topup_id),
+        )
     unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
     if rule.paid_only:
         return "kind = 'paid'", [], Q(kind=LotKind.PAID)
@@ -128,13 +138,29 @@ def pg_apply(cursor, *, insert: str, insert_params: list, entry: WalletTransacti
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id) "
             f"INSERT INTO {allocs} (transaction_id, lot_id, amount) SELECT %s, id, %s FROM lot RETURNING %s"
         )
-        params = [*insert_params, entry.user_id, rule.kind, rule.source, amount, amount, rule.expires_at,
-                  rule.topup_id, rule.promo_code_id, entry.pk, now, entry.pk, amount, amount]
+        params = [
+            *insert_params,
+            entry.user_id,
+            rule.kind,
+            rule.source,
+            amount,
+            amount,
+            rule.expires_at,
+            rule.topup_id,
+            rule.promo_code_id,
+            entry.pk,
+            now,
+            entry.pk,
+            amount,
+            amount,
+        ]
     elif isinstance(rule, Return):
         sql = (
-            f"{head}, src AS (SELECT a.lot_id, a.amount, SUM(a.amount) OVER (ORDER BY {RETURN_ORDER_SQL}) AS upto "  # noqa: S608 # nosec B608
+            f"{head}, src AS (SELECT a.lot_id, a.amount, "  # noqa: S608 # nosec B608
+            f"SUM(a.amount) OVER (ORDER BY {RETURN_ORDER_SQL}) AS upto "
             f"FROM {allocs} a JOIN {lots} l ON l.id = a.lot_id WHERE a.transaction_id = %s), "
-            "give AS (SELECT lot_id, LEAST(amount, %s - (upto - amount)) AS amount FROM src WHERE upto - amount < %s), "
+            "give AS (SELECT lot_id, LEAST(amount, %s - (upto - amount)) AS amount FROM src "
+            "WHERE upto - amount < %s), "
             f"upd AS (UPDATE {lots} l SET remaining = l.remaining + give.amount FROM give "
             "WHERE l.id = give.lot_id RETURNING l.id, give.amount), "
             f"ins AS (INSERT INTO {allocs} (transaction_id, lot_id, amount) SELECT %s, id, amount FROM upd "
@@ -143,8 +169,12 @@ def pg_apply(cursor, *, insert: str, insert_params: list, entry: WalletTransacti
         params = [*insert_params, rule.transaction_id, amount, amount, entry.pk]
     else:
         condition, condition_params, _ = _draw_filter(rule, now)
+        # A preferred top-up's lots come first; a constant otherwise, so the order is the same.
+        prefer = "topup_id IS DISTINCT FROM %s, " if rule.first_topup_id is not None else ""
+        prefer_params = [rule.first_topup_id] if prefer else []
         sql = (
-            f"{head}, open AS (SELECT id, remaining, SUM(remaining) OVER (ORDER BY {SPENDING_ORDER_SQL}) AS upto "  # noqa: S608 # nosec B608
+            f"{head}, open AS (SELECT id, remaining, "  # noqa: S608 # nosec B608
+            f"SUM(remaining) OVER (ORDER BY {prefer}{SPENDING_ORDER_SQL}) AS upto "
             f"FROM {lots} WHERE user_id = %s AND remaining > 0 AND {condition}), "
             "take AS (SELECT id, LEAST(remaining, %s - (upto - remaining)) AS amount FROM open "
             "WHERE upto - remaining < %s), "
@@ -153,7 +183,7 @@ def pg_apply(cursor, *, insert: str, insert_params: list, entry: WalletTransacti
             f"ins AS (INSERT INTO {allocs} (transaction_id, lot_id, amount) SELECT %s, id, amount FROM upd "
             "RETURNING amount) SELECT COALESCE(SUM(amount), 0) FROM ins"
         )
-        params = [*insert_params, entry.user_id, *condition_params, amount, amount, entry.pk]
+        params = [*insert_params, *prefer_params, entry.user_id, *condition_params, amount, amount, entry.pk]
     cursor.execute(sql, params)
     done = Decimal(cursor.fetchone()[0]).quantize(CENT)
     _settle_shortfall(entry, rule, amount - done, now)
@@ -171,18 +201,26 @@ def orm_apply(*, entry: WalletTransaction, rule: Rule, now) -> None:
     if isinstance(rule, Return):
         drawn = list(
             LotAllocation.objects.filter(transaction_id=rule.transaction_id)
-            .select_related("lot").order_by(
-                Case(When(lot__kind=LotKind.PAID, then=Value(0)), default=Value(1), output_field=IntegerField()),
-                F("lot__expires_at").desc(nulls_first=True), "-lot__created_at", "-lot__id",
+            .select_related("lot")
+            .order_by(
+                Case(
+                    When(lot__kind=LotKind.PAID, then=Value(0)), default=Value(1), output_field=IntegerField()
+                ),
+                F("lot__expires_at").desc(nulls_first=True),
+                "-lot__created_at",
+                "-lot__id",
             )
         )
         pairs = [(a.lot, Decimal(a.amount).quantize(CENT)) for a in drawn]
         sign = 1
     else:
         _, _, condition = _draw_filter(rule, now)
-        open_lots = CreditLot.objects.filter(condition, user_id=entry.user_id, remaining__gt=0).order_by(
-            *spending_order()
-        )
+        order = spending_order()
+        if rule.first_topup_id is not None:
+            preferred = Case(When(topup_id=rule.first_topup_id, then=Value(0)), default=Value(1))
+            order = [preferred.asc(), *order]
+        open_lots = CreditLot.objects.filter(condition, user_id=entry.user_id, remaining__gt=0)
+        open_lots = open_lots.order_by(*order)
         pairs = [(lot, Decimal(lot.remaining).quantize(CENT)) for lot in open_lots]
         sign = -1
     left = amount
@@ -202,9 +240,16 @@ def orm_apply(*, entry: WalletTransaction, rule: Rule, now) -> None:
 
 def _open_lot(entry: WalletTransaction, rule: Fill, amount: Decimal, now) -> CreditLot:
     lot = CreditLot.objects.create(
-        user_id=entry.user_id, kind=rule.kind, source=rule.source, amount=amount, remaining=amount,
-        expires_at=rule.expires_at, topup_id=rule.topup_id, promo_code_id=rule.promo_code_id,
-        credit_transaction=entry, created_at=now,
+        user_id=entry.user_id,
+        kind=rule.kind,
+        source=rule.source,
+        amount=amount,
+        remaining=amount,
+        expires_at=rule.expires_at,
+        topup_id=rule.topup_id,
+        promo_code_id=rule.promo_code_id,
+        credit_transaction=entry,
+        created_at=now,
     )
     LotAllocation.objects.create(transaction=entry, lot=lot, amount=amount)
     return lot
@@ -221,14 +266,19 @@ def _settle_shortfall(entry: WalletTransaction, rule: Rule, left: Decimal, now) 
     if isinstance(rule, Draw) and rule.topup_id is not None:
         raise InsufficientBalance("Not enough of that top-up's paid money is left in the wallet.")
     raise InsufficientBalance(
-        "Insufficient balance: part of your balance is credit that has expired." if isinstance(rule, Draw)
-        and not rule.paid_only and rule.lot_id is None else "Insufficient balance."
+        "Insufficient balance: part of your balance is credit that has expired."
+        if isinstance(rule, Draw) and not rule.paid_only and rule.lot_id is None
+        else "Insufficient balance."
     )
 
 
 def _open_return_lot(entry: WalletTransaction, amount: Decimal, now) -> None:
     lot = CreditLot.objects.create(
-        user_id=entry.user_id, kind=LotKind.PAID, source=LotSource.RETURN, amount=amount, remaining=amount,
+        user_id=entry.user_id,
+        kind=LotKind.PAID,
+        source=LotSource.RETURN,
+        amount=amount,
+        remaining=amount,
         created_at=now,
     )
     LotAllocation.objects.create(transaction=entry, lot=lot, amount=amount)
