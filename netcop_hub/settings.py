@@ -425,3 +425,9 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+
+# --- Issue 23: credit lots ---------------------------------------------------------------------------
+# How often the scheduler expires promotional credit past its expiry (and queues the 7-day warnings).
+# Spends never use expired credit whatever this is; it only decides when the `expiry` row is written.
+SCHEDULE_EXPIRE_CREDITS = parse.duration("SCHEDULE_EXPIRE_CREDITS", "5m", allow_off=True)

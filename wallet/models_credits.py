@@ -54,6 +54,9 @@ class CreditLot(models.Model):
         help_text="The ledger row that created this lot (none for an opening balance).",
     )
     created_at = models.DateTimeField()
+    expiry_warned_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the 7-day expiry warning was queued (once per lot)."
+    )
 
     class Meta:
         verbose_name = "credit lot"
