@@ -165,13 +165,17 @@ def warn_expiring_lots(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     due = list(
         CreditLot.objects.filter(
-            remaining__gt=0, expiry_warned_at__isnull=True, expires_at__gt=now, expires_at__lte=now + WARN_BEFORE
+            remaining__gt=0,
+            expiry_warned_at__isnull=True,
+            expires_at__gt=now,
+            expires_at__lte=now + WARN_BEFORE,
         ).values_list("pk", flat=True)[:EXPIRY_BATCH]
     )
     queued = 0
     for lot_id in due:
         with transaction.atomic():
-            if CreditLot.objects.filter(pk=lot_id, expiry_warned_at__isnull=True).update(expiry_warned_at=now):
+            claimed = CreditLot.objects.filter(pk=lot_id, expiry_warned_at__isnull=True)
+            if claimed.update(expiry_warned_at=now):
                 transaction.on_commit(partial(enqueue_email, CREDIT_EXPIRING, lot_id))
                 queued += 1
     return queued
