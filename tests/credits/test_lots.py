@@ -1,9 +1,8 @@
 """Credit lots in the ledger (issue 23): spending order, expired lots, returns, refunds to card."""
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
-
-import uuid
 
 import pytest
 from django.db import IntegrityError, transaction
