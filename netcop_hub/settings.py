@@ -431,3 +431,5 @@ LOGGING = {
 # How often the scheduler expires promotional credit past its expiry (and queues the 7-day warnings).
 # Spends never use expired credit whatever this is; it only decides when the `expiry` row is written.
 SCHEDULE_EXPIRE_CREDITS = parse.duration("SCHEDULE_EXPIRE_CREDITS", "5m", allow_off=True)
+# Promo code redemptions per account (every attempt counts): guessing codes is slow.
+PROMO_REDEEM_RATE_LIMIT = parse.rate("PROMO_REDEEM_RATE_LIMIT", "10/1h")

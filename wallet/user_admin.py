@@ -26,6 +26,7 @@ from authentication.admin import UserAdmin
 from authentication.models import User
 
 from . import services
+from .admin_credits import CreditLotInline, GrantAdminMixin
 from .admin_holds import HoldAdminMixin
 from .exceptions import BalanceLimitExceeded, InsufficientBalance, InvalidAmount
 from .money import AmountField, format_money, format_signed_money
@@ -81,8 +82,11 @@ class AdjustBalanceForm(forms.Form):
 
 
 
-class WalletUserAdmin(HoldAdminMixin, UserAdmin):
+class WalletUserAdmin(GrantAdminMixin, HoldAdminMixin, UserAdmin):
     """The user admin with the wallet: read-only balance (it changes only through the ledger)."""
+
+    # Issue 23: the account's credit lots (read-only).
+    inlines = [*UserAdmin.inlines, CreditLotInline]
 
     list_display = ["email", "username", "balance", "is_staff", "joined"]
     readonly_fields = ["wallet_balance", "wallet_tools", "latest_transactions", *UserAdmin.readonly_fields]
@@ -109,9 +113,11 @@ class WalletUserAdmin(HoldAdminMixin, UserAdmin):
         return format_html(
             '<a href="{}" class="ledger-link">Full ledger</a> · '
             '<a href="{}" class="adjust-link">Adjust balance</a> · '
+            '<a href="{}" class="grant-link">Grant credit</a> · '
             '<a href="{}" class="hold-link">{}</a>{}',
             ledger,
             adjust,
+            reverse("admin:authentication_user_grant_credit", args=[obj.pk]),
             hold,
             "Release account" if obj.is_on_hold else "Hold account",
             format_html(" (on hold: {})", obj.hold_reason) if obj.is_on_hold else "",
