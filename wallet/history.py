@@ -18,11 +18,20 @@ from itertools import islice
 from django import forms
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q, QuerySet, TextField
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from .models import FILTER_TYPES, TopUp, TxType, WalletTransaction, kind_filter, ledger_kind
+from .models import (
+    FILTER_TYPES,
+    LotAllocation,
+    LotKind,
+    TopUp,
+    TxType,
+    WalletTransaction,
+    kind_filter,
+    ledger_kind,
+)
 from .money import format_money, format_signed_money
 
 PAGE_SIZE = 50
@@ -96,6 +105,26 @@ class HistoryFilterForm(forms.Form):
 
 def _start_of_day(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_current_timezone())
+
+
+def with_promotional_part(qs: QuerySet) -> QuerySet:
+    """Issue 23: each row's promotional part (how much of it went into or came out of promotional
+    lots), as a correlated subquery in the same SELECT: no query per row, no extra query a page."""
+    part = (
+        LotAllocation.objects.filter(transaction=OuterRef("pk"), lot__kind=LotKind.PROMOTIONAL)
+        .order_by().values("transaction").annotate(total=Sum("amount")).values("total")
+    )
+    return qs.annotate(promotional_part=Subquery(part))
+
+
+def _promotional_note(tx, currency: str) -> str:
+    part = getattr(tx, "promotional_part", None)
+    if not part:
+        return ""
+    part = Decimal(part).quantize(CENT)
+    if abs(part) >= abs(tx.amount):
+        return "Promotional credit" if tx.amount > 0 else "Paid with promotional credit"
+    return f"{format_money(part, currency)} of it promotional credit"
 
 
 def filtered_ledger(user, filters: dict) -> QuerySet:
@@ -241,6 +270,7 @@ class ShownRow:
     amount: str  # "+100.00 AED" / "−5.00 AED"
     balance_after: str
     stripe_payment_intent_id: str
+    promotional_note: str = ""  # issue 23: which lots paid ("" when all paid money)
 
 
 def shown_rows(rows: list[WalletTransaction]) -> list[ShownRow]:
@@ -263,6 +293,7 @@ def shown_rows(rows: list[WalletTransaction]) -> list[ShownRow]:
                 amount=format_signed_money(tx.amount, currency),
                 balance_after=format_money(tx.balance_after, currency),
                 stripe_payment_intent_id=tx.stripe_payment_intent_id,
+                promotional_note=_promotional_note(tx, currency),
             )
         )
     return shown
@@ -352,6 +383,7 @@ CSV_HEADER = [
     "Currency",
     "Balance after",
     "Stripe PaymentIntent",
+    "Promotional part",
 ]
 # Spreadsheets treat a cell starting with one of these as a formula (CWE-1236).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -387,7 +419,7 @@ def csv_rows(qs: QuerySet, currency: str) -> Iterator[str]:
     writer = csv.writer(buffer)
     writer.writerow(CSV_HEADER)
     yield buffer.getvalue()
-    rows = qs.order_by(*NEWEST_FIRST).values_list(
+    rows = with_promotional_part(qs).order_by(*NEWEST_FIRST).values_list(
         Cast("created_at", output_field=TextField()),
         "id",
         "type",
@@ -395,6 +427,7 @@ def csv_rows(qs: QuerySet, currency: str) -> Iterator[str]:
         "amount",
         "balance_after",
         "stripe_payment_intent_id",
+        "promotional_part",
     )
     lines = rows.iterator(chunk_size=CSV_CHUNK_SIZE)
     while chunk := list(islice(lines, CSV_CHUNK_SIZE)):
@@ -411,7 +444,9 @@ def csv_rows(qs: QuerySet, currency: str) -> Iterator[str]:
                 currency,
                 f"{Decimal(balance_after).quantize(CENT):f}",
                 csv_safe(intent),
+                # Signed like the amount; 0.00 when the row was all paid money.
+                f"{(Decimal(promo) * (1 if amount > 0 else -1)).quantize(CENT):f}" if promo else "0.00",
             ]
-            for created_at, pk, tx_type, description, amount, balance_after, intent in chunk
+            for created_at, pk, tx_type, description, amount, balance_after, intent, promo in chunk
         )
         yield buffer.getvalue()

@@ -1,5 +1,7 @@
 """Where people see credit lots (issue 23): the wallet page, the redeem form, the admin."""
 
+import csv
+import io
 import re
 from decimal import Decimal
 
@@ -7,6 +9,7 @@ import pytest
 from django.test import Client
 
 from tests.credits.helpers import give, settled_topup
+from wallet import services
 from wallet.models import CreditLot, PromoCode, TxType, WalletTransaction
 
 pytestmark = pytest.mark.django_db
@@ -75,3 +78,17 @@ def test_staff_without_the_permission_cannot_grant(client, make_user):
     client.force_login(staff)
     user = make_user()
     assert client.get(f"/admin/authentication/user/{user.pk}/grant-credit/").status_code == 403
+
+
+def test_history_rows_and_csv_say_what_was_promotional(client, make_user):
+    user = make_user(balance=Decimal("10.00"))
+    give(user, "3.00")
+    services.debit(user=user, amount="5.00", type=TxType.AGENT_USAGE, description="Agent run: x")
+    client.force_login(user)
+    page = client.get("/wallet/history/").content.decode()
+    assert "of it promotional credit" in page and "Promotional credit" in page
+    lines = list(
+        csv.reader(io.StringIO(b"".join(client.get("/wallet/history/export.csv").streaming_content).decode()))
+    )
+    assert lines[0][-1] == "Promotional part"
+    assert [line[-1] for line in lines[1:]] == ["-3.00", "3.00", "0.00"]
