@@ -20,7 +20,9 @@ def history(request):
     if form.is_valid():
         ledger = queries.filtered_ledger(request.user, filters)
         page = queries.ledger_page(
-            queries.with_promotional_part(ledger), before=request.GET.get("before"), after=request.GET.get("after")
+            queries.with_promotional_part(ledger),
+            before=request.GET.get("before"),
+            after=request.GET.get("after"),
         )
         queries.count_position(ledger, page)
     else:
