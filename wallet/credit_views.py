@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from .exceptions import AccountOnHold, BalanceLimitExceeded, PromoCodeRefused
@@ -26,7 +27,8 @@ def redeem_promo(request):
         messages.error(request, exc.user_message)
     else:
         lot = result.redemption.lot
-        until = f" It expires on {lot.expires_at:%d %b %Y}." if lot.expires_at else ""
+        when = timezone.localtime(lot.expires_at) if lot.expires_at else None
+        until = f" It expires on {when.day} {when:%b %Y}." if when else ""
         if result.created:
             messages.success(
                 request, f"{format_money(lot.amount)} of promotional credit added to your wallet.{until}"
