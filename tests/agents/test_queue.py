@@ -327,6 +327,7 @@ def test_scheduler_claims_each_slot_once_across_hosts(db, settings):
     settings.SCHEDULE_RECONCILE_TOPUPS = timedelta(minutes=5)
     settings.SCHEDULE_SWEEP_AGENT_RUNS = None
     settings.SCHEDULE_PRUNE_TASK_RESULTS = None
+    settings.SCHEDULE_EXPIRE_CREDITS = None
     now = timezone.now().replace(minute=0, second=10, microsecond=0)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(scheduler, "_enqueue", lambda chore: None)
