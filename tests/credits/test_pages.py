@@ -25,6 +25,7 @@ def test_the_wallet_page_shows_paid_promotional_and_the_next_expiry(client, make
     promotional = re.search(r"data-credits-promotional>([^<]*)<", page).group(1)
     assert "20.00" in paid and "5.00" in promotional
     assert 'id="wallet-credits"' in page and "Next expiry" in page and "never refunded to a card" in page
+    assert "5.00" in re.search(r"data-credits-next>(.*?)</dd>", page).group(1)
 
 
 def test_a_wallet_without_promotional_credit_shows_only_the_form(client, make_user):

@@ -284,7 +284,7 @@ def _open_return_lot(entry: WalletTransaction, amount: Decimal, now) -> None:
     LotAllocation.objects.create(transaction=entry, lot=lot, amount=amount)
 
 
-def balances(user_id) -> dict[str, Decimal]:
+def balances(user_id) -> dict:
     """Spendable paid and promotional money, and what is expired but not swept yet (one query)."""
     now = timezone.now()
     expired = Q(expires_at__isnull=False, expires_at__lte=now)
@@ -294,7 +294,13 @@ def balances(user_id) -> dict[str, Decimal]:
         expired=Sum("remaining", filter=expired),
         next_expiry=Min("expires_at", filter=~expired),
     )
+    next_amount = Decimal("0.00")
+    if row["next_expiry"] is not None:
+        # What expires at that moment (a second, indexed read, only for a wallet with expiring credit).
+        soonest = CreditLot.objects.filter(user_id=user_id, remaining__gt=0, expires_at=row["next_expiry"])
+        next_amount = Decimal(soonest.aggregate(total=Sum("remaining"))["total"] or 0).quantize(CENT)
     return {
+        "next_amount": next_amount,
         "paid": Decimal(row["paid"] or 0).quantize(CENT),
         "promotional": Decimal(row["promotional"] or 0).quantize(CENT),
         "expired": Decimal(row["expired"] or 0).quantize(CENT),
