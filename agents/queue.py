@@ -30,7 +30,7 @@ from django_tasks import task
 from django_tasks.backends.immediate import ImmediateBackend
 
 from wallet.models import TxType
-from wallet.services import credit
+from wallet.services import Return, credit
 
 from .compute import compute
 from .exceptions import RunNotCancelable
@@ -99,6 +99,8 @@ def _refund(*, run: AgentRun, error_message: str, from_status: str, attempt: int
                 amount=run.price,
                 type=TxType.AGENT_REFUND,
                 description=f"Refund: {run.agent.name} run failed",
+                # Back into the lots the charge drew from (issue 23): promotional stays promotional.
+                lots=Return(run.charge_transaction_id) if run.charge_transaction_id else None,
             )
             updated = AgentRun.objects.filter(pk=run.pk, **expected).update(
                 status=AgentRun.Status.FAILED,

@@ -41,6 +41,8 @@ LIMITED_VIEWS = {
     # The admin's log-in shares the budget (same setting, same counter): one door, not two.
     "admin:login": "LOGIN_RATE_LIMIT",
     "authentication:signup": "SIGNUP_RATE_LIMIT",
+    # Issue 23: guessing promo codes.
+    "wallet:redeem_promo": "PROMO_REDEEM_RATE_LIMIT",
 }
 # Views whose per-IP budget counts every POST, not only failures (see RateLimitMiddleware).
 IP_COUNTS_EVERY_POST = frozenset({"authentication:signup"})

@@ -458,3 +458,9 @@ API_RATE_LIMIT = parse.rate("API_RATE_LIMIT", "120/1m")
 WEBHOOK_DISABLE_AFTER = parse.required_duration("WEBHOOK_DISABLE_AFTER", "3d")
 SCHEDULE_RETRY_WEBHOOKS = parse.duration("SCHEDULE_RETRY_WEBHOOKS", "1m", allow_off=True)
 WEBHOOK_ALLOW_PRIVATE = optional("WEBHOOK_ALLOW_PRIVATE", False, cast=bool)
+# --- Issue 23: credit lots ---------------------------------------------------------------------------
+# How often the scheduler expires promotional credit past its expiry (and queues the 7-day warnings).
+# Spends never use expired credit whatever this is; it only decides when the `expiry` row is written.
+SCHEDULE_EXPIRE_CREDITS = parse.duration("SCHEDULE_EXPIRE_CREDITS", "5m", allow_off=True)
+# Promo code redemptions per account (every attempt counts): guessing codes is slow.
+PROMO_REDEEM_RATE_LIMIT = parse.rate("PROMO_REDEEM_RATE_LIMIT", "10/1h")

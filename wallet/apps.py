@@ -19,7 +19,7 @@ class WalletConfig(AppConfig):
         from .scheduler import register_chore
         from .services import billing, doors
         from .signals import balance_changed
-        from .tasks import prune_task_results, reconcile_topups
+        from .tasks import expire_credits, prune_task_results, reconcile_topups
 
         # What follows a balance change is wired from above the ledger (issue 17): the low-balance
         # alert and the auto-recharge trigger listen to the ledger's signal.
@@ -38,6 +38,8 @@ class WalletConfig(AppConfig):
         register_chore(
             name="prune_task_results", task=prune_task_results, setting="SCHEDULE_PRUNE_TASK_RESULTS"
         )
+        # Issue 23: credit lots past their expiry become `expiry` rows; warnings 7 days ahead.
+        register_chore(name="expire_credits", task=expire_credits, setting="SCHEDULE_EXPIRE_CREDITS")
         # The one amount rule's messages and bound, for common.js's parseAmount.
         pageconfig.add(
             messages={"badAmount": AMOUNT_MESSAGE, "tooLarge": TOO_LARGE_MESSAGE},

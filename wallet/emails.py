@@ -29,6 +29,7 @@ from authentication import verification
 from .models import (
     BillingSettings,
     CardRefund,
+    CreditLot,
     Dispute,
     EarlyFraudWarning,
     SentEmail,
@@ -54,6 +55,8 @@ DISPUTE_OPENED = "dispute_opened"
 FRAUD_WARNING_OPS = "fraud_warning_ops"
 # Issue 20. Object id "<user id>:<request time in ns>": one email per request.
 VERIFY_EMAIL = "verify_email"
+# Issue 23. Object id: the CreditLot about to expire (warned once, 7 days before).
+CREDIT_EXPIRING = "credit_expiring"
 
 
 # --- hooks for apps above the wallet (issue 22: documents) ---------------------------------------
@@ -258,9 +261,22 @@ def send(kind: str, object_id: str) -> bool:
         return _send_issue20(kind, object_id)
     if kind == VERIFY_EMAIL:
         return send_verification(object_id)
+    if kind == CREDIT_EXPIRING:
+        return _send_credit_expiring(object_id)
     if kind in KINDS:
         return KINDS[kind](object_id)
     return _send_issue14(kind, object_id)
+
+
+def _send_credit_expiring(object_id: str) -> bool:
+    lot = CreditLot.objects.select_related("user").filter(pk=object_id, remaining__gt=0).first()
+    if lot is None or lot.expires_at is None or lot.expires_at <= timezone.now():
+        return False  # spent or expired meanwhile: nothing left to warn about
+    _send_billing(
+        f"NetCop Wallet: {format_money(lot.remaining)} of promotional credit expires soon",
+        "wallet/email/credit_expiring.txt", lot.user, lot=lot, history_url=_link("wallet:history"),
+    )
+    return True
 
 
 def _send_issue20(kind: str, object_id: str) -> bool:

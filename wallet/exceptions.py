@@ -283,3 +283,15 @@ class NewAccountLimitReached(TopUpsPaused):
     status = 403
     code = "new_account_limit"
     default_message = "New accounts can add only a limited amount in their first day. Please try again later."
+
+
+# --- Issue 23: promo codes ----------------------------------------------------------------------------
+
+
+class PromoCodeRefused(WalletError):
+    """A promo code that cannot be redeemed (unknown, expired, used up, not for this account) (400)."""
+
+    status = 400
+    code = "promo_code_refused"
+    default_message = "That promo code cannot be redeemed."
+    text_is_user_message = True  # raised with our own wording

@@ -8,7 +8,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Q, Subquery, Sum
 
-from .models import OwedBalance, TxType, WalletTransaction, kind_filter
+from .models import CreditLot, OwedBalance, TxType, WalletTransaction, kind_filter
 
 CENT = Decimal("0.01")
 
@@ -21,6 +21,7 @@ class Mismatch:
     ledger_sum: Decimal
     latest_balance_after: Decimal | None
     problem: str
+    lots_sum: Decimal | None = None
 
 
 @dataclass
@@ -44,13 +45,22 @@ def check_ledger() -> LedgerReport:
         .order_by("-created_at")
         .values("balance_after")[:1]
     )
+    # Issue 23: the balance is also the sum of what is left in the user's credit lots.
+    lots = (
+        CreditLot.objects.filter(user=OuterRef("pk")).order_by().values("user")
+        .annotate(total=Sum("remaining")).values("total")
+    )
     rows = (
         User.objects.order_by()
-        .annotate(ledger_sum=Sum("wallet_transactions__amount"), latest_after=Subquery(latest))
-        .values_list("pk", "email", "wallet_balance", "ledger_sum", "latest_after")
+        .annotate(
+            ledger_sum=Sum("wallet_transactions__amount"),
+            latest_after=Subquery(latest),
+            lots_sum=Subquery(lots),
+        )
+        .values_list("pk", "email", "wallet_balance", "ledger_sum", "latest_after", "lots_sum")
     )
     report = LedgerReport()
-    for pk, email, balance, ledger_sum, latest_after in rows.iterator(chunk_size=5000):
+    for pk, email, balance, ledger_sum, latest_after, lots_sum in rows.iterator(chunk_size=5000):
         # SQLite sums NUMERIC as REAL: quantize before comparing.
         balance = Decimal(balance).quantize(CENT)
         ledger_sum = Decimal(ledger_sum or 0).quantize(CENT)
@@ -68,9 +78,12 @@ def check_ledger() -> LedgerReport:
             problems.append("balance without ledger rows")
         if latest_after is not None and latest_after != balance:
             problems.append("balance != latest balance_after")
+        lots_sum = Decimal(lots_sum or 0).quantize(CENT)
+        if lots_sum != balance:
+            problems.append("balance != sum of credit lots")
         if problems:
             report.mismatches.append(
-                Mismatch(pk, email, balance, ledger_sum, latest_after, "; ".join(problems))
+                Mismatch(pk, email, balance, ledger_sum, latest_after, "; ".join(problems), lots_sum)
             )
     return report
 
@@ -95,11 +108,13 @@ class MoneyTotals:
     disputes: Decimal
     reinstated: Decimal
     owed: Decimal
+    # Issue 23: promotional credit given (grants, promo codes) net of what expired.
+    promotional: Decimal = Decimal("0.00")
 
     @property
     def expected(self) -> Decimal:
         return (self.credits - self.card_refunds - self.agent_spend + self.adjustments
-                - self.disputes + self.reinstated)
+                - self.disputes + self.reinstated + self.promotional)
 
     @property
     def ok(self) -> bool:
@@ -115,6 +130,7 @@ def money_totals() -> MoneyTotals:
         "adjustments": Q(type=TxType.ADJUSTMENT),
         "disputes": Q(type__in=[TxType.DISPUTE, TxType.OWED_REPAYMENT]),
         "reinstated": Q(type=TxType.DISPUTE_REINSTATED),
+        "promotional": Q(type__in=[TxType.GRANT, TxType.PROMO_CODE, TxType.EXPIRY]),
     }
     sums = WalletTransaction.objects.aggregate(
         **{name: Sum("amount", filter=condition) for name, condition in groups.items()}
@@ -131,4 +147,5 @@ def money_totals() -> MoneyTotals:
         balances=money(balances), credits=money(sums["credits"]), card_refunds=-money(sums["card_refunds"]),
         agent_spend=-money(sums["agent_spend"]), adjustments=money(sums["adjustments"]),
         disputes=-money(sums["disputes"]), reinstated=money(sums["reinstated"]), owed=money(owed),
+        promotional=money(sums["promotional"]),
     )

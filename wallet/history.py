@@ -18,13 +18,22 @@ from itertools import islice
 from django import forms
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q, QuerySet, TextField
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from authentication.models import ApiKey
 
-from .models import FILTER_TYPES, TopUp, TxType, WalletTransaction, kind_filter, ledger_kind
+from .models import (
+    FILTER_TYPES,
+    LotAllocation,
+    LotKind,
+    TopUp,
+    TxType,
+    WalletTransaction,
+    kind_filter,
+    ledger_kind,
+)
 from .money import format_money, format_signed_money
 
 PAGE_SIZE = 50
@@ -98,6 +107,26 @@ class HistoryFilterForm(forms.Form):
 
 def _start_of_day(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_current_timezone())
+
+
+def with_promotional_part(qs: QuerySet) -> QuerySet:
+    """Issue 23: each row's promotional part (how much of it went into or came out of promotional
+    lots), as a correlated subquery in the same SELECT: no query per row, no extra query a page."""
+    part = (
+        LotAllocation.objects.filter(transaction=OuterRef("pk"), lot__kind=LotKind.PROMOTIONAL)
+        .order_by().values("transaction").annotate(total=Sum("amount")).values("total")
+    )
+    return qs.annotate(promotional_part=Subquery(part))
+
+
+def _promotional_note(tx, currency: str) -> str:
+    part = getattr(tx, "promotional_part", None)
+    if not part:
+        return ""
+    part = Decimal(part).quantize(CENT)
+    if abs(part) >= abs(tx.amount):
+        return "Promotional credit" if tx.amount > 0 else "Paid with promotional credit"
+    return f"{format_money(part, currency)} of it promotional credit"
 
 
 def filtered_ledger(user, filters: dict) -> QuerySet:
@@ -244,6 +273,7 @@ class ShownRow:
     balance_after: str
     stripe_payment_intent_id: str
     api_key: str = ""  # issue 21: "name (ncw_live_ab12cd34…)" for a row an API key caused
+    promotional_note: str = ""  # issue 23: which lots paid ("" when all paid money)
 
 
 def shown_rows(rows: list[WalletTransaction]) -> list[ShownRow]:
@@ -270,6 +300,7 @@ def shown_rows(rows: list[WalletTransaction]) -> list[ShownRow]:
                 balance_after=format_money(tx.balance_after, currency),
                 stripe_payment_intent_id=tx.stripe_payment_intent_id,
                 api_key=labels.get(tx.api_key_id, "") if tx.api_key_id is not None else "",
+                promotional_note=_promotional_note(tx, currency),
             )
         )
     return shown
@@ -365,6 +396,7 @@ CSV_HEADER = [
     "Balance after",
     "Stripe PaymentIntent",
     "API key",  # issue 21: the key that caused the row (empty for the pages)
+    "Promotional part",
 ]
 # Spreadsheets treat a cell starting with one of these as a formula (CWE-1236).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -400,7 +432,7 @@ def csv_rows(qs: QuerySet, currency: str) -> Iterator[str]:
     writer = csv.writer(buffer)
     writer.writerow(CSV_HEADER)
     yield buffer.getvalue()
-    rows = qs.order_by(*NEWEST_FIRST).values_list(
+    rows = with_promotional_part(qs).order_by(*NEWEST_FIRST).values_list(
         Cast("created_at", output_field=TextField()),
         "id",
         "type",
@@ -409,13 +441,15 @@ def csv_rows(qs: QuerySet, currency: str) -> Iterator[str]:
         "balance_after",
         "stripe_payment_intent_id",
         "api_key_id",
+        "promotional_part",
     )
+    KEY_COLUMN = 7  # api_key_id in the values() above
     key_labels: dict[int, str] = {}
     lines = rows.iterator(chunk_size=CSV_CHUNK_SIZE)
     while chunk := list(islice(lines, CSV_CHUNK_SIZE)):
         # The API keys named in this chunk and not yet known: one small query, and none at all for
         # a ledger no key has touched (the export stays one read of the ledger).
-        missing = {row[-1] for row in chunk if row[-1] is not None and row[-1] not in key_labels}
+        missing = {row[KEY_COLUMN] for row in chunk if row[KEY_COLUMN] not in (None, *key_labels)}
         if missing:
             key_labels.update(api_key_labels(ApiKey.objects.filter(pk__in=missing)))
         buffer.seek(0)
@@ -432,7 +466,9 @@ def csv_rows(qs: QuerySet, currency: str) -> Iterator[str]:
                 f"{Decimal(balance_after).quantize(CENT):f}",
                 csv_safe(intent),
                 csv_safe(key_labels.get(key_id, "")),
+                # Signed like the amount; 0.00 when the row was all paid money.
+                f"{(Decimal(promo) * (1 if amount > 0 else -1)).quantize(CENT):f}" if promo else "0.00",
             ]
-            for created_at, pk, tx_type, description, amount, balance_after, intent, key_id in chunk
+            for created_at, pk, tx_type, description, amount, balance_after, intent, key_id, promo in chunk
         )
         yield buffer.getvalue()

@@ -19,7 +19,11 @@ def history(request):
     filters = form.filters
     if form.is_valid():
         ledger = queries.filtered_ledger(request.user, filters)
-        page = queries.ledger_page(ledger, before=request.GET.get("before"), after=request.GET.get("after"))
+        page = queries.ledger_page(
+            queries.with_promotional_part(ledger),
+            before=request.GET.get("before"),
+            after=request.GET.get("after"),
+        )
         queries.count_position(ledger, page)
     else:
         # Filters we cannot apply: the errors show inline and no rows are listed (listing everything

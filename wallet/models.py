@@ -40,6 +40,10 @@ class TxType(models.TextChoices):
     DISPUTE = "dispute", "Card payment disputed"
     DISPUTE_REINSTATED = "dispute_reinstated", "Dispute won"
     OWED_REPAYMENT = "owed_repayment", "Repayment of owed amount"
+    # Issue 23: promotional credit given by staff or a promo code (credits), and what expired (debit).
+    GRANT = "grant", "Promotional grant"
+    PROMO_CODE = "promo_code", "Promo code"
+    EXPIRY = "expiry", "Credit expired"
 
 
 # What people may filter the history by: every type still written (old refund rows are matched by
@@ -483,5 +487,20 @@ class BillingSettings(models.Model):
             super().save(*args, **kwargs)
 
 
-# Issue 20: disputes, fraud warnings, owed money, holds, payment origins (own module, re-exported).
-from .models_disputes import *  # noqa: E402, F403 - AccountHoldEvent, Dispute, EarlyFraudWarning, ...
+# --- issue 20: disputes, early fraud warnings, owed money, holds (own module, re-exported) --------
+# --- issue 23: credit lots, allocations, promo codes (own module, re-exported) --------------------
+from .models_credits import (  # noqa: E402, F401
+    CreditLot,
+    LotAllocation,
+    LotKind,
+    LotSource,
+    PromoCode,
+    PromoRedemption,
+)
+from .models_disputes import (  # noqa: E402, F401
+    AccountHoldEvent,
+    Dispute,
+    EarlyFraudWarning,
+    OwedBalance,
+    PaymentOrigin,
+)

@@ -18,9 +18,10 @@ from django_tasks import task
 
 from .emails import send_email
 from .reconcile import reconcile_topups as reconcile
+from .services import credits
 from .services.billing import auto_recharge
 
-__all__ = ["auto_recharge", "prune_task_results", "reconcile_topups", "send_email"]
+__all__ = ["auto_recharge", "expire_credits", "prune_task_results", "reconcile_topups", "send_email"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,3 +42,9 @@ def prune_task_results() -> str:
         return "not the database backend"
     call_command("prune_db_task_results", queue_name="*", min_age_days=14, verbosity=0)
     return "pruned"
+
+
+@task()
+def expire_credits() -> str:
+    """Periodic chore (issue 23): expire credit lots past their expiry, warn 7 days ahead."""
+    return credits.run_expiry_chore()

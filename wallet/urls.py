@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import billing_views, history_views, views, webhooks
+from . import billing_views, credit_views, history_views, views, webhooks
 
 app_name = "wallet"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("settings/cards/<str:payment_method>/use/", billing_views.use_card, name="use_card"),
     path("settings/cards/<str:payment_method>/remove/", billing_views.remove_card, name="remove_card"),
     path("balance.json", views.balance, name="balance"),
+    path("promo/redeem/", credit_views.redeem_promo, name="redeem_promo"),  # issue 23
     path("history/", history_views.history, name="history"),
     path("history/export.csv", history_views.history_csv, name="history_csv"),
     path("webhooks/stripe/", webhooks.stripe_webhook, name="stripe_webhook"),

@@ -26,6 +26,7 @@ from authentication.admin import UserAdmin
 from authentication.models import User
 
 from . import services
+from .admin_credits import GrantAdminMixin, lots_table
 from .admin_holds import HoldAdminMixin
 from .exceptions import BalanceLimitExceeded, InsufficientBalance, InvalidAmount
 from .money import AmountField, format_money, format_signed_money
@@ -81,15 +82,17 @@ class AdjustBalanceForm(forms.Form):
 
 
 
-class WalletUserAdmin(HoldAdminMixin, UserAdmin):
+class WalletUserAdmin(GrantAdminMixin, HoldAdminMixin, UserAdmin):
     """The user admin with the wallet: read-only balance (it changes only through the ledger)."""
 
     list_display = ["email", "username", "balance", "is_staff", "joined"]
-    readonly_fields = ["wallet_balance", "wallet_tools", "latest_transactions", *UserAdmin.readonly_fields]
+    readonly_fields = [
+        "wallet_balance", "wallet_tools", "latest_transactions", "credit_lots", *UserAdmin.readonly_fields
+    ]
     # mypy infers the base's fieldsets as a tuple of exactly four sections; this one has five.
     fieldsets = (  # type: ignore[assignment]
         *UserAdmin.fieldsets[:2],
-        ("Wallet", {"fields": ("wallet_balance", "wallet_tools", "latest_transactions")}),
+        ("Wallet", {"fields": ("wallet_balance", "wallet_tools", "latest_transactions", "credit_lots")}),
         *UserAdmin.fieldsets[2:],
     )
 
@@ -109,13 +112,19 @@ class WalletUserAdmin(HoldAdminMixin, UserAdmin):
         return format_html(
             '<a href="{}" class="ledger-link">Full ledger</a> · '
             '<a href="{}" class="adjust-link">Adjust balance</a> · '
+            '<a href="{}" class="grant-link">Grant credit</a> · '
             '<a href="{}" class="hold-link">{}</a>{}',
             ledger,
             adjust,
+            reverse("admin:authentication_user_grant_credit", args=[obj.pk]),
             hold,
             "Release account" if obj.is_on_hold else "Hold account",
             format_html(" (on hold: {})", obj.hold_reason) if obj.is_on_hold else "",
         )
+
+    @admin.display(description="Credit lots (issue 23, newest 20)")
+    def credit_lots(self, obj):
+        return lots_table(obj) if obj and obj.pk else "—"
 
     @admin.display(description=f"Latest {LATEST_ROWS} ledger entries")
     def latest_transactions(self, obj):

@@ -130,6 +130,8 @@ def topup_page(request):
         # Issue 20: an account that has not confirmed its email sees why it cannot top up (and a
         # "send the link again" button) instead of the card form.
         "email_unverified": services.needs_verified_email(request.user),
+        # Issue 23: paid and promotional money and the next expiry (one aggregate query).
+        "credits": services.credit_balances(request.user.pk),
         "presets": [str(p.quantize(services.CENT)) for p in PRESET_AMOUNTS],
         "prefill": prefill,
         "back": back,

@@ -23,7 +23,10 @@ URL = "https://paypal.com.secure-login.xyz/verify"
 # debit (on PostgreSQL the conditional UPDATE ... RETURNING and the ledger INSERT; on SQLite a SELECT
 # of the balance, the UPDATE and the ledger INSERT) and the finished run's INSERT. An unwatched
 # balance reads no billing settings. Exact: a budget with slack lets a planted statement through.
-DEBIT = {"postgresql": 2, "sqlite": 3}[connection.vendor]
+# Credit lots (issue 23): PostgreSQL draws them inside the ledger INSERT's statement (still 2);
+# SQLite has no data-modifying CTE, so it reads the open lots, updates them and inserts the
+# allocations (3 more; SQLite is the development database, PostgreSQL the measured one).
+DEBIT = {"postgresql": 2, "sqlite": 6}[connection.vendor]
 INLINE_RUN = 4 + DEBIT
 # The same transaction (the run recorded "queued"), then on commit the task row (database queue).
 QUEUED_RUN = 5 + DEBIT
@@ -54,7 +57,11 @@ def test_an_inline_run_stays_within_its_budget(client, runner, agent):
     assert response.status_code == 200 and response.json()["status"] == "succeeded"
     sql = [q["sql"].split()[0].upper() for q in ctx]
     # One write of the balance, two inserts, one commit: no second UPDATE recording the output.
-    assert sql.count("UPDATE") == 1 and sql.count("INSERT") == 2, sql
+    # (On PostgreSQL the ledger INSERT starts WITH: it draws the credit lots in the same statement.)
+    inserts = sql.count("INSERT") + sql.count("WITH")
+    # SQLite also updates the drawn lot and inserts its allocation.
+    expected = (1, 2) if connection.vendor == "postgresql" else (2, 3)
+    assert (sql.count("UPDATE"), inserts) == expected, sql
     assert response.json()["balance"] == f"{Decimal('50.00') - 2 * agent.price:.2f}"
 
 

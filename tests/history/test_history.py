@@ -239,9 +239,9 @@ def test_csv_header_content_quoting_and_plain_decimal_amounts(auth_client, user)
     # Embedded quotes are doubled and the cell with a comma/newline is quoted.
     assert '"Card, ""Visa""\nending 4242"' in raw
     lines = list(csv.reader(io.StringIO(raw)))
-    assert lines[0] == ["Date", "Transaction ID", "Type", "Description", "Amount", "Currency", "Balance after", "Stripe PaymentIntent", "API key"]
-    assert lines[1][1:] == [str(use.pk), "Agent usage", "scan", "-5.00", "AED", "95.00", "", ""]
-    assert lines[2][1:] == [str(top.pk), "Top-up", 'Card, "Visa"\nending 4242', "100.00", "AED", "100.00", "pi_1", ""]
+    assert lines[0] == ["Date", "Transaction ID", "Type", "Description", "Amount", "Currency", "Balance after", "Stripe PaymentIntent", "API key", "Promotional part"]
+    assert lines[1][1:] == [str(use.pk), "Agent usage", "scan", "-5.00", "AED", "95.00", "", "", "0.00"]
+    assert lines[2][1:] == [str(top.pk), "Top-up", 'Card, "Visa"\nending 4242', "100.00", "AED", "100.00", "pi_1", "", "0.00"]
     # ISO 8601 with the UTC offset, so the moment is unambiguous wherever the file is opened.
     local = timezone.localtime(use.created_at)
     assert lines[1][0] == local.isoformat(timespec="seconds")

@@ -20,8 +20,10 @@ pytestmark = pytest.mark.django_db
 
 # Statements per path on each database. SQLite reads the balance before writing it (NUMERIC is REAL
 # there); PostgreSQL changes it in one UPDATE ... RETURNING. Savepoints count as statements.
+# Credit lots (issue 23) cost PostgreSQL nothing (drawn or opened inside the ledger INSERT's
+# statement); SQLite, without data-modifying CTEs, opens a lot with 2 INSERTs and draws with 3.
 BUDGETS = {
-    "sqlite": {"credit": 5, "debit": 5, "watched_debit": 6, "settle": 9},
+    "sqlite": {"credit": 7, "debit": 8, "watched_debit": 9, "settle": 11},
     "postgresql": {"credit": 4, "debit": 4, "watched_debit": 5, "settle": 8},
 }
 

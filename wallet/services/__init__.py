@@ -22,6 +22,8 @@ from ..models import TxType
 from ..money import CENT, MAX_AMOUNT, parse_amount, to_money
 from .card_testing import needs_verified_email, record_decline
 from .ledger import adjust, apply_change, credit, debit, lock_user, max_balance, positive, room_for
+from .lots import Draw, Fill, Return
+from .lots import balances as credit_balances
 from .refunds import (
     NEEDS_REVIEW,
     REFUND_RETRY_WINDOW,
@@ -48,6 +50,9 @@ from .topups import (
 )
 
 __all__ = [
+    "Draw",
+    "Fill",
+    "Return",
     "needs_verified_email",
     "record_decline",
     "CENT",
@@ -66,6 +71,7 @@ __all__ = [
     "cancel_topup",
     "charge_and_settle",
     "credit",
+    "credit_balances",
     "debit",
     "finish_topup",
     "lock_user",

@@ -28,9 +28,9 @@ from django.utils import timezone
 from .. import payments
 from ..emails import DISPUTE_OPENED, enqueue_email
 from ..exceptions import TopUpError, TopUpMismatch
-from ..models import Dispute, OwedBalance, TopUp, TxType
+from ..models import Dispute, LotKind, LotSource, OwedBalance, TopUp, TxType
 from ..money import CENT, format_money
-from . import holds, ledger
+from . import holds, ledger, lots
 from .refunds import refundable_amount
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,8 @@ def _withdraw(row: Dispute, topup: TopUp, balance: Decimal) -> Decimal:
     else:
         cap = Decimal("0.00")  # never credited: nothing of it is in the wallet to take back
     amount = min(row.disputed_amount, cap)
-    take = min(amount, balance)
+    # Issue 23: a dispute takes paid money only (that top-up's lot first); the rest is owed.
+    take = min(amount, balance, lots.paid_left(topup.user_id))
     owe = amount - take
     if take > 0:
         row.debit_transaction = ledger.apply_change(
@@ -147,6 +148,7 @@ def _withdraw(row: Dispute, topup: TopUp, balance: Decimal) -> Decimal:
                 f"Card payment of {format_money(topup.amount, topup.currency)} disputed with your bank"
             ),
             stripe_payment_intent_id=topup.stripe_payment_intent_id or "",
+            lots=lots.Draw(paid_only=True, first_topup_id=topup.pk),
         )
         balance -= take
     if owe > 0:
@@ -173,6 +175,8 @@ def _reinstate(row: Dispute) -> None:
             type=TxType.DISPUTE_REINSTATED,
             description="Dispute closed in your favour: the disputed amount is back in your wallet",
             stripe_payment_intent_id=row.topup.stripe_payment_intent_id or "",
+            # Paid money of that top-up again: a new paid lot linked to it (refundable to its card).
+            lots=lots.Fill(kind=LotKind.PAID, source=LotSource.DISPUTE_REINSTATEMENT, topup_id=row.topup_id),
         )
     row.reinstated_amount = row.amount
     row.reinstated_at = timezone.now()
@@ -197,8 +201,9 @@ def repay_owed(*, user_id) -> Decimal:
     owed = OwedBalance.objects.select_for_update().filter(user_id=user_id, amount__gt=0).first()
     if owed is None:
         return Decimal("0.00")
-    balance = ledger.lock_user(user_id)
-    pay = min(Decimal(owed.amount).quantize(CENT), balance)
+    ledger.lock_user(user_id)
+    # Repaid from paid money only (issue 23): promotional credit never pays a bank's claim.
+    pay = min(Decimal(owed.amount).quantize(CENT), lots.paid_left(user_id))
     if pay <= 0:
         return Decimal("0.00")
     ledger.apply_change(
@@ -206,6 +211,7 @@ def repay_owed(*, user_id) -> Decimal:
         delta=-pay,
         type=TxType.OWED_REPAYMENT,
         description="Repayment of the amount owed after a disputed card payment",
+        lots=lots.Draw(paid_only=True),
     )
     owed.amount = Decimal(owed.amount).quantize(CENT) - pay
     owed.save(update_fields=["amount", "updated_at"])

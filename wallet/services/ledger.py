@@ -6,6 +6,11 @@ Every change locks the user's row, writes the new balance and an append-only led
 The ledger knows nothing above it: what follows a change (the low-balance alert, the auto-recharge
 trigger) listens to wallet.signals.balance_changed, sent only for a balance its owner watches
 (User.wallet_watched, read in the same UPDATE), so an unwatched debit is two statements.
+
+Credit lots (issue 23, wallet.services.lots): every change also fills or draws lots, in the same
+transaction; on PostgreSQL inside the ledger row's INSERT statement, so still two statements. The
+`lots` keyword says how (lots.Fill / Return / Draw); by default a credit opens a lot and a debit draws
+in the spending order defined in wallet.services.lots.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from ..exceptions import BalanceLimitExceeded, InsufficientBalance, InvalidAmoun
 from ..models import TxType, WalletTransaction
 from ..money import CENT, MAX_AMOUNT, format_money, to_money
 from ..signals import balance_changed
+from . import lots as lotrules
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +99,7 @@ def apply_change(
     savepoint: bool = True,
     ceiling: Decimal = MAX_AMOUNT,
     api_key_id: int | None = None,
+    lots: lotrules.Rule | None = None,
 ) -> WalletTransaction:
     """Change one balance by `delta` and append its ledger row, atomically. Caller validated delta.
 
@@ -105,6 +112,7 @@ def apply_change(
     """
     User = get_user_model()
     now = timezone.now()
+    rule = lots or lotrules.default_rule(type=type, delta=delta)
     # A debit is never refused for the ceiling (a wallet above a lowered limit can still spend).
     ceiling = min(ceiling, MAX_AMOUNT) if delta > 0 else MAX_AMOUNT
     entry = WalletTransaction(
@@ -130,8 +138,11 @@ def apply_change(
                     # Dated now, holding the lock: a wallet's rows are dated in the order their
                     # changes commit (the latest row's balance_after is the balance).
                     entry.created_at = timezone.now()
-                    cursor.execute(
-                        insert, [f.get_db_prep_save(getattr(entry, f.attname), connection) for f in fields]
+                    lotrules.pg_apply(
+                        cursor, insert=insert, entry=entry, rule=rule, now=entry.created_at,
+                        insert_params=[
+                            f.get_db_prep_save(getattr(entry, f.attname), connection) for f in fields
+                        ],
                     )
             if row is None:
                 current = User.objects.filter(pk=user_id).values_list("wallet_balance", flat=True).first()
@@ -158,6 +169,7 @@ def apply_change(
             User.objects.filter(pk=user_id).update(wallet_balance=new_balance, updated_at=now)
             entry.balance_after = new_balance
             entry.save(force_insert=True)
+            lotrules.orm_apply(entry=entry, rule=rule, now=entry.created_at)
         new_balance = entry.balance_after
         if watched:
             # Still under the user lock: receivers (the low-balance flag, the auto-recharge trigger)
@@ -179,9 +191,11 @@ def credit(
     description: str = "",
     stripe_payment_intent_id: str = "",
     created_by=None,
+    lots: lotrules.Rule | None = None,
 ) -> WalletTransaction:
     """Add a positive `amount` to the user's wallet; returns the ledger row."""
     return apply_change(
+        lots=lots,
         user_id=_user_id(user),
         delta=positive(amount),
         type=type,
@@ -201,9 +215,11 @@ def debit(
     created_by=None,
     savepoint: bool = True,
     api_key_id: int | None = None,
+    lots: lotrules.Rule | None = None,
 ) -> WalletTransaction:
     """Take a positive `amount` from the wallet; raises InsufficientBalance rather than go below 0."""
     return apply_change(
+        lots=lots,
         user_id=_user_id(user),
         delta=-positive(amount),
         type=type,

@@ -26,7 +26,7 @@ from ..exceptions import (
 from ..models import CardRefund, Dispute, TopUp, TxType
 from ..money import CENT, format_money
 from ..payments import RefundStatus
-from . import holds, ledger
+from . import holds, ledger, lots
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +127,15 @@ def _record_refund(topup, money: Decimal, reason: str, customer_reason: str, sta
                 f"The wallet holds only {format_money(balance, locked.currency)}: a refund to the card "
                 f"cannot exceed the current balance ({format_money(money, locked.currency)} asked)."
             )
+        # Issue 23: only the paid money of this top-up's lot goes back to its card, never
+        # promotional credit and never another top-up's money.
+        left = lots.paid_left(locked.user_id, topup_id=locked.pk)
+        if money > left:
+            raise RefundNotAllowed(
+                f"Only {format_money(left, locked.currency)} of this top-up's paid money is still in the "
+                f"wallet: a refund to its card cannot exceed that "
+                f"({format_money(money, locked.currency)} asked)."
+            )
         refund = CardRefund.objects.create(
             topup=locked,
             amount=money,
@@ -147,6 +156,7 @@ def _record_refund(topup, money: Decimal, reason: str, customer_reason: str, sta
             ),
             stripe_payment_intent_id=locked.stripe_payment_intent_id,
             created_by=staff,
+            lots=lots.Draw(topup_id=locked.pk),
         )
         refund.save(update_fields=["debit_transaction", "updated_at"])
     return refund, locked
@@ -294,6 +304,7 @@ def _finish_refund(refund_id, *, stripe_refund_id: str = "", refused: str = ""):
             type=TxType.CARD_REFUND_REVERSAL,
             description="Refund reversed: the refund to your card did not go through",
             created_by=refund.requested_by,
+            lots=lots.Return(debit.pk),  # back into the top-up's lot it came from
         )
         refund.status = CardRefund.Status.FAILED
         refund.stripe_refund_id = stripe_refund_id or refund.stripe_refund_id
@@ -337,7 +348,8 @@ def record_external_refund(
         new = refunded - _refunds_taken(topup)
         if new <= 0:
             return None
-        take = min(new, balance)
+        # Only what is left of this top-up's paid lot (issue 23); the rest is the shortfall.
+        take = min(new, balance, lots.paid_left(topup.user_id, topup_id=topup.pk))
         shortfall = new - take
         refund = CardRefund.objects.create(
             topup=topup,
@@ -358,6 +370,7 @@ def record_external_refund(
                 type=TxType.CARD_REFUND,
                 description=f"Refund to card made in Stripe ({charge_id})",
                 stripe_payment_intent_id=payment_intent_id,
+                lots=lots.Draw(topup_id=topup.pk),
             )
             refund.save(update_fields=["debit_transaction", "updated_at"])
     if shortfall:

@@ -29,11 +29,11 @@ from ..exceptions import (
     TopUpError,
     TopUpMismatch,
 )
-from ..models import CardRefund, PaymentOrigin, TopUp, TxType
+from ..models import CardRefund, LotKind, LotSource, PaymentOrigin, TopUp, TxType
 from ..money import MAX_AMOUNT, format_money, parse_amount, to_money, topup_range_message
 from ..payments import BrowserConfig, Intent, IntentStatus
 from ..signals import topup_settled
-from . import card_testing, cards, disputes, holds, ledger, recharge_failures, refunds
+from . import card_testing, cards, disputes, holds, ledger, lots, recharge_failures, refunds
 
 logger = logging.getLogger(__name__)
 
@@ -326,6 +326,7 @@ def settle_topup(*, intent: Intent, user=None) -> SettleResult:
                 ),
                 stripe_payment_intent_id=intent.id,
                 savepoint=False,  # any error leaves this whole transaction
+                lots=lots.Fill(kind=LotKind.PAID, source=LotSource.TOP_UP, topup_id=topup.pk),
             )
             topup.status = TopUp.Status.SUCCEEDED
             topup.credit_transaction = entry

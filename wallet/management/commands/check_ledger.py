@@ -11,7 +11,7 @@ class Command(BaseCommand):
         for m in report.mismatches:
             self.stdout.write(
                 f"MISMATCH user={m.user_id} {m.email}: balance={m.balance} ledger_sum={m.ledger_sum} "
-                f"latest_balance_after={m.latest_balance_after} ({m.problem})"
+                f"latest_balance_after={m.latest_balance_after} lots_sum={m.lots_sum} ({m.problem})"
             )
         self.stdout.write(
             f"Checked {report.users} users ({report.users_with_entries} with ledger rows): "
@@ -24,7 +24,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Balances {t.balances} = credits {t.credits} - card refunds {t.card_refunds} - agent spend "
             f"{t.agent_spend} + adjustments {t.adjustments} - disputes {t.disputes} + reinstated "
-            f"{t.reinstated} = {t.expected}; still owed after disputes: {t.owed}."
+            f"{t.reinstated} + promotional net of expiry {t.promotional} "
+            f"= {t.expected}; still owed after disputes: {t.owed}."
         )
         if not t.ok:
             raise CommandError("Money invariant broken: the balances do not add up to the ledger's flows.")
