@@ -52,6 +52,11 @@ def statement_rows(figures: dict) -> list[tuple[str, str, str]]:
         ("Refunds of agent runs", "استرداد تشغيل الوكلاء", signed(figures["agent_refunds"])),
         ("Refunds to card", "المبالغ المستردة إلى البطاقة", signed(figures["card_refunds"])),
         ("Adjustments", "التسويات", signed(figures["adjustments"])),
+        # Statements issued before these lines existed have no such figures: shown only when present.
+        *([("Disputed card payments", "المدفوعات المعترض عليها", signed(figures["disputes"]))]
+          if Decimal(figures.get("disputes") or 0) else []),
+        *([("Promotional credit (not paid money)", "الرصيد الترويجي", signed(figures["promotional"]))]
+          if Decimal(figures.get("promotional") or 0) else []),
     ]
 
 

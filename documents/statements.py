@@ -19,7 +19,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from wallet.history import with_promotional_part
 from wallet.models import TxType, WalletTransaction, ledger_kind
+from wallet.money import CENT
 
 from . import vat
 from .issuing import issue
@@ -59,6 +61,14 @@ class MonthFigures:
     card_refunds: Decimal  # negative: money back to the card (reversals included, positive)
     adjustments: Decimal
     rows: int
+    # Issue 20: taken back by disputes, given back when won, and owed amounts repaid (signed).
+    disputes: Decimal = ZERO
+    # Issue 23: promotional credit granted or redeemed, less what expired (signed). Not paid money:
+    # no invoice carries it; the statement shows it apart from top-ups.
+    promotional: Decimal = ZERO
+    # Issue 23: the part of the month's agent usage (net of refunded runs) paid with promotional
+    # credit. Under VAT_TAX_POINT=usage it is a discount on the usage invoice, not a paid supply.
+    usage_promotional: Decimal = ZERO
 
     @property
     def usage(self) -> Decimal:
@@ -70,6 +80,8 @@ class MonthFigures:
             "usage_by_agent": {name: str(value) for name, value in sorted(self.usage_by_agent.items())},
             "usage": str(self.usage), "agent_refunds": str(self.agent_refunds),
             "card_refunds": str(self.card_refunds), "adjustments": str(self.adjustments), "rows": self.rows,
+            "disputes": str(self.disputes), "promotional": str(self.promotional),
+            "usage_promotional": str(self.usage_promotional),
         }
 
 
@@ -82,15 +94,19 @@ def month_figures(*, user, first_day: date) -> MonthFigures:
         balance = (get_user_model().objects.select_for_update()
                    .values_list("wallet_balance", flat=True).get(pk=user.pk))
         after = rows.filter(created_at__gte=end).aggregate(s=Sum("amount"))["s"] or ZERO
-    in_month = list(rows.filter(created_at__gte=start, created_at__lt=end)
-                    .values_list("type", "amount", "description"))
+    in_month = list(with_promotional_part(rows.filter(created_at__gte=start, created_at__lt=end))
+                    .values_list("type", "amount", "description", "promotional_part"))
     closing = balance - after
-    moved = sum((amount for _, amount, _ in in_month), ZERO)
+    moved = sum((row[1] for row in in_month), ZERO)
     opening = closing - moved
     usage: dict[str, Decimal] = defaultdict(lambda: ZERO)
     sums: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for type_, amount, description in in_month:
+    usage_promotional = ZERO
+    for type_, amount, description, promo in in_month:
         kind = ledger_kind(type_, amount, description)
+        if kind in (TxType.AGENT_USAGE, TxType.AGENT_REFUND) and promo:
+            # A run's promotional part is drawn (usage) or returned (refund): net of both.
+            usage_promotional += Decimal(promo) if kind == TxType.AGENT_USAGE else -Decimal(promo)
         if kind == TxType.AGENT_USAGE:
             name = description[len(USAGE_PREFIX):] if description.startswith(USAGE_PREFIX) else description
             usage[name or "Agent runs"] += -amount
@@ -101,10 +117,13 @@ def month_figures(*, user, first_day: date) -> MonthFigures:
         agent_refunds=sums[TxType.AGENT_REFUND],
         card_refunds=sums[TxType.CARD_REFUND] + sums[TxType.CARD_REFUND_REVERSAL],
         adjustments=sums[TxType.ADJUSTMENT], rows=len(in_month),
+        disputes=sums[TxType.DISPUTE] + sums[TxType.DISPUTE_REINSTATED] + sums[TxType.OWED_REPAYMENT],
+        promotional=sums[TxType.GRANT] + sums[TxType.PROMO_CODE] + sums[TxType.EXPIRY],
+        usage_promotional=abs(usage_promotional).quantize(CENT) if usage_promotional > 0 else ZERO,
     )
     # Every row belongs to exactly one line above: the lines must add up to the month's movement.
     listed = (figures.topups - figures.usage + figures.agent_refunds + figures.card_refunds
-              + figures.adjustments)
+              + figures.adjustments + figures.disputes + figures.promotional)
     if listed != moved or opening + listed != closing:
         raise StatementMismatch(f"user {user.pk} {first_day:%Y-%m}: lines {listed} != movement {moved}")
     return figures
@@ -151,6 +170,11 @@ def issue_usage_invoice(*, user, first_day: date) -> Document | None:
     if figures.agent_refunds:
         lines.append(vat.taxed_line(description="Refunded agent runs", amount=-figures.agent_refunds,
                                     rate=settings.VAT_RATE, prices=settings.VAT_PRICES))
+    if figures.usage_promotional:
+        # Promotional credit is not consideration paid: it reduces the taxable usage (issue 23).
+        lines.append(vat.taxed_line(description="Paid with promotional credit (discount)",
+                                    amount=-figures.usage_promotional, rate=settings.VAT_RATE,
+                                    prices=settings.VAT_PRICES))
     if not lines or vat.totals(lines).gross <= 0:
         return None
     try:

@@ -141,3 +141,52 @@ def test_customer_text_is_printed_as_text_never_fetched(user, credited_topup, se
     squeezed = "".join(text.split())  # the long name wraps across lines
     assert 'Evil&Co<imgsrc="file:///etc/passwd">' in squeezed and "127.0.0.1:9/x.css" in squeezed
     assert fetched == []
+
+
+def test_statement_lists_disputes_and_promotional_credit_apart_and_still_equals_the_ledger(
+    customer, credited_topup, seller, make_user
+):
+    from wallet.services import credits
+
+    first_day = statements.previous_month(timezone.localdate())
+    start, _, _ = statements.month_bounds(first_day)
+    during = start + timedelta(days=2)
+    staff = make_user(email="ops@example.com", is_staff=True)
+    rows = [
+        credited_topup(customer, "100.00").credit_transaction,
+        credits.grant(user=customer, amount=D("15.00"), reason="Welcome credit", staff=staff),
+        ledger.debit(user=customer, amount=D("40.00"), type=TxType.DISPUTE, description="Card payment disputed"),
+    ]
+    with connection.cursor() as cursor:
+        for entry in rows:
+            cursor.execute("UPDATE wallet_wallettransaction SET created_at = %s WHERE id = %s",
+                           [during, entry.pk.hex if connection.vendor == "sqlite" else str(entry.pk)])
+
+    doc = statements.issue_statement(user=customer, first_day=first_day)
+    assert doc.data["closing"] == "75.00" and doc.data["opening"] == "0.00"
+    assert doc.data["promotional"] == "15.00" and doc.data["disputes"] == "-40.00"
+    assert doc.data["topups"] == "100.00"  # promotional credit is not a paid supply
+    text = text_of(doc)
+    for expected in ["Disputed card payments", "Promotional credit (not paid money)", "15.00", "40.00", "75.00"]:
+        assert expected in text, expected
+
+
+def test_usage_paid_with_promotional_credit_is_a_discount_on_the_usage_invoice(customer, seller, make_user):
+    """Issue 23: promotional credit is not a paid supply. 21.00 of runs, 10.50 of them paid from a
+    grant: the invoice taxes 10.50 (0.50 VAT at 5% inclusive), the discount line says why."""
+    from wallet.services import credits
+
+    seller.VAT_TAX_POINT = "usage"
+    first_day = statements.previous_month(timezone.localdate())
+    start, _, _ = statements.month_bounds(first_day)
+    staff = make_user(email="ops@example.com", is_staff=True)
+    ledger.credit(user=customer, amount=D("100.00"), type=TxType.ADJUSTMENT, description="opening")
+    credits.grant(user=customer, amount=D("10.50"), reason="Welcome credit", staff=staff)
+    # Promotional before paid (the spending order): the grant pays the first 10.50.
+    ledger.debit(user=customer, amount=D("21.00"), type=TxType.AGENT_USAGE, description="Agent run: Port scanner")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE wallet_wallettransaction SET created_at = %s", [start + timedelta(days=1)])
+    doc = statements.issue_usage_invoice(user=customer, first_day=first_day)
+    assert doc.data["usage_promotional"] == "10.50"
+    assert (doc.net_total, doc.tax_total, doc.total) == (D("10.00"), D("0.50"), D("10.50"))
+    assert "Paid with promotional credit (discount)" in text_of(doc)
