@@ -175,4 +175,4 @@ def test_history_page_and_csv_name_the_key(client, make_user, make_key, agent):
     assert f"via API key mail gateway ({key.prefix}…)" in page
     csv_text = b"".join(client.get("/wallet/history/export.csv").streaming_content).decode()
     header, first = csv_text.splitlines()[:2]
-    assert header.endswith(",API key") and first.endswith(f"mail gateway ({key.prefix}…)")
+    assert header.endswith(",API key,Promotional part") and first.endswith(f"mail gateway ({key.prefix}…),0.00")
