@@ -66,6 +66,7 @@ def _schema_name(content: dict[str, Any]) -> str:
 SCOPES = {
     "create_run": "agents:run", "cancel_run": "agents:run", "balance": "wallet:read",
     "transactions": "history:read", "runs": "history:read", "get_run": "history:read",
+    "documents": "documents:read", "document_pdf": "documents:read",
 }
 
 
