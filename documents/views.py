@@ -41,15 +41,16 @@ def download(request, document_id):
 def for_entry(request, entry_id):
     """The document of a history row: a top-up's invoice or receipt, a refund's credit note, a
     dispute's credit note, and the invoice or receipt that corrects it when the dispute was won."""
-    mine = Document.objects.filter(user=request.user)
+    mine = Document.objects.filter(user=request.user)  # another account's: a 404 like none
     invoices = [Document.Kind.TAX_INVOICE, Document.Kind.RECEIPT]
     dispute = Dispute.objects.filter(user=request.user, debit_transaction_id=entry_id).first()
     won = Dispute.objects.filter(user=request.user, reinstatement_transaction_id=entry_id).first()
     document = (
         mine.filter(topup__credit_transaction_id=entry_id, kind__in=invoices).first()
         or mine.filter(card_refund__debit_transaction_id=entry_id, kind=Document.Kind.CREDIT_NOTE).first()
-        or (dispute and mine.filter(dispute_ref=dispute.stripe_dispute_id).first())
-        or (won and mine.filter(corrects__dispute_ref=won.stripe_dispute_id, kind__in=invoices).first())
+        or (mine.filter(dispute_ref=dispute.stripe_dispute_id).first() if dispute else None)
+        or (mine.filter(kind__in=invoices, corrects__dispute_ref=won.stripe_dispute_id).first()
+            if won else None)
     )
     if document is None:
         raise Http404("No document for this entry yet.")
