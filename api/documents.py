@@ -28,7 +28,7 @@ KINDS_TEXT = "One of: " + ", ".join(Document.Kind.values) + "."
 PDF_ANSWER = {
     "responses": {
         200: {
-            "description": "The document as PDF (the same file as on the Documents page).",
+            "description": "The document as a PDF file, the same as on the Documents page",
             "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
         }
     }
@@ -63,8 +63,8 @@ def documents(
     kind: str | None = Query(None, pattern=KINDS, description=KINDS_TEXT),  # noqa: B008
     date_from: Day | None = Query(None, alias="from", description="Issued on or after this day."),  # noqa: B008
     date_to: Day | None = Query(None, alias="to", description="Issued on or before this day."),  # noqa: B008
-    cursor: str | None = None,
-    limit: int = Query(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),  # noqa: B008
+    cursor: str | None = Query(None, description="The previous page's next_cursor."),  # noqa: B008
+    limit: int = Query(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Documents per page."),  # noqa: B008
 ):
     key = require(request, ApiKeyScope.DOCUMENTS_READ)
     qs = Document.objects.filter(user=key.user).select_related("corrects")

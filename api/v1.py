@@ -73,7 +73,8 @@ api = ProblemNinjaAPI(
     title="NetCop Wallet API",
     version="1.0.0",
     description=(
-        "Run NetCop agents and read your wallet with an API key (header Authorization: Bearer ncw_live_…, "
+        "Run NetCop agents, read your wallet and download your invoices with an API key "
+        "(header Authorization: Bearer ncw_live_…, "
         "created at /accounts/api-keys/). Money is a decimal string in the wallet's currency "
         f"({settings.WALLET_CURRENCY}). Errors are RFC 9457 application/problem+json with a stable code."
     ),
