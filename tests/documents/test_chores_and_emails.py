@@ -47,7 +47,7 @@ def test_monthly_chore_issues_and_emails_each_statement_once(user, make_user, se
                                                              django_capture_on_commit_callbacks):
     seller.SCHEDULE_MONTHLY_DOCUMENTS = timedelta(hours=1)
     seller.SCHEDULE_RECONCILE_TOPUPS = seller.SCHEDULE_SWEEP_AGENT_RUNS = None
-    seller.SCHEDULE_PRUNE_TASK_RESULTS = None
+    seller.SCHEDULE_PRUNE_TASK_RESULTS = seller.SCHEDULE_RETRY_WEBHOOKS = None  # only the monthly chore here
     other = make_user(email="bob@example.com")
     BillingDetails.objects.create(user=other, legal_name="Bob Security", invoice_email="ap@bob.example")
     ledger.credit(user=user, amount=D("50.00"), type=TxType.ADJUSTMENT, description="start")
