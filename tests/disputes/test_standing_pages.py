@@ -98,3 +98,25 @@ def test_owing_account_keeps_its_auto_recharge_settings(auth_client, owing):
     page = auth_client.get("/wallet/settings/").content.decode()
     assert 'id="standing-panel"' not in page
     assert "disabled" not in page.split('name="auto_recharge_threshold"')[1].split(">")[0]
+
+
+def test_recent_topups_say_disputed_not_succeeded(auth_client, user):
+    from django.utils import timezone
+
+    from wallet.models import Dispute, TopUp, TxType
+    from wallet.services import ledger
+
+    entry = ledger.credit(user=user, amount=Decimal("40.00"), type=TxType.TOP_UP, description="Card top-up",
+                          stripe_payment_intent_id="pi_disputed_1")
+    topup = TopUp.objects.create(user=user, amount=Decimal("40.00"), currency="AED", idempotency_key=uuid.uuid4().hex,
+                                 stripe_payment_intent_id="pi_disputed_1", status=TopUp.Status.SUCCEEDED,
+                                 credit_transaction=entry)
+    before = auth_client.get("/wallet/").content.decode()
+    assert "badge-topup-succeeded" in before and "Disputed" not in before
+    Dispute.objects.create(stripe_dispute_id="dp_1", topup=topup, user=user, disputed_amount=Decimal("40.00"),
+                           amount=Decimal("40.00"), taken_amount=Decimal("40.00"),
+                           status=Dispute.Status.NEEDS_RESPONSE, withdrawn_at=timezone.now())
+    page = auth_client.get("/wallet/").content.decode()
+    assert "badge-topup-disputed" in page and "Disputed with your bank: 40.00 AED taken back." in page
+    Dispute.objects.filter(stripe_dispute_id="dp_1").update(reinstated_at=timezone.now())
+    assert "badge-topup-succeeded" in auth_client.get("/wallet/").content.decode()  # won: given back
