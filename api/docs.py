@@ -34,7 +34,8 @@ class Operation:
     anchor: str
     params: list[Param] = field(default_factory=list)
     body: str = ""
-    responses: list[tuple[str, str, str]] = field(default_factory=list)  # status, description, schema
+    # status, description, what comes back, whether that is a schema documented on the page
+    responses: list[tuple[str, str, str, bool]] = field(default_factory=list)
     scope: str = ""
 
 
@@ -63,9 +64,21 @@ def _schema_name(content: dict[str, Any]) -> str:
     return ""
 
 
+def _answer(content: dict[str, Any]) -> tuple[str, bool]:
+    """What an answer carries: its schema's name (linked to the page's schema list), or for a file
+    (the PDF) its media type."""
+    for media_type, media in content.items():
+        schema = media.get("schema", {})
+        if "$ref" in schema:
+            return _type(schema), True
+        return (_type(schema) if "json" in media_type else media_type), False
+    return "", False
+
+
 SCOPES = {
     "create_run": "agents:run", "cancel_run": "agents:run", "balance": "wallet:read",
     "transactions": "history:read", "runs": "history:read", "get_run": "history:read",
+    "documents": "documents:read", "document_pdf": "documents:read",
 }
 
 
@@ -91,7 +104,7 @@ def operations(document: dict[str, Any]) -> list[Operation]:
                     ],
                     body=_schema_name(op.get("requestBody", {}).get("content", {})),
                     responses=[
-                        (status, answer.get("description", ""), _schema_name(answer.get("content", {})))
+                        (status, answer.get("description", ""), *_answer(answer.get("content", {})))
                         for status, answer in sorted(op.get("responses", {}).items())
                     ],
                     scope=SCOPES.get(name, ""),

@@ -90,3 +90,31 @@ class Problem(Schema):
     status: int
     detail: str
     code: str
+
+
+# --- documents (issue 22) --------------------------------------------------------------------------
+
+DocumentKind = Literal["tax_invoice", "receipt", "credit_note", "statement", "usage_invoice"]
+
+
+class DocumentOut(Schema):
+    id: uuid.UUID
+    kind: DocumentKind
+    title: str = Field(examples=["Tax invoice"])
+    number: str = Field(description="Series, year and number, gapless per series and year.",
+                        examples=["INV-2026-000042"])
+    issued_at: dt.datetime
+    supplied_at: dt.date | None = Field(None, description="Date of supply (invoices, credit notes).")
+    period_start: dt.date | None = Field(None, description="First day of a statement's month.")
+    period_end: dt.date | None = Field(None, description="Last day of a statement's month, included.")
+    currency: str
+    net_total: str = Field(pattern=MONEY, description="Before VAT.")
+    tax_total: str = Field(pattern=MONEY, description="VAT.")
+    total: str = Field(pattern=MONEY, description="net_total + tax_total.")
+    corrects: str | None = Field(None, description="The number of the document a credit note corrects.")
+    pdf_url: str
+
+
+class DocumentPage(Schema):
+    items: list[DocumentOut]
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next (older) page.")

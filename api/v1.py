@@ -8,11 +8,10 @@ problem+json answers.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import re
 import uuid
-from typing import Annotated, cast
+from typing import cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -21,24 +20,19 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Header, NinjaAPI, Query, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from pydantic import BeforeValidator
 
 from agents import queue, services
 from agents.caps import key_month_spent
 from agents.models import Agent, AgentRun
 from authentication.models import ApiKeyScope
 from netcop_hub.errors import DomainError
-from wallet.history import (
-    MAX_FILTER_DATE,
-    MIN_FILTER_DATE,
-    decode_cursor,
-    encode_cursor,
-    filtered_ledger,
-)
+from wallet.history import decode_cursor, encode_cursor, filtered_ledger
 from wallet.models import FILTER_TYPES, ledger_kind
 
 from .auth import ApiKeyAuth, require
+from .documents import router as documents_router
 from .models import IdempotencyKey
+from .params import ERRORS, MAX_PAGE_SIZE, PAGE_SIZE, Day, clamp_day
 from .problems import (
     PROBLEM_JSON,
     IdempotencyKeyReused,
@@ -60,9 +54,6 @@ from .schemas import (
     TransactionPage,
 )
 
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
-ERRORS = {400: Problem, 401: Problem, 403: Problem, 404: Problem, 422: Problem, 429: Problem}
 
 class ProblemNinjaAPI(NinjaAPI):
     """The document says what the API sends: errors as application/problem+json."""
@@ -82,7 +73,8 @@ api = ProblemNinjaAPI(
     title="NetCop Wallet API",
     version="1.0.0",
     description=(
-        "Run NetCop agents and read your wallet with an API key (header Authorization: Bearer ncw_live_…, "
+        "Run NetCop agents, read your wallet and download your invoices with an API key "
+        "(header Authorization: Bearer ncw_live_…, "
         "created at /accounts/api-keys/). Money is a decimal string in the wallet's currency "
         f"({settings.WALLET_CURRENCY}). Errors are RFC 9457 application/problem+json with a stable code."
     ),
@@ -90,6 +82,7 @@ api = ProblemNinjaAPI(
     urls_namespace="api-v1",
     docs_url=None,  # the docs page is ours (api.views.docs), served from our own static files
 )
+api.add_router("/documents", documents_router)
 
 
 # --- errors: one shape for everything --------------------------------------------------------------
@@ -191,28 +184,10 @@ def _request_id(request: HttpRequest, user, header: str | None) -> uuid.UUID:
     return record.request_id
 
 
-def _iso_day_only(value):
-    # pydantic's lax date would take "0" (a Unix time) for 1 January 1970: only YYYY-MM-DD here.
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("expected a date as YYYY-MM-DD")
-    return value
-
-
-Day = Annotated[dt.date, BeforeValidator(_iso_day_only)]
-
-
 # The filters' values, as patterns (the document lists them; anything else is a 422).
 TX_TYPES = "^(" + "|".join(re.escape(v) for v, _ in FILTER_TYPES) + ")$"
 TX_TYPES_TEXT = "One of: " + ", ".join(v for v, _ in FILTER_TYPES) + "."
 RUN_STATUSES = "^(" + "|".join(AgentRun.Status.values) + ")$"
-
-
-def _day(value: dt.date | None) -> dt.date | None:
-    """A filter day within the history's range: a day outside it filters as its nearest bound does
-    (no ledger row is dated there)."""
-    if value is None:
-        return None
-    return min(max(value, MIN_FILTER_DATE), MAX_FILTER_DATE)
 
 
 # --- endpoints -------------------------------------------------------------------------------------
@@ -263,7 +238,7 @@ def transactions(
     limit: int = Query(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),  # noqa: B008
 ):
     key = require(request, ApiKeyScope.HISTORY_READ)
-    filters = {"type": type, "date_from": _day(date_from), "date_to": _day(date_to)}
+    filters = {"type": type, "date_from": clamp_day(date_from), "date_to": clamp_day(date_to)}
     qs = filtered_ledger(key.user, filters)
     position = decode_cursor(cursor)
     if position is not None:

@@ -19,6 +19,8 @@ import hmac
 import json
 import logging
 import secrets
+import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -36,7 +38,7 @@ from django.db.models import F
 from django.utils import timezone
 from django_tasks import task
 
-from agents.runners import guarded_opener, private_host
+from agents.runners import PrivateAddress, guarded_opener, private_host
 from netcop_hub.errors import DomainError
 
 from .models import WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -204,6 +206,26 @@ def _enqueue(delivery_id: int) -> None:
 # --- delivery --------------------------------------------------------------------------------------
 
 
+# What the delivery log tells the endpoint's owner about a failed connection: words, never an
+# exception's name or text. Most specific first (they are OSError subclasses).
+_CONNECTION_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
+    (PrivateAddress, "Refused: the address is on a private network"),
+    (socket.gaierror, "Host name not found (DNS)"),
+    (ConnectionRefusedError, "Connection refused"),
+    (ConnectionResetError, "Connection reset by the receiver"),
+    (TimeoutError, "Timed out"),
+    (ssl.SSLCertVerificationError, "TLS certificate not accepted"),
+    (ssl.SSLError, "TLS handshake failed"),
+)
+
+
+def _describe(error: object) -> str:
+    for kind, words in _CONNECTION_ERRORS:
+        if isinstance(error, kind):
+            return words
+    return "Could not connect"
+
+
 def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | None, str, str]:
     """(status code, start of the answer, error) of one attempt. Network only: no transaction here."""
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
@@ -224,12 +246,11 @@ def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | N
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(MAX_RESPONSE_KEPT).decode("utf-8", "replace"), f"HTTP {exc.code}"
     except urllib.error.URLError as exc:  # urllib wraps the cause: the SSRF guard, refused, DNS, TLS
-        reason = exc.reason
-        return None, "", type(reason).__name__ if isinstance(reason, BaseException) else "URLError"
+        return None, "", _describe(exc.reason)
     except OSError as exc:  # timed out while reading
-        return None, "", type(exc).__name__
-    except Exception as exc:  # noqa: BLE001 - http.client's protocol errors: a failed attempt
-        return None, "", type(exc).__name__
+        return None, "", _describe(exc)
+    except Exception:  # noqa: BLE001 - http.client's protocol errors: a failed attempt
+        return None, "", "The receiver's answer was not valid HTTP"
 
 
 def attempt(delivery_id: int, *, now=None) -> str:

@@ -192,6 +192,7 @@ class ApiKeyScope(models.TextChoices):
     AGENTS_RUN = "agents:run", "Run agents (spends money)"
     WALLET_READ = "wallet:read", "Read the balance and limits"
     HISTORY_READ = "history:read", "Read transactions and runs"
+    DOCUMENTS_READ = "documents:read", "List and download invoices, credit notes and statements"
 
 
 class ApiKey(models.Model):

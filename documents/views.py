@@ -8,6 +8,8 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from wallet.models import Dispute
+
 from .forms import BillingDetailsForm
 from .models import BillingDetails, Document
 from .pdf import render_pdf
@@ -37,11 +39,18 @@ def download(request, document_id):
 @require_GET
 @login_required
 def for_entry(request, entry_id):
-    """The document of a history row: a top-up's invoice or receipt, a refund's credit note."""
+    """The document of a history row: a top-up's invoice or receipt, a refund's credit note, a
+    dispute's credit note, and the invoice or receipt that corrects it when the dispute was won."""
+    mine = Document.objects.filter(user=request.user)  # another account's: a 404 like none
+    invoices = [Document.Kind.TAX_INVOICE, Document.Kind.RECEIPT]
+    dispute = Dispute.objects.filter(user=request.user, debit_transaction_id=entry_id).first()
+    won = Dispute.objects.filter(user=request.user, reinstatement_transaction_id=entry_id).first()
     document = (
-        Document.objects.filter(user=request.user, topup__credit_transaction_id=entry_id,
-                                kind__in=[Document.Kind.TAX_INVOICE, Document.Kind.RECEIPT]).first()
-        or Document.objects.filter(user=request.user, card_refund__debit_transaction_id=entry_id).first()
+        mine.filter(topup__credit_transaction_id=entry_id, kind__in=invoices).first()
+        or mine.filter(card_refund__debit_transaction_id=entry_id, kind=Document.Kind.CREDIT_NOTE).first()
+        or (mine.filter(dispute_ref=dispute.stripe_dispute_id).first() if dispute else None)
+        or (mine.filter(kind__in=invoices, corrects__dispute_ref=won.stripe_dispute_id).first()
+            if won else None)
     )
     if document is None:
         raise Http404("No document for this entry yet.")

@@ -13,9 +13,11 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from email.utils import parseaddr
 
 from decouple import config
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 
 from .durations import parse_duration
 
@@ -149,3 +151,25 @@ def trn(name: str) -> str:
     if value and not re.fullmatch(r"[0-9]{15}", value):
         raise _refuse(name, value, "use the 15-digit Tax Registration Number, e.g. 100123456700003.")
     return value
+
+
+# --- ops addresses (OPS_EMAILS) ---------------------------------------------------------------------
+
+
+def admins(name: str) -> list[tuple[str, str]]:
+    """Comma-separated addresses (`ops@example.com` or `Ops <ops@example.com>`) as Django's ADMINS:
+    (name, address) pairs; [] when unset. A malformed address stops Django instead of silently
+    dropping the warnings meant for it."""
+    found = []
+    for item in raw(name).split(","):
+        item = item.strip()
+        if not item:
+            continue
+        display, address = parseaddr(item) if item.endswith(">") else ("", item)
+        try:
+            validate_email(address)
+        except ValidationError:
+            expected = "use comma-separated addresses, e.g. ops@example.com,Risk <risk@example.com>."
+            raise _refuse(name, item, expected) from None
+        found.append((display or address.split("@")[0], address))
+    return found

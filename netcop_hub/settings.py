@@ -272,6 +272,11 @@ EMAIL_HOST_USER = optional("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = optional("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = optional("EMAIL_USE_TLS", False, cast=bool)
 DEFAULT_FROM_EMAIL = optional("DEFAULT_FROM_EMAIL", "NetCop Wallet <wallet@localhost>")
+# --- Ops addresses (OPS_EMAILS) --- (mail_admins: early fraud warnings; Django's server-error emails)
+ADMINS = parse.admins("OPS_EMAILS")
+# mail_admins sends from SERVER_EMAIL, whose Django default (root@localhost) most mail servers refuse.
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# --- end ops addresses ---
 # Directory for django.core.mail.backends.filebased.EmailBackend (one file per email).
 EMAIL_FILE_PATH = optional("EMAIL_FILE_PATH", str(BASE_DIR / "sent_emails"))
 # Receipts and refund notices are sent by a task: while the mail server is down it retries, waiting

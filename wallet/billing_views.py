@@ -142,6 +142,24 @@ def _cards(user, billing_settings: BillingSettings):
     ], ""
 
 
+AUTO_RECHARGE_FIELDS = (
+    "auto_recharge_enabled", "auto_recharge_threshold", "auto_recharge_amount", "auto_recharge_monthly_limit"
+)
+
+
+def _initial(billing_settings) -> dict:
+    return {name: getattr(billing_settings, name) for name in FIELDS}
+
+
+def _freeze_auto_recharge_if_held(user, form) -> None:
+    """Issue 20: a held account is never charged automatically (the recharge task refuses it): its
+    auto-recharge fields are shown as they are but not editable, and a post keeps them as they were
+    (a disabled field's value is its initial one), while alerts and limits still save."""
+    if user.is_on_hold:
+        for name in AUTO_RECHARGE_FIELDS:
+            form.fields[name].disabled = True
+
+
 @require_http_methods(["GET", "POST"])
 @login_required
 def settings_page(request):
@@ -153,7 +171,9 @@ def settings_page(request):
     chosen = any(c["is_auto"] and not c["expired"] for c in cards)
     if request.method == "POST":
         known = bool(cards_error and billing_settings.auto_recharge_payment_method)
-        form = BillingSettingsForm(request.POST, has_card=has_card or known, chosen_card=chosen or known)
+        form = BillingSettingsForm(request.POST, has_card=has_card or known, chosen_card=chosen or known,
+                                   initial=_initial(billing_settings))
+        _freeze_auto_recharge_if_held(request.user, form)
         if form.is_valid():
             values = {name: form.cleaned_data[name] for name in FIELDS}
             billing.save_settings(user=request.user, values=values)
@@ -161,9 +181,8 @@ def settings_page(request):
             return redirect("wallet:settings")
         status = 400
     else:
-        form = BillingSettingsForm(
-            initial={name: getattr(billing_settings, name) for name in FIELDS}, has_card=has_card
-        )
+        form = BillingSettingsForm(initial=_initial(billing_settings), has_card=has_card)
+        _freeze_auto_recharge_if_held(request.user, form)
         status = 200
     context = {
         "form": form,

@@ -40,3 +40,18 @@ def site_url_check(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=True)
+def ops_emails_check(app_configs, **kwargs):
+    """Early fraud warnings and server errors are emailed to ADMINS (mail_admins), which OPS_EMAILS
+    fills: without it those emails go nowhere and nobody hears of them."""
+    if not settings.ADMINS:
+        return [
+            Warning(
+                "OPS_EMAILS is empty: early fraud warnings and server errors are emailed to nobody.",
+                hint="Set OPS_EMAILS to the team's addresses, e.g. OPS_EMAILS=ops@example.com.",
+                id="netcop.W003",
+            )
+        ]
+    return []

@@ -89,6 +89,13 @@ def _recent_row(topup: TopUp) -> dict:
     if refunded + pending:
         full = refunded + pending >= topup.amount
         badge, badge_class = ("Refunded", "refunded") if full else ("Partly refunded", "partly_refunded")
+    # Issue 20: a top-up the bank took back (a dispute applied, not reinstated) is not "Succeeded".
+    taken = [d for d in topup.disputes.all() if d.withdrawn_at is not None and d.reinstated_at is None]
+    if taken:
+        badge, badge_class = "Disputed", "disputed"
+        refund_lines.append(
+            f"Disputed with your bank: {money(sum(d.amount for d in taken), topup.currency)} taken back."
+        )
     # Only a top-up Stripe is holding at 3-D Secure can be finished or canceled from here.
     actionable = topup.status == TopUp.Status.REQUIRES_ACTION and bool(topup.stripe_payment_intent_id)
     return {
@@ -141,7 +148,8 @@ def topup_page(request):
         "recent_topups": [
             _recent_row(topup)
             for topup in TopUp.objects.filter(user=request.user).prefetch_related(
-                Prefetch("refunds", queryset=CardRefund.objects.exclude(status=CardRefund.Status.FAILED))
+                Prefetch("refunds", queryset=CardRefund.objects.exclude(status=CardRefund.Status.FAILED)),
+                "disputes",
             )[:RECENT_TOPUPS]
         ],
         "sandbox": browser.sandbox,

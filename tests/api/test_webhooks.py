@@ -122,7 +122,8 @@ def test_ssrf_guard_refuses_private_addresses_unless_the_test_setting_allows(mak
             user_id=user.pk, event_type="run.succeeded", data={}, endpoint_ids=[endpoint.pk]
         )
         delivery.refresh_from_db()
-        assert delivery.last_error == "PrivateAddress" and delivery.status == "pending"
+        assert delivery.last_error == "Refused: the address is on a private network"
+        assert delivery.status == "pending"
         assert listener.requests == []
     finally:
         listener.close()
@@ -251,3 +252,20 @@ def test_a_failing_webhook_receiver_never_fails_the_run(client, make_user, make_
         content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}",
     )
     assert answer.status_code == 200 and answer.json()["status"] == "succeeded"
+
+
+def test_the_log_says_why_a_delivery_failed_in_words(client, make_user, settings):
+    """The owner reads what went wrong, never an exception's class name (gaierror, URLError...)."""
+    from api import webhooks
+    from api.models import WebhookEndpoint
+
+    user = make_user()
+    endpoint = WebhookEndpoint.objects.create(
+        user=user, url="https://no-such-host.invalid/hook", events=["run.succeeded"], secret=webhooks.new_secret()
+    )
+    (delivery,) = webhooks.emit(user_id=user.pk, event_type="run.succeeded", data={}, endpoint_ids=[endpoint.pk])
+    delivery.refresh_from_db()
+    assert delivery.last_error == "Host name not found (DNS)" and delivery.status == "pending"
+    client.force_login(user)
+    page = client.get("/accounts/webhooks/").content.decode()
+    assert "Host name not found (DNS)" in page and "gaierror" not in page

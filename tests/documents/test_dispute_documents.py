@@ -85,3 +85,29 @@ def test_the_monthly_safety_net_issues_a_lost_dispute_credit_note(user, credited
     )])
     assert issuing.issue_missing() == 1
     assert Document.objects.get(dispute_ref="dp_lost").total == D("30.00")
+
+
+def test_history_rows_of_a_dispute_link_their_documents(auth_client, user, make_user, credited_topup, seller):
+    """The dispute's debit row downloads its credit note, the won dispute's credit row the invoice
+    that corrects it; someone else asking for either gets a 404."""
+    from wallet.models import TxType
+    from wallet.services import ledger
+
+    topup = credited_topup(user, "50.00")
+    debit = ledger.debit(user=user, amount=D("50.00"), type=TxType.DISPUTE, description="Card payment disputed")
+    dispute = _dispute(topup, amount=D("50.00"), taken=D("50.00"))
+    Dispute.objects.filter(pk=dispute.pk).update(debit_transaction=debit)
+    [note] = issuing.issue_dispute_documents(dispute_id=dispute.pk)
+    back = ledger.credit(user=user, amount=D("50.00"), type=TxType.DISPUTE_REINSTATED, description="Dispute won")
+    Dispute.objects.filter(pk=dispute.pk).update(
+        reinstated_at=timezone.now(), reinstated_amount=D("50.00"), reinstatement_transaction=back)
+    correction = issuing.issue_dispute_documents(dispute_id=dispute.pk)[1]
+
+    history = auth_client.get("/wallet/history/").content.decode()
+    for entry, document in ((debit, note), (back, correction)):
+        link = f"/documents/entries/{entry.pk}.pdf"
+        assert link in history
+        answer = auth_client.get(link)
+        assert answer.status_code == 200 and document.filename in answer["Content-Disposition"]
+    auth_client.force_login(make_user(email="mallory@example.com"))
+    assert auth_client.get(f"/documents/entries/{debit.pk}.pdf").status_code == 404

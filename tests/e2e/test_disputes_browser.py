@@ -1,8 +1,7 @@
 """Issue 20 in Chromium: card 0259 pays, its dispute arrives as a signed webhook at the live server
 (the sandbox's delivery task), and the customer sees the hold banner, the dispute in the history and
-a refused top-up with words, at 1280 and 375 px."""
+the top-up form and the run button replaced by why and what to do, at 1280 and 375 px."""
 
-import re
 
 import pytest
 
@@ -22,7 +21,8 @@ def pay(page, number: str, amount: str = "40.00"):
     page.get_by_role("button", name="Add to wallet").click()
 
 
-def test_a_disputed_payment_holds_the_account_and_says_so(wallet_page, live_server, settings, expect):
+def test_a_disputed_payment_holds_the_account_and_says_so(wallet_page, live_server, settings, expect, make_agent):
+    make_agent(slug="phishing-url-checker")
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     settings.SITE_URL = live_server.url  # the sandbox's delivery task posts the event here
     page = wallet_page
@@ -35,13 +35,21 @@ def test_a_disputed_payment_holds_the_account_and_says_so(wallet_page, live_serv
     expect(banner).to_contain_text("Reply to any of our emails")
     expect(page.get_by_role("table").get_by_text("Card payment disputed").first).to_be_visible()
 
+    # The wallet page says so before any card is typed: a panel instead of the top-up form (the
+    # server's refusal is tested in tests/disputes/test_standing_pages.py).
     page.goto(f"{live_server.url}/wallet/")
-    page.locator("#card-element").get_by_label("Card number").wait_for()
-    pay(page, "4242424242424242", amount="10.00")
-    expect(page.get_by_text(re.compile(r"Your account is on hold\. A card payment was disputed"))).to_be_visible()
+    panel = page.locator("#standing-panel")
+    expect(panel).to_contain_text("Top-ups are paused")
+    expect(panel).to_contain_text("What to do")
+    assert page.locator("#topup-form").count() == 0
 
     page.set_viewport_size({"width": 375, "height": 800})
     page.goto(f"{live_server.url}/agents/")
     expect(page.locator("#hold-banner")).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"the page scrolls sideways at 375 px ({width})"
+    page.goto(f"{live_server.url}/agents/phishing-url-checker/")
+    expect(page.locator("#standing-panel")).to_contain_text("Agent runs are paused")
+    expect(page.get_by_role("textbox")).to_be_disabled()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the agent page scrolls sideways at 375 px ({width})"

@@ -116,7 +116,7 @@ def test_csp_allows_stripe_and_no_inline_scripts(auth_client, settings):
 PRODUCTION = {"DEBUG": "False", "SECRET_KEY": "x" * 20 + "prod-secret-key-for-the-check-0123456789",
               "ALLOWED_HOSTS": "wallet.example.com", "STRIPE_SECRET_KEY": "sk_test_x",
               "STRIPE_PUBLISHABLE_KEY": "pk_test_x", "REDIS_URL": "redis://127.0.0.1:6379/0",
-              "SITE_URL": "https://wallet.example.com"}
+              "SITE_URL": "https://wallet.example.com", "OPS_EMAILS": "ops@wallet.example.com"}
 
 
 def deploy_check(**overrides):
@@ -148,6 +148,18 @@ def test_deploy_check_wants_the_public_https_site_url(site_url):
     """Emails link to SITE_URL: the development default would send customers to localhost."""
     out = deploy_check(SITE_URL=site_url)
     assert out.returncode != 0 and "netcop.W002" in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("ops_emails", [None, "", " , "])
+def test_deploy_check_wants_ops_emails(ops_emails):
+    """Early fraud warnings and server errors go to ADMINS (from OPS_EMAILS): empty, to nobody."""
+    out = deploy_check(OPS_EMAILS=ops_emails)
+    assert out.returncode != 0 and "netcop.W003" in out.stdout + out.stderr
+
+
+def test_a_malformed_ops_email_stops_django_naming_the_variable():
+    out = deploy_check(OPS_EMAILS="ops@wallet.example.com, not-an-address")
+    assert out.returncode != 0 and "OPS_EMAILS='not-an-address' is not valid" in out.stderr
 
 
 def test_production_without_stripe_keys_refuses_to_start():
