@@ -30,6 +30,7 @@ from wallet.history import decode_cursor, encode_cursor, filtered_ledger
 from wallet.models import FILTER_TYPES, ledger_kind
 
 from .auth import ApiKeyAuth, require
+from .credits import router as credits_router
 from .documents import router as documents_router
 from .models import IdempotencyKey
 from .params import ERRORS, MAX_PAGE_SIZE, PAGE_SIZE, Day, clamp_day
@@ -83,6 +84,7 @@ api = ProblemNinjaAPI(
     docs_url=None,  # the docs page is ours (api.views.docs), served from our own static files
 )
 api.add_router("/documents", documents_router)
+api.add_router("/promo-codes", credits_router)
 
 
 # --- errors: one shape for everything --------------------------------------------------------------

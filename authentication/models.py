@@ -193,6 +193,7 @@ class ApiKeyScope(models.TextChoices):
     WALLET_READ = "wallet:read", "Read the balance and limits"
     HISTORY_READ = "history:read", "Read transactions and runs"
     DOCUMENTS_READ = "documents:read", "List and download invoices, credit notes and statements"
+    CREDITS_REDEEM = "credits:redeem", "Redeem promo codes (adds promotional credit)"
 
 
 class ApiKey(models.Model):
