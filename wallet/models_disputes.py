@@ -7,6 +7,7 @@ foreign keys name the other models by string, so this module imports nothing fro
 
 import uuid
 from decimal import Decimal
+from typing import cast
 
 from django.conf import settings
 from django.db import models
@@ -118,8 +119,11 @@ class Dispute(models.Model):
             # What left the wallet is exactly what was taken plus what was recorded as owed. Compared
             # in whole fils: SQLite keeps NUMERIC as REAL, where 7.59 + 2.63 != 10.22 (PostgreSQL is exact).
             models.CheckConstraint(
-                condition=Q(withdrawn_at__isnull=True)
-                | Exact(Round((F("amount") - F("taken_amount") - F("owed_amount")) * 100), 0),
+                condition=cast(
+                    Q,
+                    Q(withdrawn_at__isnull=True)
+                    | Exact(Round((F("amount") - F("taken_amount") - F("owed_amount")) * 100), 0),
+                ),
                 name="dispute_parts_add_up",
             ),
             models.CheckConstraint(
