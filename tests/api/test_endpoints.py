@@ -173,6 +173,8 @@ def test_history_page_and_csv_name_the_key(client, make_user, make_key, agent):
     client.force_login(user)
     page = client.get("/wallet/history/").content.decode()
     assert f"via API key mail gateway ({key.prefix}…)" in page
+    # Its own small line under the description, like the promotional note: no <br> and a blank line.
+    assert f'<span class="history-lots history-key">via API key mail gateway ({key.prefix}…)</span>' in page
     csv_text = b"".join(client.get("/wallet/history/export.csv").streaming_content).decode()
     header, first = csv_text.splitlines()[:2]
     assert header.endswith(",API key,Promotional part") and first.endswith(f"mail gateway ({key.prefix}…),0.00")

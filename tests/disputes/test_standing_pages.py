@@ -120,3 +120,13 @@ def test_recent_topups_say_disputed_not_succeeded(auth_client, user):
     assert "badge-topup-disputed" in page and "Disputed with your bank: 40.00 AED taken back." in page
     Dispute.objects.filter(stripe_dispute_id="dp_1").update(reinstated_at=timezone.now())
     assert "badge-topup-succeeded" in auth_client.get("/wallet/").content.decode()  # won: given back
+
+
+def test_held_account_is_not_offered_the_promo_code_form(auth_client, held):
+    # redeem_code refuses a held account, so the wallet page offers no form that can only fail.
+    page = auth_client.get("/wallet/").content.decode()
+    assert 'id="promo-form"' not in page and "Have a promo code?" not in page
+
+
+def test_normal_account_is_offered_the_promo_code_form(auth_client, user):
+    assert 'id="promo-form"' in auth_client.get("/wallet/").content.decode()
