@@ -29,7 +29,7 @@ class RedeemIn(Schema):
 class RedemptionOut(Schema):
     code: str = Field(examples=["WELCOME10"])
     amount: str = Field(examples=["10.00"], description="Promotional credit added (decimal string).")
-    currency: str = Field(examples=["AED"])
+    currency: str = Field(description="ISO 4217 code of the wallet (WALLET_CURRENCY).")
     expires_at: str | None = Field(None, description="When this credit expires (ISO 8601), or null.")
     redeemed_at: str
     new: bool = Field(description="False when this account had redeemed the code before (nothing added now).")
