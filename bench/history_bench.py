@@ -24,6 +24,8 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from wallet.models import CreditLot, LotKind, LotSource  # noqa: E402
+
 EMAIL = "history@bench.local"
 SMALL_EMAIL = "history-small@bench.local"
 PASSWORD = "bench-Password-123"
@@ -74,6 +76,12 @@ def _seed_rows(user, rows: int) -> None:
         cur.execute(
             f"UPDATE {connection.ops.quote_name(User._meta.db_table)} SET wallet_balance = %s WHERE id = %s",
             [balance, user.pk],
+        )
+        # The seed writes the ledger past the service, so it also writes what the ledger keeps beside
+        # the balance (issue 23): one paid lot holding it, as the migration does for older balances.
+        CreditLot.objects.create(
+            user=user, kind=LotKind.PAID, source=LotSource.OPENING, amount=max(balance, Decimal("0.01")),
+            remaining=balance, created_at=timezone.now(),
         )
         # Every card top-up in the ledger has its succeeded TopUp, and three old card payments
         # failed: the page's "did not add money" table must find those without reading the rest.

@@ -25,7 +25,9 @@ BALANCE = "/wallet/balance.json"
 HISTORY_FIRST_PAGE = 7
 # session, user, rows, two capped counts (total and newer rows), the nav's flag: no chart, no payments
 HISTORY_LATER_PAGE = 6
-CSV_EXPORT = 3  # session, user, the ledger read once (in chunks from one cursor)
+# session, user, the promotional parts (one read for the whole export, issue 23), the ledger read once
+# (in chunks from one cursor)
+CSV_EXPORT = 4
 BALANCE_JSON = 2  # session, user (the balance is a column of the user row)
 
 
