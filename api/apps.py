@@ -7,7 +7,8 @@ class ApiConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # Imported here, not at module level: the kit is loaded with the settings (app loading).
+        # Imported here, not at module level: models must be loaded first (Django's app loading), and
+        # the receivers are connected once, when the app is ready.
         from agents.signals import run_finished
         from netcop_hub import urlguard
         from wallet.scheduler import register_chore
