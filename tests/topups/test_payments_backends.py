@@ -230,7 +230,10 @@ def test_the_backend_follows_the_setting(settings):
 def test_only_real_stripe_gets_the_parameters_localstripe_rejects():
     real = StripeBackend().intent_params(customer="cus_1", save_card=True)
     assert real == {"use_stripe_sdk": True, "setup_future_usage": "off_session"}
-    assert SandboxBackend().intent_params(customer="cus_1", save_card=True) == {}
+    # The sandbox asks only for the charge's payment method expanded (Intent.card_last4).
+    assert SandboxBackend().intent_params(customer="cus_1", save_card=True) == {
+        "expand": ["latest_charge.payment_method"]
+    }
 
 
 @pytest.mark.django_db

@@ -103,6 +103,9 @@ class Intent:
     metadata: dict[str, str] = field(default_factory=dict)
     last_error_message: str = ""
     next_action_type: str = ""
+    # The paying card's last four digits when the answer carried its charge's card (real Stripe's
+    # payment_method_details, or the sandbox's expanded payment method); "" when it did not.
+    card_last4: str = ""
 
     @property
     def amount_collected(self) -> int:

@@ -85,7 +85,10 @@ class SandboxBackend(StripeBackend):
     finds_lost_intents_by_search = False
 
     def intent_params(self, *, customer: str, save_card: bool) -> dict[str, Any]:
-        return {}  # localstripe rejects use_stripe_sdk and setup_future_usage
+        # localstripe rejects use_stripe_sdk and setup_future_usage. The charge's payment method
+        # comes expanded, so the answer names the card's last four digits (Intent.card_last4) and
+        # _after needs no further call for any card but the dispute and fraud-warning test cards.
+        return {"expand": ["latest_charge.payment_method"]}
 
     def create_and_confirm_intent(
         self, *, amount_minor: int, currency: str, payment_method: str, metadata: dict[str, str],
@@ -114,7 +117,7 @@ class SandboxBackend(StripeBackend):
         if intent.status != IntentStatus.SUCCEEDED:
             return
         try:
-            sandbox_disputes.after_payment(intent.id)
+            sandbox_disputes.after_payment(intent.id, card_last4=intent.card_last4)
         except WalletError:
             # The payment itself went through: a sandbox dispute that could not be made is logged.
             logger.exception("sandbox: could not check %s for a dispute test card", intent.id)

@@ -101,9 +101,14 @@ def _card_last4(payment_method: str) -> str:
     return str(_get(card, "last4", ""))
 
 
-def after_payment(intent_id: str) -> None:
+def after_payment(intent_id: str, *, card_last4: str = "") -> None:
     """A payment succeeded: if its card is one of Stripe's dispute / fraud-warning test cards, do
-    what Stripe would do next (the dispute or warning appears, its event is sent)."""
+    what Stripe would do next (the dispute or warning appears, its event is sent).
+
+    card_last4: the card's last four digits when the payment's answer named them: any other card
+    costs no call at all; unknown (""), the charge and its card are read back."""
+    if card_last4 and card_last4 not in (DISPUTE_CARD, FRAUD_WARNING_CARD):
+        return
     intent = _call("retrieve_intent", lambda: _client().v1.payment_intents.retrieve(intent_id))
     charge_ref = _get(intent, "latest_charge")
     charge = _charge(charge_ref) if isinstance(charge_ref, str) else charge_ref

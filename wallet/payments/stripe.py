@@ -117,7 +117,22 @@ def _intent(obj: Any) -> Intent:
         ),
         last_error_message=_customer_error(error),
         next_action_type=str(_get(next_action, "type", "")) if next_action is not None else "",
+        card_last4=_charge_last4(_get(obj, "latest_charge")),
     )
+
+
+def _charge_last4(charge: Any) -> str:
+    """The card's last four digits from an intent's latest_charge, when it came as an object."""
+    if charge is None or isinstance(charge, str):
+        return ""
+    details = _get(charge, "payment_method_details")
+    card = _get(details, "card") if details is not None else None
+    if card is None:
+        method = _get(charge, "payment_method")  # expanded (the sandbox asks for it)
+        if method is None or isinstance(method, str):
+            return ""
+        card = method if _get(method, "object") == "card" else _get(method, "card")
+    return str(_get(card, "last4", "") or "") if card is not None else ""
 
 
 def _refund(obj: Any) -> Refund:

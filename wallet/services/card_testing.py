@@ -44,6 +44,9 @@ from ..money import format_money
 logger = logging.getLogger(__name__)
 
 SCOPE = "topup_decline"
+# Set while some card has a decline counted in its window: until then no card can be over
+# TOPUP_DECLINE_CARD_LIMIT, so a top-up need not read its card's fingerprint before the charge.
+CARDS_DECLINED = f"{SCOPE}:cards-declined"
 NEW_ACCOUNT_PERIOD = timedelta(days=1)
 # Top-ups that count towards the first-day cap: money taken or possibly about to be.
 COUNTED = (TopUp.Status.PENDING, TopUp.Status.REQUIRES_ACTION, TopUp.Status.SUCCEEDED)
@@ -100,17 +103,17 @@ def check_topup_allowed(*, user, amount: Decimal, client_ip: str = "", fingerpri
 
 
 def check_card(*, payment_method_id: str) -> str:
-    """The card's fingerprint (one read at Stripe, only while TOPUP_DECLINE_CARD_LIMIT is on), after
-    refusing it with TooManyDeclines if that card was declined too often, whichever account or
-    address tried it. Called after check_topup_allowed, so a refused account costs no Stripe call."""
-    if settings.TOPUP_DECLINE_CARD_LIMIT is None:
+    """The card's fingerprint, after refusing it with TooManyDeclines if that card was declined too
+    often, whichever account or address tried it. Called after check_topup_allowed, so a refused
+    account costs no Stripe call.
+
+    The fingerprint costs a read at Stripe, so it is read only while TOPUP_DECLINE_CARD_LIMIT is on
+    AND some card has a decline counted in its window (CARDS_DECLINED): otherwise no card can be over
+    the limit and "" is returned; a decline then reads the card's fingerprint to count it
+    (record_decline's payment_method_id), unless Stripe's error carried it."""
+    if settings.TOPUP_DECLINE_CARD_LIMIT is None or cache.get(CARDS_DECLINED) is None:
         return ""
-    try:
-        fingerprint = payments.card_fingerprint(payment_method_id)
-    except (PaymentProviderError, PaymentProviderUnavailable):
-        # Unknown or unreadable here: the charge itself meets the same answer and says it the usual
-        # way (a bad payment method, Stripe unreachable), with the top-up recorded for reconciliation.
-        return ""
+    fingerprint = _read_fingerprint(payment_method_id)
     if fingerprint:
         for ident, rate, message in _budgets(user_id=None, client_ip="", fingerprint=fingerprint):
             wait = ratelimit.peek_sliding(SCOPE, ident, rate) if ident.startswith("card:") else 0
@@ -119,6 +122,17 @@ def check_card(*, payment_method_id: str) -> str:
                 raise TooManyDeclines("decline limit card", retry_after=wait,
                                       user_message=message.format(wait=ratelimit.wait_text(wait)))
     return fingerprint
+
+
+def _read_fingerprint(payment_method_id: str) -> str:
+    if not payment_method_id:
+        return ""
+    try:
+        return payments.card_fingerprint(payment_method_id)
+    except (PaymentProviderError, PaymentProviderUnavailable):
+        # Unknown or unreadable here: the charge itself meets the same answer and says it the usual
+        # way (a bad payment method, Stripe unreachable), with the top-up recorded for reconciliation.
+        return ""
 
 
 def _check_new_account(*, user, amount: Decimal) -> None:
@@ -162,11 +176,21 @@ def first_day_room(*, user_id, now=None) -> tuple[Decimal, Decimal] | None:
     return max(limit - (total or Decimal("0.00")), Decimal("0.00")), limit
 
 
-def record_decline(*, user_id, client_ip: str = "", fingerprint: str = "", topup_id=None) -> None:
+def record_decline(
+    *, user_id, client_ip: str = "", fingerprint: str = "", topup_id=None, payment_method_id: str = ""
+) -> None:
     """Count one decline against the account, the address and the card (once per top-up: a 3-D
-    Secure failure seen again by a repeated confirm is not a second decline)."""
+    Secure failure seen again by a repeated confirm is not a second decline). The card is the
+    `fingerprint` given (Stripe's error's, or the one read before the charge) or, while
+    TOPUP_DECLINE_CARD_LIMIT is on, the one read now for `payment_method_id`."""
     if topup_id is not None and not cache.add(f"{SCOPE}:seen:{topup_id}", 1, timeout=86400):
         return
+    card_limit = settings.TOPUP_DECLINE_CARD_LIMIT
+    if card_limit is not None and not fingerprint:
+        fingerprint = _read_fingerprint(payment_method_id)
     for ident, rate, _ in _budgets(user_id=user_id, client_ip=client_ip, fingerprint=fingerprint):
         ratelimit.count_sliding(SCOPE, ident, rate)
+    if card_limit is not None and fingerprint:
+        # A bucket counts until its latest hit is a window old: so does this flag (check_card).
+        cache.set(CARDS_DECLINED, 1, timeout=card_limit.seconds + 1)
     logger.info("top-up declined for user %s (counted against the card-testing limits)", user_id)

@@ -148,12 +148,13 @@ def start_topup(
     try:
         result = charge_and_settle(topup=topup, charge=charge, user=user)
     except PaymentDeclined as exc:
-        card_testing.record_decline(user_id=user.pk, client_ip=client_ip,
-                                    fingerprint=exc.card_fingerprint or fingerprint, topup_id=topup.id)
+        card_testing.record_decline(user_id=user.pk, client_ip=client_ip, topup_id=topup.id,
+                                    fingerprint=exc.card_fingerprint or fingerprint,
+                                    payment_method_id=payment_method_id)
         raise
     if result.topup.status == TopUp.Status.FAILED:  # declined without an error (requires_payment_method)
         card_testing.record_decline(user_id=user.pk, client_ip=client_ip, fingerprint=fingerprint,
-                                    topup_id=topup.id)
+                                    topup_id=topup.id, payment_method_id=payment_method_id)
     if save_card:
         _save_paid_card(user=user, result=result, payment_method=payment_method_id)
     return result
