@@ -77,7 +77,8 @@ def _answer(content: dict[str, Any]) -> tuple[str, bool]:
 
 SCOPES = {
     "create_run": "agents:run", "cancel_run": "agents:run", "balance": "wallet:read",
-    "transactions": "history:read", "runs": "history:read", "get_run": "history:read",
+    "transactions": "history:read", "runs": "history:read",
+    "get_run": "history:read (or agents:run: the runs the key started)",
     "documents": "documents:read", "document_pdf": "documents:read",
 }
 

@@ -24,7 +24,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from agents import queue, services
 from agents.caps import key_month_spent
 from agents.models import Agent, AgentRun
-from authentication.models import ApiKeyScope
+from authentication.api_keys import MissingScope
+from authentication.models import ApiKey, ApiKeyScope
 from netcop_hub.errors import DomainError
 from wallet.history import decode_cursor, encode_cursor, filtered_ledger
 from wallet.models import FILTER_TYPES, ledger_kind
@@ -324,8 +325,15 @@ def create_run(
 
 @api.get("/runs/{run_id}", response={200: RunOut, **ERRORS}, summary="One run (poll a queued run)")
 def get_run(request: HttpRequest, run_id: uuid.UUID):
-    key = require(request, ApiKeyScope.HISTORY_READ)
-    run = AgentRun.objects.select_related("agent", "api_key").filter(pk=run_id, user=key.user).first()
+    """`history:read` reads any of the account's runs; a key with only `agents:run` reads the runs it
+    started itself, so it can poll the `Location` its own 202 answer named."""
+    key: ApiKey = request.auth  # type: ignore[attr-defined]
+    found = AgentRun.objects.select_related("agent", "api_key").filter(pk=run_id, user=key.user)
+    if not key.has_scope(ApiKeyScope.HISTORY_READ):
+        if not key.has_scope(ApiKeyScope.AGENTS_RUN):
+            raise MissingScope(ApiKeyScope.HISTORY_READ)
+        found = found.filter(api_key=key)
+    run = found.first()
     if run is None:
         raise NotFound(user_message="No such run.")
     return _run_out(run)

@@ -155,6 +155,29 @@ def test_queued_run_answers_202_with_location_and_cancels(client, settings, make
     assert user.wallet_balance == Decimal("10.00")
 
 
+def test_a_run_only_key_polls_the_runs_it_started_and_no_other(client, settings, make_user, make_key,
+                                                               queued_agent, bearer):
+    """The 202's Location works for the key that got it, even with agents:run alone; that key does
+    not read the account's other runs (history:read does)."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend",
+                                  "QUEUES": ["default", "agents"]}}
+    user = make_user(balance=Decimal("10.00"))
+    _, runner = make_key(user, scopes=["agents:run"], name="ci job")
+    _, other = make_key(user, scopes=["agents:run"], name="mail gateway")
+    _, reader = make_key(user, scopes=["history:read"], name="dashboard")
+    _, wallet_only = make_key(user, scopes=["wallet:read"], name="balance widget")
+    r = run(client, queued_agent.slug, runner, text="hello")
+    assert r.status_code == 202, r.content
+    poll = client.get(r["Location"], **bearer(runner))
+    assert poll.status_code == 200 and poll.json()["status"] == "queued"
+    assert client.get(r["Location"], **bearer(other)).status_code == 404
+    assert client.get(r["Location"], **bearer(reader)).status_code == 200
+    refused = client.get(r["Location"], **bearer(wallet_only))
+    assert refused.status_code == 403 and refused.json()["code"] == "insufficient_scope"
+    assert refused.json()["scope"] == "history:read"
+    assert client.get("/api/v1/runs", **bearer(runner)).status_code == 403
+
+
 def test_openapi_document_is_public_and_names_every_endpoint(client):
     r = client.get("/api/v1/openapi.json")
     assert r.status_code == 200
