@@ -35,6 +35,7 @@ from django.db.models import Field
 from django.urls import reverse
 from django.utils import timezone
 
+from netcop_hub.db import prepared_cursor
 from wallet.exceptions import AccountOwesMoney, InsufficientBalance
 from wallet.models import BillingSettings, OwedBalance, TxType
 from wallet.return_targets import ReturnTarget
@@ -105,7 +106,7 @@ def _agent_with_spend_limit() -> tuple[str, list[tuple[int, Any, list]]]:
 
 def _read_agent_with_spend_limit(*, slug: str, user_id) -> tuple[Agent, str | None, str | None] | None:
     sql, converters = _agent_with_spend_limit()
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # planned once per connection (netcop_hub.db)
         cursor.execute(sql, [user_id, user_id, slug, True])
         row = cursor.fetchone()
     if row is None:
@@ -297,7 +298,7 @@ def _insert_run(run: AgentRun) -> AgentRun:
     insert, fields = _pg_run_insert()
     # pre_save fills auto_now_add (started_at) on the object, as the ORM's insert does.
     values = [f.get_db_prep_save(f.pre_save(run, add=True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # planned once per connection (netcop_hub.db)
         cursor.execute(insert, values)
     run._state.adding, run._state.db = False, connection.alias
     return run

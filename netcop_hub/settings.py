@@ -126,6 +126,15 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# PostgreSQL: the ledger's hottest statements are sent prepared, planned once per connection
+# (netcop_hub.db). Off for a pooler that cannot keep prepared statements (PgBouncer in transaction
+# mode before 1.21).
+DB_PREPARED_STATEMENTS = optional("DB_PREPARED_STATEMENTS", True, cast=bool)
+if DB_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # psycopg prepares nothing while its threshold is None (Django's default). Django's own cursors bind
+    # on the client and are never prepared whatever the threshold; this one only lets netcop_hub.db's
+    # cursor ask for it, and is high enough that nothing is prepared merely for being run often.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue (busy timeout) instead of
     # failing with "database is locked" on lock upgrade; WAL lets readers run beside the writer.

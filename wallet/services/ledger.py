@@ -25,6 +25,8 @@ from django.db import connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 
+from netcop_hub.db import prepared_cursor
+
 from ..exceptions import BalanceLimitExceeded, InsufficientBalance, InvalidAmount
 from ..models import TxType, WalletTransaction
 from ..money import CENT, MAX_AMOUNT, format_money, to_money
@@ -130,7 +132,7 @@ def apply_change(
             # ceiling) and returns the new balance, computed exactly in NUMERIC. No row: refused,
             # nothing written. The lock is held until commit.
             update, insert, fields = _pg_statements()
-            with connection.cursor() as cursor:
+            with prepared_cursor() as cursor:  # planned once per connection (netcop_hub.db)
                 cursor.execute(update, [delta, now, user_id, delta, ceiling])
                 row = cursor.fetchone()
                 if row is not None:
