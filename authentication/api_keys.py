@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from netcop_hub import ratelimit
 from netcop_hub.errors import DomainError
 
 from .models import ApiKey, ApiKeyScope, User
@@ -160,6 +161,7 @@ def authenticate(secret: str, *, ip: str | None = None) -> ApiKey:
         raise ApiKeyExpired()
     if not key.user.is_active:
         raise AccountInactive()
+    ip = ratelimit.ip_or_none(ip)  # an address or nothing: "unknown" or a garbled header is not stored
     if key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY or key.last_used_ip != ip:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now, last_used_ip=ip)
         key.last_used_at, key.last_used_ip = now, ip

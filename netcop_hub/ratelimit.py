@@ -10,6 +10,7 @@ Limits apply by URL name, so views stay free of it.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 
@@ -54,6 +55,16 @@ def client_ip(request) -> str:
     if header and request.META.get(header):
         return request.META[header].split(",")[0].strip()
     return request.META.get("REMOTE_ADDR", "unknown")
+
+
+def ip_or_none(value: str | None) -> str | None:
+    """`value` if it is an IP address, else None: what may be stored in an address column (client_ip
+    is "unknown" without REMOTE_ADDR, e.g. on a unix socket, and a proxy header may carry anything;
+    PostgreSQL's inet refuses both)."""
+    try:
+        return str(ipaddress.ip_address((value or "").strip()))
+    except ValueError:
+        return None
 
 
 def _window(rate: Rate) -> tuple[int, int]:

@@ -145,3 +145,23 @@ def test_admin_shows_keys_without_their_hash_and_refuses_edits(admin_client, mak
     assert key.secret_hash not in detail and secret not in detail
     assert admin_client.get("/admin/authentication/apikey/add/").status_code == 403
     assert admin_client.get("/admin/api/webhookdelivery/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "meta, stored",
+    [
+        ({"REMOTE_ADDR": ""}, None),  # gunicorn on a unix socket: client_ip says "unknown"
+        ({"REMOTE_ADDR": "203.0.113.9"}, "203.0.113.9"),
+        ({"REMOTE_ADDR": "10.0.0.2", "HTTP_X_REAL_IP": "not-an-address"}, None),
+        ({"REMOTE_ADDR": "10.0.0.2", "HTTP_X_REAL_IP": " 2001:db8::1 "}, "2001:db8::1"),
+    ],
+)
+def test_a_key_works_whatever_the_client_address_looks_like(client, make_user, make_key, settings, meta, stored):
+    """Only an address is stored as the key's last address: an unknown or garbled one is not, and
+    never turns the request into a 500 (PostgreSQL's inet refuses anything else)."""
+    settings.RATE_LIMIT_IP_HEADER = "HTTP_X_REAL_IP"
+    key, secret = make_key(make_user())
+    resp = client.get("/api/v1/ping", HTTP_AUTHORIZATION=f"Bearer {secret}", **meta)
+    assert resp.status_code == 200, resp.content
+    key.refresh_from_db()
+    assert key.last_used_ip == stored

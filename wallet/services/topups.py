@@ -6,7 +6,6 @@ Receipts follow a credit from here (an explicit enqueue after commit), not from 
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import uuid
 from collections.abc import Callable
@@ -17,6 +16,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+from netcop_hub import ratelimit
 
 from .. import payments
 from ..emails import TOPUP_RECEIPT, enqueue_email
@@ -119,8 +120,9 @@ def start_topup(
             topup = TopUp.objects.create(
                 user=user, amount=amount, currency=settings.WALLET_CURRENCY, idempotency_key=key
             )
-            if _valid_ip(client_ip):
-                PaymentOrigin.objects.create(topup=topup, client_ip=client_ip)
+            address = ratelimit.ip_or_none(client_ip)  # a proxy header could carry anything
+            if address is not None:
+                PaymentOrigin.objects.create(topup=topup, client_ip=address)
     except IntegrityError:
         topup = TopUp.objects.get(user=user, idempotency_key=key)
         if topup.amount != amount:
@@ -158,15 +160,6 @@ def start_topup(
     if save_card:
         _save_paid_card(user=user, result=result, payment_method=payment_method_id)
     return result
-
-
-def _valid_ip(value: str) -> bool:
-    # A proxy header could carry anything: only an address is stored (PostgreSQL's inet refuses others).
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _save_paid_card(*, user, result: SettleResult, payment_method: str) -> None:
