@@ -7,7 +7,7 @@ text thousands of times a minute, some of it run while the wallet's row is locke
 UPDATE, then the ledger row's INSERT with its credit lots: a statement PostgreSQL takes 0.2-0.3 ms
 to plan and about as long to run). `prepared_cursor()` sends them server-side bound and prepared,
 so each connection plans them once (psycopg keeps the prepared statements per connection and
-re-prepares after a reconnect; PostgreSQL re-plans by itself after a schema change).
+re-prepares after a reconnect).
 
 Only statements built once from model metadata and run many times belong here (a new text each
 time would fill psycopg's cache of prepared statements and evict the useful ones). The cursor is
@@ -15,8 +15,12 @@ Django's own wrapper around a server-binding psycopg cursor, so query logging (t
 CaptureQueriesContext), execute wrappers and the mapping of database errors work as for any cursor.
 
 DB_PREPARED_STATEMENTS=False turns it off (for a pooler that cannot keep prepared statements across
-transactions, such as PgBouncer in transaction mode before 1.21): the same statements are then sent
-through Django's ordinary cursor.
+transactions: PgBouncer in transaction mode unless it is 1.22+ with max_prepared_statements > 0, the
+default only from 1.24): the same statements are then sent through Django's ordinary cursor.
+
+A migration that changes the type of a column these statements return makes a connection's prepared
+statement fail ("cached plan must not change result type") until the connection is replaced: restart
+the app after such a migration (a deploy does).
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
 try:
-    from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, CursorDebugWrapper, ServerBindingCursor
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+    from psycopg.pq import Format
 except ImportError:  # pragma: no cover - psycopg is a requirement; SQLite alone never reaches here
     ServerBindingCursor = None  # type: ignore[assignment,misc]
 
@@ -70,6 +76,10 @@ def prepared_cursor() -> Any:
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
         raw = _PreparingCursor(connection.connection)
+    # As Django's create_cursor: read timestamps in the connection's zone when it differs.
+    tzloader = connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+    if connection.timezone != tzloader.timezone:
+        register_tzloader(connection.timezone, raw)
     if connection.queries_logged:
         return _LoggedPreparedCursor(raw, connection)
     return connection.make_cursor(raw)

@@ -16,8 +16,10 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.utils.ipv6 import clean_ipv6_address
 
 from .config import Rate
 from .http import wants_json
@@ -61,9 +63,13 @@ def ip_or_none(value: str | None) -> str | None:
     """`value` if it is an IP address, else None: what may be stored in an address column (client_ip
     is "unknown" without REMOTE_ADDR, e.g. on a unix socket, and a proxy header may carry anything;
     PostgreSQL's inet refuses both)."""
+    text = (value or "").strip()
     try:
-        return str(ipaddress.ip_address((value or "").strip()))
-    except ValueError:
+        address = ipaddress.ip_address(text)
+        # IPv6 as GenericIPAddressField stores and reads it back ("::ffff:1.2.3.4" stays so), so a
+        # stored address compares equal to the next request's.
+        return clean_ipv6_address(text) if address.version == 6 else str(address)
+    except (ValueError, ValidationError):
         return None
 
 

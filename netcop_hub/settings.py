@@ -127,8 +127,8 @@ DATABASES = {
     )
 }
 # PostgreSQL: the ledger's hottest statements are sent prepared, planned once per connection
-# (netcop_hub.db). Off for a pooler that cannot keep prepared statements (PgBouncer in transaction
-# mode before 1.21).
+# (netcop_hub.db). Off behind PgBouncer in transaction mode unless it is 1.22+ with
+# max_prepared_statements > 0 (the default only from 1.24).
 DB_PREPARED_STATEMENTS = optional("DB_PREPARED_STATEMENTS", True, cast=bool)
 if DB_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # psycopg prepares nothing while its threshold is None (Django's default). Django's own cursors bind

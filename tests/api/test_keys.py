@@ -154,6 +154,7 @@ def test_admin_shows_keys_without_their_hash_and_refuses_edits(admin_client, mak
         ({"REMOTE_ADDR": "203.0.113.9"}, "203.0.113.9"),
         ({"REMOTE_ADDR": "10.0.0.2", "HTTP_X_REAL_IP": "not-an-address"}, None),
         ({"REMOTE_ADDR": "10.0.0.2", "HTTP_X_REAL_IP": " 2001:db8::1 "}, "2001:db8::1"),
+        ({"REMOTE_ADDR": "::ffff:192.0.2.7"}, "::ffff:192.0.2.7"),  # a dual-stack server's IPv4 client
     ],
 )
 def test_a_key_works_whatever_the_client_address_looks_like(client, make_user, make_key, settings, meta, stored):
@@ -165,3 +166,8 @@ def test_a_key_works_whatever_the_client_address_looks_like(client, make_user, m
     assert resp.status_code == 200, resp.content
     key.refresh_from_db()
     assert key.last_used_ip == stored
+    # The next request from the same address within the minute does not write the key again.
+    first = key.last_used_at
+    assert client.get("/api/v1/ping", HTTP_AUTHORIZATION=f"Bearer {secret}", **meta).status_code == 200
+    key.refresh_from_db()
+    assert key.last_used_at == first
