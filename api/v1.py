@@ -301,8 +301,8 @@ def create_run(
         None, alias="Idempotency-Key", description="Any unique string (e.g. a UUID) per logical request.",
     ),
 ):
-    """Inline agents answer 200 with the result; queued ones 202 with `Location` to poll.
-    The same `Idempotency-Key` and body answer the same run (charged once); the same key with
+    """Inline agents answer 200 with the result; queued ones 202 with a Location header to poll.
+    The same Idempotency-Key and body answer the same run (charged once); the same key with
     another body is refused (422 idempotency_key_reused)."""
     key = require(request, ApiKeyScope.AGENTS_RUN)
     user = key.user
@@ -325,8 +325,8 @@ def create_run(
 
 @api.get("/runs/{run_id}", response={200: RunOut, **ERRORS}, summary="One run (poll a queued run)")
 def get_run(request: HttpRequest, run_id: uuid.UUID):
-    """`history:read` reads any of the account's runs; a key with only `agents:run` reads the runs it
-    started itself, so it can poll the `Location` its own 202 answer named."""
+    """A key with history:read reads any of the account's runs; a key with only agents:run reads the
+    runs it started itself, so it can poll the Location header of its own 202 answer."""
     key: ApiKey = request.auth  # type: ignore[attr-defined]
     found = AgentRun.objects.select_related("agent", "api_key").filter(pk=run_id, user=key.user)
     if not key.has_scope(ApiKeyScope.HISTORY_READ):
